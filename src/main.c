@@ -1,0 +1,58 @@
+/*
+ * main.c - the bosun binary: one executable, subcommands in a table (git/crun style).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+static int cmd_help(int argc, char **argv);
+
+const struct bsn_command bsn_commands[] = {
+    {"version", bsn_cmd_version, "print the version"},
+    {"help", cmd_help, "list the commands"},
+    {NULL, NULL, NULL},
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: bosun <command> [flags]\n\n"
+                 "Bosun: a Kubernetes-compatible microservice platform in one binary.\n\n"
+                 "commands:\n");
+    for (const struct bsn_command *c = bsn_commands; c->name; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'bosun <command> --help' for the flags of a command.\n");
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+    usage(stdout);
+    return 0;
+}
+
+int
+bsn_cmd_version(int argc, char **argv)
+{
+    printf("bosun %s\n", BSN_VERSION);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0)
+        return bsn_cmd_version(argc - 1, argv + 1);
+    for (const struct bsn_command *c = bsn_commands; c->name; c++)
+        if (strcmp(c->name, argv[1]) == 0)
+            return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "bosun: unknown command '%s' (see 'bosun --help')\n", argv[1]);
+    return 2;
+}

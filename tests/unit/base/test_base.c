@@ -1,0 +1,89 @@
+/*
+ * test_base.c - unit tests for src/base: buffers, errors, time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/time.h"
+
+static void
+test_buf_grows_and_consumes(void **state)
+{
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        bsn_buf_printf(&b, "%d,", i);
+    assert_true(b.len > 3000);
+    assert_memory_equal(b.data, "0,1,2,", 6);
+    bsn_buf_consume(&b, 2);
+    assert_memory_equal(b.data, "1,2,", 4);
+    assert_int_equal(b.data[b.len], '\0');
+    char *s = bsn_buf_take(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    free(s);
+}
+
+static void
+test_str_views(void **state)
+{
+    struct bsn_str s = bsn_str_c("Content-Length");
+    assert_true(bsn_str_case_eq(s, "content-length"));
+    assert_false(bsn_str_eq(s, "content-length"));
+    assert_true(bsn_str_has_prefix(s, "Content"));
+    assert_false(bsn_str_has_prefix(s, "Content-Length-X"));
+}
+
+static void
+test_err_prefix_and_causes(void **state)
+{
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    assert_false(bsn_err_is_set(&e));
+    assert_int_equal(bsn_err_set(&e, 422, "Invalid", "name %s is bad", "X"), -1);
+    bsn_err_prefix(&e, "create configmap %s", "default/x");
+    assert_string_equal(e.msg, "create configmap default/x: name X is bad");
+    bsn_err_add_cause(&e, "FieldValueInvalid", "metadata.name", "must be lowercase");
+    assert_int_equal(e.ncauses, 1);
+    assert_string_equal(e.causes[0].field, "metadata.name");
+    assert_int_equal(e.code, 422);
+}
+
+static void
+test_time_roundtrip(void **state)
+{
+    char out[64];
+    bsn_time_format(0, out, sizeof(out));
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    time_t t;
+    assert_int_equal(bsn_time_parse("2024-02-29T12:34:56Z", &t), 0);
+    bsn_time_format(t, out, sizeof(out));
+    assert_string_equal(out, "2024-02-29T12:34:56Z");
+    assert_int_equal(bsn_time_parse("2024-02-29T14:34:56.123+02:00", &t), 0);
+    bsn_time_format(t, out, sizeof(out));
+    assert_string_equal(out, "2024-02-29T12:34:56Z");
+    assert_int_equal(bsn_time_parse("yesterday", &t), -1);
+    assert_int_equal(bsn_time_parse("2024-02-29T12:34:56", &t), -1);
+    bsn_time_format_micro(1500000, out, sizeof(out));
+    assert_string_equal(out, "1970-01-01T00:00:01.500000Z");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_grows_and_consumes),
+        cmocka_unit_test(test_str_views),
+        cmocka_unit_test(test_err_prefix_and_causes),
+        cmocka_unit_test(test_time_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
