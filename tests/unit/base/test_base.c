@@ -6,11 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/map.h"
 #include "base/mem.h"
 #include "base/time.h"
 
@@ -76,14 +78,46 @@ test_time_roundtrip(void **state)
     assert_string_equal(out, "1970-01-01T00:00:01.500000Z");
 }
 
+static void
+test_map_put_get_del(void **state)
+{
+    struct bsn_map m;
+    bsn_map_init(&m);
+    char key[32];
+    for (long i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%ld", i);
+        assert_null(bsn_map_put(&m, key, (void *)(i + 1)));
+    }
+    assert_int_equal(m.len, 5000);
+    for (long i = 0; i < 5000; i += 2) {
+        snprintf(key, sizeof(key), "k%ld", i);
+        assert_ptr_equal(bsn_map_del(&m, key), (void *)(i + 1));
+    }
+    for (long i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "k%ld", i);
+        void *v = bsn_map_get(&m, key);
+        if (i % 2)
+            assert_ptr_equal(v, (void *)(i + 1));
+        else
+            assert_null(v);
+    }
+    assert_ptr_equal(bsn_map_put(&m, "k1", (void *)7), (void *)2);
+    size_t it = 0, n = 0;
+    const char *k;
+    void *v;
+    while (bsn_map_next(&m, &it, &k, &v))
+        n++;
+    assert_int_equal(n, 2500);
+    bsn_map_fini(&m);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows_and_consumes),
-        cmocka_unit_test(test_str_views),
-        cmocka_unit_test(test_err_prefix_and_causes),
-        cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_buf_grows_and_consumes), cmocka_unit_test(test_str_views),
+        cmocka_unit_test(test_err_prefix_and_causes),  cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_map_put_get_del),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
