@@ -1,0 +1,307 @@
+/*
+ * process.c - the "process" runtime: containers are plain host processes.
+ *
+ * No root needed. Each container is fork+exec'd with its resolved argv, env and working
+ * directory in a new session (its own process group, so stop signals reach the whole group),
+ * stdin on /dev/null and stdout/stderr on pipes to the log pump. As root, runAsUser/Group are
+ * applied; no_new_privs is always honoured. There is no filesystem, network, PID or resource
+ * isolation: see docs/runtime.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "runtime/rt_impl.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct proc_container {
+    char **argv;
+    char **env;
+    char *cwd;
+    bool has_uid, has_gid;
+    uid_t uid;
+    gid_t gid;
+    bool no_new_privs;
+};
+
+static bool
+env_has(char **env, const char *key)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; env && env[i]; i++)
+        if (!strncmp(env[i], key, kl) && env[i][kl] == '=')
+            return true;
+    return false;
+}
+
+/* Container env: the config's entries plus PATH and HOSTNAME when not given. */
+static char **
+build_env(const struct bsn_container_config *cfg, const char *hostname)
+{
+    size_t n = rt_strv_len(cfg->env);
+    char **env = bsn_calloc(n + 3, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        env[k++] = bsn_strdup(cfg->env[i]);
+    if (!env_has(env, "PATH"))
+        env[k++] = bsn_strdup(DEFAULT_PATH);
+    if (!env_has(env, "HOSTNAME"))
+        env[k++] = bsn_sprintf("HOSTNAME=%s", hostname);
+    return env;
+}
+
+static int
+proc_sandbox_create(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg, char id[65],
+                    struct bsn_err *err)
+{
+    struct rt_sandbox *sb = rt_sandbox_new(rt, cfg, "", err);
+    if (!sb)
+        return -1;
+    memcpy(id, sb->st.id, 65);
+    return 0;
+}
+
+static int
+proc_sandbox_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
+{
+    rt_sandbox_destroy(rt, rt_sandbox_find(rt, id));
+    return 0;
+}
+
+static int
+proc_container_create(struct bsn_runtime *rt, const char *sandbox_id,
+                      const struct bsn_container_config *cfg, char id[65], struct bsn_err *err)
+{
+    if (!cfg->argv || !cfg->argv[0])
+        return bsn_err_set(err, 400, "Invalid",
+                           "the process runtime needs a resolved command (argv) for %s",
+                           cfg->name ? cfg->name : "");
+    const struct bsn_security *sec = &cfg->security;
+    if ((sec->has_run_as_user || sec->has_run_as_group) && geteuid() != 0) {
+        uid_t want = sec->has_run_as_user ? sec->run_as_user : geteuid();
+        if (want != geteuid())
+            return bsn_err_set(err, 400, "Invalid",
+                               "runAsUser %u needs root for the process runtime", (unsigned)want);
+    }
+    struct rt_sandbox *sb = rt_sandbox_find(rt, sandbox_id);
+    struct rt_container *c = rt_container_new(rt, sb, cfg, err);
+    if (!c)
+        return -1;
+    struct proc_container *pc = bsn_calloc(1, sizeof(*pc));
+    pc->argv = rt_strv_dup(cfg->argv);
+    pc->env = build_env(cfg, sb->hostname);
+    pc->cwd = bsn_strdup(cfg->working_dir && *cfg->working_dir ? cfg->working_dir : "/");
+    pc->has_uid = sec->has_run_as_user && geteuid() == 0;
+    pc->has_gid = sec->has_run_as_group && geteuid() == 0;
+    pc->uid = sec->run_as_user;
+    pc->gid = sec->run_as_group;
+    pc->no_new_privs = sec->no_new_privs;
+    c->impl = pc;
+    memcpy(id, c->st.id, 65);
+    return 0;
+}
+
+/* In the child after fork: only async-signal-safe calls until exec. Writes errno to errfd. */
+static void __attribute__((noreturn))
+child_exec(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
+           int report, bool new_session)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
+    if (new_session)
+        setsid();
+    int devnull = open("/dev/null", O_RDWR);
+    if (in < 0)
+        in = devnull;
+    if (out < 0)
+        out = devnull;
+    if (errfd < 0)
+        errfd = devnull;
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
+        goto fail;
+    if (chdir(pc->cwd) < 0)
+        goto fail;
+    if (pc->has_gid || pc->has_uid) {
+        gid_t g = pc->has_gid ? pc->gid : (pc->has_uid ? pc->uid : getgid());
+        if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0)
+            goto fail;
+    }
+    if (pc->has_uid && setresuid(pc->uid, pc->uid, pc->uid) < 0)
+        goto fail;
+    if (pc->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        goto fail;
+    execvpe(argv[0], argv, env);
+fail:;
+    int e = errno;
+    ssize_t r = write(report, &e, sizeof(e));
+    (void)r;
+    _exit(127);
+}
+
+/* Forks and execs; returns the pid, or -1 with err (exec failures are reported back through a
+ * close-on-exec pipe, so "no such file" is an error here rather than a 127 exit later). */
+static pid_t
+spawn(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
+      bool new_session, struct bsn_err *err)
+{
+    int rep[2];
+    if (pipe2(rep, O_CLOEXEC) < 0) {
+        bsn_err_set(err, 500, "InternalError", "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(rep[0]);
+        close(rep[1]);
+        bsn_err_set(err, 500, "InternalError", "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        close(rep[0]);
+        child_exec(pc, argv, env, in, out, errfd, rep[1], new_session);
+    }
+    close(rep[1]);
+    int e = 0;
+    ssize_t n;
+    do
+        n = read(rep[0], &e, sizeof(e));
+    while (n < 0 && errno == EINTR);
+    close(rep[0]);
+    if (n == (ssize_t)sizeof(e)) {
+        waitpid(pid, NULL, 0);
+        bsn_err_set(err, 400, "StartError", "exec %s (cwd %s): %s", argv[0], pc->cwd, strerror(e));
+        return -1;
+    }
+    return pid;
+}
+
+struct start_done {
+    bsn_runtime_done_cb cb;
+    void *data;
+    int rc;
+    struct bsn_err err;
+};
+
+static void
+start_done_run(struct bsn_loop *loop, void *data)
+{
+    struct start_done *d = data;
+    d->cb(d->data, d->rc, d->rc < 0 ? &d->err : NULL);
+    free(d);
+}
+
+static int
+proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb cb, void *data,
+                     struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    struct proc_container *pc = c->impl;
+    struct start_done *d = bsn_calloc(1, sizeof(*d));
+    d->cb = cb;
+    d->data = data;
+    int out[2];
+    if (rt_container_open_logs(rt, c, out, &d->err) < 0) {
+        d->rc = -1;
+    } else {
+        pid_t pid = spawn(pc, pc->argv, pc->env, -1, out[0], out[1], true, &d->err);
+        close(out[0]);
+        close(out[1]);
+        if (pid < 0 || rt_container_running(rt, c, pid, &d->err) < 0)
+            d->rc = -1;
+    }
+    if (d->rc < 0)
+        rt_container_start_failed(rt, c, &d->err);
+    if (cb)
+        bsn_loop_defer(rt->loop, start_done_run, d);
+    else
+        free(d);
+    return 0;
+}
+
+static int
+proc_signal(struct bsn_runtime *rt, struct rt_container *c, int sig)
+{
+    if (c->st.pid <= 0)
+        return -ESRCH;
+    /* The container leads its own session/process group: signal the whole group. */
+    if (kill(-c->st.pid, sig) == 0)
+        return 0;
+    return kill(c->st.pid, sig) == 0 ? 0 : -errno;
+}
+
+static int
+proc_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    rt_container_destroy(rt, c);
+    return 0;
+}
+
+static void
+proc_container_fini(struct bsn_runtime *rt, struct rt_container *c)
+{
+    struct proc_container *pc = c->impl;
+    if (!pc)
+        return;
+    rt_strv_free(pc->argv);
+    rt_strv_free(pc->env);
+    free(pc->cwd);
+    free(pc);
+    c->impl = NULL;
+}
+
+static int
+proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *cfg, pid_t *pid,
+          struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    struct proc_container *pc = c->impl;
+    size_t n1 = rt_strv_len((const char *const *)pc->env), n2 = rt_strv_len(cfg->env);
+    char **env = bsn_calloc(n1 + n2 + 1, sizeof(char *));
+    memcpy(env, pc->env, n1 * sizeof(char *));
+    if (n2)
+        memcpy(env + n1, cfg->env, n2 * sizeof(char *));
+    char **argv = (char **)cfg->argv;
+    pid_t p = spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, err);
+    free(env);
+    if (p < 0)
+        return bsn_err_prefix(err, "exec in %s", c->st.name);
+    *pid = p;
+    return 0;
+}
+
+int
+bsn_process_init(struct bsn_runtime *rt, struct bsn_err *err)
+{
+    return 0;
+}
+
+const struct bsn_runtime_ops bsn_process_ops = {
+    .name = "process",
+    .sandbox_create = proc_sandbox_create,
+    .sandbox_remove = proc_sandbox_remove,
+    .container_create = proc_container_create,
+    .container_start = proc_container_start,
+    .container_remove = proc_container_remove,
+    .exec = proc_exec,
+};
+
+const struct rt_hooks bsn_process_hooks = {
+    .signal = proc_signal,
+    .container_fini = proc_container_fini,
+};
