@@ -1,0 +1,884 @@
+/*
+ * server.c - HTTP/1.1 server connections on bsn_loop (see server.h).
+ *
+ * A connection moves through states: HANDSHAKE (TLS) -> HEAD (waiting for/reading a request
+ * head) -> BODY (reading the body) -> HANDLING (handler owns the request; for streaming
+ * responses it stays here until the stream ends) -> HEAD again, or LINGER (response sent with
+ * "Connection: close": write side shut, input drained briefly so the client sees the response
+ * instead of a reset) -> CLOSED.
+ *
+ * Lifetimes: a connection is refcounted (one ref while open, one per deferred callback or
+ * active loop callback), so closing it from inside any callback is safe. A request is owned by
+ * the application from dispatch until it is finished; if the connection dies first the request
+ * is marked dead and, if it has an on_close callback, that callback is deferred to the loop.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "http/io_int.h"
+#include "http/server_int.h"
+
+#define IN_CAP         (BSN_HTTP_MAX_HEAD + 16384) /* bytes buffered before a head must parse */
+#define OUT_SOFT_LIMIT (256 * 1024) /* stop starting new pipelined requests above this */
+#define LINGER_MS      2000
+
+enum cstate { C_HANDSHAKE, C_HEAD, C_BODY, C_HANDLING, C_LINGER, C_CLOSED };
+
+struct req_full {
+    struct bsn_http_req pub;
+    struct conn *conn;
+    struct bsn_loop *loop;
+    struct bsn_http_request_head head;
+    char *head_buf;
+    struct bsn_buf extra; /* extra response header lines */
+    bsn_http_close_cb on_close;
+    void *on_close_data;
+    bool dispatched, finished, dead, defer_pending, close_after, streaming;
+};
+
+struct conn {
+    struct bsn_http_server *srv;
+    struct conn *prev, *next;
+    int fd;
+    SSL *ssl;
+    int refs;
+    enum cstate st;
+    bool closed, in_process, kick_pending, peer_eof, close_after_write, header_timer;
+    unsigned read_want, write_want; /* readiness an SSL call asked for (0 = default) */
+    struct bsn_buf in;
+    struct bsn_buf out;
+    size_t out_off;
+    struct bsn_timer timer;
+    struct req_full *req; /* request being read or handled */
+    /* body reading */
+    bool body_chunked;
+    uint64_t body_need;
+    struct bsn_http_chunked ch;
+    struct bsn_buf body;
+    char remote[64];
+};
+
+static void conn_close(struct conn *c);
+static void conn_flush(struct conn *c);
+static void conn_update(struct conn *c);
+static void process_input(struct conn *c);
+
+/* ---- small helpers ---- */
+
+static void
+conn_ref(struct conn *c)
+{
+    c->refs++;
+}
+
+static void
+conn_unref(struct conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    bsn_buf_fini(&c->in);
+    bsn_buf_fini(&c->out);
+    bsn_buf_fini(&c->body);
+    free(c);
+}
+
+static size_t
+out_pending(const struct conn *c)
+{
+    return c->out.len - c->out_off;
+}
+
+static void
+free_req(struct req_full *r)
+{
+    free(r->head_buf);
+    free(r->pub.body);
+    bsn_buf_fini(&r->extra);
+    free(r);
+}
+
+static void
+fire_on_close(struct bsn_loop *loop, void *data)
+{
+    struct req_full *r = data;
+    r->defer_pending = false;
+    if (!r->finished) {
+        r->finished = true;
+        if (r->on_close)
+            r->on_close(&r->pub, r->on_close_data);
+    }
+    free_req(r);
+}
+
+/* Marks the request finished; frees it unless a deferred on_close still refers to it. */
+static void
+finish_req(struct req_full *r)
+{
+    assert(!r->finished);
+    r->finished = true;
+    if (r->conn && r->conn->req == r)
+        r->conn->req = NULL;
+    r->conn = NULL;
+    if (!r->defer_pending)
+        free_req(r);
+}
+
+static void
+kick_cb(struct bsn_loop *loop, void *data)
+{
+    struct conn *c = data;
+    c->kick_pending = false;
+    if (!c->closed) {
+        process_input(c);
+        if (!c->closed)
+            conn_update(c);
+    }
+    conn_unref(c);
+}
+
+static void
+conn_kick(struct conn *c)
+{
+    if (c->closed || c->kick_pending || c->in_process)
+        return;
+    c->kick_pending = true;
+    conn_ref(c);
+    bsn_loop_defer(c->srv->loop, kick_cb, c);
+}
+
+/* ---- timers ---- */
+
+static void
+timer_cb(struct bsn_loop *loop, void *data)
+{
+    struct conn *c = data;
+    if (c->closed)
+        return;
+    conn_ref(c);
+    if (c->close_after_write) {
+        conn_close(c); /* could not deliver the final response in time */
+        conn_unref(c);
+        return;
+    }
+    switch (c->st) {
+    case C_HEAD:
+        if (c->in.len == 0 && !c->req) {
+            conn_close(c); /* idle keep-alive connection */
+            break;
+        }
+        /* fallthrough */
+    case C_BODY:
+        bsn_http_server_send_error(c, 408);
+        break;
+    default:
+        conn_close(c);
+        break;
+    }
+    conn_unref(c);
+}
+
+static void
+arm_timer(struct conn *c, unsigned ms)
+{
+    bsn_timer_start(c->srv->loop, &c->timer, ms, timer_cb, c);
+}
+
+/* ---- output ---- */
+
+/* Writes as much of c->out as the socket takes. May close the connection. */
+static void
+conn_flush(struct conn *c)
+{
+    while (!c->closed && out_pending(c) > 0) {
+        unsigned want = 0;
+        ssize_t n = bsn_io_write(c->fd, c->ssl, c->out.data + c->out_off, out_pending(c), &want);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            c->write_want = 0;
+            continue;
+        }
+        if (n == BSN_IO_AGAIN) {
+            c->write_want = want;
+            break;
+        }
+        conn_close(c);
+        return;
+    }
+    if (c->closed)
+        return;
+    if (out_pending(c) == 0) {
+        bsn_buf_reset(&c->out);
+        c->out_off = 0;
+        if (c->close_after_write && c->st != C_LINGER) {
+            /* Lingering close: stop writing, drain input briefly, then close. */
+            c->st = C_LINGER;
+            if (c->ssl)
+                SSL_shutdown(c->ssl);
+            shutdown(c->fd, SHUT_WR);
+            arm_timer(c, LINGER_MS);
+        }
+    } else if (c->out_off > 65536 && c->out_off > c->out.len / 2) {
+        bsn_buf_consume(&c->out, c->out_off);
+        c->out_off = 0;
+    }
+}
+
+static void
+conn_update(struct conn *c)
+{
+    if (c->closed)
+        return;
+    unsigned ev = 0;
+    if (c->st == C_HANDSHAKE) {
+        ev = c->read_want ? c->read_want : BSN_EV_READ;
+    } else {
+        bool paused = c->in.len >= IN_CAP;
+        if (!paused)
+            ev |= c->read_want ? c->read_want : BSN_EV_READ;
+        if (out_pending(c) > 0)
+            ev |= c->write_want ? c->write_want : BSN_EV_WRITE;
+        if (!paused && c->ssl && SSL_pending(c->ssl) > 0)
+            conn_kick(c); /* decrypted bytes epoll cannot see */
+    }
+    bsn_loop_mod_fd(c->srv->loop, c->fd, ev);
+}
+
+/* Validates an application-supplied header name/value (no injection). */
+static bool
+header_ok(const char *name, const char *value)
+{
+    if (!*name)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (*p <= ' ' || *p == ':' || *p == 0x7f || strchr("\"(),/;<=>?@[\\]{}", *p))
+            return false;
+    for (const char *p = value; *p; p++)
+        if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* Appends the status line and headers. clen < 0: no Content-Length. */
+static void
+put_head(struct conn *c, struct req_full *r, int status, const char *ctype, int64_t clen,
+         bool chunked, bool keep)
+{
+    char date[30];
+    bsn_http_date(date);
+    bsn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, bsn_http_status_text(status),
+                   date);
+    if (ctype)
+        bsn_buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
+    if (clen >= 0)
+        bsn_buf_printf(&c->out, "Content-Length: %lld\r\n", (long long)clen);
+    if (chunked)
+        bsn_buf_puts(&c->out, "Transfer-Encoding: chunked\r\n");
+    if (r && r->extra.len)
+        bsn_buf_append(&c->out, r->extra.data, r->extra.len);
+    if (!keep)
+        bsn_buf_puts(&c->out, "Connection: close\r\n");
+    else if (r && r->head.minor_version == 0)
+        bsn_buf_puts(&c->out, "Connection: keep-alive\r\n");
+    bsn_buf_puts(&c->out, "\r\n");
+}
+
+void
+bsn_http_server_send_error(struct conn *c, int status)
+{
+    if (c->closed || c->st == C_LINGER)
+        return;
+    if (c->req && c->req->dispatched) {
+        /* The application owns the request; just drop the connection. */
+        conn_close(c);
+        return;
+    }
+    if (c->req) {
+        free_req(c->req);
+        c->req = NULL;
+    }
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, bsn_http_status_text(status));
+    put_head(c, NULL, status, "text/plain; charset=utf-8", n, false, false);
+    bsn_buf_append(&c->out, body, (size_t)n);
+    c->close_after_write = true;
+    c->st = C_BODY; /* stop parsing; LINGER follows once flushed */
+    conn_flush(c);
+    conn_update(c);
+}
+
+/* ---- request intake ---- */
+
+static void
+rebase(struct bsn_str *s, const char *from, char *to)
+{
+    if (s->base)
+        s->base = to + (s->base - from);
+}
+
+/*
+ * Creates the request from a parsed head: copies the head bytes so the request owns them, and
+ * NUL-terminates method/path/query/header names and values in the copy.
+ */
+static struct req_full *
+make_req(struct conn *c, const struct bsn_http_request_head *h, size_t head_len)
+{
+    struct req_full *r = bsn_calloc(1, sizeof(*r));
+    r->conn = c;
+    r->loop = c->srv->loop;
+    r->head_buf = bsn_malloc(head_len + 1);
+    memcpy(r->head_buf, c->in.data, head_len);
+    r->head_buf[head_len] = 0;
+    r->head = *h;
+    const char *from = c->in.data;
+    char *to = r->head_buf;
+    struct bsn_http_request_head *rh = &r->head;
+    rebase(&rh->method, from, to);
+    rebase(&rh->target, from, to);
+    rebase(&rh->path, from, to);
+    rebase(&rh->query, from, to);
+    rebase(&rh->host, from, to);
+    rebase(&rh->upgrade_proto, from, to);
+    rebase(&rh->connection, from, to);
+    for (size_t i = 0; i < rh->nheaders; i++) {
+        rebase(&rh->headers[i].name, from, to);
+        rebase(&rh->headers[i].value, from, to);
+    }
+    /* Every view is followed by a delimiter byte inside the copy (SP, '?', ':', CR). */
+    char *cut[4 + 2 * BSN_HTTP_MAX_HEADERS];
+    size_t ncut = 0;
+    cut[ncut++] = (char *)rh->method.base + rh->method.len;
+    cut[ncut++] = (char *)rh->path.base + rh->path.len;
+    if (rh->query.len || rh->path.len != rh->target.len)
+        cut[ncut++] = (char *)rh->query.base + rh->query.len;
+    for (size_t i = 0; i < rh->nheaders; i++) {
+        cut[ncut++] = (char *)rh->headers[i].name.base + rh->headers[i].name.len;
+        cut[ncut++] = (char *)rh->headers[i].value.base + rh->headers[i].value.len;
+    }
+    for (size_t i = 0; i < ncut; i++)
+        *cut[i] = 0;
+    r->pub.method = rh->method.base;
+    r->pub.path = rh->path.base;
+    r->pub.query = rh->path.len != rh->target.len ? rh->query.base : "";
+    r->pub.minor_version = rh->minor_version;
+    r->pub.headers = rh->headers;
+    r->pub.nheaders = rh->nheaders;
+    r->pub.remote_addr = c->remote;
+    r->pub.tls = c->ssl != NULL;
+    r->pub.head_only = strcmp(r->pub.method, "HEAD") == 0;
+    return r;
+}
+
+static void
+dispatch(struct conn *c)
+{
+    struct req_full *r = c->req;
+    bsn_buf_putc(&c->body, 0); /* ensures data != NULL and a terminating NUL */
+    c->body.len--;
+    r->pub.body_len = c->body.len;
+    r->pub.body = bsn_buf_take(&c->body);
+    r->dispatched = true;
+    c->st = C_HANDLING;
+    bsn_timer_stop(c->srv->loop, &c->timer);
+    c->srv->handler(&r->pub, c->srv->handler_data);
+}
+
+/* Moves body bytes from c->in into c->body. Returns true when the body is complete. */
+static bool
+read_body(struct conn *c)
+{
+    size_t max = c->srv->max_body;
+    if (!c->body_chunked) {
+        size_t take = c->in.len < c->body_need ? c->in.len : (size_t)c->body_need;
+        bsn_buf_append(&c->body, c->in.data, take);
+        bsn_buf_consume(&c->in, take);
+        c->body_need -= take;
+        return c->body_need == 0;
+    }
+    size_t len = c->in.len;
+    int rc = bsn_http_chunked_decode(&c->ch, c->in.data, &len);
+    if (rc == BSN_HTTP_ERROR) {
+        bsn_http_server_send_error(c, 400);
+        return false;
+    }
+    if (c->body.len + len > max) {
+        bsn_http_server_send_error(c, 413);
+        return false;
+    }
+    bsn_buf_append(&c->body, c->in.data, len);
+    if (rc == BSN_HTTP_INCOMPLETE) {
+        c->in.len = 0;
+        return false;
+    }
+    memmove(c->in.data, c->in.data + len, (size_t)rc);
+    c->in.len = (size_t)rc;
+    return true;
+}
+
+/* Parses and dispatches as many requests as the buffered input allows. */
+static void
+process_input(struct conn *c)
+{
+    struct bsn_http_server *srv = c->srv;
+    c->in_process = true;
+    while (!c->closed) {
+        if (c->st == C_HEAD) {
+            if (out_pending(c) > OUT_SOFT_LIMIT)
+                break; /* let the client read first */
+            if (c->in.len == 0) {
+                if (c->header_timer || !bsn_timer_active(&c->timer)) {
+                    arm_timer(c, srv->idle_timeout_ms);
+                    c->header_timer = false;
+                }
+                break;
+            }
+            int status = 0;
+            int rc = bsn_http_parse_request(c->in.data, c->in.len, &srv->scratch, &status);
+            if (rc == BSN_HTTP_INCOMPLETE) {
+                if (!c->header_timer) {
+                    arm_timer(c, srv->header_timeout_ms);
+                    c->header_timer = true;
+                }
+                break;
+            }
+            if (rc == BSN_HTTP_ERROR) {
+                bsn_http_server_send_error(c, status);
+                break;
+            }
+            c->header_timer = false;
+            struct bsn_http_request_head *h = &srv->scratch;
+            if (h->content_length > 0 && (uint64_t)h->content_length > srv->max_body) {
+                bsn_http_server_send_error(c, 413);
+                break;
+            }
+            c->req = make_req(c, h, (size_t)rc);
+            bsn_buf_consume(&c->in, (size_t)rc);
+            bsn_buf_reset(&c->body);
+            if (h->chunked) {
+                c->body_chunked = true;
+                bsn_http_chunked_init(&c->ch);
+            } else {
+                c->body_chunked = false;
+                c->body_need = h->content_length > 0 ? (uint64_t)h->content_length : 0;
+                if (c->body_need == 0) {
+                    dispatch(c);
+                    continue;
+                }
+            }
+            c->st = C_BODY;
+            arm_timer(c, srv->header_timeout_ms);
+            if (h->expect_continue && c->in.len == 0 && c->req->head.minor_version == 1) {
+                bsn_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                conn_flush(c);
+            }
+            continue;
+        }
+        if (c->st == C_BODY) {
+            if (!c->req || c->close_after_write)
+                break; /* error response pending; input is ignored */
+            if (c->in.len == 0)
+                break;
+            arm_timer(c, srv->header_timeout_ms); /* progress resets the body deadline */
+            if (read_body(c))
+                dispatch(c);
+            continue;
+        }
+        if (c->st == C_LINGER)
+            bsn_buf_reset(&c->in);
+        break;
+    }
+    c->in_process = false;
+}
+
+/* Reads what the socket has, up to IN_CAP buffered bytes. May close the connection. */
+static void
+conn_read(struct conn *c)
+{
+    for (int i = 0; i < 8 && !c->closed; i++) {
+        if (c->in.len >= IN_CAP)
+            break;
+        bsn_buf_reserve(&c->in, 16384);
+        size_t room = BSN_MIN(c->in.cap - c->in.len - 1, IN_CAP - c->in.len);
+        unsigned want = 0;
+        ssize_t n = bsn_io_read(c->fd, c->ssl, c->in.data + c->in.len, room, &want);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            c->in.data[c->in.len] = 0;
+            c->read_want = 0;
+            if (c->st == C_LINGER)
+                bsn_buf_reset(&c->in);
+            continue;
+        }
+        if (n == 0) {
+            c->peer_eof = true;
+            break;
+        }
+        if (n == BSN_IO_AGAIN) {
+            c->read_want = want;
+            break;
+        }
+        conn_close(c);
+    }
+}
+
+static void
+conn_io(struct bsn_loop *loop, int fd, unsigned events, void *data)
+{
+    struct conn *c = data;
+    conn_ref(c);
+    if (c->st == C_HANDSHAKE) {
+        unsigned want = 0;
+        int rc = bsn_io_handshake(c->ssl, &want);
+        if (rc == BSN_IO_ERR) {
+            conn_close(c);
+            goto out;
+        }
+        if (rc == BSN_IO_AGAIN) {
+            c->read_want = want;
+            conn_update(c);
+            goto out;
+        }
+        c->read_want = 0;
+        c->st = C_HEAD;
+        arm_timer(c, c->srv->idle_timeout_ms);
+        events |= BSN_EV_READ; /* the client's first request may already be decrypted */
+    }
+    if (out_pending(c) > 0)
+        conn_flush(c);
+    if (!c->closed && (events & (BSN_EV_READ | BSN_EV_ERROR)))
+        conn_read(c);
+    if (!c->closed)
+        process_input(c);
+    if (!c->closed && c->peer_eof) {
+        /* Client closed its side. Finish writing what is queued for idle connections;
+         * otherwise (mid-request, or while a handler/stream owns the request) drop it. */
+        if (c->st == C_HEAD && c->in.len == 0 && !c->req && out_pending(c) > 0)
+            c->close_after_write = true;
+        else
+            conn_close(c);
+    }
+    if (!c->closed && c->st == C_HEAD && c->close_after_write && out_pending(c) == 0)
+        conn_close(c);
+    conn_update(c);
+out:
+    conn_unref(c);
+}
+
+/* ---- connection lifecycle ---- */
+
+static void
+conn_close(struct conn *c)
+{
+    if (c->closed)
+        return;
+    struct bsn_http_server *srv = c->srv;
+    c->closed = true;
+    c->st = C_CLOSED;
+    bsn_timer_stop(srv->loop, &c->timer);
+    if (c->fd >= 0) {
+        bsn_loop_del_fd(srv->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    struct req_full *r = c->req;
+    c->req = NULL;
+    if (r) {
+        r->conn = NULL;
+        if (!r->dispatched) {
+            free_req(r);
+        } else {
+            r->dead = true;
+            if (srv->freeing) {
+                /* Server shutdown: nobody may answer later; notify now and free. */
+                r->finished = true;
+                if (r->on_close)
+                    r->on_close(&r->pub, r->on_close_data);
+                if (!r->defer_pending)
+                    free_req(r);
+            } else if (r->on_close && !r->defer_pending) {
+                r->defer_pending = true;
+                bsn_loop_defer(srv->loop, fire_on_close, r);
+            }
+        }
+    }
+    conn_unref(c);
+}
+
+void
+bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa)
+{
+    struct conn *c = bsn_calloc(1, sizeof(*c));
+    c->srv = srv;
+    c->fd = fd;
+    c->refs = 1;
+    bsn_buf_init(&c->in);
+    bsn_buf_init(&c->out);
+    bsn_buf_init(&c->body);
+    bsn_timer_init(&c->timer);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(c->remote, sizeof(c->remote), "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(c->remote, sizeof(c->remote), "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else {
+        strcpy(c->remote, "unix");
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    if (srv->tls) {
+        c->ssl = SSL_new(srv->tls);
+        SSL_set_fd(c->ssl, fd);
+        SSL_set_accept_state(c->ssl);
+        c->st = C_HANDSHAKE;
+        arm_timer(c, srv->header_timeout_ms);
+    } else {
+        c->st = C_HEAD;
+        arm_timer(c, srv->idle_timeout_ms);
+    }
+    if (bsn_loop_add_fd(srv->loop, fd, BSN_EV_READ, conn_io, c) < 0)
+        conn_close(c);
+}
+
+void
+bsn_http_server_close_all(struct bsn_http_server *srv)
+{
+    srv->freeing = true;
+    while (srv->conns)
+        conn_close(srv->conns);
+}
+
+/* ---- request API ---- */
+
+static struct req_full *
+full(struct bsn_http_req *req)
+{
+    return (struct req_full *)req;
+}
+
+const char *
+bsn_http_req_header(const struct bsn_http_req *req, const char *name)
+{
+    const struct bsn_http_header *h = bsn_http_find_header(req->headers, req->nheaders, name);
+    return h ? h->value.base : NULL;
+}
+
+void
+bsn_http_req_add_header(struct bsn_http_req *req, const char *name, const char *value)
+{
+    if (!header_ok(name, value)) {
+        bsn_warn("http", "dropping invalid response header %s", name);
+        return;
+    }
+    bsn_buf_printf(&full(req)->extra, "%s: %s\r\n", name, value);
+}
+
+void
+bsn_http_req_close_after(struct bsn_http_req *req)
+{
+    full(req)->close_after = true;
+}
+
+void
+bsn_http_req_on_close(struct bsn_http_req *req, bsn_http_close_cb cb, void *data)
+{
+    struct req_full *r = full(req);
+    r->on_close = cb;
+    r->on_close_data = data;
+    if (r->dead && cb && !r->defer_pending && !r->conn) {
+        /* The client left before the callback was set: still tell the application. */
+        r->defer_pending = true;
+        bsn_loop_defer(r->loop, fire_on_close, r);
+    }
+}
+
+static bool
+keep_alive(struct conn *c, struct req_full *r)
+{
+    return r->head.keep_alive && !r->close_after && !c->close_after_write && !c->peer_eof;
+}
+
+/* After the response to r is queued: move on to the next request. */
+static void
+response_queued(struct conn *c, struct req_full *r, bool keep)
+{
+    finish_req(r);
+    if (!keep)
+        c->close_after_write = true;
+    else
+        c->st = C_HEAD;
+    conn_flush(c);
+    if (!c->closed && keep)
+        conn_kick(c);
+    if (!c->closed)
+        conn_update(c);
+}
+
+void
+bsn_http_respond(struct bsn_http_req *req, int status, const char *content_type, const void *body,
+                 size_t len)
+{
+    struct req_full *r = full(req);
+    struct conn *c = r->conn;
+    assert(!r->finished && !r->streaming && status >= 200 && status <= 999);
+    if (!c) {
+        finish_req(r);
+        return;
+    }
+    conn_ref(c);
+    bool keep = keep_alive(c, r);
+    bool no_body = status == 204 || status == 304;
+    put_head(c, r, status, no_body ? NULL : content_type, no_body ? -1 : (int64_t)len, false, keep);
+    if (!no_body && !req->head_only && len)
+        bsn_buf_append(&c->out, body, len);
+    response_queued(c, r, keep);
+    conn_unref(c);
+}
+
+int
+bsn_http_stream_start(struct bsn_http_req *req, int status, const char *content_type)
+{
+    struct req_full *r = full(req);
+    struct conn *c = r->conn;
+    assert(!r->finished && !r->streaming);
+    r->streaming = true;
+    if (!c)
+        return -1;
+    bool chunked = r->head.minor_version == 1;
+    if (!chunked)
+        r->close_after = true;
+    put_head(c, r, status, content_type, -1, chunked, keep_alive(c, r));
+    conn_ref(c);
+    conn_flush(c);
+    conn_update(c);
+    bool gone = c->closed;
+    conn_unref(c);
+    return gone ? -1 : 0;
+}
+
+int
+bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
+{
+    struct req_full *r = full(req);
+    struct conn *c = r->conn;
+    assert(r->streaming && !r->finished);
+    if (!c)
+        return -1;
+    if (len == 0)
+        return 0;
+    if (out_pending(c) + len > c->srv->max_stream_buffer) {
+        bsn_warn("http", "%s: closing slow stream (%zu bytes buffered)", c->remote, out_pending(c));
+        conn_close(c);
+        return -1;
+    }
+    if (r->head.minor_version == 1)
+        bsn_buf_printf(&c->out, "%zx\r\n", len);
+    bsn_buf_append(&c->out, data, len);
+    if (r->head.minor_version == 1)
+        bsn_buf_puts(&c->out, "\r\n");
+    conn_ref(c);
+    conn_flush(c);
+    conn_update(c);
+    bool gone = c->closed;
+    conn_unref(c);
+    return gone ? -1 : 0;
+}
+
+size_t
+bsn_http_stream_pending(const struct bsn_http_req *req)
+{
+    const struct req_full *r = (const struct req_full *)req;
+    return r->conn ? out_pending(r->conn) : 0;
+}
+
+void
+bsn_http_stream_end(struct bsn_http_req *req)
+{
+    struct req_full *r = full(req);
+    struct conn *c = r->conn;
+    assert(r->streaming && !r->finished);
+    if (!c) {
+        finish_req(r);
+        return;
+    }
+    conn_ref(c);
+    bool keep = keep_alive(c, r);
+    if (r->head.minor_version == 1)
+        bsn_buf_puts(&c->out, "0\r\n\r\n");
+    response_queued(c, r, keep);
+    conn_unref(c);
+}
+
+int
+bsn_http_req_upgrade(struct bsn_http_req *req, int status, struct bsn_http_upgraded *out)
+{
+    struct req_full *r = full(req);
+    struct conn *c = r->conn;
+    assert(!r->finished && !r->streaming);
+    memset(out, 0, sizeof(*out));
+    out->fd = -1;
+    if (!c) {
+        finish_req(r);
+        return -1;
+    }
+    conn_ref(c);
+    if (status) {
+        char date[30];
+        bsn_http_date(date);
+        bsn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                       bsn_http_status_text(status), date);
+        bsn_buf_append(&c->out, r->extra.data ? r->extra.data : "", r->extra.len);
+        bsn_buf_puts(&c->out, "\r\n");
+    }
+    conn_flush(c);
+    finish_req(r);
+    int rc = -1;
+    if (!c->closed) {
+        out->fd = c->fd;
+        out->ssl = c->ssl;
+        out->in_len = c->in.len;
+        out->in = c->in.len ? bsn_strndup(c->in.data, c->in.len) : NULL;
+        out->out_len = out_pending(c);
+        out->out = out->out_len ? bsn_strndup(c->out.data + c->out_off, out->out_len) : NULL;
+        bsn_loop_del_fd(c->srv->loop, c->fd);
+        c->fd = -1;
+        c->ssl = NULL;
+        conn_close(c);
+        rc = 0;
+    }
+    conn_unref(c);
+    return rc;
+}
