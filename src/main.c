@@ -9,6 +9,8 @@
 static int cmd_help(int argc, char **argv);
 
 const struct bsn_command bsn_commands[] = {
+    {"server", bsn_cmd_server, "run the control plane (API server, store)"},
+    {"kubeconfig", bsn_cmd_kubeconfig, "print the admin kubeconfig of a server"},
     {"version", bsn_cmd_version, "print the version"},
     {"help", cmd_help, "list the commands"},
     {NULL, NULL, NULL},

@@ -5,6 +5,48 @@
 
 #include <string.h>
 
+/*
+ * A kind whose strategy file has not been written gets generic behaviour (no defaults or
+ * kind-specific validation, Name/Age columns): these weak definitions are overridden by the
+ * strong ones in src/api/kinds/ (the library is linked whole, so the strong ones always win).
+ */
+#define BSN_GENERIC_STRATEGY(n) \
+    __attribute__((weak)) const struct bsn_strategy bsn_strategy_##n = {0}
+BSN_GENERIC_STRATEGY(namespace);
+BSN_GENERIC_STRATEGY(pod);
+BSN_GENERIC_STRATEGY(service);
+BSN_GENERIC_STRATEGY(endpoints);
+BSN_GENERIC_STRATEGY(configmap);
+BSN_GENERIC_STRATEGY(secret);
+BSN_GENERIC_STRATEGY(node);
+BSN_GENERIC_STRATEGY(event);
+BSN_GENERIC_STRATEGY(serviceaccount);
+BSN_GENERIC_STRATEGY(pv);
+BSN_GENERIC_STRATEGY(pvc);
+BSN_GENERIC_STRATEGY(replicationcontroller);
+BSN_GENERIC_STRATEGY(deployment);
+BSN_GENERIC_STRATEGY(replicaset);
+BSN_GENERIC_STRATEGY(statefulset);
+BSN_GENERIC_STRATEGY(daemonset);
+BSN_GENERIC_STRATEGY(controllerrevision);
+BSN_GENERIC_STRATEGY(job);
+BSN_GENERIC_STRATEGY(cronjob);
+BSN_GENERIC_STRATEGY(ingress);
+BSN_GENERIC_STRATEGY(ingressclass);
+BSN_GENERIC_STRATEGY(networkpolicy);
+BSN_GENERIC_STRATEGY(endpointslice);
+BSN_GENERIC_STRATEGY(hpa);
+BSN_GENERIC_STRATEGY(lease);
+BSN_GENERIC_STRATEGY(pdb);
+BSN_GENERIC_STRATEGY(events_event);
+BSN_GENERIC_STRATEGY(storageclass);
+BSN_GENERIC_STRATEGY(priorityclass);
+BSN_GENERIC_STRATEGY(limitrange);
+BSN_GENERIC_STRATEGY(resourcequota);
+BSN_GENERIC_STRATEGY(gatewayclass);
+BSN_GENERIC_STRATEGY(gateway);
+BSN_GENERIC_STRATEGY(httproute);
+
 #define ALL "all"
 #define NS  true
 #define CL  false

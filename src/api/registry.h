@@ -116,8 +116,8 @@ extern const struct bsn_strategy bsn_strategy_namespace, bsn_strategy_pod, bsn_s
     bsn_strategy_replicationcontroller, bsn_strategy_deployment, bsn_strategy_replicaset,
     bsn_strategy_statefulset, bsn_strategy_daemonset, bsn_strategy_controllerrevision,
     bsn_strategy_job, bsn_strategy_cronjob, bsn_strategy_ingress, bsn_strategy_ingressclass,
-    bsn_strategy_networkpolicy, bsn_strategy_endpointslice, bsn_strategy_hpa,
-    bsn_strategy_lease, bsn_strategy_pdb, bsn_strategy_events_event, bsn_strategy_storageclass,
+    bsn_strategy_networkpolicy, bsn_strategy_endpointslice, bsn_strategy_hpa, bsn_strategy_lease,
+    bsn_strategy_pdb, bsn_strategy_events_event, bsn_strategy_storageclass,
     bsn_strategy_priorityclass, bsn_strategy_limitrange, bsn_strategy_resourcequota,
     bsn_strategy_gatewayclass, bsn_strategy_gateway, bsn_strategy_httproute;
 

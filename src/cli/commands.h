@@ -17,5 +17,7 @@ struct bsn_command {
 extern const struct bsn_command bsn_commands[];
 
 int bsn_cmd_version(int argc, char **argv);
+int bsn_cmd_server(int argc, char **argv);
+int bsn_cmd_kubeconfig(int argc, char **argv);
 
 #endif

@@ -1,0 +1,39 @@
+/*
+ * apiserver.h - the Kubernetes API server: REST handlers over the resource registry, the
+ * object cache with watches, group commit to the store, discovery and OpenAPI documents.
+ *
+ * It runs on one bsn_loop. Every write is validated against the cache, queued, and committed
+ * with the other writes of the same loop iteration in one store transaction (group commit);
+ * responses and watch events go out only after that commit is durable.
+ */
+#ifndef BSN_API_APISERVER_H
+#define BSN_API_APISERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "loop/loop.h"
+
+struct bsn_store;
+struct bsn_apiserver;
+
+struct bsn_apiserver_opts {
+    const char *listen;   /* "127.0.0.1:6443" */
+    const char *tls_cert; /* NULL = plain HTTP */
+    const char *tls_key;
+    const char *token;             /* admin bearer token; NULL = no authentication */
+    struct bsn_store *store;       /* borrowed; must outlive the server */
+    const char *advertise_address; /* address of the `kubernetes` Service endpoint */
+    int advertise_port;
+    size_t watch_window; /* events kept for watch resumption; 0 = 10000 */
+    size_t max_body;     /* request body limit; 0 = 3 MiB */
+};
+
+struct bsn_apiserver *bsn_apiserver_new(struct bsn_loop *loop,
+                                        const struct bsn_apiserver_opts *opts, struct bsn_err *err);
+void bsn_apiserver_free(struct bsn_apiserver *s);
+/* Port actually bound (for listen port 0). */
+int bsn_apiserver_port(const struct bsn_apiserver *s);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * cache.c - object cache, event window and watcher fan-out.
+ */
+#include "api/cache.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? bsn_strdup(s) : NULL;
+}
+
+struct bsn_obj *
+bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev)
+{
+    struct bsn_obj *o = bsn_calloc(1, sizeof(*o));
+    o->refs = 1;
+    o->key = bsn_strdup(key);
+    /* rkey = first two path components */
+    const char *p = strchr(key, '/');
+    p = p ? strchr(p + 1, '/') : NULL;
+    o->rkey = p ? bsn_strndup(key, (size_t)(p - key)) : bsn_strdup(key);
+    o->rev = rev;
+    o->create_rev = create_rev;
+    json_t *meta = json_object_get(tree, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(tree, "metadata", meta);
+    }
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%lld", (long long)rev);
+    json_object_set_new(meta, "resourceVersion", json_string(rv));
+    o->ns = bsn_strdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
+    o->name = bsn_strdup(json_string_value(json_object_get(meta, "name")) ?: "");
+    o->uid = dup_or_null(json_string_value(json_object_get(meta, "uid")));
+    json_t *labels = json_object_get(meta, "labels");
+    if (json_is_object(labels))
+        o->labels = json_deep_copy(labels);
+    o->json = json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!o->json)
+        o->json = bsn_strdup("{}");
+    o->len = strlen(o->json);
+    return o;
+}
+
+struct bsn_obj *
+bsn_obj_ref(struct bsn_obj *o)
+{
+    if (o)
+        o->refs++;
+    return o;
+}
+
+void
+bsn_obj_unref(struct bsn_obj *o)
+{
+    if (!o || --o->refs > 0)
+        return;
+    free(o->key);
+    free(o->rkey);
+    free(o->ns);
+    free(o->name);
+    free(o->uid);
+    free(o->json);
+    json_decref(o->labels);
+    free(o);
+}
+
+json_t *
+bsn_obj_tree(const struct bsn_obj *o)
+{
+    return json_loadb(o->json, o->len, JSON_DECODE_ANY, NULL);
+}
+
+const char *
+bsn_event_type_name(enum bsn_event_type t)
+{
+    switch (t) {
+    case BSN_EV_ADDED:
+        return "ADDED";
+    case BSN_EV_MODIFIED:
+        return "MODIFIED";
+    case BSN_EV_DELETED:
+        return "DELETED";
+    case BSN_EV_BOOKMARK:
+        return "BOOKMARK";
+    }
+    return "ERROR";
+}
+
+struct bsn_event *
+bsn_event_ref(struct bsn_event *e)
+{
+    e->refs++;
+    return e;
+}
+
+void
+bsn_event_unref(struct bsn_event *e)
+{
+    if (!e || --e->refs > 0)
+        return;
+    bsn_obj_unref(e->obj);
+    bsn_obj_unref(e->prev);
+    free(e->line);
+    free(e);
+}
+
+const char *
+bsn_event_line(struct bsn_event *e, size_t *len)
+{
+    if (!e->line) {
+        struct bsn_buf b;
+        bsn_buf_init(&b);
+        bsn_buf_printf(&b, "{\"type\":\"%s\",\"object\":", bsn_event_type_name(e->type));
+        bsn_buf_append(&b, e->obj->json, e->obj->len);
+        bsn_buf_puts(&b, "}\n");
+        e->line_len = b.len;
+        e->line = bsn_buf_take(&b);
+    }
+    *len = e->line_len;
+    return e->line;
+}
+
+void
+bsn_cache_init(struct bsn_cache *c, size_t window)
+{
+    memset(c, 0, sizeof(*c));
+    bsn_map_init(&c->buckets);
+    c->ring_cap = window ? window : 1;
+    c->ring = bsn_calloc(c->ring_cap, sizeof(*c->ring));
+}
+
+void
+bsn_cache_fini(struct bsn_cache *c)
+{
+    size_t it = 0;
+    void *v;
+    while (bsn_map_next(&c->buckets, &it, NULL, &v)) {
+        struct bsn_bucket *b = v;
+        size_t j = 0;
+        void *o;
+        while (bsn_map_next(&b->objs, &j, NULL, &o))
+            bsn_obj_unref(o);
+        bsn_map_fini(&b->objs);
+        free(b);
+    }
+    bsn_map_fini(&c->buckets);
+    for (size_t i = 0; i < c->ring_len; i++)
+        bsn_event_unref(c->ring[(c->ring_head + i) % c->ring_cap]);
+    free(c->ring);
+    memset(c, 0, sizeof(*c));
+}
+
+struct bsn_bucket *
+bsn_cache_bucket(struct bsn_cache *c, const char *rkey, bool create)
+{
+    struct bsn_bucket *b = bsn_map_get(&c->buckets, rkey);
+    if (!b && create) {
+        b = bsn_calloc(1, sizeof(*b));
+        bsn_map_init(&b->objs);
+        bsn_map_put(&c->buckets, rkey, b);
+    }
+    return b;
+}
+
+struct bsn_obj *
+bsn_cache_get(struct bsn_cache *c, const char *key)
+{
+    const char *p = strchr(key, '/');
+    p = p ? strchr(p + 1, '/') : NULL;
+    if (!p)
+        return NULL;
+    char rkey[256];
+    size_t n = (size_t)(p - key);
+    if (n >= sizeof(rkey))
+        return NULL;
+    memcpy(rkey, key, n);
+    rkey[n] = '\0';
+    struct bsn_bucket *b = bsn_cache_bucket(c, rkey, false);
+    return b ? bsn_map_get(&b->objs, key) : NULL;
+}
+
+void
+bsn_cache_load(struct bsn_cache *c, struct bsn_obj *obj)
+{
+    struct bsn_bucket *b = bsn_cache_bucket(c, obj->rkey, true);
+    struct bsn_obj *old = bsn_map_put(&b->objs, obj->key, bsn_obj_ref(obj));
+    if (old)
+        bsn_obj_unref(old);
+    else
+        c->nobjs++;
+    if (obj->rev > c->rev)
+        c->rev = obj->rev;
+}
+
+static void
+ring_push(struct bsn_cache *c, struct bsn_event *e)
+{
+    if (c->ring_len == c->ring_cap) {
+        bsn_event_unref(c->ring[c->ring_head]);
+        c->ring_head = (c->ring_head + 1) % c->ring_cap;
+        c->ring_len--;
+    }
+    c->ring[(c->ring_head + c->ring_len) % c->ring_cap] = bsn_event_ref(e);
+    c->ring_len++;
+}
+
+void
+bsn_cache_publish(struct bsn_cache *c, const char *key, struct bsn_obj *obj, struct bsn_obj *tomb,
+                  int64_t rev)
+{
+    struct bsn_obj *cur = obj ? obj : tomb;
+    assert(cur);
+    struct bsn_bucket *b = bsn_cache_bucket(c, cur->rkey, true);
+    struct bsn_obj *old;
+    if (obj)
+        old = bsn_map_put(&b->objs, key, bsn_obj_ref(obj));
+    else
+        old = bsn_map_del(&b->objs, key);
+    if (obj && !old)
+        c->nobjs++;
+    if (!obj && old)
+        c->nobjs--;
+
+    struct bsn_event *e = bsn_calloc(1, sizeof(*e));
+    e->refs = 1;
+    e->type = !obj ? BSN_EV_DELETED : old ? BSN_EV_MODIFIED : BSN_EV_ADDED;
+    e->rev = rev;
+    e->obj = bsn_obj_ref(cur);
+    e->prev = old; /* the map's reference moves to the event */
+    if (rev > c->rev)
+        c->rev = rev;
+    ring_push(c, e);
+    for (struct bsn_watcher *w = b->watchers, *next; w; w = next) {
+        next = w->next; /* the callback may unwatch itself */
+        w->fn(w, e);
+    }
+    bsn_event_unref(e);
+}
+
+int64_t
+bsn_cache_window_start(const struct bsn_cache *c)
+{
+    if (c->ring_len < c->ring_cap)
+        return 0; /* the window has not wrapped: everything since startup is there */
+    return c->ring[c->ring_head]->rev - 1;
+}
+
+int
+bsn_cache_replay(struct bsn_cache *c, const char *rkey, int64_t after, struct bsn_watcher *w)
+{
+    if (after < bsn_cache_window_start(c))
+        return -1;
+    for (size_t i = 0; i < c->ring_len; i++) {
+        struct bsn_event *e = c->ring[(c->ring_head + i) % c->ring_cap];
+        if (e->rev > after && strcmp(e->obj->rkey, rkey) == 0)
+            w->fn(w, e);
+    }
+    return 0;
+}
+
+void
+bsn_cache_watch(struct bsn_cache *c, struct bsn_watcher *w)
+{
+    struct bsn_bucket *b = bsn_cache_bucket(c, w->rkey, true);
+    w->prev = NULL;
+    w->next = b->watchers;
+    if (b->watchers)
+        b->watchers->prev = w;
+    b->watchers = w;
+}
+
+void
+bsn_cache_unwatch(struct bsn_cache *c, struct bsn_watcher *w)
+{
+    struct bsn_bucket *b = bsn_cache_bucket(c, w->rkey, false);
+    if (!b)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (b->watchers == w)
+        b->watchers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+}
+
+static int
+cmp_obj(const void *a, const void *b)
+{
+    const struct bsn_obj *x = *(struct bsn_obj *const *)a, *y = *(struct bsn_obj *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+struct bsn_obj **
+bsn_cache_list(struct bsn_cache *c, const char *rkey, const char *ns, size_t *n)
+{
+    struct bsn_bucket *b = bsn_cache_bucket(c, rkey, false);
+    *n = 0;
+    if (!b || b->objs.len == 0)
+        return NULL;
+    struct bsn_obj **out = bsn_malloc(b->objs.len * sizeof(*out));
+    size_t it = 0, k = 0;
+    void *v;
+    while (bsn_map_next(&b->objs, &it, NULL, &v)) {
+        struct bsn_obj *o = v;
+        if (ns && *ns && strcmp(o->ns, ns) != 0)
+            continue;
+        out[k++] = bsn_obj_ref(o);
+    }
+    qsort(out, k, sizeof(*out), cmp_obj);
+    *n = k;
+    return out;
+}

@@ -1,0 +1,354 @@
+/*
+ * server.c - `bosun server`: the control plane in one process (API server + store), and
+ * `bosun kubeconfig`, which prints the admin kubeconfig the server wrote.
+ *
+ * First start in a data dir creates: tls/ (CA, serving certificate), token (admin bearer
+ * token), db/state.db (SQLite store) and kubeconfig (for kubectl --kubeconfig).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/apiserver.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/time.h"
+#include "cli/commands.h"
+#include "cli/util.h"
+#include "http/tls.h"
+#include "loop/loop.h"
+#include "store/store.h"
+
+static void
+server_usage(FILE *out)
+{
+    fprintf(out, "usage: bosun server [flags]\n\n"
+                 "Runs the control plane: Kubernetes API server and store.\n\n"
+                 "flags:\n"
+                 "  --data-dir DIR          state directory (default /var/lib/bosun as root,\n"
+                 "                          ~/.local/share/bosun otherwise)\n"
+                 "  --listen ADDR:PORT      API address (default 127.0.0.1:6443)\n"
+                 "  --advertise-address IP  address other nodes and pods use for the API\n"
+                 "                          (default: the listen address)\n"
+                 "  --store sqlite|memory   storage backend (default sqlite in DATA-DIR/db)\n"
+                 "  --insecure-http         serve plain HTTP without TLS or authentication\n"
+                 "                          (local development and benchmarks only)\n"
+                 "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+                 "  --log-json              log as JSON lines\n"
+                 "  -h, --help              show this help\n");
+}
+
+static int
+write_file(const char *path, const char *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    fchmod(fileno(f), mode);
+    size_t w = fwrite(data, 1, len, f);
+    if (fflush(f) != 0 || w != len || fsync(fileno(f)) != 0) {
+        fclose(f);
+        unlink(tmp);
+        return -EIO;
+    }
+    fclose(f);
+    if (rename(tmp, path) < 0)
+        return -errno;
+    return 0;
+}
+
+static char *
+ensure_token(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/token", dir);
+    char *tok = bsn_read_file(path, NULL);
+    if (tok) {
+        tok[strcspn(tok, "\r\n")] = '\0';
+        if (*tok)
+            return tok;
+        free(tok);
+    }
+    unsigned char raw[24];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return NULL;
+    char hex[64];
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    if (write_file(path, hex, strlen(hex), 0600) < 0)
+        return NULL;
+    return bsn_strdup(hex);
+}
+
+static void
+b64(const char *in, size_t n, struct bsn_buf *out)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)in[i + 2];
+        bsn_buf_putc(out, t[(v >> 18) & 63]);
+        bsn_buf_putc(out, t[(v >> 12) & 63]);
+        bsn_buf_putc(out, i + 1 < n ? t[(v >> 6) & 63] : '=');
+        bsn_buf_putc(out, i + 2 < n ? t[v & 63] : '=');
+    }
+}
+
+static int
+write_kubeconfig(const char *dir, const char *server_url, const char *token, bool tls)
+{
+    char path[PATH_MAX];
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_buf_printf(&b,
+                   "apiVersion: v1\nkind: Config\nclusters:\n- name: bosun\n  cluster:\n"
+                   "    server: %s\n",
+                   server_url);
+    if (tls) {
+        snprintf(path, sizeof(path), "%s/tls/ca.crt", dir);
+        size_t n;
+        char *ca = bsn_read_file(path, &n);
+        if (!ca) {
+            bsn_buf_fini(&b);
+            return -1;
+        }
+        bsn_buf_puts(&b, "    certificate-authority-data: ");
+        b64(ca, n, &b);
+        bsn_buf_putc(&b, '\n');
+        free(ca);
+    }
+    bsn_buf_puts(&b, "users:\n- name: admin\n  user:\n");
+    if (token)
+        bsn_buf_printf(&b, "    token: %s\n", token);
+    bsn_buf_puts(&b, "contexts:\n- name: bosun\n  context:\n    cluster: bosun\n    user: admin\n"
+                     "    namespace: default\ncurrent-context: bosun\n");
+    snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+    int rc = write_file(path, b.data, b.len, 0600);
+    bsn_buf_fini(&b);
+    return rc;
+}
+
+struct server_state {
+    struct bsn_loop *loop;
+};
+
+static void
+on_stop_signal(struct bsn_loop *loop, void *data)
+{
+    bsn_info("server", "shutting down");
+    bsn_loop_stop(loop);
+}
+
+int
+bsn_cmd_server(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"advertise-address", required_argument, NULL, 'a'},
+        {"store", required_argument, NULL, 's'},
+        {"insecure-http", no_argument, NULL, 'I'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"log-json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = NULL, *listen = "127.0.0.1:6443", *advertise = NULL;
+    const char *store_kind = "sqlite";
+    bool insecure = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'a':
+            advertise = optarg;
+            break;
+        case 's':
+            store_kind = optarg;
+            break;
+        case 'I':
+            insecure = true;
+            break;
+        case 'L': {
+            enum bsn_log_level lvl;
+            if (bsn_log_parse_level(optarg, &lvl) < 0) {
+                fprintf(stderr, "bosun server: --log-level: unknown level '%s'\n", optarg);
+                return 2;
+            }
+            bsn_log_set_level(lvl);
+            break;
+        }
+        case 'J':
+            bsn_log_set_json(1);
+            break;
+        case 'h':
+            server_usage(stdout);
+            return 0;
+        default:
+            server_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "bosun server: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (strcmp(store_kind, "sqlite") && strcmp(store_kind, "memory")) {
+        fprintf(stderr, "bosun server: --store: must be sqlite or memory, not '%s'\n", store_kind);
+        return 2;
+    }
+    char dir[PATH_MAX];
+    if (bsn_default_data_dir(data_dir, dir, sizeof(dir)) < 0 || bsn_mkdir_p(dir, 0700) < 0) {
+        fprintf(stderr, "bosun server: cannot create data dir %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char host[256];
+    int port;
+    if (bsn_split_hostport(listen, host, sizeof(host), &port) < 0) {
+        fprintf(stderr, "bosun server: --listen: expected ADDR:PORT, got '%s'\n", listen);
+        return 2;
+    }
+    if (!advertise)
+        advertise = strcmp(host, "0.0.0.0") && strcmp(host, "::") && host[0] ? host : "127.0.0.1";
+
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    uint64_t t0 = bsn_mono_ns();
+    char path[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+    char *token = NULL;
+    if (!insecure) {
+        snprintf(path, sizeof(path), "%s/tls", dir);
+        const char *names[] = {"localhost",
+                               "kubernetes",
+                               "kubernetes.default",
+                               "kubernetes.default.svc",
+                               "kubernetes.default.svc.cluster.local",
+                               NULL,
+                               NULL};
+        char hn[256] = "";
+        if (gethostname(hn, sizeof(hn)) == 0 && hn[0])
+            names[5] = hn;
+        const char *ips[] = {"127.0.0.1", "10.43.0.1", advertise, NULL};
+        if (bsn_tls_ensure_pki(path, names, ips, &err) < 0) {
+            fprintf(stderr, "bosun server: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(cert, sizeof(cert), "%s/tls/server.crt", dir);
+        snprintf(key, sizeof(key), "%s/tls/server.key", dir);
+        token = ensure_token(dir);
+        if (!token) {
+            fprintf(stderr, "bosun server: cannot create the admin token in %s\n", dir);
+            return 1;
+        }
+    }
+    struct bsn_store *store = NULL;
+    if (!strcmp(store_kind, "memory")) {
+        bsn_store_open_memory(&store);
+    } else {
+        snprintf(path, sizeof(path), "%s/db", dir);
+        bsn_mkdir_p(path, 0700);
+        snprintf(path, sizeof(path), "%s/db/state.db", dir);
+        if (bsn_store_open_sqlite(path, NULL, &store, &err) < 0) {
+            fprintf(stderr, "bosun server: %s\n", err.msg);
+            free(token);
+            return 1;
+        }
+    }
+    struct bsn_loop *loop = bsn_loop_new();
+    struct bsn_apiserver_opts ao = {
+        .listen = listen,
+        .tls_cert = insecure ? NULL : cert,
+        .tls_key = insecure ? NULL : key,
+        .token = token,
+        .store = store,
+        .advertise_address = advertise,
+        .advertise_port = port,
+    };
+    struct bsn_apiserver *api = bsn_apiserver_new(loop, &ao, &err);
+    if (!api) {
+        fprintf(stderr, "bosun server: %s\n", err.msg);
+        bsn_loop_free(loop);
+        bsn_store_close(store);
+        free(token);
+        return 1;
+    }
+    char url[300];
+    int bound = bsn_apiserver_port(api);
+    const char *urlhost = strcmp(host, "0.0.0.0") == 0 || host[0] == '\0' ? "127.0.0.1" : host;
+    if (strchr(urlhost, ':'))
+        snprintf(url, sizeof(url), "%s://[%s]:%d", insecure ? "http" : "https", urlhost, bound);
+    else
+        snprintf(url, sizeof(url), "%s://%s:%d", insecure ? "http" : "https", urlhost, bound);
+    if (write_kubeconfig(dir, url, token, !insecure) < 0)
+        bsn_warn("server", "could not write %s/kubeconfig", dir);
+    bsn_info("server", "ready in %.1f ms; kubeconfig: %s/kubeconfig",
+             (double)(bsn_mono_ns() - t0) / 1e6, dir);
+    bsn_loop_add_signal(loop, SIGTERM, on_stop_signal, NULL);
+    bsn_loop_add_signal(loop, SIGINT, on_stop_signal, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    bsn_loop_run(loop);
+    bsn_apiserver_free(api);
+    bsn_loop_free(loop);
+    bsn_store_close(store);
+    free(token);
+    return 0;
+}
+
+int
+bsn_cmd_kubeconfig(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data-dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'h':
+            printf("usage: bosun kubeconfig [--data-dir DIR]\n\n"
+                   "Prints the admin kubeconfig written by 'bosun server'.\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (bsn_default_data_dir(data_dir, dir, sizeof(dir)) < 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/kubeconfig", dir);
+    size_t n;
+    char *kc = bsn_read_file(path, &n);
+    if (!kc) {
+        fprintf(stderr, "bosun kubeconfig: %s: %s (has 'bosun server --data-dir %s' run?)\n", path,
+                strerror(errno), dir);
+        return 1;
+    }
+    fwrite(kc, 1, n, stdout);
+    free(kc);
+    return 0;
+}
