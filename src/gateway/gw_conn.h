@@ -1,0 +1,106 @@
+/*
+ * gw_conn.h - a proxied client connection and its upstream connection (proxy.c, proxy_resp.c,
+ * accesslog.c). Internal.
+ */
+#ifndef BSN_GATEWAY_GW_CONN_H
+#define BSN_GATEWAY_GW_CONN_H
+
+#include "gateway/gw_worker.h"
+
+#define GW_HEADER_TIMEOUT_MS 30000 /* a new connection must send a request head within */
+#define GW_IDLE_TIMEOUT_MS   60000 /* keep-alive idle client connections */
+
+struct gw_sendq {
+    char *buf;
+    size_t len, off, cap;
+};
+
+static inline bool
+gw_q_pending(const struct gw_sendq *q)
+{
+    return q->len > q->off;
+}
+
+struct gw_upconn {
+    int fd;
+    uint32_t host_id;
+    struct gw_worker *w;
+    struct gw_conn *c; /* NULL while idle in the pool */
+    struct gw_upconn *next;
+    bool connected, reused;
+    uint64_t idle_since;
+    struct gw_sendq q;
+};
+
+enum gw_cstate { C_HEAD, C_BODY, C_WAIT, C_TUNNEL, C_CLOSING };
+enum gw_ustate { U_NONE, U_CONNECTING, U_HEAD, U_BODY, U_DONE };
+enum gw_fail {
+    GW_FAIL_CONNECT,
+    GW_FAIL_CONNECT_TIMEOUT,
+    GW_FAIL_RESET,
+    GW_FAIL_TRY_TIMEOUT,
+    GW_FAIL_TIMEOUT
+};
+
+struct gw_conn {
+    /* --- reset on accept (everything before `in`) --- */
+    int fd;
+    struct gw_worker *w;
+    struct sockaddr_storage peer;
+    char peer_ip[46];
+    enum gw_cstate state;
+    enum gw_ustate ustate;
+    bool keep_alive, closing, driving, aborted, is_head, host_counted;
+    bool req_chunked, req_done, retryable, retried;
+    bool resp_started, resp_keep_alive, resp_chunked_in, resp_chunked_out, resp_close_delim;
+    struct gw_sendq q; /* pending bytes to the client */
+    struct bsn_timer timer;
+    uint64_t deadline, req_deadline;
+    /* current request */
+    size_t head_len, body_in_buf, pipe_off, pipe_len;
+    int64_t req_left, resp_left;
+    struct bsn_http_chunked req_ch, resp_ch;
+    struct gw_cfg_ref *cref;
+    const struct gw_route *route;
+    struct gw_backend *backend;
+    int ep, attempts, status;
+    struct gw_upconn *up;
+    uint64_t start_ns, bytes_in, bytes_out;
+    size_t up_len;
+    struct gw_conn *next_free, *lprev, *lnext;
+    /* --- kept across connections --- */
+    struct bsn_buf uphead; /* upstream request head, kept for retries */
+    struct bsn_buf head;   /* response head to the client */
+    struct bsn_buf fwd;    /* extra request headers from filters (X-Auth-User, ...) */
+    size_t in_len;
+    struct bsn_http_request_head req;
+    struct bsn_http_response_head resp;
+    char in[GW_IN_CAP];
+    char upin[GW_UP_CAP];
+};
+
+/* proxy.c */
+void gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const char *body);
+/* Local reply, or cutting the connection when the response has started. */
+void gw_fail_reply(struct gw_conn *c, int status, const char *msg);
+/* proxy_resp.c */
+void gw_upstream_read(struct gw_conn *c);
+/* Handles a failed attempt: retries when allowed, else answers 502/503/504. Returns -1. */
+int gw_upstream_failed(struct gw_conn *c, enum gw_fail why);
+/* Shared with proxy_resp.c */
+int gw_proxy_retry(struct gw_conn *c);
+void gw_proxy_finish(struct gw_conn *c);
+void gw_proxy_interest(struct gw_conn *c);
+int gw_q_send(int fd, struct gw_sendq *q, struct iovec *iov, int iovcnt);
+void gw_up_discard(struct gw_conn *c);
+/* header helpers (proxy_resp.c) */
+bool gw_is_hop_header(struct bsn_str n);
+bool gw_mod_drops(const struct gw_header_mod *m, struct bsn_str n);
+void gw_put_mods(struct bsn_buf *b, const struct gw_header_mod *m);
+/* accesslog.c */
+void gw_log_request(struct gw_conn *c);
+void gw_log_flush(struct gw_worker *w);
+/* gateway.c */
+void gw_cfg_release(struct gw_worker *w, struct gw_cfg_ref *ref);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * gw_internal.h - the gateway's compiled configuration model, shared by the config compiler
+ * (config.c, policy_parse.c), the router (router.c), load balancing (lb.c) and the data plane
+ * (proxy.c). Not a public interface: see gateway.h.
+ *
+ * Everything reachable from a struct bsn_gw_config is immutable once built, except the
+ * fields documented as "bound at publish" (filled once by bsn_gw_publish() before any worker
+ * sees the snapshot) and the refcount.
+ */
+#ifndef BSN_GATEWAY_GW_INTERNAL_H
+#define BSN_GATEWAY_GW_INTERNAL_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "gateway/gateway.h"
+
+#define GW_MAX_THREADS 64
+
+/* --- policy (GatewayPolicy spec, compiled) --- */
+
+enum gw_lb_kind { GW_LB_ROUND_ROBIN, GW_LB_LEAST_REQUEST, GW_LB_RANDOM, GW_LB_HASH };
+enum gw_hash_src { GW_HASH_CLIENT_IP, GW_HASH_HEADER, GW_HASH_COOKIE };
+enum gw_rl_key { GW_RL_ROUTE, GW_RL_CLIENT_IP, GW_RL_HEADER, GW_RL_API_KEY };
+
+struct gw_cidr {
+    int family; /* AF_INET / AF_INET6 */
+    uint8_t addr[16];
+    int bits;
+};
+
+struct gw_kv {
+    char *name, *value;
+    size_t name_len, value_len;
+};
+
+struct gw_header_mod {
+    struct gw_kv *set, *add;
+    char **remove;
+    int nset, nadd, nremove;
+};
+
+/* One credential accepted by apiKey or basic auth: the key, or "user:password". */
+struct gw_cred {
+    char *secret; /* api key, or "user:password" */
+    char *user;   /* forwarded as X-Auth-User */
+};
+
+struct gw_policy {
+    /* which fields were set (for merging a route policy over a service policy) */
+    unsigned set;
+#define GW_P_LB       0x001
+#define GW_P_TIMEOUTS 0x002
+#define GW_P_RETRY    0x004
+#define GW_P_OUTLIER  0x008
+#define GW_P_RATE     0x010
+#define GW_P_AUTH     0x020
+#define GW_P_IP       0x040
+#define GW_P_CORS     0x080
+#define GW_P_HEADERS  0x100
+#define GW_P_CB       0x200
+#define GW_P_HC       0x400
+    enum gw_lb_kind lb;
+    enum gw_hash_src hash_src;
+    char *hash_name; /* header or cookie name */
+    /* timeouts, ms (0 = none) */
+    uint32_t connect_ms, request_ms, per_try_ms, idle_ms;
+    /* retries */
+    int retry_attempts;
+    bool retry_5xx, retry_connect, retry_reset;
+    uint32_t retry_backoff_ms;
+    int retry_budget_pct;
+    /* passive outlier detection */
+    int outlier_consecutive_5xx;
+    uint32_t outlier_base_ms;
+    int outlier_max_pct;
+    /* circuit breaker (per worker thread share of the totals) */
+    int cb_max_connections, cb_max_pending, cb_max_requests;
+    /* active health check */
+    char *hc_path;
+    uint32_t hc_interval_ms, hc_timeout_ms;
+    int hc_unhealthy, hc_healthy;
+    /* local rate limit: token bucket */
+    double rl_rate; /* tokens per second */
+    double rl_burst;
+    enum gw_rl_key rl_key;
+    char *rl_header;
+    /* auth */
+    char *apikey_header; /* NULL = no api key auth */
+    struct gw_cred *apikeys;
+    int napikeys;
+    struct gw_cred *basic; /* NULL/0 = no basic auth */
+    int nbasic;
+    char *basic_realm;
+    /* ip allow / deny */
+    struct gw_cidr *allow, *deny;
+    int nallow, ndeny;
+    /* cors */
+    char **cors_origins;
+    int ncors_origins;
+    char *cors_methods, *cors_headers, *cors_expose;
+    int cors_max_age;
+    bool cors_credentials;
+    /* headers */
+    struct gw_header_mod req_hdr, resp_hdr;
+};
+
+/* --- backends --- */
+
+struct gw_endpoint {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char name[64];    /* "10.42.0.5:8080" */
+    uint32_t host_id; /* bound at publish: index into the gateway's host registry */
+};
+
+struct gw_ring_entry {
+    uint32_t hash;
+    uint32_t ep;
+};
+
+struct gw_backend {
+    char *name; /* "ns/svc:port" */
+    struct gw_endpoint *eps;
+    uint32_t neps;
+    uint32_t idx;                   /* index in cfg->backends */
+    const struct gw_policy *policy; /* service-level policy or NULL */
+    struct gw_ring_entry *ring;     /* consistent-hash ring, sorted by hash */
+    uint32_t nring;
+};
+
+struct gw_wbackend {
+    struct gw_backend *b;
+    uint32_t weight;
+};
+
+/* --- routes --- */
+
+enum gw_path_kind { GW_PATH_EXACT, GW_PATH_PREFIX };
+
+struct gw_match_hdr {
+    char *name, *value;
+};
+
+struct gw_route {
+    char *name;
+    uint32_t idx;
+    /* match */
+    enum gw_path_kind path_kind;
+    char *path; /* normalised: prefixes have no trailing '/' except "/" */
+    char *method;
+    struct gw_match_hdr *headers, *queries;
+    int nheaders, nqueries;
+    /* precedence among routes sharing host and path */
+    int64_t created;
+    char *origin; /* "ns/name" of the Ingress/HTTPRoute */
+    int rule_index;
+    /* action */
+    struct gw_wbackend *backends;
+    int nbackends;
+    uint32_t total_weight;
+    struct gw_backend *mirror;
+    /* HTTPRoute filters */
+    struct gw_header_mod req_hdr, resp_hdr;
+    char *rewrite_prefix; /* ReplacePrefixMatch */
+    char *rewrite_full;   /* ReplaceFullPath */
+    char *rewrite_host;
+    int redirect_status; /* 0 = no redirect */
+    char *redirect_scheme, *redirect_host, *redirect_path;
+    int redirect_port;
+    int direct_status; /* > 0: answer with this status, no backend (e.g. 500 for bad refs) */
+    /* effective policy: route-level merged over service-level; never NULL */
+    const struct gw_policy *policy;
+    /* bound at publish */
+    struct gw_stats *stats;
+};
+
+/* Routes sharing (host group, path kind, path), sorted by precedence. */
+struct gw_path_entry {
+    uint64_t hash;
+    uint32_t group;
+    enum gw_path_kind kind;
+    const char *path;
+    size_t path_len;
+    struct gw_route **routes;
+    int nroutes, cap;
+};
+
+struct gw_host_entry {
+    uint64_t hash;
+    const char *host; /* exact host, or the suffix ".example.com" of a wildcard */
+    size_t len;
+    uint32_t group;
+    bool multi_label; /* Gateway API wildcards match several labels, Ingress ones only one */
+};
+
+struct gw_hash {
+    void *slots; /* array of entries, open addressing */
+    size_t mask; /* capacity - 1, capacity a power of two; 0 when empty */
+};
+
+struct gw_host_bind {
+    char *host;
+    bool multi;
+    struct gw_route *route;
+};
+
+struct bsn_gw_config {
+    atomic_int refs;
+    struct gw_route **routes;
+    size_t nroutes, routes_cap;
+    struct gw_backend **backends;
+    size_t nbackends, backends_cap;
+    struct gw_policy **policies;
+    size_t npolicies, policies_cap;
+    struct gw_policy default_policy;
+    /* router */
+    struct gw_host_entry *hosts, *wild; /* open-addressed tables */
+    size_t hosts_mask, wild_mask;
+    struct gw_path_entry *paths;
+    size_t paths_mask;
+    uint32_t ngroups;
+    int32_t catchall_group;         /* -1 when no host-less rule */
+    struct gw_route *default_route; /* Ingress spec.defaultBackend */
+    struct bsn_buf warnings;
+    struct gw_host_bind *binds; /* registrations, freed by gw_router_build */
+    size_t nbinds, binds_cap;
+    /* bound at publish */
+    void *gw;
+};
+
+/* --- helpers shared by the compiler files --- */
+
+uint64_t gw_hash_bytes(const void *p, size_t n, uint64_t seed);
+/* Parses "5s", "250ms", "1m", "1h", "1.5s" or a bare number of seconds; -1 on error. */
+int64_t gw_parse_duration_ms(const char *s);
+/* Parses "10.0.0.0/8", "::1/128" or a bare address. */
+int gw_parse_cidr(const char *s, struct gw_cidr *out);
+bool gw_cidr_match(const struct gw_cidr *c, const struct sockaddr *sa);
+void gw_warn(struct bsn_gw_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a GatewayPolicy spec into *p (secrets: the config's Secret objects by ns/name). */
+int gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const json_t *secrets,
+                    struct bsn_err *err);
+void gw_policy_fini(struct gw_policy *p);
+void gw_policy_defaults(struct gw_policy *p);
+/* Copies into dst the field groups set in src and not in dst (shallow: pointers shared). */
+void gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src);
+void gw_header_mod_fini(struct gw_header_mod *m);
+int gw_header_mod_parse(struct gw_header_mod *m, const json_t *obj, bool gateway_api_style);
+/*
+ * Registers route r under hostname (exact "a.example.com", wildcard "*.example.com" or ""
+ * for every host). multi_label: the wildcard may match several labels (Gateway API).
+ */
+void gw_router_add(struct bsn_gw_config *cfg, const char *hostname, bool multi_label,
+                   struct gw_route *r);
+/* Builds the router tables from the registrations (sorts by precedence). */
+void gw_router_build(struct bsn_gw_config *cfg);
+void gw_router_fini(struct bsn_gw_config *cfg);
+void gw_lb_build_ring(struct gw_backend *b);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * router.c - the compiled route matcher.
+ *
+ * Lookup is three hash probes deep, independent of the number of routes:
+ *   1. host group: exact host in `hosts`; else the longest wildcard suffix in `wild`
+ *      (".example.com" for "*.example.com"; Ingress wildcards match one label, Gateway API
+ *      ones any number); else the catch-all group of rules without a host.
+ *   2. path: the Exact entry for the request path, then Prefix entries for the path and each
+ *      of its ancestors ("/a/b/c", "/a/b", "/a", "/"), longest first. Prefixes match whole
+ *      path elements, so "/foo" matches "/foo", "/foo/" and "/foo/x" but not "/foobar".
+ *   3. within an entry, routes are sorted by Gateway API precedence (method, then number of
+ *      header matches, then query matches, then oldest, then namespace/name, then rule order)
+ *      and the first whose method/header/query conditions hold wins.
+ * When no route matches, the Ingress defaultBackend (if any) answers.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "gateway/gw_internal.h"
+#include "http/parser.h"
+
+#define HOST_MAX 255
+
+uint64_t
+gw_hash_bytes(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static uint64_t
+path_key(uint32_t group, enum gw_path_kind kind, const char *path, size_t len)
+{
+    return gw_hash_bytes(path, len,
+                         ((uint64_t)group << 1 | (uint64_t)kind) * 0x9e3779b97f4a7c15ULL);
+}
+
+void
+gw_router_add(struct bsn_gw_config *cfg, const char *hostname, bool multi_label, struct gw_route *r)
+{
+    if (cfg->nbinds == cfg->binds_cap) {
+        cfg->binds_cap = cfg->binds_cap ? cfg->binds_cap * 2 : 64;
+        cfg->binds = bsn_realloc(cfg->binds, cfg->binds_cap * sizeof(*cfg->binds));
+    }
+    char *h = bsn_strdup(hostname ? hostname : "");
+    for (char *c = h; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    cfg->binds[cfg->nbinds++] = (struct gw_host_bind){h, multi_label, r};
+}
+
+static size_t
+table_size(size_t n)
+{
+    size_t cap = 8;
+    while (cap < n * 2)
+        cap *= 2;
+    return cap;
+}
+
+/* Finds or inserts a host entry; returns its group. */
+static uint32_t
+host_group(struct bsn_gw_config *cfg, struct gw_host_entry *tab, size_t mask, const char *key,
+           bool multi)
+{
+    size_t len = strlen(key);
+    uint64_t h = gw_hash_bytes(key, len, 0);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct gw_host_entry *e = &tab[i];
+        if (!e->host) {
+            *e = (struct gw_host_entry){h, key, len, cfg->ngroups++, multi};
+            return e->group;
+        }
+        if (e->hash == h && e->len == len && memcmp(e->host, key, len) == 0) {
+            e->multi_label |= multi;
+            return e->group;
+        }
+    }
+}
+
+static struct gw_path_entry *
+path_slot(struct bsn_gw_config *cfg, uint32_t group, enum gw_path_kind kind, const char *path)
+{
+    size_t len = strlen(path);
+    uint64_t h = path_key(group, kind, path, len);
+    for (size_t i = h & cfg->paths_mask;; i = (i + 1) & cfg->paths_mask) {
+        struct gw_path_entry *e = &cfg->paths[i];
+        if (!e->path) {
+            *e = (struct gw_path_entry){
+                .hash = h, .group = group, .kind = kind, .path = path, .path_len = len};
+            return e;
+        }
+        if (e->hash == h && e->group == group && e->kind == kind && e->path_len == len &&
+            memcmp(e->path, path, len) == 0)
+            return e;
+    }
+}
+
+static int
+route_cmp(const void *pa, const void *pb)
+{
+    const struct gw_route *a = *(struct gw_route *const *)pa, *b = *(struct gw_route *const *)pb;
+    if ((a->method != NULL) != (b->method != NULL))
+        return a->method ? -1 : 1;
+    if (a->nheaders != b->nheaders)
+        return b->nheaders - a->nheaders;
+    if (a->nqueries != b->nqueries)
+        return b->nqueries - a->nqueries;
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    int c = strcmp(a->origin ? a->origin : "", b->origin ? b->origin : "");
+    if (c)
+        return c;
+    if (a->rule_index != b->rule_index)
+        return a->rule_index - b->rule_index;
+    return (int)a->idx - (int)b->idx;
+}
+
+void
+gw_router_build(struct bsn_gw_config *cfg)
+{
+    size_t nexact = 0, nwild = 0;
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        if (cfg->binds[i].host[0] == '*')
+            nwild++;
+        else if (cfg->binds[i].host[0])
+            nexact++;
+    }
+    cfg->hosts_mask = table_size(nexact) - 1;
+    cfg->wild_mask = table_size(nwild) - 1;
+    cfg->paths_mask = table_size(cfg->nbinds) - 1;
+    cfg->hosts = bsn_calloc(cfg->hosts_mask + 1, sizeof(*cfg->hosts));
+    cfg->wild = bsn_calloc(cfg->wild_mask + 1, sizeof(*cfg->wild));
+    cfg->paths = bsn_calloc(cfg->paths_mask + 1, sizeof(*cfg->paths));
+    cfg->catchall_group = -1;
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        struct gw_host_bind *b = &cfg->binds[i];
+        uint32_t g;
+        if (b->host[0] == '*')
+            g = host_group(cfg, cfg->wild, cfg->wild_mask, b->host + 1, b->multi);
+        else if (b->host[0])
+            g = host_group(cfg, cfg->hosts, cfg->hosts_mask, b->host, false);
+        else {
+            if (cfg->catchall_group < 0)
+                cfg->catchall_group = (int32_t)cfg->ngroups++;
+            g = (uint32_t)cfg->catchall_group;
+        }
+        struct gw_path_entry *e = path_slot(cfg, g, b->route->path_kind, b->route->path);
+        if (e->nroutes == e->cap) {
+            e->cap = e->cap ? e->cap * 2 : 2;
+            e->routes = bsn_realloc(e->routes, (size_t)e->cap * sizeof(*e->routes));
+        }
+        bool dup = false;
+        for (int k = 0; k < e->nroutes; k++)
+            dup |= e->routes[k] == b->route;
+        if (!dup)
+            e->routes[e->nroutes++] = b->route;
+    }
+    for (size_t i = 0; i <= cfg->paths_mask; i++)
+        if (cfg->paths[i].nroutes > 1)
+            qsort(cfg->paths[i].routes, (size_t)cfg->paths[i].nroutes, sizeof(struct gw_route *),
+                  route_cmp);
+    /* host keys point into binds[].host: keep the strings, drop the array */
+    cfg->binds_cap = 0;
+}
+
+void
+gw_router_fini(struct bsn_gw_config *cfg)
+{
+    if (cfg->paths)
+        for (size_t i = 0; i <= cfg->paths_mask; i++)
+            free(cfg->paths[i].routes);
+    free(cfg->paths);
+    free(cfg->hosts);
+    free(cfg->wild);
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        free(cfg->binds[i].host);
+    free(cfg->binds);
+}
+
+static const struct gw_host_entry *
+host_find(const struct gw_host_entry *tab, size_t mask, const char *key, size_t len)
+{
+    if (!tab)
+        return NULL;
+    uint64_t h = gw_hash_bytes(key, len, 0);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const struct gw_host_entry *e = &tab[i];
+        if (!e->host)
+            return NULL;
+        if (e->hash == h && e->len == len && memcmp(e->host, key, len) == 0)
+            return e;
+    }
+}
+
+static const struct gw_path_entry *
+path_find(const struct bsn_gw_config *cfg, uint32_t group, enum gw_path_kind kind, const char *path,
+          size_t len)
+{
+    uint64_t h = path_key(group, kind, path, len);
+    for (size_t i = h & cfg->paths_mask;; i = (i + 1) & cfg->paths_mask) {
+        const struct gw_path_entry *e = &cfg->paths[i];
+        if (!e->path)
+            return NULL;
+        if (e->hash == h && e->group == group && e->kind == kind && e->path_len == len &&
+            memcmp(e->path, path, len) == 0)
+            return e;
+    }
+}
+
+/* Finds query parameter `name` in a raw query string; value out (raw, not decoded). */
+static bool
+query_get(struct bsn_str q, const char *name, struct bsn_str *val)
+{
+    size_t nl = strlen(name);
+    const char *p = q.base, *end = q.base + q.len;
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - p) == nl && memcmp(p, name, nl) == 0) {
+            *val = eq ? (struct bsn_str){eq + 1, (size_t)(stop - eq - 1)} : (struct bsn_str){"", 0};
+            return true;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return false;
+}
+
+static bool
+route_conditions(const struct gw_route *r, const struct bsn_gw_request_info *req)
+{
+    if (r->method && !bsn_str_eq(req->method, r->method))
+        return false;
+    for (int i = 0; i < r->nheaders; i++) {
+        const struct bsn_http_header *h =
+            bsn_http_find_header(req->headers, req->nheaders, r->headers[i].name);
+        if (!h || !bsn_str_eq(h->value, r->headers[i].value))
+            return false;
+    }
+    for (int i = 0; i < r->nqueries; i++) {
+        struct bsn_str v;
+        if (!query_get(req->query, r->queries[i].name, &v) || !bsn_str_eq(v, r->queries[i].value))
+            return false;
+    }
+    return true;
+}
+
+static const struct gw_route *
+entry_pick(const struct gw_path_entry *e, const struct bsn_gw_request_info *req)
+{
+    if (!e)
+        return NULL;
+    for (int i = 0; i < e->nroutes; i++)
+        if (route_conditions(e->routes[i], req))
+            return e->routes[i];
+    return NULL;
+}
+
+static int32_t
+find_group(const struct bsn_gw_config *cfg, struct bsn_str host)
+{
+    char lower[HOST_MAX + 1];
+    size_t n = host.len;
+    if (n > 0 && host.base[0] == '[') { /* [v6]:port */
+        const char *rb = memchr(host.base, ']', n);
+        n = rb ? (size_t)(rb - host.base) + 1 : n;
+    } else {
+        const char *colon = memchr(host.base, ':', n);
+        if (colon)
+            n = (size_t)(colon - host.base);
+    }
+    if (n > 0 && host.base[n - 1] == '.') /* absolute FQDN */
+        n--;
+    if (n == 0 || n > HOST_MAX)
+        return cfg->catchall_group;
+    for (size_t i = 0; i < n; i++) {
+        char c = host.base[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    lower[n] = '\0';
+    const struct gw_host_entry *e = host_find(cfg->hosts, cfg->hosts_mask, lower, n);
+    if (e)
+        return (int32_t)e->group;
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (lower[i] != '.')
+            continue;
+        e = host_find(cfg->wild, cfg->wild_mask, lower + i, n - i);
+        if (e && (first || e->multi_label))
+            return (int32_t)e->group;
+        first = false;
+    }
+    return cfg->catchall_group;
+}
+
+const struct bsn_gw_route *
+bsn_gw_route_match(const struct bsn_gw_config *cfg, const struct bsn_gw_request_info *req)
+{
+    if (!cfg)
+        return NULL;
+    int32_t g = cfg->nbinds ? find_group(cfg, req->host) : -1;
+    if (g >= 0) {
+        const char *path = req->path.base;
+        size_t len = req->path.len;
+        if (len == 0 || path[0] != '/') { /* "*" or absolute-form leftovers */
+            path = "/";
+            len = 1;
+        }
+        const struct gw_route *r =
+            entry_pick(path_find(cfg, (uint32_t)g, GW_PATH_EXACT, path, len), req);
+        if (r)
+            return (const struct bsn_gw_route *)r;
+        while (len > 1 && path[len - 1] == '/')
+            len--;
+        for (;;) {
+            r = entry_pick(path_find(cfg, (uint32_t)g, GW_PATH_PREFIX, path, len), req);
+            if (r)
+                return (const struct bsn_gw_route *)r;
+            if (len <= 1)
+                break;
+            while (len > 1 && path[len - 1] != '/')
+                len--;
+            while (len > 1 && path[len - 1] == '/')
+                len--;
+        }
+    }
+    return (const struct bsn_gw_route *)cfg->default_route;
+}
+
+const char *
+bsn_gw_route_name(const struct bsn_gw_route *r)
+{
+    return r ? ((const struct gw_route *)r)->name : NULL;
+}
+
+const char *
+bsn_gw_route_backend(const struct bsn_gw_route *r, size_t i)
+{
+    const struct gw_route *gr = (const struct gw_route *)r;
+    if (!gr || i >= (size_t)gr->nbackends)
+        return NULL;
+    return gr->backends[i].b->name;
+}
