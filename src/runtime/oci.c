@@ -1,10 +1,731 @@
-/* oci.c - placeholder replaced by the OCI runtime in the next commit. */
+/*
+ * oci.c - the "oci" runtime: pod sandbox = network namespace (+ pod files), container = OCI
+ * bundle run by runc/crun.
+ *
+ * Sandbox: a new network namespace (loopback up) bind-mounted at <netns_dir>/<id> like
+ * `ip netns add`, handed to the net hook; its path goes into every container's spec.
+ * Container: rootfs is an overlay mount (image layers as lowerdirs, upper/work in the bundle)
+ * or, for image "host", a read-only bind of the host's "/"; config.json from oci_spec.c.
+ * Start runs `<runtime> run --detach --pid-file` with stdin on /dev/null and stdout/stderr on
+ * the log pump's pipes (the runtime passes them straight to the container process). This
+ * process is a child subreaper, so once runc exits the container's init becomes our child and
+ * is watched with a pidfd like any process-runtime child; its wait status is the container's.
+ * OOM kills are read from the memory cgroup (v1 memory.oom_control oom_kill, v2
+ * memory.events oom_kill) before `runc delete` removes the cgroup.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "runtime/image.h"
+#include "runtime/oci_spec.h"
 #include "runtime/rt_impl.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+struct oci_runtime {
+    char *runc_root; /* --root for runc state */
+    bool cgroup_v2;
+    bool swap_accounting;
+};
+
+struct oci_sandbox {
+    char *netns_path;
+    bool default_cgroup; /* we chose cgroup_parent: remove it with the sandbox */
+};
+
+struct oci_container {
+    char *rootfs;
+    bool rootfs_mounted;
+    char *cgroups_path;
+    struct bsn_child runc_child;
+    bool runc_running;
+    bsn_runtime_done_cb start_cb;
+    void *start_data;
+    char **env; /* final env, for exec */
+};
+
+/* --- helpers --- */
+
+/* fork+exec argv with the given stdio (-1 = /dev/null); returns pid or -errno. */
+static pid_t
+spawn(char *const argv[], int in, int out, int errfd)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(in >= 0 ? in : devnull, 0);
+        dup2(out >= 0 ? out : devnull, 1);
+        dup2(errfd >= 0 ? errfd : devnull, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Runs argv to completion (short commands only: runc delete/kill). */
+static int
+run_sync(char *const argv[])
+{
+    pid_t pid = spawn(argv, -1, -1, -1);
+    if (pid < 0)
+        return (int)pid;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Calls fn for the directory of `path` in every cgroup hierarchy this process belongs to
+ * (relative paths are relative to our own cgroup, as runc treats them). */
+static void
+cgroup_each(const char *path, void (*fn)(const char *dir, const char *ctrl, void *arg), void *arg)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return;
+    struct statfs sfs;
+    bool pure_v2 = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1, *self = c2 + 1;
+        char mnt[512];
+        if (!*ctrls)
+            snprintf(mnt, sizeof(mnt), pure_v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified");
+        else if (!strncmp(ctrls, "name=", 5))
+            snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", ctrls + 5);
+        else
+            snprintf(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", ctrls);
+        char dir[1536];
+        if (path[0] == '/')
+            snprintf(dir, sizeof(dir), "%s%s", mnt, path);
+        else
+            snprintf(dir, sizeof(dir), "%s%s%s/%s", mnt, self, strcmp(self, "/") ? "" : "", path);
+        /* collapse the "//" a root self path leaves */
+        for (char *p = strstr(dir, "//"); p; p = strstr(dir, "//"))
+            memmove(p, p + 1, strlen(p));
+        fn(dir, *ctrls ? ctrls : "unified", arg);
+    }
+    fclose(f);
+}
+
+static void
+rmdir_cb(const char *dir, const char *ctrl, void *arg)
+{
+    rmdir(dir);
+}
+
+struct find_memcg {
+    bool v2;
+    char dir[1536];
+};
+
+static void
+memcg_cb(const char *dir, const char *ctrl, void *arg)
+{
+    struct find_memcg *m = arg;
+    if ((m->v2 && !strcmp(ctrl, "unified")) || (!m->v2 && strstr(ctrl, "memory")))
+        snprintf(m->dir, sizeof(m->dir), "%s", dir);
+}
+
+/* The "oom_kill N" counter of a memory cgroup (v1 memory.oom_control, v2 memory.events). */
+static long
+oom_kills(struct bsn_runtime *rt, const char *cgpath)
+{
+    struct oci_runtime *o = rt->impl;
+    struct find_memcg m = {.v2 = o->cgroup_v2};
+    cgroup_each(cgpath, memcg_cb, &m);
+    if (!m.dir[0])
+        return -1;
+    BSN_AUTOFREE char *file =
+        bsn_sprintf("%s/%s", m.dir, o->cgroup_v2 ? "memory.events" : "memory.oom_control");
+    BSN_AUTOFREE char *s = rt_read_file(file, 65536, NULL);
+    const char *p = s ? strstr(s, "oom_kill ") : NULL;
+    return p ? strtol(p + 9, NULL, 10) : -1;
+}
+
+/* --- sandboxes --- */
+
+/* In a forked child: new netns, loopback up, bind it onto path. */
+static int
+netns_create(const char *path, struct bsn_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return bsn_err_set(err, 500, "InternalError", "create %s: %s", path, strerror(errno));
+    close(fd);
+    int rep[2];
+    if (pipe2(rep, O_CLOEXEC) < 0) {
+        unlink(path);
+        return bsn_err_set(err, 500, "InternalError", "pipe: %s", strerror(errno));
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(rep[0]);
+        int e = 0;
+        if (unshare(CLONE_NEWNET) < 0) {
+            e = errno;
+        } else {
+            int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            struct ifreq ifr = {0};
+            snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+            if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+                ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+                ioctl(s, SIOCSIFFLAGS, &ifr);
+            }
+            if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) < 0)
+                e = errno;
+        }
+        ssize_t w = write(rep[1], &e, sizeof(e));
+        (void)w;
+        _exit(e ? 1 : 0);
+    }
+    close(rep[1]);
+    int e = pid < 0 ? errno : 0;
+    if (pid > 0) {
+        ssize_t n;
+        do
+            n = read(rep[0], &e, sizeof(e));
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)sizeof(e))
+            e = EIO;
+        waitpid(pid, NULL, 0);
+    }
+    close(rep[0]);
+    if (e) {
+        unlink(path);
+        return bsn_err_set(err, 500, "InternalError", "network namespace %s: %s", path,
+                           strerror(e));
+    }
+    return 0;
+}
+
+static void
+netns_remove(const char *path)
+{
+    if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        bsn_warn("runtime", "umount %s: %s", path, strerror(errno));
+    unlink(path);
+}
+
+static int
+oci_sandbox_create(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg, char id[65],
+                   struct bsn_err *err)
+{
+    char nsid[65];
+    rt_random_id(nsid);
+    int rc = rt_mkdir_p(rt->netns_dir, 0755);
+    if (rc < 0)
+        return bsn_err_set(err, 500, "InternalError", "%s: %s", rt->netns_dir, strerror(-rc));
+    BSN_AUTOFREE char *path = bsn_sprintf("%s/%s", rt->netns_dir, nsid);
+    if (netns_create(path, err) < 0)
+        return -1;
+    struct rt_sandbox *sb = rt_sandbox_new(rt, cfg, path, err);
+    if (!sb) {
+        netns_remove(path);
+        return -1;
+    }
+    /* The netns file is named like the sandbox so operators can match them up. */
+    BSN_AUTOFREE char *final = bsn_sprintf("%s/%s", rt->netns_dir, sb->st.id);
+    struct oci_sandbox *os = bsn_calloc(1, sizeof(*os));
+    os->netns_path = bsn_strdup(path);
+    os->default_cgroup = !cfg->cgroup_parent || !*cfg->cgroup_parent;
+    sb->impl = os;
+    if (os->default_cgroup) {
+        free(sb->cgroup_parent);
+        sb->cgroup_parent = bsn_sprintf("bosun/pod-%s", sb->st.id);
+    }
+    memcpy(id, sb->st.id, 65);
+    return 0;
+}
+
+static void
+oci_sandbox_fini(struct bsn_runtime *rt, struct rt_sandbox *sb)
+{
+    struct oci_sandbox *os = sb->impl;
+    if (!os)
+        return;
+    netns_remove(os->netns_path);
+    if (os->default_cgroup) {
+        cgroup_each(sb->cgroup_parent, rmdir_cb, NULL);
+        cgroup_each("bosun", rmdir_cb, NULL); /* fails quietly while other pods use it */
+    }
+    free(os->netns_path);
+    free(os);
+    sb->impl = NULL;
+}
+
+static int
+oci_sandbox_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
+{
+    rt_sandbox_destroy(rt, rt_sandbox_find(rt, id));
+    return 0;
+}
+
+/* --- containers --- */
+
+static int
+mount_rootfs(struct rt_container *c, const struct bsn_image_config *img, struct bsn_err *err)
+{
+    struct oci_container *oc = c->impl;
+    oc->rootfs = bsn_sprintf("%s/rootfs", c->dir);
+    if (mkdir(oc->rootfs, 0755) < 0 && errno != EEXIST)
+        return bsn_err_set(err, 500, "InternalError", "mkdir %s: %s", oc->rootfs, strerror(errno));
+    if (img->is_host) {
+        /* Only the root filesystem itself (no submounts), read-only. */
+        if (mount("/", oc->rootfs, NULL, MS_BIND, NULL) < 0)
+            return bsn_err_set(err, 500, "InternalError", "bind / on %s: %s", oc->rootfs,
+                               strerror(errno));
+        oc->rootfs_mounted = true;
+        if (mount(NULL, oc->rootfs, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+            return bsn_err_set(err, 500, "InternalError", "remount %s read-only: %s", oc->rootfs,
+                               strerror(errno));
+        return 0;
+    }
+    BSN_AUTOFREE char *upper = bsn_sprintf("%s/upper", c->dir);
+    BSN_AUTOFREE char *work = bsn_sprintf("%s/work", c->dir);
+    BSN_AUTOFREE char *empty = bsn_sprintf("%s/empty", c->dir);
+    mkdir(upper, 0755);
+    mkdir(work, 0700);
+    struct bsn_buf opts;
+    bsn_buf_init(&opts);
+    bsn_buf_puts(&opts, "lowerdir=");
+    if (img->nlayers == 0) {
+        mkdir(empty, 0755);
+        bsn_buf_puts(&opts, empty);
+    }
+    for (size_t i = img->nlayers; i-- > 0;) /* overlay wants the top layer first */
+        bsn_buf_printf(&opts, "%s%s", img->layer_dirs[i], i ? ":" : "");
+    bsn_buf_printf(&opts, ",upperdir=%s,workdir=%s", upper, work);
+    int rc = 0;
+    if (opts.len >= 4000) /* a mount option string must fit in one page */
+        rc = bsn_err_set(err, 400, "BadRequest",
+                         "image %s: too many layers for one overlay "
+                         "mount (%zu)",
+                         img->name, img->nlayers);
+    else if (mount("overlay", oc->rootfs, "overlay", 0, opts.data) < 0)
+        rc = bsn_err_set(err, 500, "InternalError", "overlay mount on %s: %s", oc->rootfs,
+                         strerror(errno));
+    else
+        oc->rootfs_mounted = true;
+    bsn_buf_fini(&opts);
+    return rc;
+}
+
+static char **
+merge_env(char **image_env, const char *const *env, const char *hostname)
+{
+    size_t n1 = rt_strv_len((const char *const *)image_env), n2 = rt_strv_len(env);
+    char **out = bsn_calloc(n1 + n2 + 2, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n1; i++) {
+        size_t kl = strcspn(image_env[i], "=");
+        bool overridden = false;
+        for (size_t j = 0; j < n2; j++)
+            overridden |= !strncmp(env[j], image_env[i], kl) && env[j][kl] == '=';
+        if (!overridden)
+            out[k++] = bsn_strdup(image_env[i]);
+    }
+    for (size_t j = 0; j < n2; j++)
+        out[k++] = bsn_strdup(env[j]);
+    bool has_host = false;
+    for (size_t i = 0; i < k; i++)
+        has_host |= !strncmp(out[i], "HOSTNAME=", 9);
+    if (!has_host)
+        out[k++] = bsn_sprintf("HOSTNAME=%s", hostname);
+    return out;
+}
+
+/* The image's User when numeric ("1000" or "1000:1000"). */
+static int
+image_user(const char *user, uint32_t *uid, uint32_t *gid)
+{
+    if (!user || !*user)
+        return 0;
+    char *end;
+    unsigned long u = strtoul(user, &end, 10);
+    if (end == user || (*end && *end != ':'))
+        return -1;
+    *uid = (uint32_t)u;
+    *gid = (uint32_t)u;
+    if (*end == ':') {
+        const char *g = end + 1;
+        unsigned long gv = strtoul(g, &end, 10);
+        if (end == g || *end)
+            return -1;
+        *gid = (uint32_t)gv;
+    }
+    return 0;
+}
+
+static int
+oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
+                     const struct bsn_container_config *cfg, char id[65], struct bsn_err *err)
+{
+    struct oci_runtime *o = rt->impl;
+    struct rt_sandbox *sb = rt_sandbox_find(rt, sandbox_id);
+    struct oci_sandbox *os = sb->impl;
+    struct bsn_image_config img = {0};
+    if (!cfg->image || !*cfg->image)
+        return bsn_err_set(err, 400, "Invalid", "container %s: image is required",
+                           cfg->name ? cfg->name : "");
+    if (!bsn_image_is_host(cfg->image) && !rt->opts.images)
+        return bsn_err_set(err, 500, "InternalError", "the oci runtime has no image store");
+    if (bsn_image_resolve(rt->opts.images, cfg->image, &img, err) < 0)
+        return -1;
+    struct rt_container *c = rt_container_new(rt, sb, cfg, err);
+    if (!c) {
+        bsn_image_config_fini(&img);
+        return -1;
+    }
+    struct oci_container *oc = bsn_calloc(1, sizeof(*oc));
+    c->impl = oc;
+    oc->cgroups_path = bsn_sprintf("%s/%s", sb->cgroup_parent, c->st.id);
+    json_t *spec = NULL;
+    char **argv = NULL;
+    int rc = -1;
+    if (cfg->argv && cfg->argv[0]) {
+        argv = rt_strv_dup(cfg->argv);
+    } else {
+        size_t ne = rt_strv_len((const char *const *)img.entrypoint),
+               nc = rt_strv_len((const char *const *)img.cmd);
+        argv = bsn_calloc(ne + nc + 1, sizeof(char *));
+        for (size_t i = 0; i < ne; i++)
+            argv[i] = bsn_strdup(img.entrypoint[i]);
+        for (size_t i = 0; i < nc; i++)
+            argv[ne + i] = bsn_strdup(img.cmd[i]);
+    }
+    if (!argv[0]) {
+        bsn_err_set(err, 400, "Invalid",
+                    "container %s: no command and image %s has neither "
+                    "Entrypoint nor Cmd",
+                    cfg->name, img.name);
+        goto out;
+    }
+    uint32_t uid = 0, gid = 0;
+    if (image_user(img.user, &uid, &gid) < 0 && !cfg->security.has_run_as_user) {
+        bsn_err_set(err, 400, "Invalid",
+                    "image %s: User '%s' is not numeric; set "
+                    "securityContext.runAsUser",
+                    img.name, img.user);
+        goto out;
+    }
+    if (cfg->security.has_run_as_user)
+        uid = cfg->security.run_as_user;
+    if (cfg->security.has_run_as_group)
+        gid = cfg->security.run_as_group;
+    else if (cfg->security.has_run_as_user && !img.user)
+        gid = 0;
+    oc->env = merge_env(img.env, cfg->env, sb->hostname);
+    if (mount_rootfs(c, &img, err) < 0)
+        goto out;
+    struct bsn_oci_spec_in in = {
+        .argv = (const char *const *)argv,
+        .env = (const char *const *)oc->env,
+        .cwd = cfg->working_dir && *cfg->working_dir ? cfg->working_dir
+               : img.working_dir                     ? img.working_dir
+                                                     : "/",
+        .uid = uid,
+        .gid = gid,
+        .hostname = sb->hostname,
+        .rootfs = oc->rootfs,
+        .host_image = img.is_host,
+        .netns_path = os->netns_path,
+        .cgroups_path = oc->cgroups_path,
+        .cgroup_v2 = o->cgroup_v2,
+        .hosts_path = sb->st.hosts_path,
+        .resolv_path = sb->st.resolv_path,
+        .hostname_path = sb->st.hostname_path,
+        .mounts = cfg->mounts,
+        .nmounts = cfg->nmounts,
+        .resources = cfg->resources,
+        .security = cfg->security,
+        .swap_accounting = o->swap_accounting,
+    };
+    spec = bsn_oci_spec(&in, err);
+    if (!spec)
+        goto out;
+    BSN_AUTOFREE char *path = bsn_sprintf("%s/config.json", c->dir);
+    if (json_dump_file(spec, path, JSON_INDENT(2)) < 0) {
+        bsn_err_set(err, 500, "InternalError", "write %s", path);
+        goto out;
+    }
+    memcpy(id, c->st.id, 65);
+    rc = 0;
+out:
+    json_decref(spec);
+    rt_strv_free(argv);
+    bsn_image_config_fini(&img);
+    if (rc < 0)
+        rt_container_destroy(rt, c);
+    return rc;
+}
+
+static char *
+runc_error(struct rt_container *c)
+{
+    /* runc's --log file is JSON lines; the last "msg" is the reason. */
+    BSN_AUTOFREE char *path = bsn_sprintf("%s/runc.log", c->dir);
+    BSN_AUTOFREE char *s = rt_read_file(path, 1 << 20, NULL);
+    if (!s || !*s)
+        return bsn_strdup("the OCI runtime failed (no log)");
+    char *last = NULL;
+    for (char *l = strtok(s, "\n"); l; l = strtok(NULL, "\n"))
+        if (strstr(l, "\"level\":\"error\"") || !last)
+            last = l;
+    json_t *j = last ? json_loads(last, 0, NULL) : NULL;
+    const char *msg = json_string_value(json_object_get(j, "msg"));
+    char *out = bsn_strdup(msg ? msg : last ? last : "unknown error");
+    json_decref(j);
+    return out;
+}
+
+static void
+runc_run_exited(struct bsn_loop *loop, pid_t pid, int wstatus, void *data)
+{
+    struct rt_container *c = data;
+    struct bsn_runtime *rt = c->rt;
+    struct oci_container *oc = c->impl;
+    oc->runc_running = false;
+    struct bsn_err err = {0};
+    int rc = -1;
+    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+        BSN_AUTOFREE char *pf = bsn_sprintf("%s/pid", c->dir);
+        BSN_AUTOFREE char *s = rt_read_file(pf, 64, NULL);
+        pid_t cpid = s ? (pid_t)strtol(s, NULL, 10) : 0;
+        if (cpid <= 0)
+            bsn_err_set(&err, 500, "StartError", "runc did not write a pid file");
+        else
+            rc = rt_container_running(rt, c, cpid, &err);
+    } else {
+        BSN_AUTOFREE char *msg = runc_error(c);
+        bsn_err_set(&err, 500, "StartError", "%s run: %s", rt->oci_runtime, msg);
+    }
+    bsn_runtime_done_cb cb = oc->start_cb;
+    void *cbdata = oc->start_data;
+    oc->start_cb = NULL;
+    if (rc < 0)
+        rt_container_start_failed(rt, c, &err);
+    if (cb)
+        cb(cbdata, rc, rc < 0 ? &err : NULL);
+}
+
+static int
+oci_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb cb, void *data,
+                    struct bsn_err *err)
+{
+    struct oci_runtime *o = rt->impl;
+    struct rt_container *c = rt_container_find(rt, id);
+    struct oci_container *oc = c->impl;
+    if (oc->runc_running)
+        return bsn_err_set(err, 409, "Conflict", "container %s is starting", c->st.name);
+    int out[2];
+    if (rt_container_open_logs(rt, c, out, err) < 0)
+        return -1;
+    BSN_AUTOFREE char *pidfile = bsn_sprintf("%s/pid", c->dir);
+    BSN_AUTOFREE char *logfile = bsn_sprintf("%s/runc.log", c->dir);
+    char *argv[] = {rt->oci_runtime, "--root",     o->runc_root, "--log",    logfile,
+                    "--log-format",  "json",       "run",        "--detach", "--bundle",
+                    c->dir,          "--pid-file", pidfile,      c->st.id,   NULL};
+    pid_t pid = spawn(argv, -1, out[0], out[1]);
+    close(out[0]);
+    close(out[1]);
+    if (pid < 0)
+        return bsn_err_set(err, 500, "InternalError", "spawn %s: %s", rt->oci_runtime,
+                           strerror((int)-pid));
+    oc->start_cb = cb;
+    oc->start_data = data;
+    int rc = bsn_loop_watch_child(rt->loop, &oc->runc_child, pid, runc_run_exited, c);
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return bsn_err_set(err, 500, "InternalError", "watch runc: %s", strerror(-rc));
+    }
+    oc->runc_running = true;
+    return 0;
+}
+
+static int
+oci_signal(struct bsn_runtime *rt, struct rt_container *c, int sig)
+{
+    /* The container's init is our child (subreaper) until we reap it, so its pid cannot be
+     * reused under us; killing pid 1 of the pid namespace with SIGKILL takes everything. */
+    if (c->st.pid <= 0)
+        return -ESRCH;
+    return kill(c->st.pid, sig) == 0 ? 0 : -errno;
+}
+
+static const char *
+oci_exit_reason(struct bsn_runtime *rt, struct rt_container *c)
+{
+    struct oci_container *oc = c->impl;
+    if (oc && oom_kills(rt, oc->cgroups_path) > 0)
+        return "OOMKilled";
+    return NULL;
+}
+
+static void
+oci_container_fini(struct bsn_runtime *rt, struct rt_container *c)
+{
+    struct oci_runtime *o = rt->impl;
+    struct oci_container *oc = c->impl;
+    if (!oc)
+        return;
+    if (oc->runc_running) {
+        bsn_loop_unwatch_child(rt->loop, &oc->runc_child);
+        kill(oc->runc_child.pid, SIGKILL);
+        waitpid(oc->runc_child.pid, NULL, 0);
+    }
+    char *argv[] = {rt->oci_runtime, "--root", o->runc_root, "delete", "--force", c->st.id, NULL};
+    run_sync(argv);
+    if (oc->rootfs_mounted && umount2(oc->rootfs, MNT_DETACH) < 0)
+        bsn_warn("runtime", "umount %s: %s", oc->rootfs, strerror(errno));
+    /* runc removes the container's cgroup; make sure, in case it never ran. */
+    cgroup_each(oc->cgroups_path, rmdir_cb, NULL);
+    free(oc->rootfs);
+    free(oc->cgroups_path);
+    rt_strv_free(oc->env);
+    free(oc);
+    c->impl = NULL;
+}
+
+static int
+oci_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    struct oci_container *oc = c->impl;
+    if (oc && oc->runc_running)
+        return bsn_err_set(err, 409, "Conflict", "container %s is starting", c->st.name);
+    rt_container_destroy(rt, c);
+    return 0;
+}
+
+static int
+oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *cfg, pid_t *pid,
+         struct bsn_err *err)
+{
+    struct oci_runtime *o = rt->impl;
+    size_t ne = rt_strv_len(cfg->env), na = rt_strv_len(cfg->argv);
+    char **argv = bsn_calloc(8 + 2 * ne + na + 1, sizeof(char *));
+    size_t k = 0;
+    argv[k++] = rt->oci_runtime;
+    argv[k++] = "--root";
+    argv[k++] = o->runc_root;
+    argv[k++] = "exec";
+    for (size_t i = 0; i < ne; i++) {
+        argv[k++] = "--env";
+        argv[k++] = (char *)cfg->env[i];
+    }
+    argv[k++] = (char *)id;
+    for (size_t i = 0; i < na; i++)
+        argv[k++] = (char *)cfg->argv[i];
+    pid_t p = spawn(argv, cfg->fd_in, cfg->fd_out, cfg->fd_err);
+    free(argv);
+    if (p < 0)
+        return bsn_err_set(err, 500, "InternalError", "spawn %s exec: %s", rt->oci_runtime,
+                           strerror((int)-p));
+    *pid = p;
+    return 0;
+}
+
+static void
+oci_destroy(struct bsn_runtime *rt)
+{
+    struct oci_runtime *o = rt->impl;
+    if (!o)
+        return;
+    free(o->runc_root);
+    free(o);
+    rt->impl = NULL;
+}
+
+static bool
+in_path(const char *prog)
+{
+    if (strchr(prog, '/'))
+        return access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    BSN_AUTOFREE char *copy =
+        bsn_strdup(path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin");
+    char *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        BSN_AUTOFREE char *p = bsn_sprintf("%s/%s", d, prog);
+        if (access(p, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
 
 int
 bsn_oci_init(struct bsn_runtime *rt, struct bsn_err *err)
 {
-    return bsn_err_set(err, 501, "NotImplemented", "the oci runtime is not built yet");
+    if (geteuid() != 0)
+        return bsn_err_set(err, 403, "Forbidden", "the oci runtime needs root");
+    if (!in_path(rt->oci_runtime))
+        return bsn_err_set(err, 400, "BadRequest", "OCI runtime '%s' not found in PATH",
+                           rt->oci_runtime);
+    /* Containers' init processes become our children once runc exits. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        return bsn_err_set(err, 500, "InternalError", "PR_SET_CHILD_SUBREAPER: %s",
+                           strerror(errno));
+    struct oci_runtime *o = bsn_calloc(1, sizeof(*o));
+    o->runc_root = bsn_sprintf("%s/%s", rt->state_dir,
+                               strrchr(rt->oci_runtime, '/') ? strrchr(rt->oci_runtime, '/') + 1
+                                                             : rt->oci_runtime);
+    struct statfs sfs;
+    o->cgroup_v2 = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+    struct stat st;
+    o->swap_accounting =
+        !o->cgroup_v2 && stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", &st) == 0;
+    rt->impl = o;
+    int rc = rt_mkdir_p(o->runc_root, 0700);
+    if (rc < 0)
+        return bsn_err_set(err, 500, "InternalError", "%s: %s", o->runc_root, strerror(-rc));
+    return 0;
 }
-const struct bsn_runtime_ops bsn_oci_ops = {.name = "oci"};
-const struct rt_hooks bsn_oci_hooks = {0};
+
+const struct bsn_runtime_ops bsn_oci_ops = {
+    .name = "oci",
+    .sandbox_create = oci_sandbox_create,
+    .sandbox_remove = oci_sandbox_remove,
+    .container_create = oci_container_create,
+    .container_start = oci_container_start,
+    .container_remove = oci_container_remove,
+    .exec = oci_exec,
+    .destroy = oci_destroy,
+};
+
+const struct rt_hooks bsn_oci_hooks = {
+    .signal = oci_signal,
+    .container_fini = oci_container_fini,
+    .sandbox_fini = oci_sandbox_fini,
+    .exit_reason = oci_exit_reason,
+};

@@ -1,0 +1,356 @@
+/*
+ * test_oci.c - the oci runtime end to end with runc (root only; skips otherwise): a busybox
+ * image packed with bsn_image_pack, hostname/exit code/logs, exec, OOMKilled from a memory
+ * limit, stop with SIGKILL after the grace period, the "host" image, and full cleanup
+ * (netns, mounts, cgroups) after remove.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "base/time.h"
+#include "loop/loop.h"
+#include "runtime/image.h"
+#include "runtime/rt_impl.h"
+#include "runtime/runtime.h"
+
+struct fx {
+    char dir[256];
+    char hostname[64];
+    struct bsn_loop *loop;
+    struct bsn_image_store *images;
+    struct bsn_runtime *rt;
+    int exits, started, stopped;
+};
+
+static const char *busybox;
+
+static const char *
+find_busybox(void)
+{
+    const char *c[] = {"/bin/busybox", "/usr/bin/busybox"};
+    for (size_t i = 0; i < 2; i++)
+        if (access(c[i], X_OK) == 0)
+            return c[i];
+    return NULL;
+}
+
+static bool
+have_runc(void)
+{
+    return access("/usr/sbin/runc", X_OK) == 0 || access("/usr/bin/runc", X_OK) == 0 ||
+           access("/usr/local/sbin/runc", X_OK) == 0 || access("/usr/local/bin/runc", X_OK) == 0;
+}
+
+static void
+on_exit_cb(void *data, const struct bsn_container_status *st)
+{
+    ((struct fx *)data)->exits++;
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = bsn_calloc(1, sizeof(*f));
+    unsigned r = (unsigned)bsn_mono_ns();
+    snprintf(f->dir, sizeof(f->dir), "/tmp/bsn-oci-%d-%x-XXXXXX", (int)getpid(), r & 0xffff);
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->hostname, sizeof(f->hostname), "bsn-%d-%x", (int)getpid(), r & 0xffff);
+    /* The busybox-static image: /bin/busybox plus applet links. */
+    char root[400], p[500];
+    snprintf(root, sizeof(root), "%s/imgroot/bin", f->dir);
+    assert_int_equal(rt_mkdir_p(root, 0755), 0);
+    snprintf(p, sizeof(p), "cp %s %s/busybox", busybox, root);
+    assert_int_equal(system(p), 0);
+    const char *applets[] = {"sh", "echo", "hostname", "cat", "sleep", "head", "ls", "test"};
+    for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", root, applets[i]);
+        assert_int_equal(symlink("busybox", p), 0);
+    }
+    snprintf(p, sizeof(p), "%s/imgroot/etc", f->dir);
+    rt_mkdir_p(p, 0755);
+    snprintf(p, sizeof(p), "%s/imgroot/tmp", f->dir);
+    rt_mkdir_p(p, 01777);
+    char data[300];
+    snprintf(data, sizeof(data), "%s/data", f->dir);
+    struct bsn_err err = {0};
+    f->images = bsn_image_store_open(data, &err);
+    assert_non_null(f->images);
+    const char *ep[] = {"/bin/sh", "-c", NULL}, *cmd[] = {"echo default", NULL};
+    snprintf(root, sizeof(root), "%s/imgroot", f->dir);
+    assert_int_equal(
+        bsn_image_pack(f->images, root, "bsn-test/busybox:1", ep, cmd, NULL, NULL, &err), 0);
+    f->loop = bsn_loop_new();
+    char sd[300], nd[300];
+    snprintf(sd, sizeof(sd), "%s/state", f->dir);
+    snprintf(nd, sizeof(nd), "%s/netns", f->dir);
+    struct bsn_runtime_opts o = {.kind = "oci",
+                                 .state_dir = sd,
+                                 .netns_dir = nd,
+                                 .images = f->images,
+                                 .on_exit = on_exit_cb,
+                                 .on_exit_data = f};
+    f->rt = bsn_runtime_new(f->loop, &o, &err);
+    if (!f->rt)
+        fail_msg("oci runtime: %s", err.msg);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    bsn_runtime_free(f->rt);
+    bsn_loop_free(f->loop);
+    bsn_image_store_close(f->images);
+    rt_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+run_until(struct fx *f, int *counter, int want, int ms)
+{
+    uint64_t end = bsn_mono_ms() + (uint64_t)ms;
+    while (*counter < want && bsn_mono_ms() < end)
+        bsn_loop_run_once(f->loop, 50);
+}
+
+static void
+started_cb(void *data, int rc, const struct bsn_err *err)
+{
+    struct fx *f = data;
+    if (rc < 0)
+        print_message("start failed: %s\n", err->msg);
+    f->started += rc == 0 ? 1 : 1000;
+}
+
+static void
+stopped_cb(void *data, int rc, const struct bsn_err *err)
+{
+    ((struct fx *)data)->stopped++;
+}
+
+static char *
+read_log(struct fx *f, const char *id)
+{
+    /* The pipes may still hold data after the exit: let the loop drain them. */
+    for (int i = 0; i < 10; i++)
+        bsn_loop_run_once(f->loop, 20);
+    return rt_read_file(bsn_runtime_log_path(f->rt, id), 1 << 20, NULL);
+}
+
+static bool
+mounts_mention(const char *s)
+{
+    BSN_AUTOFREE char *m = rt_read_file("/proc/self/mounts", 1 << 22, NULL);
+    return m && strstr(m, s);
+}
+
+struct cg_probe {
+    bool exists;
+};
+
+static void
+make_sandbox(struct fx *f, char id[65], struct bsn_sandbox_status *st)
+{
+    char logdir[400];
+    snprintf(logdir, sizeof(logdir), "%s/logs/default_%s_uid", f->dir, f->hostname);
+    struct bsn_sandbox_config sc = {
+        .namespace_ = "default", .name = f->hostname, .uid = "uid", .log_dir = logdir};
+    struct bsn_err err = {0};
+    if (bsn_runtime_sandbox_create(f->rt, &sc, id, &err) < 0)
+        fail_msg("sandbox: %s", err.msg);
+    assert_int_equal(bsn_runtime_sandbox_status(f->rt, id, st, &err), 0);
+}
+
+static void
+test_oci_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    char sb[65], id[65];
+    struct bsn_sandbox_status ss;
+    make_sandbox(f, sb, &ss);
+    struct stat sst;
+    assert_int_equal(stat(ss.netns_path, &sst), 0);
+    assert_true(mounts_mention(ss.netns_path));
+    struct bsn_err err = {0};
+
+    /* 1. hostname, exit code, stdout/stderr in the log, pod files mounted. */
+    const char *argv[] = {"/bin/sh", "-c",
+                          "hostname; echo err >&2; test -s /etc/hosts && echo hosts-ok; "
+                          "cat /etc/hostname; exit 7",
+                          NULL};
+    struct bsn_container_config cc = {.name = "main", .image = "bsn-test/busybox:1", .argv = argv};
+    if (bsn_runtime_container_create(f->rt, sb, &cc, id, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    BSN_AUTOFREE char *cdir = bsn_sprintf("%s/state/containers/%s/rootfs", f->dir, id);
+    assert_true(mounts_mention(cdir));
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, started_cb, f, &err), 0);
+    run_until(f, &f->started, 1, 10000);
+    assert_int_equal(f->started, 1);
+    run_until(f, &f->exits, 1, 10000);
+    struct bsn_container_status st;
+    bsn_runtime_container_status(f->rt, id, &st, &err);
+    assert_int_equal(st.state, BSN_CONTAINER_EXITED);
+    assert_int_equal(st.exit_code, 7);
+    assert_string_equal(st.reason, "Error");
+    BSN_AUTOFREE char *log = read_log(f, id);
+    BSN_AUTOFREE char *want = bsn_sprintf(" stdout F %s\n", f->hostname);
+    assert_non_null(log);
+    assert_non_null(strstr(log, want));
+    assert_non_null(strstr(log, " stderr F err\n"));
+    assert_non_null(strstr(log, " stdout F hosts-ok\n"));
+    assert_int_equal(bsn_runtime_container_remove(f->rt, id, &err), 0);
+    assert_false(mounts_mention(cdir));
+
+    /* 2. Image defaults (entrypoint + cmd) and exec into a running container; stop falls back
+     * to SIGKILL because pid 1 without a TERM handler ignores SIGTERM. */
+    struct bsn_container_config c2 = {.name = "sleeper", .image = "bsn-test/busybox:1"};
+    const char *sargv[] = {"/bin/sh", "-c", "echo default-ok; exec sleep 60", NULL};
+    c2.argv = NULL;
+    char id2[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &c2, id2, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id2, started_cb, f, &err), 0);
+    run_until(f, &f->started, 2, 10000);
+    run_until(f, &f->exits, 2, 10000);
+    BSN_AUTOFREE char *log2 = read_log(f, id2);
+    assert_non_null(strstr(log2, " stdout F default\n"));
+    assert_int_equal(bsn_runtime_container_remove(f->rt, id2, &err), 0);
+    c2.argv = sargv;
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &c2, id2, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id2, started_cb, f, &err), 0);
+    run_until(f, &f->started, 3, 10000);
+    assert_int_equal(f->started, 3);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char *eargv[] = {"/bin/sh", "-c", "echo exec:$HOSTNAME:$X; exit 4", NULL};
+    const char *eenv[] = {"X=y", NULL};
+    struct bsn_exec_config ec = {
+        .argv = eargv, .env = eenv, .fd_in = -1, .fd_out = p[1], .fd_err = -1};
+    pid_t epid;
+    assert_int_equal(bsn_runtime_exec(f->rt, id2, &ec, &epid, &err), 0);
+    close(p[1]);
+    char buf[256] = {0};
+    ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+    close(p[0]);
+    assert_true(n > 0);
+    BSN_AUTOFREE char *ewant = bsn_sprintf("exec:%s:y\n", f->hostname);
+    assert_string_equal(buf, ewant);
+    int wst;
+    assert_int_equal(waitpid(epid, &wst, 0), epid);
+    assert_int_equal(WEXITSTATUS(wst), 4);
+    uint64_t t0 = bsn_mono_ms();
+    assert_int_equal(bsn_runtime_container_stop(f->rt, id2, 300, stopped_cb, f, &err), 0);
+    run_until(f, &f->stopped, 1, 10000);
+    assert_int_equal(f->stopped, 1);
+    assert_true(bsn_mono_ms() - t0 >= 300);
+    bsn_runtime_container_status(f->rt, id2, &st, &err);
+    assert_int_equal(st.signal, SIGKILL);
+    assert_int_equal(st.exit_code, 137);
+    assert_string_equal(st.reason, "Error");
+
+    /* 3. A memory hog in 32 MiB is OOMKilled. */
+    const char *hog[] = {"/bin/sh", "-c", "a=xxxxxxxx; while :; do a=\"$a$a\"; done", NULL};
+    struct bsn_container_config c3 = {.name = "hog", .image = "bsn-test/busybox:1", .argv = hog};
+    c3.resources.memory_limit_bytes = 32 << 20;
+    char id3[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &c3, id3, &err), 0);
+    int exits = f->exits;
+    assert_int_equal(bsn_runtime_container_start(f->rt, id3, started_cb, f, &err), 0);
+    run_until(f, &f->exits, exits + 1, 30000);
+    bsn_runtime_container_status(f->rt, id3, &st, &err);
+    assert_int_equal(st.state, BSN_CONTAINER_EXITED);
+    assert_string_equal(st.reason, "OOMKilled");
+    assert_int_equal(st.signal, SIGKILL);
+
+    /* 4. Removing the sandbox removes its containers, mounts, netns and cgroups. */
+    BSN_AUTOFREE char *statedir = bsn_sprintf("%s/state", f->dir);
+    assert_true(mounts_mention(statedir));
+    BSN_AUTOFREE char *netns = bsn_strdup(ss.netns_path);
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+    assert_int_equal(stat(netns, &sst), -1);
+    assert_false(mounts_mention(netns));
+    assert_false(mounts_mention(statedir));
+    BSN_AUTOFREE char *cg = rt_read_file("/proc/self/cgroup", 65536, NULL);
+    char *mline = strstr(cg, ":memory:");
+    assert_non_null(mline);
+    mline += 8;
+    mline[strcspn(mline, "\n")] = '\0';
+    BSN_AUTOFREE char *podcg =
+        bsn_sprintf("/sys/fs/cgroup/memory%s/bosun/pod-%s", strcmp(mline, "/") ? mline : "", sb);
+    if (stat("/sys/fs/cgroup/memory", &sst) == 0)
+        assert_int_equal(stat(podcg, &sst), -1);
+    BSN_AUTOFREE char *pidcg = bsn_sprintf("/sys/fs/cgroup/pids/bosun/pod-%s", sb);
+    assert_int_equal(stat(pidcg, &sst), -1);
+}
+
+static void
+test_oci_host_image(void **state)
+{
+    struct fx *f = *state;
+    char sb[65], id[65];
+    struct bsn_sandbox_status ss;
+    make_sandbox(f, sb, &ss);
+    const char *argv[] = {"/bin/sh", "-c",
+                          "cat /etc/hostname; if touch /usr/bsn-probe 2>/dev/null; then echo "
+                          "writable; else echo readonly; fi; echo x > /tmp/y && cat /tmp/y; "
+                          "test -x /usr/bin/env && echo host-tools",
+                          NULL};
+    struct bsn_container_config cc = {.name = "hosty", .image = "host", .argv = argv};
+    cc.security.seccomp_runtime_default = true;
+    cc.security.no_new_privs = true;
+    struct bsn_err err = {0};
+    if (bsn_runtime_container_create(f->rt, sb, &cc, id, &err) < 0)
+        fail_msg("create: %s", err.msg);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, started_cb, f, &err), 0);
+    run_until(f, &f->exits, 1, 10000);
+    struct bsn_container_status st;
+    bsn_runtime_container_status(f->rt, id, &st, &err);
+    assert_int_equal(st.exit_code, 0);
+    BSN_AUTOFREE char *log = read_log(f, id);
+    BSN_AUTOFREE char *want = bsn_sprintf(" stdout F %s\n", f->hostname);
+    assert_non_null(strstr(log, want));
+    assert_non_null(strstr(log, " stdout F readonly\n"));
+    assert_non_null(strstr(log, " stdout F x\n"));
+    assert_non_null(strstr(log, " stdout F host-tools\n"));
+    struct stat sst;
+    assert_int_equal(stat("/usr/bsn-probe", &sst), -1);
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+    BSN_AUTOFREE char *statedir = bsn_sprintf("%s/state", f->dir);
+    assert_false(mounts_mention(statedir));
+}
+
+int
+main(void)
+{
+    if (geteuid() != 0) {
+        printf("SKIP: oci runtime tests need root\n");
+        return 77;
+    }
+    if (!have_runc()) {
+        printf("SKIP: runc not installed\n");
+        return 77;
+    }
+    busybox = find_busybox();
+    if (!busybox) {
+        printf("SKIP: busybox (busybox-static) not installed\n");
+        return 77;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_oci_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oci_host_image, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
