@@ -52,6 +52,8 @@ ctab_init(void)
 static const char *
 line_end(const char *p, const char *end, bool *bad)
 {
+    if (p >= end)
+        return NULL;
     const char *lf = memchr(p, '\n', (size_t)(end - p));
     if (!lf)
         return NULL;

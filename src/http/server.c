@@ -50,6 +50,9 @@ struct req_full {
     bsn_http_close_cb on_close;
     void *on_close_data;
     bool dispatched, finished, dead, defer_pending, close_after, streaming;
+    /* dead, unfinished requests without on_close wait on the server's orphan list */
+    struct bsn_http_server *orphan_of;
+    struct req_full *oprev, *onext;
 };
 
 struct conn {
@@ -126,12 +129,28 @@ fire_on_close(struct bsn_loop *loop, void *data)
     free_req(r);
 }
 
+static void
+orphan_remove(struct req_full *r)
+{
+    struct bsn_http_server *srv = r->orphan_of;
+    if (!srv)
+        return;
+    if (r->oprev)
+        r->oprev->onext = r->onext;
+    else
+        srv->orphans = r->onext;
+    if (r->onext)
+        r->onext->oprev = r->oprev;
+    r->orphan_of = NULL;
+}
+
 /* Marks the request finished; frees it unless a deferred on_close still refers to it. */
 static void
 finish_req(struct req_full *r)
 {
     assert(!r->finished);
     r->finished = true;
+    orphan_remove(r);
     if (r->conn && r->conn->req == r)
         r->conn->req = NULL;
     r->conn = NULL;
@@ -624,6 +643,12 @@ conn_close(struct conn *c)
             } else if (r->on_close && !r->defer_pending) {
                 r->defer_pending = true;
                 bsn_loop_defer(srv->loop, fire_on_close, r);
+            } else if (!r->on_close) {
+                r->orphan_of = srv;
+                r->onext = srv->orphans;
+                if (srv->orphans)
+                    srv->orphans->oprev = r;
+                srv->orphans = r;
             }
         }
     }
@@ -679,6 +704,13 @@ bsn_http_server_close_all(struct bsn_http_server *srv)
     srv->freeing = true;
     while (srv->conns)
         conn_close(srv->conns);
+    while (srv->orphans) {
+        struct req_full *r = srv->orphans;
+        orphan_remove(r);
+        r->finished = true;
+        if (!r->defer_pending)
+            free_req(r);
+    }
 }
 
 /* ---- request API ---- */
@@ -720,6 +752,7 @@ bsn_http_req_on_close(struct bsn_http_req *req, bsn_http_close_cb cb, void *data
     r->on_close_data = data;
     if (r->dead && cb && !r->defer_pending && !r->conn) {
         /* The client left before the callback was set: still tell the application. */
+        orphan_remove(r);
         r->defer_pending = true;
         bsn_loop_defer(r->loop, fire_on_close, r);
     }

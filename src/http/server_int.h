@@ -10,6 +10,7 @@
 #include "http/server.h"
 
 struct conn;
+struct req_full;
 
 struct bsn_http_server {
     struct bsn_loop *loop;
@@ -24,6 +25,7 @@ struct bsn_http_server {
     void *handler_data;
     struct conn *conns;
     size_t nconns;
+    struct req_full *orphans; /* client gone, application still owns the request */
     bool freeing;
     struct bsn_http_request_head scratch; /* parse target, copied into each request */
 };
