@@ -1,0 +1,966 @@
+/*
+ * common.c - helpers shared by every kind strategy: JSON access by path, validation causes in
+ * upstream's wording, name/quantity/selector checks, Table cells and the Age column.
+ *
+ * The name, quantity and selector checks are local stand-ins for codec/names.h,
+ * codec/quantity.h and codec/selector.h; they sit behind the kn_/kq_/ks_ functions so they can
+ * be switched over in one place.
+ */
+#include "api/kinds/kinds.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/time.h"
+
+/* ---- JSON access ---- */
+
+json_t *
+kj_get(const json_t *o, const char *path)
+{
+    char key[128];
+    const json_t *cur = o;
+    while (cur && *path) {
+        const char *dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        if (len >= sizeof(key) || !json_is_object(cur))
+            return NULL;
+        memcpy(key, path, len);
+        key[len] = '\0';
+        cur = json_object_get(cur, key);
+        path += len + (dot ? 1 : 0);
+    }
+    return (json_t *)cur;
+}
+
+const char *
+kj_str(const json_t *o, const char *path)
+{
+    return json_string_value(kj_get(o, path));
+}
+
+const char *
+kj_str_or(const json_t *o, const char *path, const char *dflt)
+{
+    const char *s = kj_str(o, path);
+    return s ? s : dflt;
+}
+
+json_int_t
+kj_int(const json_t *o, const char *path, json_int_t dflt)
+{
+    json_t *v = kj_get(o, path);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+bool
+kj_true(const json_t *o, const char *path)
+{
+    return json_is_true(kj_get(o, path));
+}
+
+json_t *
+kj_obj(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_object(v)) {
+        v = json_object();
+        json_object_set_new(o, key, v);
+    }
+    return v;
+}
+
+static bool
+missing(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return !v || json_is_null(v);
+}
+
+void
+kj_def_str(json_t *o, const char *key, const char *v)
+{
+    if (json_is_object(o) && missing(o, key))
+        json_object_set_new(o, key, json_string(v));
+}
+
+void
+kj_def_int(json_t *o, const char *key, json_int_t v)
+{
+    if (json_is_object(o) && missing(o, key))
+        json_object_set_new(o, key, json_integer(v));
+}
+
+void
+kj_def_bool(json_t *o, const char *key, bool v)
+{
+    if (json_is_object(o) && missing(o, key))
+        json_object_set_new(o, key, json_boolean(v));
+}
+
+size_t
+kj_len(const json_t *o, const char *path)
+{
+    return json_array_size(kj_get(o, path));
+}
+
+/* ---- validation causes ---- */
+
+int
+bsn_invalid(struct bsn_err *err, const char *reason, const char *field, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    bsn_err_add_cause(err, reason, field, "%s", msg);
+    return -1;
+}
+
+int
+kv_required(struct bsn_err *err, const char *field, const char *detail)
+{
+    if (detail && *detail)
+        return bsn_invalid(err, "FieldValueRequired", field, "Required value: %s", detail);
+    return bsn_invalid(err, "FieldValueRequired", field, "Required value");
+}
+
+int
+kv_forbidden(struct bsn_err *err, const char *field, const char *detail)
+{
+    if (detail && *detail)
+        return bsn_invalid(err, "FieldValueForbidden", field, "Forbidden: %s", detail);
+    return bsn_invalid(err, "FieldValueForbidden", field, "Forbidden");
+}
+
+int
+kv_invalid_raw(struct bsn_err *err, const char *field, const char *value, const char *detail)
+{
+    if (detail && *detail)
+        return bsn_invalid(err, "FieldValueInvalid", field, "Invalid value: %s: %s", value, detail);
+    return bsn_invalid(err, "FieldValueInvalid", field, "Invalid value: %s", value);
+}
+
+/* Go's %q for the common printable case. */
+static void
+quote(const char *s, char *out, size_t n)
+{
+    size_t o = 0;
+    if (n < 3)
+        return;
+    out[o++] = '"';
+    for (; *s && o + 3 < n; s++) {
+        if (*s == '"' || *s == '\\')
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
+int
+kv_invalid_s(struct bsn_err *err, const char *field, const char *value, const char *detail)
+{
+    char q[200];
+    quote(value ? value : "", q, sizeof(q));
+    return kv_invalid_raw(err, field, q, detail);
+}
+
+int
+kv_invalid_i(struct bsn_err *err, const char *field, json_int_t value, const char *detail)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%" JSON_INTEGER_FORMAT, value);
+    return kv_invalid_raw(err, field, v, detail);
+}
+
+int
+kv_invalid_j(struct bsn_err *err, const char *field, const json_t *value, const char *detail)
+{
+    if (json_is_string(value))
+        return kv_invalid_s(err, field, json_string_value(value), detail);
+    if (json_is_integer(value))
+        return kv_invalid_i(err, field, json_integer_value(value), detail);
+    char *txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    int rc = kv_invalid_raw(err, field, txt ? txt : "null", detail);
+    free(txt);
+    return rc;
+}
+
+int
+kv_unsupported(struct bsn_err *err, const char *field, const char *value,
+               const char *const *supported)
+{
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    char q[128];
+    quote(value ? value : "", q, sizeof(q));
+    bsn_buf_printf(&b, "Unsupported value: %s", q);
+    if (supported && supported[0]) {
+        bsn_buf_puts(&b, ": supported values: ");
+        for (int i = 0; supported[i]; i++)
+            bsn_buf_printf(&b, "%s\"%s\"", i ? ", " : "", supported[i]);
+    }
+    bsn_invalid(err, "FieldValueNotSupported", field, "%s", b.data);
+    bsn_buf_fini(&b);
+    return -1;
+}
+
+int
+kv_duplicate(struct bsn_err *err, const char *field, const char *value)
+{
+    char q[128];
+    quote(value ? value : "", q, sizeof(q));
+    return bsn_invalid(err, "FieldValueDuplicate", field, "Duplicate value: %s", q);
+}
+
+int
+kv_toolong(struct bsn_err *err, const char *field, size_t max)
+{
+    return bsn_invalid(err, "FieldValueTooLong", field, "Too long: may not be more than %zu bytes",
+                       max);
+}
+
+int
+kv_enum(struct bsn_err *err, const json_t *o, const char *key, const char *field,
+        const char *const *supported, bool required)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+        return required ? kv_required(err, field, NULL) : 0;
+    const char *s = json_string_value(v);
+    if (s)
+        for (int i = 0; supported[i]; i++)
+            if (strcmp(s, supported[i]) == 0)
+                return 0;
+    return kv_unsupported(err, field, s ? s : "", supported);
+}
+
+int
+kv_min(struct bsn_err *err, const json_t *o, const char *key, const char *field, json_int_t min)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return kv_invalid_j(err, field, v, "must be an integer");
+    if (json_integer_value(v) < min) {
+        char d[64];
+        snprintf(d, sizeof(d), "must be greater than or equal to %" JSON_INTEGER_FORMAT, min);
+        return kv_invalid_i(err, field, json_integer_value(v), d);
+    }
+    return 0;
+}
+
+int
+kv_nonneg(struct bsn_err *err, const json_t *o, const char *key, const char *field)
+{
+    return kv_min(err, o, key, field, 0);
+}
+
+int
+kv_immutable(struct bsn_err *err, const json_t *obj, const json_t *old, const char *path)
+{
+    if (!old)
+        return 0;
+    json_t *a = kj_get(obj, path), *b = kj_get(old, path);
+    if (json_is_null(a))
+        a = NULL;
+    if (json_is_null(b))
+        b = NULL;
+    if ((!a && !b) || (a && b && json_equal(a, b)))
+        return 0;
+    return bsn_invalid(err, "FieldValueInvalid", path, "Invalid value: %s: field is immutable",
+                       a && json_is_string(a) ? json_string_value(a) : "<object>");
+}
+
+/* ---- names ---- */
+
+static bool
+is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool
+is_alnum(char c)
+{
+    return isalnum((unsigned char)c) != 0;
+}
+
+static bool
+label_ok(const char *s, size_t len)
+{
+    if (len == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return false;
+    return true;
+}
+
+const char *
+kn_dns1123_label(const char *s)
+{
+    if (strlen(s) > 63)
+        return "must be no more than 63 characters";
+    if (!label_ok(s, strlen(s)))
+        return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+               "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+               "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+    return NULL;
+}
+
+const char *
+kn_dns1123_subdomain(const char *s)
+{
+    if (strlen(s) > 253)
+        return "must be no more than 253 characters";
+    const char *p = s;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (!label_ok(p, len))
+            return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                   "characters, '-' or '.', and must start and end with an alphanumeric character "
+                   "(e.g. 'example.com', regex used for validation is "
+                   "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    return NULL;
+}
+
+const char *
+kn_dns1035_label(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > 63)
+        return "must be no more than 63 characters";
+    if (!label_ok(s, len) || !(s[0] >= 'a' && s[0] <= 'z'))
+        return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+               "with an alphabetic character, and end with an alphanumeric character (e.g. "
+               "'my-name',  or 'abc-123', regex used for validation is "
+               "'[a-z]([-a-z0-9]*[a-z0-9])?')";
+    return NULL;
+}
+
+const char *
+kn_port_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > 15)
+        return "must be no more than 15 characters";
+    bool letter = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+        if (s[i] >= 'a' && s[i] <= 'z')
+            letter = true;
+    }
+    if (len == 0 || !letter)
+        return "must contain at least one letter (a-z)";
+    if (strstr(s, "--"))
+        return "must not contain consecutive hyphens";
+    if (s[0] == '-' || s[len - 1] == '-')
+        return "must not begin or end with a hyphen";
+    return NULL;
+}
+
+static bool
+name_part_ok(const char *s, size_t len)
+{
+    if (len == 0 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return false;
+    return true;
+}
+
+const char *
+kn_qualified_name(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    const char *name = s;
+    if (slash) {
+        char prefix[256];
+        size_t plen = (size_t)(slash - s);
+        if (plen == 0)
+            return "prefix part must be non-empty";
+        if (plen >= sizeof(prefix))
+            return "prefix part must be no more than 253 characters";
+        memcpy(prefix, s, plen);
+        prefix[plen] = '\0';
+        if (kn_dns1123_subdomain(prefix))
+            return "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
+                   "alphanumeric characters, '-' or '.', and must start and end with an "
+                   "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                   "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+        name = slash + 1;
+        if (strchr(name, '/'))
+            return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', "
+                   "and must start and end with an alphanumeric character (e.g. 'MyName',  or "
+                   "'my.name',  or '123-abc', regex used for validation is "
+                   "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
+                   "prefix and '/' (e.g. 'example.com/MyName')";
+    }
+    if (!*name)
+        return "name part must be non-empty";
+    if (strlen(name) > 63)
+        return "name part must be no more than 63 characters";
+    if (!name_part_ok(name, strlen(name)))
+        return "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+               "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+               "'123-abc', regex used for validation is "
+               "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    return NULL;
+}
+
+const char *
+kn_label_value(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > 63)
+        return "must be no more than 63 characters";
+    if (len && !name_part_ok(s, len))
+        return "a valid label must be an empty string or consist of alphanumeric characters, '-', "
+               "'_' or '.', and must start and end with an alphanumeric character (e.g. "
+               "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+               "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    return NULL;
+}
+
+const char *
+kn_config_key(const char *s)
+{
+    size_t len = strlen(s);
+    if (len > 253)
+        return "must be no more than 253 characters";
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                   "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+                   "'[-._a-zA-Z0-9]+')";
+    if (len == 0)
+        return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+               "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+               "'[-._a-zA-Z0-9]+')";
+    if (strcmp(s, ".") == 0)
+        return "must not be '.'";
+    if (strcmp(s, "..") == 0)
+        return "must not be '..'";
+    if (strncmp(s, "..", 2) == 0)
+        return "must not start with '..'";
+    return NULL;
+}
+
+int
+kn_check(struct bsn_err *err, const char *field, const char *name, const char *(*fn)(const char *))
+{
+    if (!name || !*name)
+        return kv_required(err, field, NULL);
+    const char *msg = fn(name);
+    return msg ? kv_invalid_s(err, field, name, msg) : 0;
+}
+
+/* ---- quantities ---- */
+
+int
+kq_parse_str(const char *s, double *out)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    const char *num = p;
+    bool digits = false, dot = false;
+    while ((*p >= '0' && *p <= '9') || *p == '.') {
+        if (*p == '.') {
+            if (dot)
+                return -1;
+            dot = true;
+        } else {
+            digits = true;
+        }
+        p++;
+    }
+    if (!digits)
+        return -1;
+    char numbuf[64];
+    size_t nlen = (size_t)(p - s);
+    if (nlen >= sizeof(numbuf))
+        return -1;
+    memcpy(numbuf, s, nlen);
+    numbuf[nlen] = '\0';
+    (void)num;
+    double v = strtod(numbuf, NULL);
+    double mult = 1;
+    static const struct {
+        const char *sfx;
+        double mult;
+    } sfx[] = {{"Ki", 1024.0},
+               {"Mi", 1048576.0},
+               {"Gi", 1073741824.0},
+               {"Ti", 1099511627776.0},
+               {"Pi", 1125899906842624.0},
+               {"Ei", 1152921504606846976.0},
+               {"n", 1e-9},
+               {"u", 1e-6},
+               {"m", 1e-3},
+               {"k", 1e3},
+               {"M", 1e6},
+               {"G", 1e9},
+               {"T", 1e12},
+               {"P", 1e15},
+               {"E", 1e18},
+               {"", 1}};
+    if (*p == 'e' || *p == 'E') {
+        const char *e = p + 1;
+        if (*e == '+' || *e == '-')
+            e++;
+        if (*e >= '0' && *e <= '9') {
+            char *end;
+            long ex = strtol(p + 1, &end, 10);
+            if (*end)
+                return -1;
+            *out = v * pow(10, (double)ex);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < BSN_ARRAY_LEN(sfx); i++) {
+        if (strcmp(p, sfx[i].sfx) == 0) {
+            mult = sfx[i].mult;
+            *out = v * mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+kq_parse(const json_t *v, double *out)
+{
+    if (json_is_string(v))
+        return kq_parse_str(json_string_value(v), out);
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    return -1;
+}
+
+void
+kq_text(const json_t *v, char *out, size_t n)
+{
+    if (json_is_string(v))
+        snprintf(out, n, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, n, "%g", json_real_value(v));
+    else
+        snprintf(out, n, "%s", "");
+}
+
+/* ---- label selectors ---- */
+
+struct req {
+    const char *key;
+    const char *op; /* "=", "in", "notin", "exists", "!" */
+    char values[256];
+};
+
+static int
+cmp_req(const void *a, const void *b)
+{
+    return strcmp(((const struct req *)a)->key, ((const struct req *)b)->key);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void
+ks_selector_string(const json_t *sel, char *out, size_t n)
+{
+    struct req reqs[64];
+    size_t nr = 0;
+    const char *k;
+    json_t *v;
+    out[0] = '\0';
+    json_object_foreach((json_t *)json_object_get(sel, "matchLabels"), k, v)
+    {
+        if (nr < BSN_ARRAY_LEN(reqs)) {
+            reqs[nr] = (struct req){k, "=", ""};
+            snprintf(reqs[nr].values, sizeof(reqs[nr].values), "%s",
+                     json_string_value(v) ? json_string_value(v) : "");
+            nr++;
+        }
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
+    {
+        const char *key = kj_str(e, "key"), *op = kj_str(e, "operator");
+        if (!key || !op || nr >= BSN_ARRAY_LEN(reqs))
+            continue;
+        struct req *r = &reqs[nr++];
+        r->key = key;
+        r->values[0] = '\0';
+        if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
+            r->op = strcmp(op, "In") == 0 ? "in" : "notin";
+            const char *vals[32];
+            size_t nv = 0, j;
+            json_t *vv;
+            json_array_foreach(json_object_get(e, "values"), j, vv)
+            {
+                if (json_is_string(vv) && nv < BSN_ARRAY_LEN(vals))
+                    vals[nv++] = json_string_value(vv);
+            }
+            qsort(vals, nv, sizeof(vals[0]), cmp_str);
+            size_t off = 0;
+            for (j = 0; j < nv && off < sizeof(r->values); j++)
+                off += (size_t)snprintf(r->values + off, sizeof(r->values) - off, "%s%s",
+                                        j ? "," : "", vals[j]);
+        } else if (strcmp(op, "Exists") == 0) {
+            r->op = "exists";
+        } else {
+            r->op = "!";
+        }
+    }
+    qsort(reqs, nr, sizeof(reqs[0]), cmp_req);
+    size_t off = 0;
+    for (i = 0; i < nr && off < n; i++) {
+        const char *sep = i ? "," : "";
+        struct req *r = &reqs[i];
+        if (strcmp(r->op, "=") == 0)
+            off += (size_t)snprintf(out + off, n - off, "%s%s=%s", sep, r->key, r->values);
+        else if (strcmp(r->op, "exists") == 0)
+            off += (size_t)snprintf(out + off, n - off, "%s%s", sep, r->key);
+        else if (strcmp(r->op, "!") == 0)
+            off += (size_t)snprintf(out + off, n - off, "%s!%s", sep, r->key);
+        else
+            off +=
+                (size_t)snprintf(out + off, n - off, "%s%s %s (%s)", sep, r->key, r->op, r->values);
+    }
+}
+
+static size_t
+sorted_keys(const json_t *map, const char **keys, size_t max)
+{
+    size_t nk = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)map, k, v)
+    {
+        if (nk < max)
+            keys[nk++] = k;
+    }
+    qsort(keys, nk, sizeof(keys[0]), cmp_str);
+    return nk;
+}
+
+void
+ks_labels_string(const json_t *map, char *out, size_t n)
+{
+    const char *keys[128];
+    size_t nk = sorted_keys(map, keys, BSN_ARRAY_LEN(keys)), off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < nk && off < n; i++) {
+        const char *v = json_string_value(json_object_get(map, keys[i]));
+        off += (size_t)snprintf(out + off, n - off, "%s%s=%s", i ? "," : "", keys[i], v ? v : "");
+    }
+    if (nk == 0)
+        snprintf(out, n, "<none>");
+}
+
+void
+ks_go_map(const json_t *map, char *out, size_t n)
+{
+    const char *keys[128];
+    size_t nk = sorted_keys(map, keys, BSN_ARRAY_LEN(keys));
+    size_t off = (size_t)snprintf(out, n, "map[string]string{");
+    for (size_t i = 0; i < nk && off < n; i++) {
+        const char *v = json_string_value(json_object_get(map, keys[i]));
+        off += (size_t)snprintf(out + off, n - off, "%s\"%s\":\"%s\"", i ? ", " : "", keys[i],
+                                v ? v : "");
+    }
+    if (off < n)
+        snprintf(out + off, n - off, "}");
+    if (nk == 0)
+        snprintf(out, n, "map[string]string(nil)");
+}
+
+bool
+ks_map_matches(const json_t *sel, const json_t *labels)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)sel, k, v)
+    {
+        json_t *l = json_object_get(labels, k);
+        if (!l || !json_equal(l, v))
+            return false;
+    }
+    return true;
+}
+
+static bool
+in_values(const json_t *values, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(values, i, v)
+    {
+        if (s && json_string_value(v) && strcmp(json_string_value(v), s) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool
+ks_selector_matches(const json_t *sel, const json_t *labels)
+{
+    if (!ks_map_matches(json_object_get(sel, "matchLabels"), labels))
+        return false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
+    {
+        const char *key = kj_str(e, "key"), *op = kj_str(e, "operator");
+        if (!key || !op)
+            return false;
+        const char *val = json_string_value(json_object_get(labels, key));
+        json_t *values = json_object_get(e, "values");
+        if (strcmp(op, "In") == 0 && !(val && in_values(values, val)))
+            return false;
+        if (strcmp(op, "NotIn") == 0 && val && in_values(values, val))
+            return false;
+        if (strcmp(op, "Exists") == 0 && !val)
+            return false;
+        if (strcmp(op, "DoesNotExist") == 0 && val)
+            return false;
+    }
+    return true;
+}
+
+int
+ks_validate_labels(struct bsn_err *err, const json_t *labels, const char *field)
+{
+    int rc = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)labels, k, v)
+    {
+        const char *msg = kn_qualified_name(k);
+        if (msg)
+            rc = kv_invalid_s(err, field, k, msg);
+        if (!json_is_string(v)) {
+            rc = kv_invalid_j(err, field, v, "label values must be strings");
+            continue;
+        }
+        if ((msg = kn_label_value(json_string_value(v))))
+            rc = kv_invalid_s(err, field, json_string_value(v), msg);
+    }
+    return rc;
+}
+
+int
+ks_validate_selector(struct bsn_err *err, const json_t *sel, const char *field)
+{
+    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", NULL};
+    char f[200];
+    int rc = 0;
+    if (!sel || json_is_null(sel))
+        return 0;
+    snprintf(f, sizeof(f), "%s.matchLabels", field);
+    rc |= ks_validate_labels(err, json_object_get(sel, "matchLabels"), f);
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
+    {
+        snprintf(f, sizeof(f), "%s.matchExpressions[%zu].operator", field, i);
+        rc |= kv_enum(err, e, "operator", f, ops, true);
+        snprintf(f, sizeof(f), "%s.matchExpressions[%zu].key", field, i);
+        rc |= kn_check(err, f, kj_str(e, "key"), kn_qualified_name);
+        const char *op = kj_str(e, "operator");
+        size_t nv = kj_len(e, "values");
+        snprintf(f, sizeof(f), "%s.matchExpressions[%zu].values", field, i);
+        if (op && (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) && nv == 0)
+            rc |= kv_required(err, f, "must be specified when `operator` is 'In' or 'NotIn'");
+        if (op && (strcmp(op, "Exists") == 0 || strcmp(op, "DoesNotExist") == 0) && nv > 0)
+            rc |= kv_forbidden(err, f,
+                               "may not be specified when `operator` is 'Exists' or "
+                               "'DoesNotExist'");
+    }
+    return rc ? -1 : 0;
+}
+
+/* ---- Table cells and ages ---- */
+
+void
+kc_str(json_t *cells, const char *s)
+{
+    json_array_append_new(cells, json_string(s ? s : ""));
+}
+
+void
+kc_int(json_t *cells, json_int_t v)
+{
+    json_array_append_new(cells, json_integer(v));
+}
+
+void
+kc_bool(json_t *cells, bool v)
+{
+    json_array_append_new(cells, json_boolean(v));
+}
+
+void
+kc_human_duration(int64_t seconds, char *out, size_t n)
+{
+    if (seconds < -1) {
+        snprintf(out, n, "<invalid>");
+        return;
+    }
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 120) {
+        snprintf(out, n, "%llds", (long long)seconds);
+        return;
+    }
+    long long minutes = seconds / 60;
+    if (minutes < 10) {
+        long long s = seconds % 60;
+        if (s == 0)
+            snprintf(out, n, "%lldm", minutes);
+        else
+            snprintf(out, n, "%lldm%llds", minutes, s);
+        return;
+    }
+    if (minutes < 60 * 3) {
+        snprintf(out, n, "%lldm", minutes);
+        return;
+    }
+    long long hours = seconds / 3600;
+    if (hours < 8) {
+        long long m = minutes % 60;
+        if (m == 0)
+            snprintf(out, n, "%lldh", hours);
+        else
+            snprintf(out, n, "%lldh%lldm", hours, m);
+    } else if (hours < 48) {
+        snprintf(out, n, "%lldh", hours);
+    } else if (hours < 24 * 8) {
+        long long h = hours % 24;
+        if (h == 0)
+            snprintf(out, n, "%lldd", hours / 24);
+        else
+            snprintf(out, n, "%lldd%lldh", hours / 24, h);
+    } else if (hours < 24 * 365 * 2) {
+        snprintf(out, n, "%lldd", hours / 24);
+    } else if (hours < 24 * 365 * 8) {
+        long long dy = (hours / 24) % 365;
+        if (dy == 0)
+            snprintf(out, n, "%lldy", hours / 24 / 365);
+        else
+            snprintf(out, n, "%lldy%lldd", hours / 24 / 365, dy);
+    } else {
+        snprintf(out, n, "%lldy", hours / 24 / 365);
+    }
+}
+
+void
+bsn_print_age(const char *rfc3339, char *out, size_t n)
+{
+    time_t t;
+    if (!rfc3339 || !*rfc3339 || bsn_time_parse(rfc3339, &t) < 0) {
+        snprintf(out, n, "<unknown>");
+        return;
+    }
+    kc_human_duration((int64_t)(bsn_time_now() - t), out, n);
+}
+
+void
+kc_since(const char *ts, char *out, size_t n)
+{
+    bsn_print_age(ts, out, n);
+}
+
+void
+kc_age(json_t *cells, const json_t *obj)
+{
+    char age[32];
+    bsn_print_age(kj_str(obj, "metadata.creationTimestamp"), age, sizeof(age));
+    kc_str(cells, age);
+}
+
+void
+kc_name(json_t *cells, const json_t *obj)
+{
+    kc_str(cells, kj_str_or(obj, "metadata.name", ""));
+}
+
+void
+kc_containers(const json_t *podspec, bool images, char *out, size_t n)
+{
+    size_t i, off = 0;
+    json_t *c;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(podspec, "containers"), i, c)
+    {
+        if (off >= n)
+            break;
+        off += (size_t)snprintf(out + off, n - off, "%s%s", i ? "," : "",
+                                kj_str_or(c, images ? "image" : "name", ""));
+    }
+}
+
+/* ---- shared hooks ---- */
+
+void
+kh_strip_status(json_t *obj)
+{
+    json_object_del(obj, "status");
+}
+
+void
+kh_keep_status(json_t *obj, const json_t *old)
+{
+    json_t *st = json_object_get(old, "status");
+    if (st)
+        json_object_set_new(obj, "status", json_deep_copy(st));
+    else
+        json_object_del(obj, "status");
+}
+
+void
+kh_keep_spec(json_t *obj, const json_t *old)
+{
+    /* Everything except metadata and status comes from old (spec, data, ...). */
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(obj, tmp, k, v)
+    {
+        if (strcmp(k, "metadata") && strcmp(k, "status") && strcmp(k, "apiVersion") &&
+            strcmp(k, "kind"))
+            json_object_del(obj, k);
+    }
+    json_object_foreach((json_t *)old, k, v)
+    {
+        if (strcmp(k, "metadata") && strcmp(k, "status") && strcmp(k, "apiVersion") &&
+            strcmp(k, "kind"))
+            json_object_set_new(obj, k, json_deep_copy(v));
+    }
+}
