@@ -248,13 +248,12 @@ oci_sandbox_create(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg,
     BSN_AUTOFREE char *path = bsn_sprintf("%s/%s", rt->netns_dir, nsid);
     if (netns_create(path, err) < 0)
         return -1;
-    struct rt_sandbox *sb = rt_sandbox_new(rt, cfg, path, err);
+    /* The netns file is named like the sandbox so operators can match them up. */
+    struct rt_sandbox *sb = rt_sandbox_new(rt, nsid, cfg, path, err);
     if (!sb) {
         netns_remove(path);
         return -1;
     }
-    /* The netns file is named like the sandbox so operators can match them up. */
-    BSN_AUTOFREE char *final = bsn_sprintf("%s/%s", rt->netns_dir, sb->st.id);
     struct oci_sandbox *os = bsn_calloc(1, sizeof(*os));
     os->netns_path = bsn_strdup(path);
     os->default_cgroup = !cfg->cgroup_parent || !*cfg->cgroup_parent;

@@ -65,7 +65,7 @@ static int
 proc_sandbox_create(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg, char id[65],
                     struct bsn_err *err)
 {
-    struct rt_sandbox *sb = rt_sandbox_new(rt, cfg, "", err);
+    struct rt_sandbox *sb = rt_sandbox_new(rt, NULL, cfg, "", err);
     if (!sb)
         return -1;
     memcpy(id, sb->st.id, 65);

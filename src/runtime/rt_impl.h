@@ -71,9 +71,11 @@ struct bsn_runtime {
 
 struct rt_sandbox *rt_sandbox_find(struct bsn_runtime *rt, const char *id);
 struct rt_container *rt_container_find(struct bsn_runtime *rt, const char *id);
-/* Allocates the common sandbox record, its directory and pod files; calls the net hook. */
-struct rt_sandbox *rt_sandbox_new(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg,
-                                  const char *netns_path, struct bsn_err *err);
+/* Allocates the common sandbox record (id: preset, or NULL for a fresh one), its directory and
+ * pod files; calls the net hook. */
+struct rt_sandbox *rt_sandbox_new(struct bsn_runtime *rt, const char *id,
+                                  const struct bsn_sandbox_config *cfg, const char *netns_path,
+                                  struct bsn_err *err);
 /* Unlinks, runs the net detach hook, removes the directory, frees. */
 void rt_sandbox_destroy(struct bsn_runtime *rt, struct rt_sandbox *sb);
 /* Allocates the common container record (id, dir, log path) and links it. */

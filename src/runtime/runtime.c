@@ -291,15 +291,18 @@ write_pod_files(struct rt_sandbox *sb, const struct bsn_sandbox_config *cfg, str
 }
 
 struct rt_sandbox *
-rt_sandbox_new(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg, const char *netns_path,
-               struct bsn_err *err)
+rt_sandbox_new(struct bsn_runtime *rt, const char *id, const struct bsn_sandbox_config *cfg,
+               const char *netns_path, struct bsn_err *err)
 {
     if (!cfg->name || !*cfg->name || !cfg->log_dir || !*cfg->log_dir) {
         bsn_err_set(err, 400, "Invalid", "sandbox config: name and log_dir are required");
         return NULL;
     }
     struct rt_sandbox *sb = bsn_calloc(1, sizeof(*sb));
-    rt_random_id(sb->st.id);
+    if (id)
+        snprintf(sb->st.id, sizeof(sb->st.id), "%s", id);
+    else
+        rt_random_id(sb->st.id);
     sb->dir = bsn_sprintf("%s/sandboxes/%s", rt->state_dir, sb->st.id);
     sb->log_dir = bsn_strdup(cfg->log_dir);
     sb->hostname =

@@ -72,7 +72,8 @@ setup(void **state)
     assert_int_equal(rt_mkdir_p(root, 0755), 0);
     snprintf(p, sizeof(p), "cp %s %s/busybox", busybox, root);
     assert_int_equal(system(p), 0);
-    const char *applets[] = {"sh", "echo", "hostname", "cat", "sleep", "head", "ls", "test"};
+    const char *applets[] = {"sh",   "echo", "hostname", "cat", "sleep",
+                             "head", "ls",   "test",     "id",  "touch"};
     for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", root, applets[i]);
         assert_int_equal(symlink("busybox", p), 0);
@@ -185,6 +186,7 @@ test_oci_lifecycle(void **state)
     struct stat sst;
     assert_int_equal(stat(ss.netns_path, &sst), 0);
     assert_true(mounts_mention(ss.netns_path));
+    assert_string_equal(strrchr(ss.netns_path, '/') + 1, sb);
     struct bsn_err err = {0};
 
     /* 1. hostname, exit code, stdout/stderr in the log, pod files mounted. */
@@ -214,6 +216,34 @@ test_oci_lifecycle(void **state)
     assert_non_null(strstr(log, " stdout F hosts-ok\n"));
     assert_int_equal(bsn_runtime_container_remove(f->rt, id, &err), 0);
     assert_false(mounts_mention(cdir));
+
+    /* 1b. securityContext: runAsUser/Group, read-only root, all capabilities dropped. */
+    const char *sec_argv[] = {"/bin/sh", "-c",
+                              "id -u; id -g; touch /x 2>/dev/null && echo rw || echo ro; "
+                              "grep CapEff /proc/self/status || cat /proc/self/status",
+                              NULL};
+    const char *drop_all[] = {"ALL", NULL};
+    struct bsn_container_config cs = {
+        .name = "secure", .image = "bsn-test/busybox:1", .argv = sec_argv};
+    cs.security = (struct bsn_security){.has_run_as_user = true,
+                                        .run_as_user = 1000,
+                                        .has_run_as_group = true,
+                                        .run_as_group = 3000,
+                                        .readonly_rootfs = true,
+                                        .cap_drop = drop_all,
+                                        .no_new_privs = true,
+                                        .seccomp_runtime_default = true};
+    char ids[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cs, ids, &err), 0);
+    int ex0 = f->exits;
+    assert_int_equal(bsn_runtime_container_start(f->rt, ids, NULL, NULL, &err), 0);
+    run_until(f, &f->exits, ex0 + 1, 10000);
+    BSN_AUTOFREE char *slog = read_log(f, ids);
+    assert_non_null(strstr(slog, " stdout F 1000\n"));
+    assert_non_null(strstr(slog, " stdout F 3000\n"));
+    assert_non_null(strstr(slog, " stdout F ro\n"));
+    assert_non_null(strstr(slog, "CapEff:\t0000000000000000"));
+    assert_int_equal(bsn_runtime_container_remove(f->rt, ids, &err), 0);
 
     /* 2. Image defaults (entrypoint + cmd) and exec into a running container; stop falls back
      * to SIGKILL because pid 1 without a TERM handler ignores SIGTERM. */
@@ -332,6 +362,54 @@ test_oci_host_image(void **state)
     assert_false(mounts_mention(statedir));
 }
 
+/* crun refuses cgroup v1/v2 hybrid hosts; either it runs the container or start fails with
+ * crun's own message as a StartError (never a hang or a silent exit). */
+static void
+test_oci_crun(void **state)
+{
+    struct fx *f = *state;
+    if (access("/usr/bin/crun", X_OK) != 0 && access("/usr/local/bin/crun", X_OK) != 0) {
+        print_message("crun not installed: skipped\n");
+        return;
+    }
+    char sd[300], nd[300];
+    snprintf(sd, sizeof(sd), "%s/state-crun", f->dir);
+    snprintf(nd, sizeof(nd), "%s/netns-crun", f->dir);
+    struct bsn_runtime_opts o = {.kind = "oci",
+                                 .oci_runtime = "crun",
+                                 .state_dir = sd,
+                                 .netns_dir = nd,
+                                 .images = f->images,
+                                 .on_exit = on_exit_cb,
+                                 .on_exit_data = f};
+    struct bsn_err err = {0};
+    bsn_runtime_free(f->rt);
+    f->rt = bsn_runtime_new(f->loop, &o, &err);
+    assert_non_null(f->rt);
+    char sb[65], id[65];
+    struct bsn_sandbox_status ss;
+    make_sandbox(f, sb, &ss);
+    const char *argv[] = {"/bin/sh", "-c", "hostname; exit 7", NULL};
+    struct bsn_container_config cc = {.name = "c", .image = "bsn-test/busybox:1", .argv = argv};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, started_cb, f, &err), 0);
+    run_until(f, &f->started, 1, 10000);
+    assert_true(f->started >= 1);
+    struct bsn_container_status st;
+    if (f->started == 1) {
+        run_until(f, &f->exits, 1, 10000);
+        bsn_runtime_container_status(f->rt, id, &st, &err);
+        assert_int_equal(st.exit_code, 7);
+    } else {
+        bsn_runtime_container_status(f->rt, id, &st, &err);
+        assert_string_equal(st.reason, "StartError");
+        assert_true(strlen(st.message) > 10);
+        print_message("crun refused: %s\n", st.message);
+    }
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+    assert_false(mounts_mention(sd));
+}
+
 int
 main(void)
 {
@@ -351,6 +429,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_oci_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oci_host_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oci_crun, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,6 +311,34 @@ test_sandbox_files(void **state)
 }
 
 static void
+test_run_as_user(void **state)
+{
+    struct fixture *f = *state;
+    if (geteuid() != 0) {
+        print_message("not root: runAsUser not checked\n");
+        return;
+    }
+    char sb[65], id[65];
+    make_sandbox(f, sb);
+    const char *argv[] = {"/bin/sh", "-c", "id -u; id -g", NULL};
+    struct bsn_container_config cc = {.name = "nobody", .argv = argv};
+    cc.security = (struct bsn_security){.has_run_as_user = true,
+                                        .run_as_user = 65534,
+                                        .has_run_as_group = true,
+                                        .run_as_group = 65533,
+                                        .no_new_privs = true};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, NULL, NULL, &err), 0);
+    const char *w1[] = {id, " stdout F 65534\n"}, *w2[] = {id, " stdout F 65533\n"};
+    run_until(f, log_has, w1);
+    run_until(f, log_has, w2);
+    assert_true(log_has(f, w1));
+    assert_true(log_has(f, w2));
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+}
+
+static void
 test_cri_format(void **state)
 {
     struct bsn_buf b;
@@ -454,6 +482,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_stop_term_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_as_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_and_partial, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_chunks, setup, teardown),
     };
