@@ -1,0 +1,228 @@
+#!/bin/bash
+# bench/gateway/run.sh - Bosun's gateway vs nginx vs HAProxy as reverse proxies, side by side,
+# in one run, on loopback.
+#
+# Same upstream for all (bench/gateway/upstream.c, 13-byte body, keep-alive), equivalent proxy
+# configs (keep-alive to the upstream, access logging off), wrk with a fixed client load, at 1
+# and 2 worker threads/processes each. Reports req/s, p99 latency, RSS and ratios, plus Bosun
+# with 1,000 routes (1,000 hosts x 1 path) vs 1 route. Takes about 2 minutes.
+#
+#   bench/gateway/run.sh            # builds build-bench (release) if BOSUN_GATEWAY is unset
+#   DURATION=10 CONNS=100 bench/gateway/run.sh
+#
+# Needs: wrk, nginx (nginx-light), haproxy, gcc, meson/ninja.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-50}
+WRK_THREADS=${WRK_THREADS:-1}
+BASE_PORT=${BASE_PORT:-19100}
+UP_PORT=$((BASE_PORT + 1))
+NGX_PORT=$((BASE_PORT + 2))
+HAP_PORT=$((BASE_PORT + 3))
+BSN_PORT=$((BASE_PORT + 4))
+TMP=$(mktemp -d /tmp/bsn-gw-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for tool in wrk nginx haproxy gcc; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
+done
+
+if [ -z "${BOSUN_GATEWAY:-}" ]; then
+    if [ ! -f build-bench/build.ninja ]; then
+        meson setup build-bench --buildtype=release -Dtests=false >/dev/null
+    fi
+    ninja -C build-bench src/gateway/bosun-gateway >/dev/null
+    BOSUN_GATEWAY=$ROOT/build-bench/src/gateway/bosun-gateway
+fi
+gcc -O2 -o "$TMP/upstream" bench/gateway/upstream.c -lpthread
+
+"$TMP/upstream" -p "$UP_PORT" -t 1 &
+PIDS+=($!)
+
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "run.sh: nothing listening on port $1" >&2
+    return 1
+}
+wait_port "$UP_PORT"
+
+rss_kb() { # sum of VmRSS of the given pids and their children
+    local total=0 p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+        local r
+        r=$(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
+        total=$((total + ${r:-0}))
+    done
+    echo "$total"
+}
+
+# run_wrk NAME PORT [HOST PATH] -> prints "rps p99_ms"
+run_wrk() {
+    local port=$1 host=${2:-} path=${3:-/}
+    local hdr=()
+    [ -n "$host" ] && hdr=(-H "Host: $host")
+    wrk -t1 -c"$CONNS" -d1s "${hdr[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 # warm-up
+    local out
+    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" \
+        "http://127.0.0.1:$port$path" 2>&1)
+    local rps p99 errs
+    rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000}
+        else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}
+        printf "%.2f", v}')
+    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+    [ -n "$errs" ] && echo "  ($errs)" >&2
+    echo "$rps $p99"
+}
+
+start_nginx() { # workers
+    mkdir -p "$TMP/nginx"
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    upstream u { server 127.0.0.1:$UP_PORT; keepalive 128; }
+    server {
+        listen 127.0.0.1:$NGX_PORT reuseport;
+        location / {
+            proxy_pass http://u;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }
+    }
+}
+EOF
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+    NGX_PID=$!
+    PIDS+=($NGX_PID)
+    wait_port "$NGX_PORT"
+}
+
+start_haproxy() { # threads
+    cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread $1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+frontend f
+    bind 127.0.0.1:$HAP_PORT
+    default_backend b
+backend b
+    http-reuse always
+    server s1 127.0.0.1:$UP_PORT
+EOF
+    haproxy -f "$TMP/haproxy.cfg" -db 2>/dev/null &
+    HAP_PID=$!
+    PIDS+=($HAP_PID)
+    wait_port "$HAP_PORT"
+}
+
+write_bosun_config() { # nroutes file
+    local n=$1 f=$2
+    {
+        cat <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: up, namespace: default}
+spec:
+  ports: [{name: http, port: 80, targetPort: $UP_PORT}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: up-1, namespace: default, labels: {kubernetes.io/service-name: up}}
+addressType: IPv4
+ports: [{name: http, port: $UP_PORT}]
+endpoints: [{addresses: ["127.0.0.1"]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench, namespace: default}
+spec:
+  rules:
+EOF
+        if [ "$n" -eq 1 ]; then
+            echo "  - http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}]}"
+        else
+            for i in $(seq 1 "$n"); do
+                echo "  - host: h$i.example.com"
+                echo "    http: {paths: [{path: /svc$i, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}]}"
+            done
+        fi
+    } >"$f"
+}
+
+start_bosun() { # threads config
+    "$BOSUN_GATEWAY" --listen 127.0.0.1:$BSN_PORT --config "$2" --threads "$1" \
+        --access-log off --log-level error &
+    BSN_PID=$!
+    PIDS+=($BSN_PID)
+    wait_port "$BSN_PORT"
+}
+
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+
+write_bosun_config 1 "$TMP/bosun-1.yaml"
+write_bosun_config 1000 "$TMP/bosun-1000.yaml"
+
+declare -A RPS P99 RSS
+for w in 1 2; do
+    start_nginx "$w"
+    read -r RPS[nginx$w] P99[nginx$w] < <(run_wrk "$NGX_PORT")
+    RSS[nginx$w]=$(rss_kb "$NGX_PID")
+    stop "$NGX_PID"
+
+    start_haproxy "$w"
+    read -r RPS[haproxy$w] P99[haproxy$w] < <(run_wrk "$HAP_PORT")
+    RSS[haproxy$w]=$(rss_kb "$HAP_PID")
+    stop "$HAP_PID"
+
+    start_bosun "$w" "$TMP/bosun-1.yaml"
+    read -r RPS[bosun$w] P99[bosun$w] < <(run_wrk "$BSN_PORT")
+    RSS[bosun$w]=$(rss_kb "$BSN_PID")
+    stop "$BSN_PID"
+done
+start_bosun 1 "$TMP/bosun-1000.yaml"
+read -r RPS[bosun1000] P99[bosun1000] < <(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
+RSS[bosun1000]=$(rss_kb "$BSN_PID")
+stop "$BSN_PID"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+{
+    echo "# Gateway benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) CPUs"
+    echo "# wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, 13-byte body, keep-alive both sides, logs off"
+    printf "%-22s %10s %9s %9s\n" "proxy (workers)" "req/s" "p99 ms" "RSS KiB"
+    for w in 1 2; do
+        for p in nginx haproxy bosun; do
+            printf "%-22s %10s %9s %9s\n" "$p ($w)" "${RPS[$p$w]}" "${P99[$p$w]}" "${RSS[$p$w]}"
+        done
+    done
+    printf "%-22s %10s %9s %9s\n" "bosun 1000 routes (1)" "${RPS[bosun1000]}" "${P99[bosun1000]}" \
+        "${RSS[bosun1000]}"
+    for w in 1 2; do
+        echo "ratio ($w worker): bosun/nginx $(ratio "${RPS[bosun$w]}" "${RPS[nginx$w]}")," \
+            "bosun/haproxy $(ratio "${RPS[bosun$w]}" "${RPS[haproxy$w]}")"
+    done
+    echo "bosun 1000 routes / 1 route: $(ratio "${RPS[bosun1000]}" "${RPS[bosun1]}")"
+} | tee "$ROOT/bench/gateway/last-run.txt"
