@@ -19,7 +19,8 @@
 
 /* ---- JSON access ---- */
 
-/* Value at a dotted path ("spec.template.spec"), NULL if any step is missing. */
+/* Value at a dotted path ("spec.template.spec"), NULL if any step is missing. Keys that
+ * contain dots (annotation and label keys) must be looked up with json_object_get. */
 json_t *kj_get(const json_t *o, const char *path);
 /* String at path or NULL if missing / not a string. */
 const char *kj_str(const json_t *o, const char *path);

@@ -177,7 +177,7 @@ static json_t *
 take_annotation_json(json_t *obj, const char *key)
 {
     json_t *ann = kj_get(obj, "metadata.annotations");
-    const char *s = kj_str(ann, key);
+    const char *s = json_string_value(json_object_get(ann, key));
     json_t *v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
     if (s)
         json_object_del(ann, key);
@@ -604,9 +604,11 @@ storageclass_row(const json_t *obj, json_t *cells)
 {
     char name[300];
     const json_t *ann = kj_get(obj, "metadata.annotations");
-    const char *def = kj_str(ann, "storageclass.kubernetes.io/is-default-class");
+    const char *def =
+        json_string_value(json_object_get(ann, "storageclass.kubernetes.io/is-default-class"));
     if (!def)
-        def = kj_str(ann, "storageclass.beta.kubernetes.io/is-default-class");
+        def = json_string_value(
+            json_object_get(ann, "storageclass.beta.kubernetes.io/is-default-class"));
     if (def && strcmp(def, "true") == 0)
         F(name, "%s (default)", kj_str_or(obj, "metadata.name", ""));
     else
