@@ -77,6 +77,37 @@ parse_version(const char *p)
     return p[7] - '0';
 }
 
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * True if none of the 8 bytes in x is a control character (< 0x20) or DEL. Bytes >= 0x80
+ * (obs-text) pass. Classic "has a byte less than n" bit trick; false alarms only happen next
+ * to a real hit, and the caller then checks bytes one by one anyway.
+ */
+static inline bool
+swar_value_ok(uint64_t x)
+{
+    uint64_t lt20 = (x - ONES * 0x20) & ~x & HIGHS;
+    uint64_t d = x ^ (ONES * 0x7f);
+    uint64_t del = (d - ONES) & ~d & HIGHS;
+    return (lt20 | del) == 0;
+}
+
+/* True if all 8 bytes are visible ASCII other than '#' (request-target characters). */
+static inline bool
+swar_target_ok(uint64_t x)
+{
+    if (x & HIGHS)
+        return false;
+    uint64_t le20 = (x - ONES * 0x21) & ~x & HIGHS;
+    uint64_t d = x ^ (ONES * 0x7f);
+    uint64_t del = (d - ONES) & ~d & HIGHS;
+    uint64_t h = x ^ (ONES * '#');
+    uint64_t hash = (h - ONES) & ~h & HIGHS;
+    return (le20 | del | hash) == 0;
+}
+
 static inline struct bsn_str
 mkstr(const char *b, const char *e)
 {
@@ -132,6 +163,14 @@ parse_headers(const char **pp, const char *end, const char *head_start,
         while (q < cr && (*q == ' ' || *q == '\t'))
             q++;
         const char *vs = q;
+        /* Eight bytes at a time while no byte is a CTL or DEL, then byte by byte. */
+        while (cr - q >= 8) {
+            uint64_t x;
+            memcpy(&x, q, 8);
+            if (!swar_value_ok(x))
+                break;
+            q += 8;
+        }
         while (IS(*q, C_VALUE))
             q++;
         if (q != cr) { /* control character, bare CR, ... */
@@ -371,7 +410,21 @@ bsn_http_parse_request(const char *buf, size_t len, struct bsn_http_request_head
     out->method = mkstr(p, q);
     const char *ts = ++q;
     const char *qm = NULL;
-    while (IS(*q, C_TARGET)) {
+    for (;;) {
+        while (cr - q >= 8) {
+            uint64_t x;
+            memcpy(&x, q, 8);
+            if (!swar_target_ok(x))
+                break;
+            if (!qm) {
+                const char *m = memchr(q, '?', 8);
+                if (m)
+                    qm = m;
+            }
+            q += 8;
+        }
+        if (!IS(*q, C_TARGET))
+            break;
         if (*q == '?' && !qm)
             qm = q;
         q++;
