@@ -4,6 +4,7 @@
  * integration tests; the agent embeds the same server fed by its informers).
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,7 @@ bsn_cmd_dns(int argc, char **argv)
         bsn_dns_zone_free(zone);
         return 1;
     }
+    malloc_trim(0); /* give back the JSON document's memory */
     cfg.zone = zone;
     if (!no_forward) {
         cfg.upstreams = ups;
