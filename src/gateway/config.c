@@ -381,6 +381,25 @@ norm_path(const char *p, enum gw_path_kind kind)
     return bsn_strndup(p, n);
 }
 
+/* A DNS name, optionally starting with the wildcard label "*." (nothing else may be '*'). */
+static bool
+valid_host(const char *h)
+{
+    if (h[0] == '*') {
+        if (h[1] != '.' || !h[2])
+            return false;
+        h += 2;
+    }
+    size_t n = strlen(h);
+    if (n == 0 || n > 253)
+        return false;
+    for (const char *p = h; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
 /* --- Ingress --- */
 
 static bool
@@ -452,7 +471,7 @@ compile_ingress(struct ctx *c, const json_t *ing)
     json_array_foreach(json_object_get(spec, "rules"), i, rule)
     {
         const char *host = jstr(rule, "host");
-        if (host && host[0] == '*' && host[1] != '.') {
+        if (host && !valid_host(host)) {
             gw_warn(c->cfg, "%s: rules[%zu].host %s: a wildcard must be '*.' + domain", what, i,
                     host);
             continue;
@@ -745,7 +764,13 @@ compile_httproute(struct ctx *c, const json_t *hr)
             size_t hi;
             json_array_foreach(hosts, hi, h)
             {
-                gw_router_add(c->cfg, json_string_value(h), true, r);
+                const char *hn = json_string_value(h);
+                if (!hn || (*hn && !valid_host(hn))) {
+                    gw_warn(c->cfg, "%s: hostname %s is not a valid DNS name", what,
+                            hn ? hn : "(not a string)");
+                    continue;
+                }
+                gw_router_add(c->cfg, hn, true, r);
             }
         }
         json_decref(defmatch);

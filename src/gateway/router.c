@@ -34,7 +34,12 @@ gw_hash_bytes(const void *p, size_t n, uint64_t seed)
         h ^= s[i];
         h *= 0x100000001b3ULL;
     }
-    return h ^ (h >> 29);
+    /* final avalanche (fmix64) so that every bit depends on every input byte */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 33);
 }
 
 static uint64_t
