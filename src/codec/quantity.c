@@ -4,6 +4,7 @@
 #include "codec/quantity.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -171,11 +172,17 @@ bsn_quantity_from_json(const json_t *v, struct bsn_quantity *q, struct bsn_err *
         return 0;
     }
     if (json_is_real(v)) {
+        /* shortest text that reads back as the same double: 0.1 stays "0.1" */
         char tmp[64];
-        snprintf(tmp, sizeof(tmp), "%.17g", json_real_value(v));
-        if (strchr(tmp, 'e')) /* keep the regex happy: 1e+20 -> 1e20 */
-            for (char *c = strchr(tmp, '+'); c; c = strchr(tmp, '+'))
-                memmove(c, c + 1, strlen(c));
+        double d = json_real_value(v);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+        char *plus = strchr(tmp, '+'); /* 1e+20 -> 1e20 to match the quantity syntax */
+        if (plus)
+            memmove(plus, plus + 1, strlen(plus));
         return bsn_quantity_parse(tmp, q, err);
     }
     return bsn_err_set(err, 400, "BadRequest", "quantity must be a string or a number");

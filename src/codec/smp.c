@@ -233,6 +233,20 @@ merge_list(struct smp *s, json_t *orig, const json_t *patch, const struct bsn_sm
     return out;
 }
 
+struct ranked {
+    size_t rank, seq;
+    json_t *item;
+};
+
+static int
+cmp_ranked(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq; /* stable for duplicate keys */
+}
+
 /* Reorders list elements named by order (objects {key: v} or primitives); elements not named
  * keep their slots, named ones fill the named elements' slots in the given order. */
 static void
@@ -257,8 +271,7 @@ apply_element_order(json_t *list, const json_t *order, const struct bsn_smp_fiel
     }
     size_t n = json_array_size(list);
     size_t *slots = bsn_malloc((n + 1) * sizeof(size_t));
-    size_t *rank = bsn_malloc((n + 1) * sizeof(size_t));
-    json_t **items = bsn_malloc((n + 1) * sizeof(json_t *));
+    struct ranked *items = bsn_malloc((n + 1) * sizeof(*items));
     size_t m = 0;
     for (i = 0; i < n; i++) {
         json_t *e = json_array_get(list, i);
@@ -272,29 +285,16 @@ apply_element_order(json_t *list, const json_t *order, const struct bsn_smp_fiel
         free(k);
         if (r) {
             slots[m] = i;
-            rank[m] = r;
-            items[m] = json_incref(e);
+            items[m].rank = r;
+            items[m].seq = m;
+            items[m].item = json_incref(e);
             m++;
         }
     }
-    /* insertion sort by rank is fine for typical sizes; fall back to a simple O(m log m)
-     * selection via qsort on indices would need a context; lists here are small */
-    for (size_t a = 1; a < m; a++) {
-        size_t r = rank[a];
-        json_t *it = items[a];
-        size_t b = a;
-        while (b > 0 && rank[b - 1] > r) {
-            rank[b] = rank[b - 1];
-            items[b] = items[b - 1];
-            b--;
-        }
-        rank[b] = r;
-        items[b] = it;
-    }
+    qsort(items, m, sizeof(*items), cmp_ranked);
     for (size_t a = 0; a < m; a++)
-        json_array_set_new(list, slots[a], items[a]);
+        json_array_set_new(list, slots[a], items[a].item);
     free(slots);
-    free(rank);
     free(items);
     bsn_map_fini(&pos);
 }

@@ -492,21 +492,26 @@ test_smp_large_list_linear(void **state)
 {
     /* 20k containers merged with 20k patch items: must be fast (hash join, not n*m) */
     json_t *doc = json_object(), *patch = json_object();
-    json_t *a = json_array(), *b = json_array();
+    json_t *a = json_array(), *b = json_array(), *order = json_array();
     for (int i = 0; i < 20000; i++) {
         char n[32];
         snprintf(n, sizeof(n), "c%d", i);
         json_array_append_new(a, json_pack("{s:s,s:s}", "name", n, "image", "old"));
         json_array_append_new(b, json_pack("{s:s,s:s}", "name", n, "image", "new"));
+        json_array_insert_new(order, 0, json_pack("{s:s}", "name", n)); /* reversed */
     }
     json_object_set_new(doc, "spec", json_pack("{s:o}", "containers", a));
-    json_object_set_new(patch, "spec", json_pack("{s:o}", "containers", b));
+    json_object_set_new(
+        patch, "spec",
+        json_pack("{s:o,s:o}", "containers", b, "$setElementOrder/containers", order));
     struct bsn_err err;
     assert_int_equal(bsn_smp_apply(&doc, patch, "", "Pod", &err), 0);
     json_t *l = bsn_json_pointer_get(doc, "/spec/containers");
     assert_int_equal(json_array_size(l), 20000);
     assert_string_equal(json_string_value(json_object_get(json_array_get(l, 19999), "image")),
                         "new");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 19999), "name")), "c0");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "name")), "c19999");
     json_decref(doc);
     json_decref(patch);
 }

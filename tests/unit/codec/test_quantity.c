@@ -163,6 +163,17 @@ test_values(void **state)
     assert_int_equal(bsn_quantity_from_json(n, &q, &err), 0);
     assert_int_equal(bsn_quantity_milli(&q), 500);
     json_decref(n);
+    n = json_real(0.1);
+    assert_int_equal(bsn_quantity_from_json(n, &q, &err), 0);
+    char s2[BSN_QUANTITY_STR_MAX];
+    bsn_quantity_format(&q, s2, sizeof(s2));
+    assert_string_equal(s2, "100m");
+    json_decref(n);
+    n = json_real(1e20);
+    assert_int_equal(bsn_quantity_from_json(n, &q, &err), 0);
+    bsn_quantity_format(&q, s2, sizeof(s2));
+    assert_string_equal(s2, "100e18"); /* exponents stop at 18 (E) */
+    json_decref(n);
     n = json_true();
     assert_int_equal(bsn_quantity_from_json(n, &q, &err), -1);
 }
