@@ -436,7 +436,27 @@ statefulset_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     static const char *const ust[] = {"OnDelete", "RollingUpdate", NULL};
     static const char *const pol[] = {"Delete", "Retain", NULL};
     const json_t *spec = json_object_get(obj, "spec");
-    int rc = validate_selector_template(err, obj, old, "statefulset", NULL, false);
+    /* Containers may mount the claim templates: validate the template as if they were pod
+     * volumes, as upstream does. */
+    json_t *aug = json_deep_copy(obj);
+    json_t *ps = kj_get(aug, "spec.template.spec");
+    size_t k;
+    json_t *vct;
+    json_array_foreach(kj_get(obj, "spec.volumeClaimTemplates"), k, vct)
+    {
+        const char *vn = kj_str(vct, "metadata.name");
+        if (!json_is_object(ps) || !vn)
+            continue;
+        json_t *vols = json_object_get(ps, "volumes");
+        if (!json_is_array(vols)) {
+            vols = json_array();
+            json_object_set_new(ps, "volumes", vols);
+        }
+        json_array_append_new(vols, json_pack("{s:s, s:{s:s}}", "name", vn, "persistentVolumeClaim",
+                                              "claimName", vn));
+    }
+    int rc = validate_selector_template(err, aug, old, "statefulset", NULL, false);
+    json_decref(aug);
     rc |= validate_replicas_common(err, spec);
     rc |= kv_enum(err, spec, "podManagementPolicy", "spec.podManagementPolicy", pmp, false);
     const json_t *us = json_object_get(spec, "updateStrategy");
