@@ -2,9 +2,9 @@
  * yaml_emit.c - jansson values -> block YAML as `kubectl -o yaml` prints it.
  *
  * go-yaml v2 (which kubectl uses) is a port of libyaml's emitter, so we drive libyaml's emitter
- * directly and only make the decisions go-yaml makes above it: sorted keys, which strings must
- * be quoted (those a plain scalar would read back as another type), literal blocks for
- * multi-line strings, and number formatting.
+ * directly and only make the decisions go-yaml makes above it: key order (go-yaml's natural
+ * sort), which strings must be quoted (those a plain scalar would read back as another type),
+ * literal blocks for multi-line strings, and number formatting.
  */
 #include <math.h>
 #include <stdio.h>
@@ -77,10 +77,57 @@ literal_ok(const char *s, size_t len)
 
 static int emit_value(yaml_emitter_t *em, const json_t *v, int depth);
 
-static int
-cmp_keys(const void *a, const void *b)
+static bool
+is_letter(unsigned char c)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+static bool
+is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * go-yaml's map key order (what kubectl prints): at the first differing character, letters
+ * sort after non-letters, and runs of digits compare by numeric value ("a2" < "a10").
+ */
+static int
+cmp_keys(const void *pa, const void *pb)
+{
+    const unsigned char *a = *(const unsigned char *const *)pa;
+    const unsigned char *b = *(const unsigned char *const *)pb;
+    size_t la = strlen((const char *)a), lb = strlen((const char *)b);
+    for (size_t i = 0; i < la && i < lb; i++) {
+        if (a[i] == b[i])
+            continue;
+        bool al = is_letter(a[i]), bl = is_letter(b[i]);
+        if (al && bl)
+            return a[i] < b[i] ? -1 : 1;
+        if (al || bl)
+            return bl ? -1 : 1;
+        unsigned long long an = 0, bn = 0;
+        if (a[i] == '0' || b[i] == '0') {
+            for (size_t j = i; j-- > 0 && is_digit(a[j]);) {
+                if (a[j] != '0') {
+                    an = bn = 1;
+                    break;
+                }
+            }
+        }
+        size_t ai = i, bi = i;
+        for (; ai < la && is_digit(a[ai]); ai++)
+            an = an * 10 + (unsigned)(a[ai] - '0');
+        for (; bi < lb && is_digit(b[bi]); bi++)
+            bn = bn * 10 + (unsigned)(b[bi] - '0');
+        if (an != bn)
+            return an < bn ? -1 : 1;
+        if (ai != bi)
+            return ai < bi ? -1 : 1;
+        return a[i] < b[i] ? -1 : 1;
+    }
+    return la < lb ? -1 : la > lb ? 1 : 0;
 }
 
 static int

@@ -293,6 +293,9 @@ test_emit_kubectl_style(void **state)
     check_emit("{\"t\":\"trailing \\nspace\"}", "t: \"trailing \\nspace\"\n");
     check_emit("{\"1\":\"a\",\"on\":1}", "\"1\": a\n\"on\": 1\n");
     check_emit("{\"u\":\"日本\"}", "u: 日本\n");
+    /* go-yaml key order: digits by value, non-letters before letters, prefixes first */
+    check_emit("{\"a10\":1,\"a9\":2,\"ab\":3,\"a-b\":4,\"a\":5,\"B\":6,\"b\":7}",
+               "B: 6\na: 5\na-b: 4\na9: 2\na10: 1\nab: 3\nb: 7\n");
 }
 
 int
