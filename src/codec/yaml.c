@@ -209,6 +209,7 @@ struct builder {
     json_t *doc;
     bool doc_set;
     struct bsn_err *err;
+    bool strict; /* duplicate keys are an error */
 };
 
 static int
@@ -362,6 +363,12 @@ attach(struct builder *b, json_t *v, size_t nodes, bool is_merge_key, const yaml
         json_decref(v);
         return yerr(b, m, "%smap merge requires map or sequence of maps as the value", NULL);
     }
+    if (b->strict && json_object_get(f->node, f->key)) {
+        json_decref(v);
+        return bsn_err_set(b->err, 400, "BadRequest",
+                           "yaml: line %zu: key \"%.200s\" already set in map", m->line + 1,
+                           f->key);
+    }
     json_object_set_new(f->node, f->key, v); /* duplicate keys: last wins, as go-yaml v2 */
     free(f->key);
     f->key = NULL;
@@ -490,8 +497,8 @@ parser_error(struct builder *b, const yaml_parser_t *p)
                        p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
 }
 
-json_t *
-bsn_yaml_parse(const char *data, size_t len, struct bsn_err *err)
+static json_t *
+parse_stream(const char *data, size_t len, bool strict, struct bsn_err *err)
 {
     if (len > BSN_YAML_MAX_BYTES) {
         bsn_err_set(err, 413, "RequestEntityTooLarge", "yaml: document of %zu bytes exceeds %u",
@@ -506,6 +513,7 @@ bsn_yaml_parse(const char *data, size_t len, struct bsn_err *err)
     struct builder b;
     memset(&b, 0, sizeof(b));
     b.err = err;
+    b.strict = strict;
     json_t *docs = json_array();
     int rc = 0;
     bool done = false;
@@ -566,6 +574,18 @@ bsn_yaml_parse(const char *data, size_t len, struct bsn_err *err)
         return NULL;
     }
     return docs;
+}
+
+json_t *
+bsn_yaml_parse(const char *data, size_t len, struct bsn_err *err)
+{
+    return parse_stream(data, len, false, err);
+}
+
+json_t *
+bsn_yaml_parse_strict(const char *data, size_t len, struct bsn_err *err)
+{
+    return parse_stream(data, len, true, err);
 }
 
 json_t *

@@ -35,6 +35,12 @@
 json_t *bsn_yaml_parse(const char *data, size_t len, struct bsn_err *err);
 
 /*
+ * As bsn_yaml_parse, but a key repeated in one mapping is an error (for strict field
+ * validation): 400 BadRequest `yaml: line L: key "name" already set in map`.
+ */
+json_t *bsn_yaml_parse_strict(const char *data, size_t len, struct bsn_err *err);
+
+/*
  * Parses a stream that must hold exactly one document; returns that document (a null document
  * gives JSON null). Errors as bsn_yaml_parse, plus 400 when there are several documents.
  */

@@ -147,6 +147,15 @@ test_keys_converted(void **state)
     assert_string_equal(json_string_value(json_object_get(v, "null")), "e");
     json_decref(v);
     struct bsn_err err;
+    const char *dup = "a: 1\nb:\n  c: 1\n  c: 2\n";
+    v = bsn_yaml_parse(dup, strlen(dup), &err);
+    assert_non_null(v);
+    json_decref(v);
+    assert_null(bsn_yaml_parse_strict(dup, strlen(dup), &err));
+    assert_string_equal(err.msg, "yaml: line 4: key \"c\" already set in map");
+    v = bsn_yaml_parse_strict("a: 1\nb: {a: 2}\n", 15, &err);
+    assert_non_null(v);
+    json_decref(v);
     assert_null(bsn_yaml_parse("? [a]\n: 1\n", 10, &err));
     assert_int_equal(err.code, 400);
 }
