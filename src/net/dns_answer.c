@@ -162,7 +162,8 @@ answer_service(struct ans *a, const struct dns_svc *s, int *rcode)
                 add_addr(a, 1, NULL, &s->eps[i].ip);
         break;
     case BSN_DNS_SVC_EXTERNAL_NAME:
-        /* a CNAME answers every type (RFC 1034 3.6.2); the client chases the target */
+        /* a CNAME answers every type (RFC 1034 3.6.2); the server appends the target's
+         * records when it can forward (dns_server.c) */
         bsn_dns_enc_rr(&a->e, 1, NULL, BSN_DNS_T_CNAME, a->z->ttl, s->ext, s->ext_len);
         break;
     }

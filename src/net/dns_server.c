@@ -64,7 +64,27 @@ struct pending {
     uint64_t conn_id;
     struct sockaddr_storage client;
     socklen_t clen;
+    struct chase *chase; /* ExternalName: the client's query to answer with CNAME + result */
 };
+
+/* An ExternalName answer being completed: the CNAME we answer plus what the upstream says
+ * about its target (what the spec's example shows, and what stub resolvers need). */
+struct chase {
+    struct bsn_dns_query q; /* the client's query */
+    uint8_t *pkt;
+    size_t len;
+    uint32_t ttl;
+    uint8_t target[BSN_DNS_NAME_MAX];
+};
+
+static void
+chase_free(struct chase *ch)
+{
+    if (ch) {
+        free(ch->pkt);
+        free(ch);
+    }
+}
 
 struct worker {
     struct bsn_dns_server *srv;
@@ -91,7 +111,8 @@ struct worker {
     struct sockaddr_storage addr[BATCH];
     uint8_t (*inbuf)[UDP_BUF];
     uint8_t (*outbuf)[UDP_BUF];
-    uint8_t *scratch; /* 65535 + 2: TCP replies and upstream responses */
+    uint8_t *scratch;  /* 65535 + 2: TCP replies and upstream responses */
+    uint8_t *scratch2; /* 65535: ExternalName merges */
 };
 
 struct bsn_dns_server {
@@ -164,6 +185,8 @@ pend_free(struct worker *w, struct pending *p)
     w->id_map[p->up_id] = 0;
     free(p->pkt);
     p->pkt = NULL;
+    chase_free(p->chase);
+    p->chase = NULL;
     p->used = false;
     w->free_pend[w->nfree++] = (int)(p - w->pend);
     w->npend--;
@@ -174,9 +197,14 @@ servfail(struct worker *w, struct pending *p)
 {
     uint8_t out[BSN_DNS_HDR_LEN + BSN_DNS_NAME_MAX + 4 + 11];
     /* rebuild the client's question from the packet we sent (same bytes but the id) */
-    struct bsn_dns_query q = p->q;
-    bsn_dns_put16(p->pkt, q.id);
-    size_t n = bsn_dns_reply_error(p->pkt, &q, BSN_DNS_R_SERVFAIL, out, sizeof(out));
+    size_t n;
+    if (p->chase) {
+        n = bsn_dns_reply_error(p->chase->pkt, &p->chase->q, BSN_DNS_R_SERVFAIL, out, sizeof(out));
+    } else {
+        struct bsn_dns_query q = p->q;
+        bsn_dns_put16(p->pkt, q.id);
+        n = bsn_dns_reply_error(p->pkt, &q, BSN_DNS_R_SERVFAIL, out, sizeof(out));
+    }
     bsn_dns_put16(out + 2, bsn_dns_get16(out + 2) | BSN_DNS_F_RA);
     STAT_INC(w, servfail);
     deliver(w, p, out, n);
@@ -219,11 +247,13 @@ tick(struct bsn_loop *loop, void *data)
 static size_t
 forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, size_t len,
         size_t limit, struct conn *c, const struct sockaddr_storage *client, socklen_t clen,
-        uint8_t *out)
+        uint8_t *out, struct chase *ch)
 {
     if (w->nfree == 0) {
         STAT_INC(w, servfail);
-        size_t n = bsn_dns_reply_error(pkt, q, BSN_DNS_R_SERVFAIL, out, limit);
+        size_t n = ch ? bsn_dns_reply_error(ch->pkt, &ch->q, BSN_DNS_R_SERVFAIL, out, limit)
+                      : bsn_dns_reply_error(pkt, q, BSN_DNS_R_SERVFAIL, out, limit);
+        chase_free(ch);
         bsn_dns_put16(out + 2, bsn_dns_get16(out + 2) | BSN_DNS_F_RA);
         return n;
     }
@@ -244,6 +274,7 @@ forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, siz
     p->limit = limit;
     p->up_idx = 0;
     p->attempts = 0;
+    p->chase = ch;
     p->tcp = c != NULL;
     if (c) {
         p->conn_id = c->id;
@@ -257,6 +288,43 @@ forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, siz
     if (!bsn_timer_active(&w->tick))
         bsn_timer_start(w->loop, &w->tick, TICK_MS, tick, w);
     return 0;
+}
+
+/* Builds the client's answer: our CNAME, then the upstream's answer records for its target
+ * (names decompressed and re-encoded; record types with other embedded names are skipped). */
+static size_t
+chase_merge(const struct chase *ch, const uint8_t *resp, size_t rlen, uint8_t *out, size_t limit)
+{
+    static _Thread_local struct bsn_dns_msg m;
+    struct bsn_dns_enc e;
+    bsn_dns_enc_init(&e, out, limit, &ch->q, ch->pkt, true);
+    bsn_dns_enc_rr(&e, 1, NULL, BSN_DNS_T_CNAME, ch->ttl, ch->target, 0);
+    int rcode = BSN_DNS_R_SERVFAIL;
+    if (bsn_dns_msg_parse(resp, rlen, &m) == 0) {
+        rcode = m.flags & 0xF;
+        for (int i = 0; i < m.nrr; i++) {
+            const struct bsn_dns_rr *rr = &m.rr[i];
+            uint8_t owner[BSN_DNS_NAME_MAX], name[BSN_DNS_NAME_MAX];
+            size_t off = rr->name_off;
+            if (rr->section != 1 || bsn_dns_name_read(resp, rlen, &off, owner, false) < 0)
+                continue;
+            const uint8_t *rd = resp + rr->rdata_off;
+            size_t rdlen = rr->rdlen;
+            if (rr->type == BSN_DNS_T_CNAME || rr->type == BSN_DNS_T_PTR) {
+                off = rr->rdata_off;
+                if (bsn_dns_name_read(resp, rlen, &off, name, false) < 0)
+                    continue;
+                rd = name;
+            } else if (rr->type != BSN_DNS_T_A && rr->type != BSN_DNS_T_AAAA &&
+                       rr->type != BSN_DNS_T_TXT) {
+                continue;
+            }
+            bsn_dns_enc_rr(&e, 1, owner, rr->type, rr->ttl, rd, rdlen);
+        }
+    }
+    size_t n = bsn_dns_enc_finish(&e, &ch->q, rcode);
+    bsn_dns_put16(out + 2, bsn_dns_get16(out + 2) | BSN_DNS_F_RA);
+    return n;
 }
 
 static bool
@@ -303,13 +371,70 @@ on_upstream(struct bsn_loop *loop, int fd, unsigned events, void *data)
             continue;
         }
         bsn_dns_cache_put(w->srv->cache, &p->q, w->scratch, (size_t)n, bsn_loop_now(loop));
-        bsn_dns_put16(w->scratch, p->q.id);
-        deliver(w, p, w->scratch, (size_t)n);
+        if (p->chase) {
+            size_t mn = chase_merge(p->chase, w->scratch, (size_t)n, w->scratch2, p->limit);
+            deliver(w, p, w->scratch2, mn);
+        } else {
+            bsn_dns_put16(w->scratch, p->q.id);
+            deliver(w, p, w->scratch, (size_t)n);
+        }
         pend_free(w, p);
     }
 }
 
 /* --- query processing ---------------------------------------------------------------------- */
+
+/* Our answer to q in out is an ExternalName CNAME: resolve its target upstream (or from the
+ * cache) and answer CNAME + target records. Returns a reply length now, or 0 (pending). */
+static size_t
+chase_start(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, size_t len,
+            uint8_t *out, size_t n, size_t limit, struct conn *c,
+            const struct sockaddr_storage *client, socklen_t clen)
+{
+    struct chase *ch = bsn_calloc(1, sizeof(*ch));
+    size_t qe = q->question_end, off = qe + 12;
+    ch->ttl = bsn_dns_get32(out + qe + 6);
+    int tl = bsn_dns_name_read(out, n, &off, ch->target, false);
+    uint8_t up[BSN_DNS_HDR_LEN + BSN_DNS_NAME_MAX + 4 + 11];
+    size_t ul = 0;
+    struct bsn_dns_query uq;
+    if (tl > 0) {
+        memset(up, 0, BSN_DNS_HDR_LEN);
+        bsn_dns_put16(up + 2, BSN_DNS_F_RD | (q->flags & BSN_DNS_F_CD));
+        bsn_dns_put16(up + 4, 1);
+        memcpy(up + BSN_DNS_HDR_LEN, ch->target, (size_t)tl);
+        ul = BSN_DNS_HDR_LEN + (size_t)tl;
+        bsn_dns_put16(up + ul, q->qtype);
+        bsn_dns_put16(up + ul + 2, BSN_DNS_CLASS_IN);
+        ul += 4;
+        if (q->edns) {
+            bsn_dns_put16(up + 10, 1);
+            up[ul] = 0;
+            bsn_dns_put16(up + ul + 1, BSN_DNS_T_OPT);
+            bsn_dns_put16(up + ul + 3, q->edns_udp);
+            bsn_dns_put32(up + ul + 5, q->edns_do ? 0x8000 : 0);
+            bsn_dns_put16(up + ul + 9, 0);
+            ul += 11;
+        }
+    }
+    if (tl <= 0 || bsn_dns_query_parse(up, ul, &uq) != BSN_DNS_PARSE_OK) {
+        free(ch);
+        return n; /* keep the plain CNAME answer */
+    }
+    ch->q = *q;
+    ch->pkt = bsn_malloc(len);
+    memcpy(ch->pkt, pkt, len);
+    ch->len = len;
+    size_t hit =
+        bsn_dns_cache_get(w->srv->cache, &uq, up, w->scratch2, limit, bsn_loop_now(w->loop));
+    if (hit) {
+        STAT_INC(w, cache_hits);
+        size_t r = chase_merge(ch, w->scratch2, hit, out, limit);
+        chase_free(ch);
+        return r;
+    }
+    return forward(w, &uq, up, ul, limit, c, client, clen, out, ch);
+}
 
 /* Handles one query; returns the length of a reply written to out now, or 0 (dropped or
  * forwarded). outcap bounds TCP replies. */
@@ -338,8 +463,16 @@ process(struct worker *w, const struct bsn_dns_snap *snap, const uint8_t *pkt, s
     size_t n = 0;
     if (bsn_dns_zone_answer(srv->zone, snap, &q, pkt, out, limit, &n) == BSN_DNS_ANSWERED) {
         STAT_INC(w, answered_local);
-        if (srv->nups)
+        if (srv->nups) {
             bsn_dns_put16(out + 2, bsn_dns_get16(out + 2) | BSN_DNS_F_RA);
+            size_t qe = q.question_end;
+            uint16_t flags = bsn_dns_get16(out + 2);
+            if ((q.flags & BSN_DNS_F_RD) && q.qtype != BSN_DNS_T_CNAME &&
+                q.qtype != BSN_DNS_T_ANY && (flags & 0xF) == 0 && !(flags & BSN_DNS_F_TC) &&
+                bsn_dns_get16(out + 6) == 1 && n >= qe + 12 &&
+                bsn_dns_get16(out + qe + 2) == BSN_DNS_T_CNAME)
+                return chase_start(w, &q, pkt, len, out, n, limit, c, client, clen);
+        }
         if (bsn_dns_get16(out + 2) & BSN_DNS_F_TC)
             STAT_INC(w, truncated);
         return n;
@@ -351,7 +484,7 @@ process(struct worker *w, const struct bsn_dns_snap *snap, const uint8_t *pkt, s
         STAT_INC(w, cache_hits);
         return n;
     }
-    return forward(w, &q, pkt, len, limit, c, client, clen, out);
+    return forward(w, &q, pkt, len, limit, c, client, clen, out, NULL);
 }
 
 static void
@@ -602,8 +735,10 @@ worker_free(struct worker *w)
         return;
     while (w->conns)
         conn_close(w->conns);
-    for (int i = 0; i < PEND_MAX; i++)
+    for (int i = 0; i < PEND_MAX; i++) {
         free(w->pend[i].pkt);
+        chase_free(w->pend[i].chase);
+    }
     if (w->loop) {
         bsn_timer_stop(w->loop, &w->tick);
         bsn_loop_free(w->loop);
@@ -623,6 +758,7 @@ worker_free(struct worker *w)
     free(w->inbuf);
     free(w->outbuf);
     free(w->scratch);
+    free(w->scratch2);
     free(w);
 }
 
@@ -643,6 +779,7 @@ worker_new(struct bsn_dns_server *srv, struct bsn_err *err)
     w->inbuf = bsn_malloc(BATCH * sizeof(*w->inbuf));
     w->outbuf = bsn_malloc(BATCH * sizeof(*w->outbuf));
     w->scratch = bsn_malloc(65535 + 2);
+    w->scratch2 = bsn_malloc(65535);
     bsn_timer_init(&w->tick);
     if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
         w->rng = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)w;

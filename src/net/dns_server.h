@@ -8,7 +8,9 @@
  * (given, or the nameservers of a resolv.conf) with a random query id, and the reply is
  * accepted only from that upstream with the same id and question; after the timeout the next
  * upstream is tried once, then the client gets SERVFAIL. Forwarded answers are cached (see
- * dns_forward.h). Without upstreams, out-of-zone names are REFUSED.
+ * dns_forward.h). Without upstreams, out-of-zone names are REFUSED. An ExternalName service
+ * asked with recursion desired is answered like CoreDNS does (and the spec's example shows):
+ * the CNAME followed by the target's records of the asked type, resolved upstream.
  *
  * UDP replies honour the client's EDNS0 payload size (512 bytes without EDNS); a reply that
  * does not fit is truncated with TC set so the client retries over TCP. TCP connections carry

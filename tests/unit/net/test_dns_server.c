@@ -216,6 +216,8 @@ setup(void **state)
     bsn_dns_zone_put_service(fx->z, "default", "big", BSN_DNS_SVC_HEADLESS, NULL, 0, NULL, 0, NULL,
                              false, NULL);
     bsn_dns_zone_put_endpoints(fx->z, "default", "big", eps, 100, NULL, 0, NULL);
+    bsn_dns_zone_put_service(fx->z, "default", "ext", BSN_DNS_SVC_EXTERNAL_NAME, NULL, 0, NULL, 0,
+                             "www.example", false, NULL);
     fake_start(&fx->up);
     char up[64];
     snprintf(up, sizeof(up), "127.0.0.1:%u", fx->up.port);
@@ -385,6 +387,35 @@ test_forward_and_cache(void **state)
     assert_int_equal(msg.id, 3);
     assert_int_equal(msg.ancount, 1);
     close(fd);
+
+    /* ExternalName: CNAME plus the target's records, resolved upstream (here from the cache
+     * filled above) */
+    ql = tq_build(q, 5, "Ext.default.svc.cluster.local", BSN_DNS_T_A, 0);
+    n = udp_ask(fx->port, q, ql, out, sizeof(out), 2000);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    assert_int_equal(msg.id, 5);
+    tq_section(out, (size_t)n, &msg, 1, txt, sizeof(txt));
+    assert_string_equal(txt, "CNAME www.example.;A 192.0.2.1");
+    int before = atomic_load(&fx->up.queries);
+    /* a target not cached yet goes upstream; over TCP too */
+    bsn_dns_zone_put_service(fx->z, "default", "ext", BSN_DNS_SVC_EXTERNAL_NAME, NULL, 0, NULL, 0,
+                             "other.example", false, NULL);
+    fd = tcp_connect(fx->port);
+    ql = tq_build(q, 6, "ext.default.svc.cluster.local", BSN_DNS_T_A, 0);
+    tcp_send_msg(fd, q, ql);
+    n = tcp_read_msg(fd, out);
+    close(fd);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    assert_int_equal(msg.id, 6);
+    tq_section(out, (size_t)n, &msg, 1, txt, sizeof(txt));
+    assert_string_equal(txt, "CNAME other.example.;A 192.0.2.1");
+    assert_int_equal(atomic_load(&fx->up.queries), before + 1);
+    /* without recursion desired: the CNAME alone */
+    bsn_dns_put16(q + 2, 0);
+    n = udp_ask(fx->port, q, ql, out, sizeof(out), 2000);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    tq_section(out, (size_t)n, &msg, 1, txt, sizeof(txt));
+    assert_string_equal(txt, "CNAME other.example.");
 
     /* an upstream that never answers: SERVFAIL after the timeout */
     ql = tq_build(q, 4, "slow.example", BSN_DNS_T_A, 0);
