@@ -248,6 +248,97 @@ bsn_validate_annotations(const json_t *annotations, struct bsn_name_msgs *out)
     return count(out, local);
 }
 
+int
+bsn_validate_port_name(const char *v, struct bsn_name_msgs *out)
+{
+    int local = 0;
+    size_t n = strlen(v);
+    bool letter = false, ok_chars = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] >= 'a' && v[i] <= 'z')
+            letter = true;
+        else if (!(v[i] >= '0' && v[i] <= '9') && v[i] != '-')
+            ok_chars = false;
+    }
+    if (n > 15) {
+        add(out, "must be no more than 15 characters");
+        local++;
+    }
+    if (!ok_chars) {
+        add(out, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+        local++;
+    }
+    if (!letter) {
+        add(out, "must contain at least one letter (a-z)");
+        local++;
+    }
+    if (strstr(v, "--")) {
+        add(out, "must not contain consecutive hyphens");
+        local++;
+    }
+    if (n && (v[0] == '-' || v[n - 1] == '-')) {
+        add(out, "must not begin or end with a hyphen");
+        local++;
+    }
+    return count(out, local);
+}
+
+int
+bsn_validate_port_num(long long port, struct bsn_name_msgs *out)
+{
+    if (port >= 1 && port <= 65535)
+        return 0;
+    add(out, "must be between 1 and 65535, inclusive");
+    return count(out, 1);
+}
+
+int
+bsn_validate_env_var_name(const char *v, struct bsn_name_msgs *out)
+{
+    size_t n = strlen(v);
+    bool ok = n > 0 && !(v[0] >= '0' && v[0] <= '9');
+    for (size_t i = 0; ok && i < n; i++)
+        ok = alnum(v[i]) || v[i] == '-' || v[i] == '.' || v[i] == '_';
+    if (ok)
+        return 0;
+    add(out, "a valid environment variable name must consist of alphabetic characters, digits, "
+             "'_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or "
+             "'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is "
+             "'[-._a-zA-Z][-._a-zA-Z0-9]*')");
+    return count(out, 1);
+}
+
+int
+bsn_validate_config_map_key(const char *v, struct bsn_name_msgs *out)
+{
+    int local = 0;
+    size_t n = strlen(v);
+    bool ok = n > 0;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = alnum(v[i]) || v[i] == '-' || v[i] == '.' || v[i] == '_';
+    if (n > BSN_DNS1123_SUBDOMAIN_MAX) {
+        add(out, "must be no more than %d characters", BSN_DNS1123_SUBDOMAIN_MAX);
+        local++;
+    }
+    if (!ok) {
+        add(out, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+                 "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
+                 "is '[-._a-zA-Z0-9]+')");
+        local++;
+    }
+    if (strcmp(v, ".") == 0) {
+        add(out, "must not be '.'");
+        local++;
+    } else if (strcmp(v, "..") == 0) {
+        add(out, "must not be '..'");
+        local++;
+    } else if (strncmp(v, "..", 2) == 0) {
+        add(out, "must not start with '..'");
+        local++;
+    }
+    return count(out, local);
+}
+
 bool
 bsn_is_dns1123_subdomain(const char *v)
 {

@@ -40,6 +40,15 @@ int bsn_validate_label_value(const char *v, struct bsn_name_msgs *out);
  */
 int bsn_validate_annotations(const json_t *annotations, struct bsn_name_msgs *out);
 
+/* Container/service port names (IANA_SVC_NAME: <= 15 chars, a-z0-9 and '-', a letter). */
+int bsn_validate_port_name(const char *v, struct bsn_name_msgs *out);
+/* Port numbers 1..65535. */
+int bsn_validate_port_num(long long port, struct bsn_name_msgs *out);
+/* Environment variable names ([-._a-zA-Z][-._a-zA-Z0-9]*). */
+int bsn_validate_env_var_name(const char *v, struct bsn_name_msgs *out);
+/* ConfigMap/Secret data keys ([-._a-zA-Z0-9]+, <= 253, not "." or "..", not starting ".."). */
+int bsn_validate_config_map_key(const char *v, struct bsn_name_msgs *out);
+
 /* Boolean shorthands. */
 bool bsn_is_dns1123_subdomain(const char *v);
 bool bsn_is_dns1123_label(const char *v);

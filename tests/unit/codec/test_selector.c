@@ -289,6 +289,28 @@ test_names(void **state)
     assert_false(bsn_is_label_value("-x"));
     assert_false(bsn_is_label_value("a b"));
 
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(bsn_validate_port_name("http", &m), 0);
+    assert_int_equal(bsn_validate_port_name("metrics-8080", &m), 0);
+    assert_int_equal(bsn_validate_port_name("8080", &m), 1);
+    assert_string_equal(m.msg[0], "must contain at least one letter (a-z)");
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(bsn_validate_port_name("-a--b_Cdefghijklmnop", &m), 4);
+    assert_string_equal(m.msg[0], "must be no more than 15 characters");
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(bsn_validate_port_num(0, &m), 1);
+    assert_string_equal(m.msg[0], "must be between 1 and 65535, inclusive");
+    assert_int_equal(bsn_validate_port_num(65535, NULL), 0);
+    assert_int_equal(bsn_validate_env_var_name("MY_ENV.NAME-x", NULL), 0);
+    assert_int_equal(bsn_validate_env_var_name("1X", NULL), 1);
+    assert_int_equal(bsn_validate_env_var_name("A B", NULL), 1);
+    assert_int_equal(bsn_validate_config_map_key("nginx.conf", NULL), 0);
+    assert_int_equal(bsn_validate_config_map_key("..data", NULL), 1);
+    assert_int_equal(bsn_validate_config_map_key("a/b", NULL), 1);
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(bsn_validate_config_map_key(".", &m), 1);
+    assert_string_equal(m.msg[0], "must not be '.'");
+
     json_t *ann = json_object();
     json_object_set_new(ann, "Example.com/Key", json_string("ok")); /* checked lowercased */
     memset(&m, 0, sizeof(m));
