@@ -692,11 +692,6 @@ kp_validate_podspec(struct bsn_err *err, const json_t *spec, const char *prefix)
     struct names_seen cnames = {.n = 0};
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(spec, "initContainers"), i, c)
-    {
-        F(f, "%s.initContainers[%zu]", prefix, i);
-        rc |= validate_container(err, c, f, true, vols, &cnames);
-    }
     if (kj_len(spec, "containers") == 0) {
         F(f, "%s.containers", prefix);
         rc |= kv_required(err, f, NULL);
@@ -705,6 +700,11 @@ kp_validate_podspec(struct bsn_err *err, const json_t *spec, const char *prefix)
     {
         F(f, "%s.containers[%zu]", prefix, i);
         rc |= validate_container(err, c, f, false, vols, &cnames);
+    }
+    json_array_foreach(json_object_get(spec, "initContainers"), i, c)
+    {
+        F(f, "%s.initContainers[%zu]", prefix, i);
+        rc |= validate_container(err, c, f, true, vols, &cnames);
     }
     F(f, "%s.restartPolicy", prefix);
     rc |= kv_enum(err, spec, "restartPolicy", f, restart_policies, false);

@@ -69,6 +69,10 @@ validate_selector_template(struct bsn_err *err, const json_t *obj, const json_t 
     }
     rc |= kp_validate_template(err, tmpl, "spec.template",
                                restart_allowed ? restart_allowed : always_only);
+    json_t *ads = kj_get(tmpl, "spec.activeDeadlineSeconds");
+    if (ads && !json_is_null(ads))
+        rc |= kv_forbidden(err, "spec.template.spec.activeDeadlineSeconds",
+                           "activeDeadlineSeconds in ReplicaSet is not Supported");
     if (old && selector_immutable) {
         const json_t *osel = kj_get(old, "spec.selector");
         if (osel && sel && !json_equal(osel, sel)) {
@@ -111,11 +115,17 @@ validate_int_or_percent(struct bsn_err *err, const json_t *v, const char *field,
     return 0;
 }
 
+/* Upstream checks replicas first, then selector and template, then these. */
 static int
-validate_replicas_common(struct bsn_err *err, const json_t *spec)
+validate_replicas(struct bsn_err *err, const json_t *spec)
+{
+    return kv_nonneg(err, spec, "replicas", "spec.replicas");
+}
+
+static int
+validate_history(struct bsn_err *err, const json_t *spec)
 {
     int rc = 0;
-    rc |= kv_nonneg(err, spec, "replicas", "spec.replicas");
     rc |= kv_nonneg(err, spec, "minReadySeconds", "spec.minReadySeconds");
     rc |= kv_nonneg(err, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit");
     return rc;
@@ -197,8 +207,8 @@ deployment_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 {
     static const char *const types[] = {"Recreate", "RollingUpdate", NULL};
     const json_t *spec = json_object_get(obj, "spec");
-    int rc = validate_selector_template(err, obj, old, "deployment", NULL, true);
-    rc |= validate_replicas_common(err, spec);
+    int rc = validate_replicas(err, spec);
+    rc |= validate_selector_template(err, obj, old, "deployment", NULL, true);
     const json_t *strat = json_object_get(spec, "strategy");
     rc |= kv_enum(err, strat, "type", "spec.strategy.type", types, false);
     const json_t *ru = json_object_get(strat, "rollingUpdate");
@@ -217,6 +227,7 @@ deployment_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
                                json_object_get(ru, "maxUnavailable"),
                                "may not be 0 when `maxSurge` is 0");
     }
+    rc |= validate_history(err, spec);
     json_int_t pds = kj_int(spec, "progressDeadlineSeconds", -1);
     rc |= kv_nonneg(err, spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds");
     if (pds >= 0 && pds <= kj_int(spec, "minReadySeconds", 0))
@@ -281,8 +292,9 @@ replicaset_defaults(json_t *obj)
 static int
 replicaset_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 {
-    int rc = validate_selector_template(err, obj, old, "replicaset", NULL, true);
-    rc |= validate_replicas_common(err, json_object_get(obj, "spec"));
+    int rc = validate_replicas(err, json_object_get(obj, "spec"));
+    rc |= validate_selector_template(err, obj, old, "replicaset", NULL, true);
+    rc |= validate_history(err, json_object_get(obj, "spec"));
     return rc ? -1 : 0;
 }
 
@@ -354,7 +366,8 @@ rc_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     const json_t *spec = json_object_get(obj, "spec");
     const json_t *sel = json_object_get(spec, "selector");
     const json_t *tmpl = json_object_get(spec, "template");
-    int rc = validate_replicas_common(err, spec);
+    int rc = validate_replicas(err, spec);
+    rc |= validate_history(err, spec);
     char buf[512];
     if (json_object_size(sel) == 0) {
         rc |= kv_required(err, "spec.selector", NULL);
@@ -455,9 +468,10 @@ statefulset_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         json_array_append_new(vols, json_pack("{s:s, s:{s:s}}", "name", vn, "persistentVolumeClaim",
                                               "claimName", vn));
     }
-    int rc = validate_selector_template(err, aug, old, "statefulset", NULL, false);
+    int rc = validate_replicas(err, spec);
+    rc |= validate_selector_template(err, aug, old, "statefulset", NULL, false);
     json_decref(aug);
-    rc |= validate_replicas_common(err, spec);
+    rc |= validate_history(err, spec);
     rc |= kv_enum(err, spec, "podManagementPolicy", "spec.podManagementPolicy", pmp, false);
     const json_t *us = json_object_get(spec, "updateStrategy");
     rc |= kv_enum(err, us, "type", "spec.updateStrategy.type", ust, false);
