@@ -21,6 +21,7 @@
 #include "base/time.h"
 #include "loop/loop.h"
 #include "runtime/image.h"
+#include "runtime/image_int.h"
 #include "runtime/rt_impl.h"
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -35,8 +36,8 @@ struct bsn_image_store {
 
 /* --- references --- */
 
-static bool
-valid_digest(const char *d)
+bool
+rt_img_valid_digest(const char *d)
 {
     if (strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
         return false;
@@ -124,7 +125,7 @@ bsn_image_ref_parse(const char *s, struct bsn_image_ref *ref, struct bsn_err *er
     char *at = strchr(buf, '@');
     if (at) {
         *at = '\0';
-        if (!valid_digest(at + 1))
+        if (!rt_img_valid_digest(at + 1))
             return bsn_err_set(err, 400, "Invalid",
                                "invalid image reference '%s': digest must be sha256:<64 hex>", s);
         snprintf(ref->digest, sizeof(ref->digest), "%s", at + 1);
@@ -252,20 +253,83 @@ index_save(struct bsn_image_store *s, json_t *idx)
     return rename(tmp, path) < 0 ? -errno : 0;
 }
 
-static char *
-blob_path(struct bsn_image_store *s, const char *digest)
+char *
+rt_img_blob_path(struct bsn_image_store *s, const char *digest)
 {
     return bsn_sprintf("%s/blobs/sha256/%s", s->root, digest + 7);
+}
+
+bool
+rt_img_blob_exists(struct bsn_image_store *s, const char *digest)
+{
+    if (!rt_img_valid_digest(digest))
+        return false;
+    BSN_AUTOFREE char *p = rt_img_blob_path(s, digest);
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+int
+rt_img_blob_put_mem(struct bsn_image_store *s, const void *data, size_t len, const char *expect,
+                    char digest[72], struct bsn_err *err)
+{
+    BSN_AUTOFREE char *tmp = bsn_sprintf("%s/blobs/sha256/.mem-XXXXXX", s->root);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return bsn_err_set(err, 500, "InternalError", "blob temp: %s", strerror(errno));
+    size_t off = 0;
+    int e = 0;
+    while (off < len) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            e = errno;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (close(fd) < 0 && !e)
+        e = errno;
+    int rc = e ? bsn_err_set(err, 500, "InternalError", "write blob: %s", strerror(e))
+               : rt_img_blob_put_file(s, tmp, expect, digest, NULL, err);
+    unlink(tmp);
+    return rc;
+}
+
+bool
+rt_img_is_index(const char *mt)
+{
+    return mt && (strstr(mt, "image.index") || strstr(mt, "manifest.list"));
+}
+
+const char *
+rt_img_pick_platform(json_t *index)
+{
+    json_t *ms = json_object_get(index, "manifests");
+    if (!json_is_array(ms) || json_array_size(ms) == 0)
+        return NULL;
+    json_t *best = json_array_get(ms, 0);
+    for (size_t i = 0; i < json_array_size(ms); i++) {
+        json_t *p = json_object_get(json_array_get(ms, i), "platform");
+        const char *os = json_string_value(json_object_get(p, "os"));
+        const char *arch = json_string_value(json_object_get(p, "architecture"));
+        if (os && arch && !strcmp(os, "linux") && !strcmp(arch, "amd64")) {
+            best = json_array_get(ms, i);
+            break;
+        }
+    }
+    return json_string_value(json_object_get(best, "digest"));
 }
 
 static json_t *
 blob_json(struct bsn_image_store *s, const char *digest, struct bsn_err *err)
 {
-    if (!digest || !valid_digest(digest)) {
+    if (!digest || !rt_img_valid_digest(digest)) {
         bsn_err_set(err, 400, "BadRequest", "invalid digest '%s'", digest ? digest : "");
         return NULL;
     }
-    BSN_AUTOFREE char *path = blob_path(s, digest);
+    BSN_AUTOFREE char *path = rt_img_blob_path(s, digest);
     size_t len;
     BSN_AUTOFREE char *data = rt_read_file(path, JSON_MAX, &len);
     if (!data) {
@@ -280,9 +344,9 @@ blob_json(struct bsn_image_store *s, const char *digest, struct bsn_err *err)
 }
 
 /* Copies src into the blob store; verifies it against expect when given. */
-static int
-blob_put_file(struct bsn_image_store *s, const char *src, const char *expect, char digest[72],
-              int64_t *size, struct bsn_err *err)
+int
+rt_img_blob_put_file(struct bsn_image_store *s, const char *src, const char *expect,
+                     char digest[72], int64_t *size, struct bsn_err *err)
 {
     BSN_AUTOFREE char *tmp = bsn_sprintf("%s/blobs/sha256/.tmp-XXXXXX", s->root);
     int out = mkstemp(tmp);
@@ -319,7 +383,7 @@ blob_put_file(struct bsn_image_store *s, const char *src, const char *expect, ch
         return bsn_err_set(err, 400, "BadRequest", "blob %s: digest mismatch (content is %s)",
                            expect, digest);
     }
-    BSN_AUTOFREE char *final = blob_path(s, digest);
+    BSN_AUTOFREE char *final = rt_img_blob_path(s, digest);
     if (rename(tmp, final) < 0) {
         e = errno;
         unlink(tmp);
@@ -336,7 +400,7 @@ blob_put_json(struct bsn_image_store *s, json_t *j, char digest[72], int64_t *si
         bsn_sprintf("%s/blobs/sha256/.json-%d-%p", s->root, (int)getpid(), (void *)j);
     if (json_dump_file(j, tmp, JSON_COMPACT | JSON_SORT_KEYS) < 0)
         return bsn_err_set(err, 500, "InternalError", "write %s", tmp);
-    int rc = blob_put_file(s, tmp, NULL, digest, size, err);
+    int rc = rt_img_blob_put_file(s, tmp, NULL, digest, size, err);
     unlink(tmp);
     return rc;
 }
@@ -345,7 +409,7 @@ blob_put_json(struct bsn_image_store *s, json_t *j, char digest[72], int64_t *si
 static int
 layer_ensure(struct bsn_image_store *s, const char *digest, const char *diffid, struct bsn_err *err)
 {
-    if (!valid_digest(diffid))
+    if (!rt_img_valid_digest(diffid))
         return bsn_err_set(err, 400, "BadRequest", "invalid diff_id '%s'", diffid);
     BSN_AUTOFREE char *dir = bsn_sprintf("%s/layers/%s", s->root, diffid + 7);
     struct stat st;
@@ -355,7 +419,7 @@ layer_ensure(struct bsn_image_store *s, const char *digest, const char *diffid, 
     if (!mkdtemp(tmp))
         return bsn_err_set(err, 500, "InternalError", "layer temp: %s", strerror(errno));
     chmod(tmp, 0755);
-    BSN_AUTOFREE char *blob = blob_path(s, digest);
+    BSN_AUTOFREE char *blob = rt_img_blob_path(s, digest);
     struct bsn_unpack_stats us;
     if (bsn_layer_unpack(blob, tmp, true, &us, err) < 0) {
         rt_rm_rf(tmp);
@@ -372,9 +436,9 @@ layer_ensure(struct bsn_image_store *s, const char *digest, const char *diffid, 
 }
 
 /* Stores name -> manifest digest after making sure every layer is unpacked. */
-static int
-image_commit(struct bsn_image_store *s, const char *manifest_digest, const char *name,
-             struct bsn_err *err)
+int
+rt_img_commit(struct bsn_image_store *s, const char *manifest_digest, const char *name,
+              struct bsn_err *err)
 {
     json_t *m = blob_json(s, manifest_digest, err);
     if (!m)
@@ -439,32 +503,22 @@ pick_manifest(json_t *desc, const char *layout, json_t **keep, struct bsn_err *e
 {
     const char *mt = json_string_value(json_object_get(desc, "mediaType"));
     const char *d = json_string_value(json_object_get(desc, "digest"));
-    if (!d || !valid_digest(d)) {
+    if (!d || !rt_img_valid_digest(d)) {
         bsn_err_set(err, 400, "BadRequest", "index entry without a valid digest");
         return NULL;
     }
-    if (!mt || (!strstr(mt, "index") && !strstr(mt, "manifest.list")))
+    if (!rt_img_is_index(mt))
         return d;
     BSN_AUTOFREE char *path = bsn_sprintf("%s/blobs/sha256/%s", layout, d + 7);
     json_t *sub = json_load_file(path, 0, NULL);
-    json_t *ms = json_object_get(sub, "manifests");
-    if (!json_is_array(ms) || json_array_size(ms) == 0) {
+    const char *pick = rt_img_pick_platform(sub);
+    if (!pick) {
         json_decref(sub);
         bsn_err_set(err, 400, "BadRequest", "nested index %s has no manifests", d);
         return NULL;
     }
-    json_t *best = json_array_get(ms, 0);
-    for (size_t i = 0; i < json_array_size(ms); i++) {
-        json_t *p = json_object_get(json_array_get(ms, i), "platform");
-        const char *os = json_string_value(json_object_get(p, "os"));
-        const char *arch = json_string_value(json_object_get(p, "architecture"));
-        if (os && arch && !strcmp(os, "linux") && !strcmp(arch, "amd64")) {
-            best = json_array_get(ms, i);
-            break;
-        }
-    }
     *keep = sub;
-    return json_string_value(json_object_get(best, "digest"));
+    return pick;
 }
 
 /* Copies a manifest, its config and layers from an OCI layout into the store. */
@@ -473,7 +527,7 @@ copy_manifest(struct bsn_image_store *s, const char *layout, const char *md, str
 {
     char got[72];
     BSN_AUTOFREE char *mpath = bsn_sprintf("%s/blobs/sha256/%s", layout, md + 7);
-    if (blob_put_file(s, mpath, md, got, NULL, err) < 0)
+    if (rt_img_blob_put_file(s, mpath, md, got, NULL, err) < 0)
         return -1;
     json_t *m = blob_json(s, md, err);
     if (!m)
@@ -481,21 +535,21 @@ copy_manifest(struct bsn_image_store *s, const char *layout, const char *md, str
     int rc = 0;
     const char *cd = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
     json_t *layers = json_object_get(m, "layers");
-    if (!cd || !valid_digest(cd) || !json_is_array(layers)) {
+    if (!cd || !rt_img_valid_digest(cd) || !json_is_array(layers)) {
         rc = bsn_err_set(err, 400, "BadRequest", "manifest %s: missing config or layers", md);
         goto out;
     }
     BSN_AUTOFREE char *cpath = bsn_sprintf("%s/blobs/sha256/%s", layout, cd + 7);
-    if ((rc = blob_put_file(s, cpath, cd, got, NULL, err)) < 0)
+    if ((rc = rt_img_blob_put_file(s, cpath, cd, got, NULL, err)) < 0)
         goto out;
     for (size_t i = 0; i < json_array_size(layers); i++) {
         const char *ld = json_string_value(json_object_get(json_array_get(layers, i), "digest"));
-        if (!ld || !valid_digest(ld)) {
+        if (!ld || !rt_img_valid_digest(ld)) {
             rc = bsn_err_set(err, 400, "BadRequest", "manifest %s: layer %zu: bad digest", md, i);
             goto out;
         }
         BSN_AUTOFREE char *lpath = bsn_sprintf("%s/blobs/sha256/%s", layout, ld + 7);
-        if ((rc = blob_put_file(s, lpath, ld, got, NULL, err)) < 0)
+        if ((rc = rt_img_blob_put_file(s, lpath, ld, got, NULL, err)) < 0)
             goto out;
     }
 out:
@@ -544,7 +598,7 @@ import_oci_layout(struct bsn_image_store *s, const char *dir, const char *defaul
             break;
         }
         const char *md = pick_manifest(desc, dir, &keep, err);
-        if (!md || copy_manifest(s, dir, md, err) < 0 || image_commit(s, md, name, err) < 0) {
+        if (!md || copy_manifest(s, dir, md, err) < 0 || rt_img_commit(s, md, name, err) < 0) {
             json_decref(keep);
             rc = -1;
             break;
@@ -615,7 +669,7 @@ import_docker_save(struct bsn_image_store *s, const char *dir, const char *defau
         }
         char cd[72];
         int64_t csize = 0;
-        if ((rc = blob_put_file(s, cpath, NULL, cd, &csize, err)) < 0)
+        if ((rc = rt_img_blob_put_file(s, cpath, NULL, cd, &csize, err)) < 0)
             break;
         json_t *ldescs = json_array();
         for (size_t l = 0; l < json_array_size(layers) && rc == 0; l++) {
@@ -626,7 +680,7 @@ import_docker_save(struct bsn_image_store *s, const char *dir, const char *defau
                 rc = bsn_err_set(err, 400, "BadRequest", "%s: bad layer path", mpath);
                 break;
             }
-            if ((rc = blob_put_file(s, lp, NULL, ld, &lsize, err)) < 0)
+            if ((rc = rt_img_blob_put_file(s, lp, NULL, ld, &lsize, err)) < 0)
                 break;
             json_array_append_new(ldescs,
                                   json_pack("{s:s,s:s,s:I}", "mediaType", layer_media_type(lp),
@@ -653,7 +707,7 @@ import_docker_save(struct bsn_image_store *s, const char *dir, const char *defau
         }
         for (size_t t = 0; t < (ntags ? ntags : 1) && rc == 0; t++) {
             const char *nm = ntags ? json_string_value(json_array_get(tags, t)) : default_name;
-            if ((rc = image_commit(s, md, nm ? nm : "", err)) == 0) {
+            if ((rc = rt_img_commit(s, md, nm ? nm : "", err)) == 0) {
                 struct bsn_image_ref ref;
                 char full[512];
                 bsn_image_ref_parse(nm, &ref, NULL);
@@ -738,7 +792,7 @@ bsn_image_pack(struct bsn_image_store *s, const char *dir, const char *name,
         return bsn_err_prefix(err, "pack %s", dir);
     char ld[72], cd[72], md[72];
     int64_t lsize = 0, csize = 0;
-    int rc = blob_put_file(s, tar, NULL, ld, &lsize, err);
+    int rc = rt_img_blob_put_file(s, tar, NULL, ld, &lsize, err);
     unlink(tar);
     if (rc < 0)
         return bsn_err_prefix(err, "pack %s", dir);
@@ -766,7 +820,7 @@ bsn_image_pack(struct bsn_image_store *s, const char *dir, const char *name,
     json_decref(man);
     if (rc < 0)
         return -1;
-    return image_commit(s, md, name, err);
+    return rt_img_commit(s, md, name, err);
 }
 
 /* --- resolve, list, remove --- */
@@ -856,7 +910,7 @@ bsn_image_resolve(struct bsn_image_store *s, const char *refstr, struct bsn_imag
     out->layer_dirs = bsn_calloc(out->nlayers + 1, sizeof(char *));
     for (size_t i = 0; i < out->nlayers; i++) {
         const char *d = json_string_value(json_array_get(diffs, i));
-        if (!d || !valid_digest(d)) {
+        if (!d || !rt_img_valid_digest(d)) {
             rc = bsn_err_set(err, 400, "BadRequest", "image %s: bad diff_id %zu", full, i);
             goto out;
         }
@@ -934,13 +988,13 @@ gc(struct bsn_image_store *s, json_t *idx)
         for (size_t i = 0; i < json_array_size(layers); i++) {
             const char *ld =
                 json_string_value(json_object_get(json_array_get(layers, i), "digest"));
-            if (ld && valid_digest(ld))
+            if (ld && rt_img_valid_digest(ld))
                 json_object_set_new(keep, ld + 7, json_true());
         }
         json_t *diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
         for (size_t i = 0; i < json_array_size(diffs); i++) {
             const char *d = json_string_value(json_array_get(diffs, i));
-            if (d && valid_digest(d)) {
+            if (d && rt_img_valid_digest(d)) {
                 BSN_AUTOFREE char *k = bsn_sprintf("layer:%s", d + 7);
                 json_object_set_new(keep, k, json_true());
             }

@@ -17,9 +17,10 @@
  * The special image name "host" is not stored: it stands for a read-only view of the node's
  * own root filesystem (see docs/runtime.md); bsn_image_resolve reports it with is_host.
  *
- * Registry pull (planned, same store): bsn_image_pull(store, ref, auth, err) speaking the OCI
- * distribution API over HTTP(S) with bearer/basic auth, verifying every blob digest, then
- * the same unpack path as import.
+ * Registry pull: bsn_image_pull speaks the OCI distribution API (GET /v2/<name>/manifests/<ref>
+ * and /v2/<name>/blobs/<digest>) over HTTP(S) with bearer-token (from the WWW-Authenticate
+ * challenge) or basic auth, follows blob redirects, resolves multi-arch indexes to
+ * linux/amd64, verifies every digest, then unpacks through the same path as import.
  *
  * Thread safety: one store may be used from several threads; the index is guarded by a mutex
  * and an flock (so `bosun image` and a running agent can share a data dir). Import and pack
@@ -52,6 +53,8 @@ int bsn_image_ref_parse(const char *s, struct bsn_image_ref *ref, struct bsn_err
 void bsn_image_ref_name(const struct bsn_image_ref *ref, char *out, size_t n);
 /* True for the special image "host". */
 bool bsn_image_is_host(const char *ref);
+
+typedef void (*bsn_image_done_cb)(void *data, int rc, const struct bsn_err *err);
 
 struct bsn_image_store *bsn_image_store_open(const char *data_dir, struct bsn_err *err);
 void bsn_image_store_close(struct bsn_image_store *s);
@@ -103,9 +106,31 @@ int bsn_image_list(struct bsn_image_store *s, struct bsn_image_entry **out, size
 int bsn_image_remove(struct bsn_image_store *s, const char *ref, struct bsn_err *err);
 
 /* Runs bsn_image_import on a worker thread; cb runs on loop with the result. */
-typedef void (*bsn_image_done_cb)(void *data, int rc, const struct bsn_err *err);
 int bsn_image_import_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *path,
                            const char *default_name, bsn_image_done_cb cb, void *data);
+
+/* --- registry pull --- */
+
+struct bsn_registry_auth {
+    const char *username; /* basic credentials: sent as Basic auth or to the token realm */
+    const char *password;
+    const char *token;   /* a bearer token used as is */
+    const char *mirror;  /* base URL used instead of the registry ("http://127.0.0.1:5000") */
+    bool plain_http;     /* http:// instead of https:// (always for localhost/127.x) */
+    bool insecure_tls;   /* skip certificate verification */
+    const char *ca_file; /* extra CA bundle for the registry */
+};
+
+/* Bodies above this are refused (manifests are capped at 8 MiB). */
+#define BSN_IMAGE_PULL_MAX_BLOB ((size_t)2 << 30)
+
+/* Pulls ref (auth may be NULL) into the store; the stored name goes to name (may be NULL).
+ * Blocking: call it off the loop (bsn_image_pull_async). */
+int bsn_image_pull(struct bsn_image_store *s, const char *ref, const struct bsn_registry_auth *auth,
+                   char *name, size_t namelen, struct bsn_err *err);
+/* bsn_image_pull on a worker thread (auth strings are copied); cb runs on loop. */
+int bsn_image_pull_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+                         const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data);
 
 /* --- layer tars (also used by tests) --- */
 

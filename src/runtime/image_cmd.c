@@ -1,5 +1,5 @@
 /*
- * image_cmd.c - `bosun image import|pack|ls|rm`: the local image store from the shell.
+ * image_cmd.c - `bosun image import|pack|pull|ls|rm`: the local image store from the shell.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +21,9 @@ static const char usage[] =
     "  pack --name NAME [--entrypoint ARG]... [--cmd ARG]... [--env K=V]... [--workdir DIR]\n"
     "       DIR                    build a single-layer image from DIR (repeat --entrypoint and\n"
     "                              --cmd once per argument)\n"
+    "  pull [--username U --password P] [--plain-http] [--insecure-tls] [--mirror URL] REF\n"
+    "                              pull from a registry (OCI distribution API); the password\n"
+    "                              may also come from $BOSUN_REGISTRY_PASSWORD\n"
     "  ls                          list images: NAME DIGEST SIZE\n"
     "  rm REF...                   remove images (name:tag or name@sha256:...) and collect\n"
     "                              unreferenced blobs and layers\n"
@@ -73,6 +76,7 @@ bsn_cmd_image(int argc, char **argv)
     const char *sub = argv[1];
     BSN_AUTOFREE char *data_dir = NULL;
     const char *name = NULL, *workdir = NULL;
+    struct bsn_registry_auth auth = {.password = getenv("BOSUN_REGISTRY_PASSWORD")};
     char **ep = NULL, **cmd = NULL, **env = NULL;
     size_t nep = 0, ncmd = 0, nenv = 0;
     static const struct option opts[] = {
@@ -113,6 +117,21 @@ bsn_cmd_image(int argc, char **argv)
         case 'w':
             workdir = optarg;
             break;
+        case 'u':
+            auth.username = optarg;
+            break;
+        case 'p':
+            auth.password = optarg;
+            break;
+        case 'H':
+            auth.plain_http = true;
+            break;
+        case 'k':
+            auth.insecure_tls = true;
+            break;
+        case 'm':
+            auth.mirror = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             goto out;
@@ -128,7 +147,8 @@ bsn_cmd_image(int argc, char **argv)
         data_dir = default_data_dir();
     struct bsn_err err = {0};
     struct bsn_image_store *s = NULL;
-    if (strcmp(sub, "import") && strcmp(sub, "pack") && strcmp(sub, "ls") && strcmp(sub, "rm")) {
+    if (strcmp(sub, "import") && strcmp(sub, "pack") && strcmp(sub, "ls") && strcmp(sub, "rm") &&
+        strcmp(sub, "pull")) {
         fprintf(stderr, "bosun image: unknown command '%s'\n%s", sub, usage);
         rc = 2;
         goto out;
@@ -169,6 +189,19 @@ bsn_cmd_image(int argc, char **argv)
                 printf("packed %s %s\n", c.name, c.digest);
                 bsn_image_config_fini(&c);
             }
+        }
+    } else if (!strcmp(sub, "pull")) {
+        if (nargs != 1) {
+            fprintf(stderr, "bosun image pull: exactly one REF expected\n");
+            rc = 2;
+            goto out;
+        }
+        char pulled[512];
+        if (bsn_image_pull(s, args[0], &auth, pulled, sizeof(pulled), &err) < 0) {
+            fprintf(stderr, "bosun image pull: %s\n", err.msg);
+            rc = 1;
+        } else {
+            printf("pulled %s\n", pulled);
         }
     } else if (!strcmp(sub, "ls")) {
         struct bsn_image_entry *list = NULL;

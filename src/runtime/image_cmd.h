@@ -4,7 +4,7 @@
 #ifndef BSN_RUNTIME_IMAGE_CMD_H
 #define BSN_RUNTIME_IMAGE_CMD_H
 
-/* argv[0] is "image"; argv[1] the verb: import, pack, ls, rm. Returns the exit status. */
+/* argv[0] is "image"; argv[1] the verb: import, pack, pull, ls, rm. Returns the exit status. */
 int bsn_cmd_image(int argc, char **argv);
 
 #endif

@@ -1,0 +1,31 @@
+/*
+ * image_int.h - internal helpers of the image store shared by image.c and pull.c.
+ */
+#ifndef BSN_RUNTIME_IMAGE_INT_H
+#define BSN_RUNTIME_IMAGE_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/image.h"
+
+bool rt_img_valid_digest(const char *d);
+char *rt_img_blob_path(struct bsn_image_store *s, const char *digest);
+bool rt_img_blob_exists(struct bsn_image_store *s, const char *digest);
+/* Copies a file into the blob store, verified against expect when given. */
+int rt_img_blob_put_file(struct bsn_image_store *s, const char *src, const char *expect,
+                         char digest[72], int64_t *size, struct bsn_err *err);
+/* Stores bytes as a blob, verified against expect when given. */
+int rt_img_blob_put_mem(struct bsn_image_store *s, const void *data, size_t len, const char *expect,
+                        char digest[72], struct bsn_err *err);
+/* Unpacks the layers of a stored manifest and points name at it in the index. */
+int rt_img_commit(struct bsn_image_store *s, const char *manifest_digest, const char *name,
+                  struct bsn_err *err);
+/* From an image index / manifest list: the linux/amd64 entry's digest (else the first). */
+const char *rt_img_pick_platform(json_t *index);
+/* True if the media type names an index or a manifest list. */
+bool rt_img_is_index(const char *media_type);
+
+#endif

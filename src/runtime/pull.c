@@ -1,0 +1,440 @@
+/*
+ * pull.c - registry pull over the OCI distribution API (see image.h).
+ *
+ * Blocking (bsn_http_fetch), meant for a worker thread. Flow: GET the manifest by tag or
+ * digest (Accept: OCI/Docker manifests and indexes); on 401 follow the WWW-Authenticate
+ * challenge (Bearer: fetch a token from the realm, with basic credentials if any; Basic: send
+ * the credentials) and retry once; an index is resolved to its linux/amd64 manifest; then the
+ * config and every layer blob not already stored are fetched (following redirects to blob
+ * storage without the registry's credentials) and verified against their digests.
+ */
+#include <ctype.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "http/client.h"
+#include "loop/loop.h"
+#include "runtime/image.h"
+#include "runtime/image_int.h"
+#include "runtime/rt_impl.h"
+
+#define ACCEPT_MANIFESTS                                          \
+    "Accept: application/vnd.oci.image.index.v1+json, "           \
+    "application/vnd.docker.distribution.manifest.list.v2+json, " \
+    "application/vnd.oci.image.manifest.v1+json, "                \
+    "application/vnd.docker.distribution.manifest.v2+json"
+#define MANIFEST_MAX (8u << 20)
+
+struct reg {
+    const struct bsn_registry_auth *auth;
+    char base[512]; /* scheme://host[:port] */
+    char repo[256];
+    char *token; /* bearer token (given or obtained) */
+    char *basic; /* "Authorization: Basic ..." */
+    bool tried_auth;
+};
+
+/* "scheme://host[:port]" of url into out. */
+static void
+url_origin(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    size_t len = strcspn(p, "/?");
+    snprintf(out, n, "%.*s", (int)(p - url + (ptrdiff_t)len), url);
+}
+
+static void
+url_encode(struct bsn_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+            bsn_buf_putc(b, (char)c);
+        else
+            bsn_buf_printf(b, "%%%02X", c);
+    }
+}
+
+/* Extracts key="value" (or key=value) from a challenge's parameter list. */
+static bool
+challenge_param(const char *params, const char *key, char *out, size_t n)
+{
+    size_t kl = strlen(key);
+    for (const char *p = params; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *eq = strchr(p, '=');
+        if (!eq)
+            break;
+        bool match = (size_t)(eq - p) == kl && !strncasecmp(p, key, kl);
+        const char *v = eq + 1, *end;
+        if (*v == '"') {
+            v++;
+            end = strchr(v, '"');
+            if (!end)
+                break;
+        } else {
+            end = v + strcspn(v, ",");
+        }
+        if (match) {
+            snprintf(out, n, "%.*s", (int)(end - v), v);
+            return true;
+        }
+        p = *end == '"' ? end + 1 : end;
+    }
+    return false;
+}
+
+static char *
+basic_header(const char *user, const char *pass)
+{
+    BSN_AUTOFREE char *raw = bsn_sprintf("%s:%s", user, pass ? pass : "");
+    size_t n = strlen(raw);
+    char *b64 = bsn_malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, (int)n);
+    char *h = bsn_sprintf("Authorization: Basic %s", b64);
+    free(b64);
+    return h;
+}
+
+static void
+fill_tls(const struct reg *r, struct bsn_http_fetch_opts *o)
+{
+    if (r->auth) {
+        o->tls.ca_file = r->auth->ca_file;
+        o->tls.insecure = r->auth->insecure_tls;
+    }
+}
+
+/* Answers a 401 challenge: sets r->token or r->basic. */
+static int
+authenticate(struct reg *r, const char *challenge, struct bsn_err *err)
+{
+    const char *user = r->auth ? r->auth->username : NULL;
+    const char *pass = r->auth ? r->auth->password : NULL;
+    if (!challenge)
+        return bsn_err_set(err, 401, "Unauthorized", "registry %s: 401 without a challenge",
+                           r->base);
+    if (!strncasecmp(challenge, "Basic", 5)) {
+        if (!user)
+            return bsn_err_set(err, 401, "Unauthorized",
+                               "registry %s wants basic credentials for %s", r->base, r->repo);
+        free(r->basic);
+        r->basic = basic_header(user, pass);
+        return 0;
+    }
+    if (strncasecmp(challenge, "Bearer", 6) != 0)
+        return bsn_err_set(err, 401, "Unauthorized", "registry %s: unsupported challenge '%s'",
+                           r->base, challenge);
+    char realm[512], service[256] = "", scope[512];
+    if (!challenge_param(challenge + 6, "realm", realm, sizeof(realm)))
+        return bsn_err_set(err, 401, "Unauthorized",
+                           "registry %s: bearer challenge without "
+                           "realm",
+                           r->base);
+    challenge_param(challenge + 6, "service", service, sizeof(service));
+    if (!challenge_param(challenge + 6, "scope", scope, sizeof(scope)))
+        snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
+    struct bsn_buf url;
+    bsn_buf_init(&url);
+    bsn_buf_printf(&url, "%s%c", realm, strchr(realm, '?') ? '&' : '?');
+    if (service[0]) {
+        bsn_buf_puts(&url, "service=");
+        url_encode(&url, service);
+        bsn_buf_putc(&url, '&');
+    }
+    bsn_buf_puts(&url, "scope=");
+    url_encode(&url, scope);
+    BSN_AUTOFREE char *basic = user ? basic_header(user, pass) : NULL;
+    const char *hdrs[] = {basic, NULL};
+    struct bsn_http_fetch_opts o = {
+        .url = url.data, .headers = basic ? hdrs : NULL, .timeout_ms = 60000, .max_body = 1 << 20};
+    fill_tls(r, &o);
+    struct bsn_http_fetch_result res;
+    int rc = bsn_http_fetch(&o, &res, err);
+    bsn_buf_fini(&url);
+    if (rc < 0)
+        return bsn_err_prefix(err, "registry token");
+    if (res.status != 200) {
+        rc = bsn_err_set(err, res.status == 401 || res.status == 403 ? 401 : 502, "Unauthorized",
+                         "registry token from %s: HTTP %d", realm, res.status);
+        bsn_http_fetch_result_fini(&res);
+        return rc;
+    }
+    json_t *j = json_loadb(res.body, res.body_len, 0, NULL);
+    const char *tok = json_string_value(json_object_get(j, "token"));
+    if (!tok)
+        tok = json_string_value(json_object_get(j, "access_token"));
+    if (tok) {
+        free(r->token);
+        r->token = bsn_strdup(tok);
+    } else {
+        rc =
+            bsn_err_set(err, 502, "BadGateway", "registry token from %s: no token in reply", realm);
+    }
+    json_decref(j);
+    bsn_http_fetch_result_fini(&res);
+    return rc;
+}
+
+/* GET path (relative to the registry) with auth, one auth retry and up to 5 redirects. */
+static int
+reg_get(struct reg *r, const char *path, const char *accept, size_t max_body,
+        struct bsn_http_fetch_result *res, struct bsn_err *err)
+{
+    BSN_AUTOFREE char *url = bsn_sprintf("%s%s", r->base, path);
+    for (int hop = 0; hop < 8; hop++) {
+        char origin[512];
+        url_origin(url, origin, sizeof(origin));
+        bool same = !strcmp(origin, r->base);
+        const char *hdrs[3] = {0};
+        int nh = 0;
+        if (accept)
+            hdrs[nh++] = accept;
+        if (same && r->basic && !r->token)
+            hdrs[nh++] = r->basic;
+        struct bsn_http_fetch_opts o = {.url = url,
+                                        .headers = hdrs,
+                                        .bearer_token = same ? r->token : NULL,
+                                        .timeout_ms = 30 * 60 * 1000,
+                                        .max_body = max_body};
+        fill_tls(r, &o);
+        if (bsn_http_fetch(&o, res, err) < 0)
+            return -1;
+        if (res->status == 401 && same && !r->tried_auth) {
+            r->tried_auth = true;
+            const char *ch = bsn_http_fetch_header(res, "WWW-Authenticate");
+            BSN_AUTOFREE char *chal = ch ? bsn_strdup(ch) : NULL;
+            bsn_http_fetch_result_fini(res);
+            if (authenticate(r, chal, err) < 0)
+                return -1;
+            continue;
+        }
+        if (res->status == 301 || res->status == 302 || res->status == 303 || res->status == 307 ||
+            res->status == 308) {
+            const char *loc = bsn_http_fetch_header(res, "Location");
+            if (!loc) {
+                bsn_http_fetch_result_fini(res);
+                return bsn_err_set(err, 502, "BadGateway", "%s: redirect without Location", url);
+            }
+            char *next = loc[0] == '/' ? bsn_sprintf("%s%s", origin, loc) : bsn_strdup(loc);
+            bsn_http_fetch_result_fini(res);
+            free(url);
+            url = next;
+            continue;
+        }
+        return 0;
+    }
+    bsn_http_fetch_result_fini(res);
+    return bsn_err_set(err, 502, "BadGateway", "%s: too many redirects", path);
+}
+
+static int
+status_error(struct reg *r, const char *what, struct bsn_http_fetch_result *res,
+             struct bsn_err *err)
+{
+    int code = res->status == 404 ? 404 : res->status == 401 || res->status == 403 ? 401 : 502;
+    const char *reason = code == 404 ? "NotFound" : code == 401 ? "Unauthorized" : "BadGateway";
+    bsn_err_set(err, code, reason, "%s/%s: %s: HTTP %d %.200s", r->base, r->repo, what, res->status,
+                res->body ? res->body : "");
+    bsn_http_fetch_result_fini(res);
+    return -1;
+}
+
+/* Fetches a manifest, verifies it and stores it; returns the parsed JSON. */
+static json_t *
+get_manifest(struct bsn_image_store *s, struct reg *r, const char *ref, const char *expect,
+             char digest[72], struct bsn_err *err)
+{
+    BSN_AUTOFREE char *path = bsn_sprintf("/v2/%s/manifests/%s", r->repo, ref);
+    struct bsn_http_fetch_result res;
+    if (reg_get(r, path, ACCEPT_MANIFESTS, MANIFEST_MAX, &res, err) < 0)
+        return NULL;
+    if (res.status != 200) {
+        status_error(r, path, &res, err);
+        return NULL;
+    }
+    json_t *j = NULL;
+    if (rt_img_blob_put_mem(s, res.body, res.body_len, expect, digest, err) == 0) {
+        json_error_t je;
+        j = json_loadb(res.body, res.body_len, 0, &je);
+        if (!j)
+            bsn_err_set(err, 502, "BadGateway", "manifest %s: %s", ref, je.text);
+    }
+    bsn_http_fetch_result_fini(&res);
+    return j;
+}
+
+static int
+get_blob(struct bsn_image_store *s, struct reg *r, const char *digest, struct bsn_err *err)
+{
+    if (!rt_img_valid_digest(digest))
+        return bsn_err_set(err, 502, "BadGateway", "manifest names an invalid digest '%s'", digest);
+    if (rt_img_blob_exists(s, digest))
+        return 0;
+    BSN_AUTOFREE char *path = bsn_sprintf("/v2/%s/blobs/%s", r->repo, digest);
+    struct bsn_http_fetch_result res;
+    if (reg_get(r, path, NULL, BSN_IMAGE_PULL_MAX_BLOB, &res, err) < 0)
+        return -1;
+    if (res.status != 200)
+        return status_error(r, path, &res, err);
+    char got[72];
+    int rc = rt_img_blob_put_mem(s, res.body, res.body_len, digest, got, err);
+    bsn_http_fetch_result_fini(&res);
+    return rc;
+}
+
+static bool
+is_local(const char *domain)
+{
+    return !strncmp(domain, "localhost", 9) || !strncmp(domain, "127.", 4) ||
+           !strncmp(domain, "[::1]", 5);
+}
+
+int
+bsn_image_pull(struct bsn_image_store *s, const char *refstr, const struct bsn_registry_auth *auth,
+               char *name, size_t namelen, struct bsn_err *err)
+{
+    struct bsn_image_ref ref;
+    if (bsn_image_ref_parse(refstr, &ref, err) < 0)
+        return bsn_err_prefix(err, "pull");
+    struct reg r = {.auth = auth};
+    snprintf(r.repo, sizeof(r.repo), "%s", ref.path);
+    if (auth && auth->mirror && *auth->mirror) {
+        snprintf(r.base, sizeof(r.base), "%s", auth->mirror);
+        size_t n = strlen(r.base);
+        while (n > 0 && r.base[n - 1] == '/')
+            r.base[--n] = '\0';
+    } else {
+        bool http = (auth && auth->plain_http) || is_local(ref.domain);
+        const char *host = !strcmp(ref.domain, "docker.io") ? "registry-1.docker.io" : ref.domain;
+        snprintf(r.base, sizeof(r.base), "%s://%s", http ? "http" : "https", host);
+    }
+    if (auth && auth->token)
+        r.token = bsn_strdup(auth->token);
+    char full[512];
+    bsn_image_ref_name(&ref, full, sizeof(full));
+    char md[72];
+    int rc = -1;
+    json_t *m = get_manifest(s, &r, ref.digest[0] ? ref.digest : ref.tag,
+                             ref.digest[0] ? ref.digest : NULL, md, err);
+    if (m && rt_img_is_index(json_string_value(json_object_get(m, "mediaType")))) {
+        const char *pick = rt_img_pick_platform(m);
+        BSN_AUTOFREE char *want = pick ? bsn_strdup(pick) : NULL;
+        json_decref(m);
+        m = NULL;
+        if (!want || !rt_img_valid_digest(want))
+            bsn_err_set(err, 502, "BadGateway", "%s: index without a usable manifest", full);
+        else
+            m = get_manifest(s, &r, want, want, md, err);
+    }
+    if (!m)
+        goto out;
+    if (json_integer_value(json_object_get(m, "schemaVersion")) != 2) {
+        bsn_err_set(err, 502, "BadGateway", "%s: only schema 2 manifests are supported", full);
+        goto out;
+    }
+    if (get_blob(s, &r,
+                 json_string_value(json_object_get(json_object_get(m, "config"), "digest")) ?: "",
+                 err) < 0)
+        goto out;
+    json_t *layers = json_object_get(m, "layers");
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        const char *ld = json_string_value(json_object_get(json_array_get(layers, i), "digest"));
+        if (get_blob(s, &r, ld ? ld : "", err) < 0)
+            goto out;
+    }
+    if (rt_img_commit(s, md, full, err) < 0)
+        goto out;
+    if (name)
+        snprintf(name, namelen, "%s", full);
+    rc = 0;
+out:
+    json_decref(m);
+    free(r.token);
+    free(r.basic);
+    if (rc < 0)
+        bsn_err_prefix(err, "pull %s", full);
+    return rc;
+}
+
+struct pull_job {
+    struct bsn_image_store *s;
+    struct bsn_loop *loop;
+    char *ref;
+    struct bsn_registry_auth auth;
+    char *strs[6];
+    bsn_image_done_cb cb;
+    void *data;
+    int rc;
+    struct bsn_err err;
+};
+
+static void
+pull_done(struct bsn_loop *loop, void *data)
+{
+    struct pull_job *j = data;
+    j->cb(j->data, j->rc, j->rc < 0 ? &j->err : NULL);
+    free(j->ref);
+    for (int i = 0; i < 6; i++)
+        free(j->strs[i]);
+    free(j);
+}
+
+static void *
+pull_thread(void *arg)
+{
+    struct pull_job *j = arg;
+    j->rc = bsn_image_pull(j->s, j->ref, &j->auth, NULL, 0, &j->err);
+    bsn_loop_post(j->loop, pull_done, j);
+    return NULL;
+}
+
+static const char *
+keep(struct pull_job *j, int i, const char *s)
+{
+    j->strs[i] = s ? bsn_strdup(s) : NULL;
+    return j->strs[i];
+}
+
+int
+bsn_image_pull_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+                     const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data)
+{
+    struct pull_job *j = bsn_calloc(1, sizeof(*j));
+    j->s = s;
+    j->loop = loop;
+    j->ref = bsn_strdup(ref);
+    j->cb = cb;
+    j->data = data;
+    if (auth) {
+        j->auth = *auth;
+        j->auth.username = keep(j, 0, auth->username);
+        j->auth.password = keep(j, 1, auth->password);
+        j->auth.token = keep(j, 2, auth->token);
+        j->auth.mirror = keep(j, 3, auth->mirror);
+        j->auth.ca_file = keep(j, 4, auth->ca_file);
+    }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, pull_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(j->ref);
+        for (int i = 0; i < 6; i++)
+            free(j->strs[i]);
+        free(j);
+        return -rc;
+    }
+    return 0;
+}
