@@ -15,8 +15,6 @@
 #include "net/dns_server.h"
 #include "net/dns_zone.h"
 
-int bsn_cmd_dns(int argc, char **argv);
-
 static void
 usage(FILE *out)
 {

@@ -59,4 +59,7 @@ void bsn_dns_server_stats(const struct bsn_dns_server *s, struct bsn_dns_stats *
 /* Stops the threads, closes everything and frees the server. */
 void bsn_dns_server_stop(struct bsn_dns_server *s);
 
+/* `bosun dns [flags]` (dns_cmd.c): a standalone server fed from a records file; see --help. */
+int bsn_cmd_dns(int argc, char **argv);
+
 #endif
