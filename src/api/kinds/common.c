@@ -2,9 +2,8 @@
  * common.c - helpers shared by every kind strategy: JSON access by path, validation causes in
  * upstream's wording, name/quantity/selector checks, Table cells and the Age column.
  *
- * The name, quantity and selector checks are local stand-ins for codec/names.h,
- * codec/quantity.h and codec/selector.h; they sit behind the kn_/kq_/ks_ functions so they can
- * be switched over in one place.
+ * Names and quantities go through codec/names.h and codec/quantity.h (upstream's messages and
+ * exact quantity arithmetic); label selectors on metav1.LabelSelector JSON are handled here.
  */
 #include "api/kinds/kinds.h"
 
@@ -18,6 +17,8 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include "codec/names.h"
+#include "codec/quantity.h"
 
 /* ---- JSON access ---- */
 
@@ -281,187 +282,24 @@ kv_immutable(struct bsn_err *err, const json_t *obj, const json_t *old, const ch
                        a && json_is_string(a) ? json_string_value(a) : "<object>");
 }
 
-/* ---- names ---- */
+/* ---- names (codec/names.h; the first of upstream's messages) ---- */
 
-static bool
-is_lower_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
+static __thread struct bsn_name_msgs name_msgs;
 
-static bool
-is_alnum(char c)
-{
-    return isalnum((unsigned char)c) != 0;
-}
-
-static bool
-label_ok(const char *s, size_t len)
-{
-    if (len == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
-const char *
-kn_dns1123_label(const char *s)
-{
-    if (strlen(s) > 63)
-        return "must be no more than 63 characters";
-    if (!label_ok(s, strlen(s)))
-        return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
-               "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
-               "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-    return NULL;
-}
-
-const char *
-kn_dns1123_subdomain(const char *s)
-{
-    if (strlen(s) > 253)
-        return "must be no more than 253 characters";
-    const char *p = s;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        if (!label_ok(p, len))
-            return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                   "characters, '-' or '.', and must start and end with an alphanumeric character "
-                   "(e.g. 'example.com', regex used for validation is "
-                   "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-        if (!dot)
-            break;
-        p = dot + 1;
+#define KN_WRAP(fn, codec)                                              \
+    const char *fn(const char *s)                                       \
+    {                                                                   \
+        memset(&name_msgs, 0, sizeof(name_msgs));                       \
+        return codec(s ? s : "", &name_msgs) ? name_msgs.msg[0] : NULL; \
     }
-    return NULL;
-}
 
-const char *
-kn_dns1035_label(const char *s)
-{
-    size_t len = strlen(s);
-    if (len > 63)
-        return "must be no more than 63 characters";
-    if (!label_ok(s, len) || !(s[0] >= 'a' && s[0] <= 'z'))
-        return "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
-               "with an alphabetic character, and end with an alphanumeric character (e.g. "
-               "'my-name',  or 'abc-123', regex used for validation is "
-               "'[a-z]([-a-z0-9]*[a-z0-9])?')";
-    return NULL;
-}
-
-const char *
-kn_port_name(const char *s)
-{
-    size_t len = strlen(s);
-    if (len > 15)
-        return "must be no more than 15 characters";
-    bool letter = false;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
-        if (s[i] >= 'a' && s[i] <= 'z')
-            letter = true;
-    }
-    if (len == 0 || !letter)
-        return "must contain at least one letter (a-z)";
-    if (strstr(s, "--"))
-        return "must not contain consecutive hyphens";
-    if (s[0] == '-' || s[len - 1] == '-')
-        return "must not begin or end with a hyphen";
-    return NULL;
-}
-
-static bool
-name_part_ok(const char *s, size_t len)
-{
-    if (len == 0 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return false;
-    return true;
-}
-
-const char *
-kn_qualified_name(const char *s)
-{
-    const char *slash = strchr(s, '/');
-    const char *name = s;
-    if (slash) {
-        char prefix[256];
-        size_t plen = (size_t)(slash - s);
-        if (plen == 0)
-            return "prefix part must be non-empty";
-        if (plen >= sizeof(prefix))
-            return "prefix part must be no more than 253 characters";
-        memcpy(prefix, s, plen);
-        prefix[plen] = '\0';
-        if (kn_dns1123_subdomain(prefix))
-            return "prefix part a lowercase RFC 1123 subdomain must consist of lower case "
-                   "alphanumeric characters, '-' or '.', and must start and end with an "
-                   "alphanumeric character (e.g. 'example.com', regex used for validation is "
-                   "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-        name = slash + 1;
-        if (strchr(name, '/'))
-            return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', "
-                   "and must start and end with an alphanumeric character (e.g. 'MyName',  or "
-                   "'my.name',  or '123-abc', regex used for validation is "
-                   "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain "
-                   "prefix and '/' (e.g. 'example.com/MyName')";
-    }
-    if (!*name)
-        return "name part must be non-empty";
-    if (strlen(name) > 63)
-        return "name part must be no more than 63 characters";
-    if (!name_part_ok(name, strlen(name)))
-        return "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
-               "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-               "'123-abc', regex used for validation is "
-               "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-    return NULL;
-}
-
-const char *
-kn_label_value(const char *s)
-{
-    size_t len = strlen(s);
-    if (len > 63)
-        return "must be no more than 63 characters";
-    if (len && !name_part_ok(s, len))
-        return "a valid label must be an empty string or consist of alphanumeric characters, '-', "
-               "'_' or '.', and must start and end with an alphanumeric character (e.g. "
-               "'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-               "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-    return NULL;
-}
-
-const char *
-kn_config_key(const char *s)
-{
-    size_t len = strlen(s);
-    if (len > 253)
-        return "must be no more than 253 characters";
-    for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-                   "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-                   "'[-._a-zA-Z0-9]+')";
-    if (len == 0)
-        return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
-               "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-               "'[-._a-zA-Z0-9]+')";
-    if (strcmp(s, ".") == 0)
-        return "must not be '.'";
-    if (strcmp(s, "..") == 0)
-        return "must not be '..'";
-    if (strncmp(s, "..", 2) == 0)
-        return "must not start with '..'";
-    return NULL;
-}
+KN_WRAP(kn_dns1123_label, bsn_validate_dns1123_label)
+KN_WRAP(kn_dns1123_subdomain, bsn_validate_dns1123_subdomain)
+KN_WRAP(kn_dns1035_label, bsn_validate_dns1035_label)
+KN_WRAP(kn_port_name, bsn_validate_port_name)
+KN_WRAP(kn_qualified_name, bsn_validate_qualified_name)
+KN_WRAP(kn_label_value, bsn_validate_label_value)
+KN_WRAP(kn_config_key, bsn_validate_config_map_key)
 
 int
 kn_check(struct bsn_err *err, const char *field, const char *name, const char *(*fn)(const char *))
@@ -472,89 +310,62 @@ kn_check(struct bsn_err *err, const char *field, const char *name, const char *(
     return msg ? kv_invalid_s(err, field, name, msg) : 0;
 }
 
-/* ---- quantities ---- */
+/* ---- quantities (codec/quantity.h) ---- */
 
 int
 kq_parse_str(const char *s, double *out)
 {
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    const char *num = p;
-    bool digits = false, dot = false;
-    while ((*p >= '0' && *p <= '9') || *p == '.') {
-        if (*p == '.') {
-            if (dot)
-                return -1;
-            dot = true;
-        } else {
-            digits = true;
-        }
-        p++;
-    }
-    if (!digits)
+    struct bsn_quantity q;
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    if (!s || bsn_quantity_parse(s, &q, &e) < 0)
         return -1;
-    char numbuf[64];
-    size_t nlen = (size_t)(p - s);
-    if (nlen >= sizeof(numbuf))
-        return -1;
-    memcpy(numbuf, s, nlen);
-    numbuf[nlen] = '\0';
-    (void)num;
-    double v = strtod(numbuf, NULL);
-    double mult = 1;
-    static const struct {
-        const char *sfx;
-        double mult;
-    } sfx[] = {{"Ki", 1024.0},
-               {"Mi", 1048576.0},
-               {"Gi", 1073741824.0},
-               {"Ti", 1099511627776.0},
-               {"Pi", 1125899906842624.0},
-               {"Ei", 1152921504606846976.0},
-               {"n", 1e-9},
-               {"u", 1e-6},
-               {"m", 1e-3},
-               {"k", 1e3},
-               {"M", 1e6},
-               {"G", 1e9},
-               {"T", 1e12},
-               {"P", 1e15},
-               {"E", 1e18},
-               {"", 1}};
-    if (*p == 'e' || *p == 'E') {
-        const char *e = p + 1;
-        if (*e == '+' || *e == '-')
-            e++;
-        if (*e >= '0' && *e <= '9') {
-            char *end;
-            long ex = strtol(p + 1, &end, 10);
-            if (*end)
-                return -1;
-            *out = v * pow(10, (double)ex);
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < BSN_ARRAY_LEN(sfx); i++) {
-        if (strcmp(p, sfx[i].sfx) == 0) {
-            mult = sfx[i].mult;
-            *out = v * mult;
-            return 0;
-        }
-    }
-    return -1;
+    *out = (double)q.nanos / 1e9;
+    return 0;
 }
 
 int
 kq_parse(const json_t *v, double *out)
 {
-    if (json_is_string(v))
-        return kq_parse_str(json_string_value(v), out);
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
-        return 0;
+    struct bsn_quantity q;
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    if (!v || bsn_quantity_from_json(v, &q, &e) < 0)
+        return -1;
+    *out = (double)q.nanos / 1e9;
+    return 0;
+}
+
+int
+kq_cmp(const json_t *a, const json_t *b, int *out)
+{
+    struct bsn_quantity qa, qb;
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    if (!a || !b || bsn_quantity_from_json(a, &qa, &e) < 0 ||
+        bsn_quantity_from_json(b, &qb, &e) < 0)
+        return -1;
+    *out = bsn_quantity_cmp(&qa, &qb);
+    return 0;
+}
+
+void
+kq_canonicalize(json_t *map)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(map, k, v)
+    {
+        struct bsn_quantity q;
+        struct bsn_err e;
+        bsn_err_clear(&e);
+        if (bsn_quantity_from_json(v, &q, &e) < 0)
+            continue; /* validation reports it */
+        char buf[BSN_QUANTITY_STR_MAX];
+        bsn_quantity_format(&q, buf, sizeof(buf));
+        if (!json_is_string(v) || strcmp(json_string_value(v), buf) != 0)
+            json_object_set_new(map, k, json_string(buf));
     }
-    return -1;
 }
 
 void

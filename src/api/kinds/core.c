@@ -455,6 +455,8 @@ static void
 node_defaults(json_t *obj)
 {
     json_t *st = json_object_get(obj, "status");
+    kq_canonicalize(kj_get(st, "capacity"));
+    kq_canonicalize(kj_get(st, "allocatable"));
     if (json_is_object(st) && json_is_object(json_object_get(st, "capacity")) &&
         !json_object_get(st, "allocatable"))
         json_object_set_new(st, "allocatable", json_deep_copy(json_object_get(st, "capacity")));
@@ -698,6 +700,7 @@ pv_defaults(json_t *obj)
 {
     json_t *spec = kj_obj(obj, "spec");
     kj_def_str(spec, "persistentVolumeReclaimPolicy", "Retain");
+    kq_canonicalize(kj_get(spec, "capacity"));
     kj_def_str(spec, "volumeMode", "Filesystem");
     kj_def_str(kj_obj(obj, "status"), "phase", "Pending");
 }
@@ -836,6 +839,8 @@ static void
 pvc_defaults(json_t *obj)
 {
     kj_def_str(kj_obj(obj, "spec"), "volumeMode", "Filesystem");
+    kq_canonicalize(kj_get(obj, "spec.resources.requests"));
+    kq_canonicalize(kj_get(obj, "spec.resources.limits"));
     kj_def_str(kj_obj(obj, "status"), "phase", "Pending");
 }
 
@@ -999,8 +1004,43 @@ limitrange_row(const json_t *obj, json_t *cells)
     kc_str(cells, kj_str_or(obj, "metadata.creationTimestamp", ""));
 }
 
+static void
+limitrange_defaults(json_t *obj)
+{
+    static const char *const sect[] = {"max", "min", "default", "defaultRequest",
+                                       "maxLimitRequestRatio"};
+    size_t i;
+    json_t *l;
+    json_array_foreach(kj_get(obj, "spec.limits"), i, l)
+    {
+        for (size_t s = 0; s < BSN_ARRAY_LEN(sect); s++)
+            kq_canonicalize(json_object_get(l, sect[s]));
+        /* upstream: a Container limit's default and defaultRequest fall back to max */
+        if (strcmp(kj_str_or(l, "type", ""), "Container") != 0)
+            continue;
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(l, "max"), k, v)
+        {
+            json_t *d = kj_obj(l, "default");
+            if (!json_object_get(d, k))
+                json_object_set(d, k, v);
+        }
+        static const char *const from[] = {"default", "min"};
+        for (int f = 0; f < 2; f++) {
+            json_object_foreach(json_object_get(l, from[f]), k, v)
+            {
+                json_t *d = kj_obj(l, "defaultRequest");
+                if (!json_object_get(d, k))
+                    json_object_set(d, k, v);
+            }
+        }
+    }
+}
+
 const struct bsn_strategy bsn_strategy_limitrange = {
     .name_rule = BSN_NAME_SUBDOMAIN,
+    .defaults = limitrange_defaults,
     .validate = limitrange_validate,
     .columns = limitrange_columns,
     .row = limitrange_row,
@@ -1090,8 +1130,15 @@ resourcequota_row(const json_t *obj, json_t *cells)
     bsn_buf_fini(&lim);
 }
 
+static void
+resourcequota_defaults(json_t *obj)
+{
+    kq_canonicalize(kj_get(obj, "spec.hard"));
+}
+
 const struct bsn_strategy bsn_strategy_resourcequota = {
     .name_rule = BSN_NAME_SUBDOMAIN,
+    .defaults = resourcequota_defaults,
     .validate = resourcequota_validate,
     .prepare_create = prep_strip,
     .prepare_update = prep_keep_status,

@@ -66,7 +66,7 @@ int kv_min(struct bsn_err *err, const json_t *o, const char *key, const char *fi
 /* field immutable: compares o.path with old.path (absent == absent). */
 int kv_immutable(struct bsn_err *err, const json_t *obj, const json_t *old, const char *path);
 
-/* ---- names (local until codec/names.h lands; see report) ---- */
+/* ---- names (backed by codec/names.h) ---- */
 
 /* Each returns NULL when valid, else upstream's explanation text. */
 const char *kn_dns1123_label(const char *s);
@@ -84,12 +84,17 @@ const char *kn_label_value(const char *s);
 int kn_check(struct bsn_err *err, const char *field, const char *name,
              const char *(*fn)(const char *));
 
-/* ---- quantities (local until codec/quantity.h lands) ---- */
+/* ---- quantities (backed by codec/quantity.h) ---- */
 
 /* Parses a Kubernetes quantity (string or JSON number) into its value in base units. */
 int kq_parse(const json_t *v, double *out);
 int kq_parse_str(const char *s, double *out);
-/* Canonical-ish text of a quantity value as given (strings as-is, numbers printed). */
+/* Compares two quantities exactly (*out <0, 0, >0); -1 if either does not parse. */
+int kq_cmp(const json_t *a, const json_t *b, int *out);
+/* Rewrites every parseable quantity in a resource map to its canonical string ("0.5" ->
+ * "500m", 1 -> "1", "1024Mi" -> "1Gi"), as upstream stores them. */
+void kq_canonicalize(json_t *map);
+/* Text of a quantity value as given (strings as-is, numbers printed). */
 void kq_text(const json_t *v, char *out, size_t n);
 
 /* ---- label selectors ---- */

@@ -77,6 +77,8 @@ default_container(json_t *c, bool host_network)
     kj_def_str(c, "terminationMessagePolicy", "File");
     if (!json_object_get(c, "resources"))
         json_object_set_new(c, "resources", json_object());
+    kq_canonicalize(kj_get(c, "resources.requests"));
+    kq_canonicalize(kj_get(c, "resources.limits"));
     size_t i;
     json_t *p;
     json_array_foreach(json_object_get(c, "ports"), i, p)
@@ -172,6 +174,14 @@ default_volume(json_t *v)
     }
     if ((s = json_object_get(v, "hostPath")) && json_is_object(s))
         kj_def_str(s, "type", "");
+    if ((s = json_object_get(v, "emptyDir")) && json_is_object(s) &&
+        json_object_get(s, "sizeLimit")) {
+        /* canonical quantity, like resources */
+        json_t *tmp = json_pack("{s:O}", "q", json_object_get(s, "sizeLimit"));
+        kq_canonicalize(tmp);
+        json_object_set(s, "sizeLimit", json_object_get(tmp, "q"));
+        json_decref(tmp);
+    }
 }
 
 static bool
@@ -409,10 +419,10 @@ kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix
     json_object_foreach(json_object_get(res, "requests"), k, v)
     {
         json_t *lim = kj_get(res, "limits") ? json_object_get(kj_get(res, "limits"), k) : NULL;
-        double rq, lq;
-        if (!lim || kq_parse(v, &rq) < 0 || kq_parse(lim, &lq) < 0)
+        int cmp;
+        if (!lim || kq_cmp(v, lim, &cmp) < 0)
             continue;
-        if (rq > lq * (1 + 1e-12)) {
+        if (cmp > 0) {
             char d[200], lt[64];
             kq_text(lim, lt, sizeof(lt));
             F(d, "must be less than or equal to %s limit of %s", k, lt);
@@ -802,10 +812,10 @@ kp_qos_class(const json_t *spec)
                     guaranteed = false;
                     continue;
                 }
-                double rq, lq;
+                int cmp;
                 json_t *rv = kj_get(json_object_get(res, "requests"), names[k]);
                 json_t *lv = kj_get(json_object_get(res, "limits"), names[k]);
-                if (rv && kq_parse(rv, &rq) == 0 && kq_parse(lv, &lq) == 0 && rq != lq)
+                if (rv && kq_cmp(rv, lv, &cmp) == 0 && cmp != 0)
                     guaranteed = false;
             }
         }

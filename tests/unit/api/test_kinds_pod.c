@@ -144,6 +144,41 @@ test_pod_tolerations_not_duplicated(void **state)
 }
 
 static void
+test_quantities_canonical(void **state)
+{
+    json_t *pod = J("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\","
+                    "\"image\":\"x:1\",\"resources\":{\"limits\":{\"cpu\":\"0.5\",\"memory\":"
+                    "1073741824},\"requests\":{\"cpu\":1,\"memory\":\"1024Mi\"}}}],\"volumes\":[{"
+                    "\"name\":\"v\",\"emptyDir\":{\"sizeLimit\":\"1000M\"}}]}}");
+    bsn_strategy_pod.defaults(pod);
+    const json_t *r = kj_get(json_array_get(kj_get(pod, "spec.containers"), 0), "resources");
+    assert_string_equal(kj_str(r, "limits.cpu"), "500m");
+    assert_string_equal(kj_str(r, "limits.memory"), "1073741824");
+    assert_string_equal(kj_str(r, "requests.cpu"), "1");
+    assert_string_equal(kj_str(r, "requests.memory"), "1Gi");
+    assert_string_equal(
+        kj_str(json_array_get(kj_get(pod, "spec.volumes"), 0), "emptyDir.sizeLimit"), "1G");
+    /* request 1 > limit 500m: rejected with upstream's wording */
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_pod.validate(pod, NULL, &err), -1);
+    assert_cause(&err, "spec.containers[0].resources.requests",
+                 "Invalid value: \"1\": must be less than or equal to cpu limit of 500m");
+    json_decref(pod);
+
+    json_t *lr = J("{\"metadata\":{\"name\":\"l\"},\"spec\":{\"limits\":[{\"type\":\"Container\","
+                   "\"max\":{\"cpu\":\"2\"},\"min\":{\"memory\":\"64Mi\"},\"default\":{\"memory\":"
+                   "\"0.5Gi\"}}]}}");
+    bsn_strategy_limitrange.defaults(lr);
+    const json_t *l0 = json_array_get(kj_get(lr, "spec.limits"), 0);
+    assert_string_equal(kj_str(l0, "default.cpu"), "2");
+    assert_string_equal(kj_str(l0, "default.memory"), "512Mi");
+    assert_string_equal(kj_str(l0, "defaultRequest.cpu"), "2");
+    assert_string_equal(kj_str(l0, "defaultRequest.memory"), "512Mi");
+    json_decref(lr);
+}
+
+static void
 test_pod_validation(void **state)
 {
     static const struct {
@@ -448,6 +483,7 @@ main(void)
         cmocka_unit_test(test_human_duration),
         cmocka_unit_test(test_pod_defaults),
         cmocka_unit_test(test_pod_tolerations_not_duplicated),
+        cmocka_unit_test(test_quantities_canonical),
         cmocka_unit_test(test_pod_validation),
         cmocka_unit_test(test_pod_update_rules),
         cmocka_unit_test(test_qos),
