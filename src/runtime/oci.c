@@ -13,6 +13,7 @@
  * OOM kills are read from the memory cgroup (v1 memory.oom_control oom_kill, v2
  * memory.events oom_kill) before `runc delete` removes the cgroup.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -598,13 +599,31 @@ oci_container_fini(struct bsn_runtime *rt, struct rt_container *c)
     struct oci_container *oc = c->impl;
     if (!oc)
         return;
+    bool was_starting = oc->runc_running;
     if (oc->runc_running) {
+        /* Removed while `runc run` is still going: stop it and fail the start. */
         bsn_loop_unwatch_child(rt->loop, &oc->runc_child);
         kill(oc->runc_child.pid, SIGKILL);
         waitpid(oc->runc_child.pid, NULL, 0);
+        oc->runc_running = false;
+        if (oc->start_cb) {
+            struct bsn_err e = {0};
+            bsn_err_set(&e, 409, "Conflict", "container %s removed while starting", c->st.name);
+            bsn_runtime_done_cb cb = oc->start_cb;
+            oc->start_cb = NULL;
+            cb(oc->start_data, -1, &e);
+        }
     }
     char *argv[] = {rt->oci_runtime, "--root", o->runc_root, "delete", "--force", c->st.id, NULL};
     run_sync(argv);
+    if (was_starting) {
+        /* Its init (re-parented to us, the subreaper) is dead now: reap it. */
+        BSN_AUTOFREE char *pf = bsn_sprintf("%s/pid", c->dir);
+        BSN_AUTOFREE char *ps = rt_read_file(pf, 64, NULL);
+        pid_t pid = ps ? (pid_t)strtol(ps, NULL, 10) : 0;
+        for (int i = 0; pid > 0 && i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
+            usleep(10000);
+    }
     if (oc->rootfs_mounted && umount2(oc->rootfs, MNT_DETACH) < 0)
         bsn_warn("runtime", "umount %s: %s", oc->rootfs, strerror(errno));
     /* runc removes the container's cgroup; make sure, in case it never ran. */
@@ -619,11 +638,7 @@ oci_container_fini(struct bsn_runtime *rt, struct rt_container *c)
 static int
 oci_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
 {
-    struct rt_container *c = rt_container_find(rt, id);
-    struct oci_container *oc = c->impl;
-    if (oc && oc->runc_running)
-        return bsn_err_set(err, 409, "Conflict", "container %s is starting", c->st.name);
-    rt_container_destroy(rt, c);
+    rt_container_destroy(rt, rt_container_find(rt, id));
     return 0;
 }
 
@@ -653,6 +668,48 @@ oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *c
                            strerror((int)-p));
     *pid = p;
     return 0;
+}
+
+/* Removes what an earlier process left under state_dir: runc containers (killed), rootfs
+ * mounts, bundles, network namespaces and pod cgroups of its sandboxes. */
+static int
+oci_cleanup_stale(struct bsn_runtime *rt)
+{
+    struct oci_runtime *o = rt->impl;
+    int n = 0;
+    BSN_AUTOFREE char *cdir = bsn_sprintf("%s/containers", rt->state_dir);
+    DIR *d = opendir(cdir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || rt_container_find(rt, de->d_name))
+            continue;
+        char *argv[] = {rt->oci_runtime, "--root",   o->runc_root, "delete",
+                        "--force",       de->d_name, NULL};
+        run_sync(argv);
+        BSN_AUTOFREE char *dir = bsn_sprintf("%s/%s", cdir, de->d_name);
+        BSN_AUTOFREE char *rootfs = bsn_sprintf("%s/rootfs", dir);
+        umount2(rootfs, MNT_DETACH);
+        rt_rm_rf(dir);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    BSN_AUTOFREE char *sdir = bsn_sprintf("%s/sandboxes", rt->state_dir);
+    d = opendir(sdir);
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || rt_sandbox_find(rt, de->d_name))
+            continue;
+        BSN_AUTOFREE char *ns = bsn_sprintf("%s/%s", rt->netns_dir, de->d_name);
+        netns_remove(ns);
+        BSN_AUTOFREE char *cg = bsn_sprintf("bosun/pod-%s", de->d_name);
+        cgroup_each(cg, rmdir_cb, NULL);
+        BSN_AUTOFREE char *dir = bsn_sprintf("%s/%s", sdir, de->d_name);
+        rt_rm_rf(dir);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
 }
 
 static void
@@ -727,4 +784,5 @@ const struct rt_hooks bsn_oci_hooks = {
     .container_fini = oci_container_fini,
     .sandbox_fini = oci_sandbox_fini,
     .exit_reason = oci_exit_reason,
+    .cleanup_stale = oci_cleanup_stale,
 };

@@ -7,6 +7,7 @@
  * applied; no_new_privs is always honoured. There is no filesystem, network, PID or resource
  * isolation: see docs/runtime.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -285,6 +286,31 @@ proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *
     return 0;
 }
 
+/* Process containers of an earlier run cannot be found again (they were plain children of
+ * the old agent); only their directories are removed. */
+static int
+proc_cleanup_stale(struct bsn_runtime *rt)
+{
+    int n = 0;
+    const char *kinds[] = {"containers", "sandboxes"};
+    for (int k = 0; k < 2; k++) {
+        BSN_AUTOFREE char *dir = bsn_sprintf("%s/%s", rt->state_dir, kinds[k]);
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (de->d_name[0] == '.' || rt_container_find(rt, de->d_name) ||
+                rt_sandbox_find(rt, de->d_name))
+                continue;
+            BSN_AUTOFREE char *p = bsn_sprintf("%s/%s", dir, de->d_name);
+            rt_rm_rf(p);
+            n++;
+        }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
 int
 bsn_process_init(struct bsn_runtime *rt, struct bsn_err *err)
 {
@@ -304,4 +330,5 @@ const struct bsn_runtime_ops bsn_process_ops = {
 const struct rt_hooks bsn_process_hooks = {
     .signal = proc_signal,
     .container_fini = proc_container_fini,
+    .cleanup_stale = proc_cleanup_stale,
 };

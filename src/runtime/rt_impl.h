@@ -53,6 +53,8 @@ struct rt_hooks {
     void (*sandbox_fini)(struct bsn_runtime *rt, struct rt_sandbox *sb);
     /* Reason for an exit other than Completed/Error ("OOMKilled"), or NULL. */
     const char *(*exit_reason)(struct bsn_runtime *rt, struct rt_container *c);
+    /* Removes leftovers of an earlier process; returns how many items went. */
+    int (*cleanup_stale)(struct bsn_runtime *rt);
 };
 
 struct bsn_runtime {

@@ -807,6 +807,15 @@ bsn_runtime_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_c
     return rt->ops->exec(rt, id, cfg, pid, err);
 }
 
+int
+bsn_runtime_cleanup_stale(struct bsn_runtime *rt)
+{
+    int n = rt->hooks->cleanup_stale ? rt->hooks->cleanup_stale(rt) : 0;
+    if (n > 0)
+        bsn_info("runtime", "removed %d leftovers of an earlier run from %s", n, rt->state_dir);
+    return n;
+}
+
 const char *
 bsn_runtime_log_path(struct bsn_runtime *rt, const char *id)
 {

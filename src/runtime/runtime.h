@@ -241,6 +241,10 @@ int bsn_runtime_container_list(struct bsn_runtime *rt, const char *sandbox_id, c
  * of this process: watch it with bsn_loop_watch_child for the exit status. */
 int bsn_runtime_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *cfg,
                      pid_t *pid, struct bsn_err *err);
+/* Removes what an earlier process using the same state dir left behind (oci: kills and
+ * deletes its runc containers, unmounts rootfs and netns, removes pod cgroups). Call once at
+ * startup; containers are not adopted. Returns the number of items removed. */
+int bsn_runtime_cleanup_stale(struct bsn_runtime *rt);
 /* The live CRI log file of a container (rotated files are path.1 .. path.N-1), or NULL. */
 const char *bsn_runtime_log_path(struct bsn_runtime *rt, const char *id);
 

@@ -357,6 +357,18 @@ test_oci_host_image(void **state)
     assert_non_null(strstr(log, " stdout F host-tools\n"));
     struct stat sst;
     assert_int_equal(stat("/usr/bsn-probe", &sst), -1);
+
+    /* Removed while `runc run` is still starting it: the start fails, nothing is left. */
+    const char *sl[] = {"/bin/sleep", "60", NULL};
+    struct bsn_container_config cq = {.name = "quick", .image = "host", .argv = sl};
+    char idq[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cq, idq, &err), 0);
+    int started = f->started;
+    assert_int_equal(bsn_runtime_container_start(f->rt, idq, started_cb, f, &err), 0);
+    assert_int_equal(bsn_runtime_container_remove(f->rt, idq, &err), 0);
+    assert_int_equal(f->started, started + 1000);
+    BSN_AUTOFREE char *qroot = bsn_sprintf("%s/state/containers/%s", f->dir, idq);
+    assert_false(mounts_mention(qroot));
     assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
     BSN_AUTOFREE char *statedir = bsn_sprintf("%s/state", f->dir);
     assert_false(mounts_mention(statedir));
@@ -410,6 +422,47 @@ test_oci_crun(void **state)
     assert_false(mounts_mention(sd));
 }
 
+/* A second runtime on the same state dir cleans up what the first one left running. */
+static void
+test_oci_cleanup_stale(void **state)
+{
+    struct fx *f = *state;
+    char sb[65], id[65];
+    struct bsn_sandbox_status ss;
+    make_sandbox(f, sb, &ss);
+    const char *sl[] = {"/bin/sleep", "60", NULL};
+    struct bsn_container_config cc = {.name = "left", .image = "bsn-test/busybox:1", .argv = sl};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, started_cb, f, &err), 0);
+    run_until(f, &f->started, 1, 10000);
+    assert_int_equal(f->started, 1);
+    struct bsn_container_status st;
+    bsn_runtime_container_status(f->rt, id, &st, &err);
+    /* A new runtime object (as after an agent restart) sees only the leftovers. */
+    char sd[300], nd[300];
+    snprintf(sd, sizeof(sd), "%s/state", f->dir);
+    snprintf(nd, sizeof(nd), "%s/netns", f->dir);
+    struct bsn_loop *loop2 = bsn_loop_new();
+    struct bsn_runtime_opts o = {
+        .kind = "oci", .state_dir = sd, .netns_dir = nd, .images = f->images};
+    struct bsn_runtime *rt2 = bsn_runtime_new(loop2, &o, &err);
+    assert_non_null(rt2);
+    assert_int_equal(bsn_runtime_cleanup_stale(rt2), 2);
+    /* The container's init was killed by runc delete; it is our child: reap it. */
+    int wst = 0;
+    assert_int_equal(waitpid(st.pid, &wst, 0), st.pid);
+    assert_true(WIFSIGNALED(wst));
+    assert_false(mounts_mention(sd));
+    assert_false(mounts_mention(ss.netns_path));
+    bsn_runtime_free(rt2);
+    bsn_loop_free(loop2);
+    /* The first runtime's bookkeeping still points at the dead container: forget it. */
+    bsn_loop_unwatch_child(f->loop, &rt_container_find(f->rt, id)->child);
+    rt_container_find(f->rt, id)->watching = false;
+    rt_container_find(f->rt, id)->st.state = BSN_CONTAINER_EXITED;
+}
+
 int
 main(void)
 {
@@ -430,6 +483,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_oci_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oci_host_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oci_crun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oci_cleanup_stale, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
