@@ -38,7 +38,9 @@
 #define DEFAULT_WAL_LIMIT  (16 * 1024 * 1024)
 #define DEFAULT_BUSY_MS    5000
 #define DEFAULT_CACHE_KIB  16384
-#define CHECKPOINT_BUSY_MS 20 /* how long a forced checkpoint waits for readers */
+#define CHECKPOINT_BUSY_MS 20   /* how long a forced checkpoint waits for readers */
+#define VACUUM_MIN_FREE    1024 /* free pages before giving space back to the filesystem */
+#define VACUUM_PAGES       128  /* pages released per housekeeping call */
 
 enum {
     S_BEGIN,
@@ -109,6 +111,8 @@ struct sq_store {
     int64_t wal_limit;
     int busy_ms;
     int64_t checkpoints;
+    int64_t vacuumed;
+    bool incremental_vacuum;
 };
 
 static struct sq_store *
@@ -439,21 +443,56 @@ file_size(const char *path)
     return path && stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
 }
 
-/* Forces a TRUNCATE checkpoint when the WAL exceeds its limit; waits for readers only
- * CHECKPOINT_BUSY_MS and otherwise leaves it for the next call. */
-static void
-wal_housekeeping(struct sq_store *s)
+/* Returns the single integer a PRAGMA yields (0 on error). */
+static int64_t
+pragma_int(struct sq_store *s, const char *sql)
 {
-    if (file_size(s->wal_path) <= s->wal_limit)
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*
+ * Keeps the files bounded, a little per call:
+ *  - WAL: a TRUNCATE checkpoint when it exceeds its limit (SQLite's own autocheckpoint keeps
+ *    it small unless a reader pinned an old snapshot); waits for readers only
+ *    CHECKPOINT_BUSY_MS and otherwise leaves it for the next call.
+ *  - database: once more than a quarter of the pages are free (after compaction removed a
+ *    large history), returns VACUUM_PAGES of them to the filesystem (auto_vacuum=INCREMENTAL).
+ *    Below that, free pages are simply reused by new writes.
+ */
+static void
+housekeeping(struct sq_store *s)
+{
+    if (file_size(s->wal_path) > s->wal_limit) {
+        sqlite3_busy_timeout(s->db, CHECKPOINT_BUSY_MS);
+        int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        sqlite3_busy_timeout(s->db, s->busy_ms);
+        s->checkpoints++;
+        if (rc != SQLITE_OK)
+            bsn_debug("store", "wal checkpoint deferred: %s", sqlite3_errstr(rc));
+    }
+    if (!s->incremental_vacuum)
         return;
-    sqlite3_busy_timeout(s->db, CHECKPOINT_BUSY_MS);
-    int nlog = 0, nckpt = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
-    sqlite3_busy_timeout(s->db, s->busy_ms);
-    s->checkpoints++;
-    if (rc != SQLITE_OK)
-        bsn_debug("store", "wal checkpoint deferred: %s (%d/%d frames)", sqlite3_errstr(rc), nckpt,
-                  nlog);
+    int64_t free_pages = pragma_int(s, "PRAGMA freelist_count");
+    if (free_pages < VACUUM_MIN_FREE)
+        return;
+    int64_t pages = pragma_int(s, "PRAGMA page_count");
+    if (free_pages * 4 < pages)
+        return;
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", VACUUM_PAGES);
+    /* Each step of incremental_vacuum returns a row; run it to completion. */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK)
+        while (sqlite3_step(st) == SQLITE_ROW)
+            ;
+    sqlite3_finalize(st);
+    s->vacuumed += VACUUM_PAGES;
 }
 
 static int
@@ -461,7 +500,7 @@ sq_compact(struct bsn_store *base, int64_t rev, int budget, struct bsn_err *err)
 {
     struct sq_store *s = sq(base);
     if (rev <= base->compact_rev) {
-        wal_housekeeping(s);
+        housekeeping(s);
         return 0;
     }
     int64_t *ids = bsn_malloc((size_t)budget * 3 * sizeof(*ids));
@@ -507,7 +546,7 @@ sq_compact(struct bsn_store *base, int64_t rev, int budget, struct bsn_err *err)
         goto fail;
     free(ids);
     base->compact_rev = upto;
-    wal_housekeeping(s);
+    housekeeping(s);
     return n;
 fail:
     free(ids);
@@ -532,6 +571,7 @@ sq_stats(struct bsn_store *base, struct bsn_store_stats *out, struct bsn_err *er
     out->db_bytes = file_size(s->path);
     out->wal_bytes = file_size(s->wal_path);
     out->checkpoints = s->checkpoints;
+    out->vacuumed_pages = s->vacuumed;
     return 0;
 }
 
@@ -572,6 +612,9 @@ setup(struct sq_store *s, const struct bsn_store_opts *opts, struct bsn_err *err
     int cache = opts && opts->cache_kib > 0 ? opts->cache_kib : DEFAULT_CACHE_KIB;
     sqlite3_busy_timeout(s->db, s->busy_ms);
 
+    /* Only takes effect on a new database, and only before it switches to WAL. */
+    if (exec_int(s, "PRAGMA auto_vacuum=INCREMENTAL", NULL, err) < 0)
+        return -EIO;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
     if (rc == SQLITE_OK)
@@ -623,6 +666,7 @@ setup(struct sq_store *s, const struct bsn_store_opts *opts, struct bsn_err *err
                            (long long)schema, SCHEMA_VERSION),
                -EIO;
     s->base.rev = BSN_MAX(maxid, BSN_MAX(floor, crev));
+    s->incremental_vacuum = pragma_int(s, "PRAGMA auto_vacuum") == 2;
     s->base.compact_rev = crev;
 
     for (int i = 0; i < S__N; i++) {

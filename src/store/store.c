@@ -11,9 +11,14 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/time.h"
 
-/* Revisions one bsn_store_maybe_compact() call looks at: with PK deletes this is a few ms. */
-#define MAYBE_COMPACT_BUDGET 1000
+/* bsn_store_maybe_compact() works in steps of this many revisions (one short transaction
+ * each: ~1 ms with SQLite for 1 KiB values) and stops after MAYBE_COMPACT_NS or
+ * MAYBE_COMPACT_STEPS steps, whichever comes first. */
+#define MAYBE_COMPACT_STEP  200
+#define MAYBE_COMPACT_STEPS 5
+#define MAYBE_COMPACT_NS    (2 * 1000 * 1000)
 
 void
 bsn_store_kv_fini(struct bsn_store_kv *kv)
@@ -142,7 +147,9 @@ bsn_store_commit(struct bsn_store *st, struct bsn_store_op *ops, size_t n, struc
     int64_t rev0 = st->rev;
     int rc = st->vt->commit(st, ops, n, err);
     if (rc < 0) {
+        /* The backend restores nothing: it must not have advanced the revision. */
         assert(st->rev == rev0);
+        (void)rev0;
         for (size_t i = 0; i < n; i++) {
             ops[i].result = rc;
             ops[i].rev = 0;
@@ -184,9 +191,19 @@ bsn_store_maybe_compact(struct bsn_store *st, int64_t keep_revisions, struct bsn
     int64_t target = st->rev - keep_revisions;
     if (target < 0)
         target = 0;
-    /* The backend's compact also does the WAL housekeeping, so call it even when the history
-     * is already compacted far enough. */
-    return bsn_store_compact(st, target, MAYBE_COMPACT_BUDGET, err);
+    /* The backend's compact also does the file housekeeping (WAL, free pages), so call it
+     * even when the history is already compacted far enough. */
+    uint64_t t0 = bsn_mono_ns();
+    int total = 0;
+    for (int step = 0; step < MAYBE_COMPACT_STEPS; step++) {
+        int rc = bsn_store_compact(st, target, MAYBE_COMPACT_STEP, err);
+        if (rc < 0)
+            return rc;
+        total += rc;
+        if (rc < MAYBE_COMPACT_STEP || bsn_mono_ns() - t0 >= MAYBE_COMPACT_NS)
+            break;
+    }
+    return total;
 }
 
 int

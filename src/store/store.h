@@ -72,7 +72,7 @@ struct bsn_store_op {
 
 struct bsn_store_opts {
     /* WAL size above which compaction forces a checkpoint (TRUNCATE); also the size the WAL
-     * is truncated back to after a checkpoint (journal_size_limit). 0 = 16 MiB. */
+     * file is cut back to when SQLite restarts it (journal_size_limit). 0 = 16 MiB. */
     int64_t wal_limit_bytes;
     /* How long a write waits for a lock held by another connection. 0 = 5000 ms. */
     int busy_timeout_ms;
@@ -149,16 +149,21 @@ int bsn_store_events_since(struct bsn_store *st, int64_t after_rev,
 int bsn_store_compact(struct bsn_store *st, int64_t rev, int budget, struct bsn_err *err);
 
 /* Bounded compaction policy for a periodic timer: compacts towards
- * current_rev - keep_revisions with one bounded step (at most ~1000 revisions) and keeps the
- * WAL bounded. Cheap when there is nothing to do. Returns like bsn_store_compact(). */
+ * current_rev - keep_revisions in steps of 200 revisions, stopping after ~2 ms (or 1000
+ * revisions), and keeps the files bounded (WAL checkpoint, free pages returned to the
+ * filesystem once more than a quarter of the database is free). Cheap when there is nothing
+ * to do. Returns the number of revisions processed (> 0: there may be more, call again soon;
+ * 0: caught up), negative with err set on failure. A timer every 100-1000 ms that re-arms
+ * at ~10 ms while the result is > 0 keeps up with any sustained write rate the store takes. */
 int bsn_store_maybe_compact(struct bsn_store *st, int64_t keep_revisions, struct bsn_err *err);
 
 struct bsn_store_stats {
-    int64_t rows;        /* history rows stored (live versions + superseded + tombstones) */
-    int64_t live_keys;   /* keys that currently exist */
-    int64_t db_bytes;    /* main database file size (0 for memory) */
-    int64_t wal_bytes;   /* WAL file size (0 for memory) */
-    int64_t checkpoints; /* forced WAL checkpoints run since open */
+    int64_t rows;           /* history rows stored (live versions + superseded + tombstones) */
+    int64_t live_keys;      /* keys that currently exist */
+    int64_t db_bytes;       /* main database file size (0 for memory) */
+    int64_t wal_bytes;      /* WAL file size (0 for memory) */
+    int64_t checkpoints;    /* forced (TRUNCATE) WAL checkpoints run since open */
+    int64_t vacuumed_pages; /* free pages given back to the filesystem since open */
 };
 int bsn_store_stats(struct bsn_store *st, struct bsn_store_stats *out, struct bsn_err *err);
 

@@ -33,11 +33,11 @@ crash_value(char *buf, size_t n, int64_t idx)
 
 /* Child: commits batches forever and reports each acknowledged one. Never returns. */
 static void
-crash_child(const char *path, int fd, int64_t first_batch)
+crash_child(const char *path, const struct bsn_store_opts *opts, int fd, int64_t first_batch)
 {
     struct bsn_store *st = NULL;
     struct bsn_err err;
-    if (bsn_store_open_sqlite(path, NULL, &st, &err) != 0)
+    if (bsn_store_open_sqlite(path, opts, &st, &err) != 0)
         _exit(3);
     char keys[CRASH_BATCH][32], vals[CRASH_BATCH][256], cval[32];
     for (int64_t b = first_batch;; b++) {
@@ -86,7 +86,7 @@ t_crash_kill9(void **state)
         assert_true(pid >= 0);
         if (pid == 0) {
             close(p[0]);
-            crash_child(fx->path, p[1], next_batch);
+            crash_child(fx->path, &fx->opts, p[1], next_batch);
         }
         close(p[1]);
         fcntl(p[0], F_SETFL, O_NONBLOCK);
@@ -176,7 +176,7 @@ t_wal_bounded(void **state)
         snprintf(keys[k], sizeof(keys[k]), "/wal/k%d", k);
         fx_create(st, keys[k], "0");
     }
-    int64_t written = 0, max_wal = 0, window_max[4] = {0};
+    int64_t written = 0, max_wal = 0, max_free = 0, window_max[4] = {0};
     struct bsn_err err;
     bsn_err_clear(&err);
     bool holding = false;
@@ -206,22 +206,26 @@ t_wal_bounded(void **state)
             max_wal = w;
         if (w > window_max[b / 500])
             window_max[b / 500] = w;
-        /* Outside the held-snapshot windows the WAL is back under the limit (+ one batch). */
-        if (!holding && b % 500 > 260 && b % 10 == 1)
-            assert_true(w <= limit + 64 * 1024);
+        /* Outside the held-snapshot windows, right after a compaction call (+ one commit),
+         * the WAL is back near the limit. */
+        if (!holding && b % 500 > 260 && b % 10 == 1 && w > max_free)
+            max_free = w;
     }
     sqlite3_finalize(q);
     sqlite3_close(reader);
+    /* Once the snapshot is gone, a compaction call brings the WAL back under the limit. */
     assert_true(bsn_store_maybe_compact(st, 500, &err) >= 0);
     struct bsn_store_stats stats;
     assert_int_equal(bsn_store_stats(st, &stats, &err), 0);
     print_message("wal: wrote %lld KiB of values, max WAL %lld KiB (per window %lld %lld %lld "
-                  "%lld), final %lld KiB, db %lld KiB, rows %lld, forced checkpoints %lld\n",
+                  "%lld), max without a held snapshot %lld KiB, final %lld KiB, db %lld KiB, "
+                  "rows %lld, forced checkpoints %lld\n",
                   (long long)written / 1024, (long long)max_wal / 1024,
                   (long long)window_max[0] / 1024, (long long)window_max[1] / 1024,
                   (long long)window_max[2] / 1024, (long long)window_max[3] / 1024,
-                  (long long)stats.wal_bytes / 1024, (long long)stats.db_bytes / 1024,
-                  (long long)stats.rows, (long long)stats.checkpoints);
+                  (long long)max_free / 1024, (long long)stats.wal_bytes / 1024,
+                  (long long)stats.db_bytes / 1024, (long long)stats.rows,
+                  (long long)stats.checkpoints);
     assert_true(written > 30 * 1024 * 1024);
     /* While a snapshot is held the WAL must grow (SQLite cannot recycle it), but only by what
      * is written during the hold (150 of 2000 batches): far below what was written in total,
@@ -229,7 +233,7 @@ t_wal_bounded(void **state)
     assert_true(max_wal <= written / 2);
     for (int i = 1; i < 4; i++)
         assert_true(window_max[i] <= window_max[0] + window_max[0] / 4 + 256 * 1024);
-    /* Once the snapshot is gone, a compaction call brings the WAL back under the limit. */
+    assert_true(max_free <= limit + 64 * 1024); /* one commit after a forced checkpoint */
     assert_true(stats.wal_bytes <= limit);
     /* Compaction kept history to ~500 revisions: the database does not grow with writes. */
     assert_true(stats.rows <= 8 + 500 + 1000);
