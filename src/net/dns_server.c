@@ -25,6 +25,7 @@
 #define UDP_BUF      BSN_DNS_UDP_MAX
 #define PEND_MAX     4096 /* in-flight forwarded queries per thread */
 #define TICK_MS      50
+#define UPSOCKS      8 /* upstream sockets per family: each query leaves from a random one */
 #define TCP_WBUF_MAX (1 << 20) /* stop reading a connection that does not read its replies */
 
 struct stats {
@@ -56,6 +57,7 @@ struct pending {
     bool tcp;
     uint16_t up_id;
     int up_idx, attempts;
+    int up_fd; /* the socket the query left from: the reply must come back to it */
     uint64_t deadline;
     size_t limit;
     struct bsn_dns_query q;
@@ -90,7 +92,8 @@ struct worker {
     struct bsn_dns_server *srv;
     pthread_t th;
     struct bsn_loop *loop;
-    int udp_fd, tcp_fd, up_fd[2]; /* upstream sockets: IPv4, IPv6 */
+    int udp_fd, tcp_fd;
+    int up_fd[2][UPSOCKS]; /* upstream sockets (IPv4, IPv6), each on its own random port */
     int slot;
     uint64_t rng;
     struct stats st;
@@ -214,9 +217,9 @@ static int
 send_upstream(struct worker *w, struct pending *p)
 {
     const struct bsn_dns_upstream *u = &w->srv->ups[p->up_idx];
-    int fd = w->up_fd[u->addr.ss_family == AF_INET6];
-    ssize_t r =
-        sendto(fd, p->pkt, p->len, MSG_DONTWAIT, (const struct sockaddr *)&u->addr, u->addrlen);
+    p->up_fd = w->up_fd[u->addr.ss_family == AF_INET6][rand16(w) % UPSOCKS];
+    ssize_t r = sendto(p->up_fd, p->pkt, p->len, MSG_DONTWAIT, (const struct sockaddr *)&u->addr,
+                       u->addrlen);
     p->deadline = bsn_loop_now(w->loop) + (uint64_t)w->srv->timeout_ms;
     p->attempts++;
     return r < 0 ? -1 : 0;
@@ -359,7 +362,7 @@ on_upstream(struct bsn_loop *loop, int fd, unsigned events, void *data)
             continue;
         struct pending *p = &w->pend[idx - 1];
         /* accept only the upstream we asked, with our id and our question */
-        if (!same_addr(&from, &w->srv->ups[p->up_idx].addr))
+        if (fd != p->up_fd || !same_addr(&from, &w->srv->ups[p->up_idx].addr))
             continue;
         if (bsn_dns_msg_parse(w->scratch, (size_t)n, &m) < 0 || !(m.flags & BSN_DNS_F_QR) ||
             m.qtype != p->q.qtype || m.qclass != p->q.qclass ||
@@ -747,9 +750,10 @@ worker_free(struct worker *w)
         close(w->udp_fd);
     if (w->tcp_fd >= 0)
         close(w->tcp_fd);
-    for (int i = 0; i < 2; i++)
-        if (w->up_fd[i] >= 0)
-            close(w->up_fd[i]);
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < UPSOCKS; i++)
+            if (w->up_fd[f][i] >= 0)
+                close(w->up_fd[f][i]);
     if (w->slot >= 0)
         bsn_dns_zone_reader_free(w->srv->zone, w->slot);
     free(w->pend);
@@ -767,7 +771,10 @@ worker_new(struct bsn_dns_server *srv, struct bsn_err *err)
 {
     struct worker *w = bsn_calloc(1, sizeof(*w));
     w->srv = srv;
-    w->udp_fd = w->tcp_fd = w->up_fd[0] = w->up_fd[1] = -1;
+    w->udp_fd = w->tcp_fd = -1;
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < UPSOCKS; i++)
+            w->up_fd[f][i] = -1;
     w->slot = bsn_dns_zone_reader_new(srv->zone);
     w->loop = bsn_loop_new();
     w->pend = bsn_calloc(PEND_MAX, sizeof(*w->pend));
@@ -789,9 +796,12 @@ worker_new(struct bsn_dns_server *srv, struct bsn_err *err)
         return NULL;
     }
     for (int f = 0; f < 2; f++) {
-        w->up_fd[f] = socket(f ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (w->up_fd[f] >= 0)
-            bsn_loop_add_fd(w->loop, w->up_fd[f], BSN_EV_READ, on_upstream, w);
+        for (int i = 0; i < UPSOCKS && srv->nups; i++) {
+            int fd = socket(f ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            w->up_fd[f][i] = fd;
+            if (fd >= 0)
+                bsn_loop_add_fd(w->loop, fd, BSN_EV_READ, on_upstream, w);
+        }
     }
     return w;
 }

@@ -5,8 +5,9 @@
  *
  * Names in the cluster zone (and reverse names of ClusterIPs/endpoints) are answered from the
  * zone's current snapshot without locks; other names are forwarded to the upstream resolvers
- * (given, or the nameservers of a resolv.conf) with a random query id, and the reply is
- * accepted only from that upstream with the same id and question; after the timeout the next
+ * (given, or the nameservers of a resolv.conf) with a random query id from one of 8 sockets
+ * (random source ports) per thread, and the reply is accepted only on that socket, from that
+ * upstream, with the same id and question; after the timeout the next
  * upstream is tried once, then the client gets SERVFAIL. Forwarded answers are cached (see
  * dns_forward.h). Without upstreams, out-of-zone names are REFUSED. An ExternalName service
  * asked with recursion desired is answered like CoreDNS does (and the spec's example shows):
