@@ -527,10 +527,8 @@ cronjob_row(const json_t *obj, json_t *cells)
     const char *tz = kj_str(spec, "timeZone");
     kc_str(cells, tz ? tz : "<none>");
     json_t *susp = json_object_get(spec, "suspend");
-    if (json_is_boolean(susp))
-        kc_bool(cells, json_is_true(susp));
-    else
-        kc_str(cells, "<unset>");
+    /* upstream's printBoolPtr: a string in a column declared boolean */
+    kc_str(cells, json_is_boolean(susp) ? (json_is_true(susp) ? "True" : "False") : "<unset>");
     kc_int(cells, (json_int_t)kj_len(obj, "status.active"));
     const char *last = kj_str(obj, "status.lastScheduleTime");
     if (last && *last) {

@@ -275,7 +275,7 @@ configmap_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 
 static const struct bsn_column configmap_columns[] = {
     KC_NAME,
-    {"Data", "integer", "", "Data contains the configuration data.", 0},
+    {"Data", "string", "", "Data contains the configuration data.", 0},
     KC_AGE,
     KC_END,
 };
@@ -1079,7 +1079,6 @@ resourcequota_validate(const json_t *obj, const json_t *old, struct bsn_err *err
 
 static const struct bsn_column resourcequota_columns[] = {
     KC_NAME,
-    KC_AGE,
     {"Request", "string", "",
      "Request represents a minimum amount of cpu/memory that a "
      "container may consume.",
@@ -1088,6 +1087,7 @@ static const struct bsn_column resourcequota_columns[] = {
      "Limits control the maximum amount of cpu/memory that a container may "
      "use independent of contention on the node.",
      0},
+    KC_AGE,
     KC_END,
 };
 
@@ -1098,7 +1098,7 @@ resourcequota_row(const json_t *obj, json_t *cells)
     size_t nk = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(kj_get(obj, "spec.hard"), k, v)
+    json_object_foreach(kj_get(obj, "status.hard"), k, v)
     {
         if (nk < BSN_ARRAY_LEN(keys))
             keys[nk++] = k;
@@ -1123,9 +1123,9 @@ resourcequota_row(const json_t *obj, json_t *cells)
         bsn_buf_printf(w, "%s%s: %s/%s", w->len ? ", " : "", keys[i], used, hard);
     }
     kc_name(cells, obj);
-    kc_age(cells, obj);
     kc_str(cells, req.data ? req.data : "");
     kc_str(cells, lim.data ? lim.data : "");
+    kc_age(cells, obj);
     bsn_buf_fini(&req);
     bsn_buf_fini(&lim);
 }

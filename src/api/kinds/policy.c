@@ -303,8 +303,8 @@ static const struct bsn_column hpa_columns[] = {
     {"Reference", "string", "", "Reference to the target resource", 0},
     {"Targets", "string", "", "Current and target metrics", 0},
     {"MinPods", "string", "", "Minimum number of replicas", 0},
-    {"MaxPods", "integer", "", "Maximum number of replicas", 0},
-    {"Replicas", "integer", "", "Current number of replicas", 0},
+    {"MaxPods", "string", "", "Maximum number of replicas", 0},
+    {"Replicas", "string", "", "Current number of replicas", 0},
     KC_AGE,
     KC_END,
 };
@@ -384,9 +384,10 @@ hpa_row(const json_t *obj, json_t *cells)
         const json_t *current = kj_get(obj, "status.currentMetrics");
         size_t i, off = 0, n = json_array_size(metrics);
         json_t *m;
+        /* upstream prints at most two metrics */
         json_array_foreach(metrics, i, m)
         {
-            if (i == 3)
+            if (i == 2)
                 break;
             hpa_metric_text(m, json_array_get(current, i), entry, sizeof(entry));
             off += (size_t)snprintf(targets + off, sizeof(targets) - off, "%s%s", i ? ", " : "",
@@ -394,8 +395,8 @@ hpa_row(const json_t *obj, json_t *cells)
         }
         if (n == 0)
             F(targets, "<none>");
-        else if (n > 3 && off < sizeof(targets))
-            snprintf(targets + off, sizeof(targets) - off, " + %zu more...", n - 3);
+        else if (n > 2 && off < sizeof(targets))
+            snprintf(targets + off, sizeof(targets) - off, " + %zu more...", n - 2);
     }
     if (json_is_integer(json_object_get(spec, "minReplicas")))
         F(minp, "%lld", (long long)kj_int(spec, "minReplicas", 0));
@@ -673,7 +674,7 @@ static const struct bsn_column priorityclass_columns[] = {
      0},
     KC_AGE,
     {"PreemptionPolicy", "string", "",
-     "preemptionPolicy is the Policy for preempting pods with lower priority.", 1},
+     "preemptionPolicy is the Policy for preempting pods with lower priority.", 0},
     KC_END,
 };
 

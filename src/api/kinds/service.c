@@ -309,10 +309,18 @@ static const struct bsn_column service_columns[] = {
     KC_END,
 };
 
+static int
+cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 void
 kc_lb_ingress(const json_t *ingress, char *out, size_t n)
 {
-    size_t i, off = 0;
+    /* a sorted set, as upstream's loadBalancerStatusStringer */
+    const char *vals[64];
+    size_t nv = 0, i, off = 0;
     json_t *e;
     out[0] = '\0';
     json_array_foreach(ingress, i, e)
@@ -320,9 +328,14 @@ kc_lb_ingress(const json_t *ingress, char *out, size_t n)
         const char *v = kj_str(e, "ip");
         if (!v || !*v)
             v = kj_str(e, "hostname");
-        if (!v || !*v || off >= n)
+        if (v && *v && nv < BSN_ARRAY_LEN(vals))
+            vals[nv++] = v;
+    }
+    qsort(vals, nv, sizeof(vals[0]), cmp_cstr);
+    for (i = 0; i < nv && off < n; i++) {
+        if (i && strcmp(vals[i], vals[i - 1]) == 0)
             continue;
-        off += (size_t)snprintf(out + off, n - off, "%s%s", off ? "," : "", v);
+        off += (size_t)snprintf(out + off, n - off, "%s%s", off ? "," : "", vals[i]);
     }
 }
 
@@ -375,7 +388,9 @@ service_row(const json_t *obj, json_t *cells)
         F(ports, "<none>");
     kc_name(cells, obj);
     kc_str(cells, type);
-    const char *cip = kj_str(spec, "clusterIP");
+    const char *cip = json_string_value(json_array_get(json_object_get(spec, "clusterIPs"), 0));
+    if (!cip || !*cip)
+        cip = kj_str(spec, "clusterIP");
     kc_str(cells, cip && *cip ? cip : "<none>");
     kc_str(cells, ext);
     kc_str(cells, ports);
@@ -616,17 +631,22 @@ endpointslice_row(const json_t *obj, json_t *cells)
     char ports[256] = "", eps[512] = "";
     size_t off = 0, i, j, count = 0, shown = 0;
     json_t *p, *ep, *a;
+    size_t nports = json_array_size(json_object_get(obj, "ports"));
     json_array_foreach(json_object_get(obj, "ports"), i, p)
     {
-        if (off >= sizeof(ports))
+        if (i == 3 || off >= sizeof(ports))
             break;
         json_t *port = json_object_get(p, "port");
+        const char *pname = kj_str(p, "name");
         if (json_is_integer(port))
             off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%lld", i ? "," : "",
                                     (long long)json_integer_value(port));
         else
-            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s<unset>", i ? "," : "");
+            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%s", i ? "," : "",
+                                    pname ? pname : "*");
     }
+    if (nports > 3 && off < sizeof(ports))
+        snprintf(ports + off, sizeof(ports) - off, " + %zu more...", nports - 3);
     if (!*ports)
         F(ports, "<unset>");
     off = 0;

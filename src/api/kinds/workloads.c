@@ -239,11 +239,11 @@ deployment_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 static const struct bsn_column deployment_columns[] = {
     KC_NAME,
     {"Ready", "string", "", "Number of the pod with ready state", 0},
-    {"Up-to-date", "integer", "",
+    {"Up-to-date", "string", "",
      "Total number of non-terminated pods targeted by this deployment that have the desired "
      "template spec.",
      0},
-    {"Available", "integer", "",
+    {"Available", "string", "",
      "Total number of available pods (ready for at least minReadySeconds) targeted by this "
      "deployment.",
      0},
@@ -661,7 +661,7 @@ controllerrevision_validate(const json_t *obj, const json_t *old, struct bsn_err
 static const struct bsn_column controllerrevision_columns[] = {
     KC_NAME,
     {"Controller", "string", "", "Controller of the object", 0},
-    {"Revision", "integer", "", "Revision indicates the revision of the state represented by Data.",
+    {"Revision", "string", "", "Revision indicates the revision of the state represented by Data.",
      0},
     KC_AGE,
     KC_END,

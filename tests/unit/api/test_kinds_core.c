@@ -569,6 +569,55 @@ test_gateway_api(void **state)
     json_decref(gc);
 }
 
+static void
+test_more_columns(void **state)
+{
+    /* ResourceQuota: Request/Limit from status.hard, sorted, limits.* in Limit */
+    json_t *rq = J("{\"metadata\":{\"name\":\"q\"},\"spec\":{\"hard\":{\"pods\":\"10\"}},"
+                   "\"status\":{\"hard\":{\"pods\":\"10\",\"requests.cpu\":\"2\",\"limits.memory\":"
+                   "\"2Gi\"},\"used\":{\"pods\":\"3\",\"limits.memory\":\"512Mi\"}}}");
+    const struct bsn_strategy *st = &bsn_strategy_resourcequota;
+    json_t *cells = row_of(st, rq);
+    assert_string_equal(st->columns[1].name, "Request");
+    assert_string_equal(cell(st, cells, "Request"), "pods: 3/10, requests.cpu: 0/2");
+    assert_string_equal(cell(st, cells, "Limit"), "limits.memory: 512Mi/2Gi");
+    json_decref(cells);
+    json_decref(rq);
+
+    /* HPA prints at most two metrics */
+    json_t *h = J("{\"apiVersion\":\"autoscaling/v2\",\"metadata\":{\"name\":\"h\"},\"spec\":{"
+                  "\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"w\"},\"maxReplicas\":4,"
+                  "\"metrics\":[{\"type\":\"Resource\",\"resource\":{\"name\":\"cpu\",\"target\":{"
+                  "\"type\":\"Utilization\",\"averageUtilization\":50}}},{\"type\":\"Resource\","
+                  "\"resource\":{\"name\":\"memory\",\"target\":{\"type\":\"AverageValue\","
+                  "\"averageValue\":\"100Mi\"}}},{\"type\":\"Pods\",\"pods\":{\"metric\":{\"name\":"
+                  "\"qps\"},\"target\":{\"type\":\"AverageValue\",\"averageValue\":\"10\"}}}]}}");
+    cells = row_of(&bsn_strategy_hpa, h);
+    assert_string_equal(cell(&bsn_strategy_hpa, cells, "Targets"),
+                        "cpu: <unknown>/50%, memory: <unknown>/100Mi + 1 more...");
+    assert_string_equal(cell(&bsn_strategy_hpa, cells, "MinPods"), "<unset>");
+    json_decref(cells);
+    json_decref(h);
+
+    /* LoadBalancer ingress is a sorted set; EndpointSlice ports without numbers print "*" */
+    json_t *svc =
+        J("{\"metadata\":{\"name\":\"s\"},\"spec\":{\"type\":\"LoadBalancer\","
+          "\"clusterIPs\":[\"10.43.0.9\"],\"ports\":[]},\"status\":{\"loadBalancer\":{"
+          "\"ingress\":[{\"ip\":\"10.0.0.9\"},{\"ip\":\"10.0.0.1\"},{\"ip\":\"10.0.0.9\"}]}}}");
+    cells = row_of(&bsn_strategy_service, svc);
+    assert_string_equal(cell(&bsn_strategy_service, cells, "External-IP"), "10.0.0.1,10.0.0.9");
+    assert_string_equal(cell(&bsn_strategy_service, cells, "Cluster-IP"), "10.43.0.9");
+    json_decref(cells);
+    json_decref(svc);
+    json_t *es = J("{\"metadata\":{\"name\":\"e\"},\"addressType\":\"IPv4\",\"ports\":[{\"name\":"
+                   "\"http\"},{},{\"port\":1},{\"port\":2}],\"endpoints\":[]}");
+    cells = row_of(&bsn_strategy_endpointslice, es);
+    assert_string_equal(cell(&bsn_strategy_endpointslice, cells, "Ports"), "http,*,1 + 1 more...");
+    assert_string_equal(cell(&bsn_strategy_endpointslice, cells, "Endpoints"), "<unset>");
+    json_decref(cells);
+    json_decref(es);
+}
+
 /* Every served resource prints a row with one cell per column, even for an empty object. */
 static void
 test_registry_sweep(void **state)
@@ -616,6 +665,7 @@ main(void)
         cmocka_unit_test(test_hpa_conversion),
         cmocka_unit_test(test_ingress_netpol),
         cmocka_unit_test(test_gateway_api),
+        cmocka_unit_test(test_more_columns),
         cmocka_unit_test(test_registry_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -456,7 +456,7 @@ test_cronjob(void **state)
     json_t *cells = row_of(&bsn_strategy_cronjob, cj);
     assert_string_equal(cell(&bsn_strategy_cronjob, cells, "Schedule"), "* * * * *");
     assert_string_equal(cell(&bsn_strategy_cronjob, cells, "Timezone"), "Mars/Olympus");
-    assert_true(json_is_false(json_array_get(cells, 3)));
+    assert_string_equal(cell(&bsn_strategy_cronjob, cells, "Suspend"), "False");
     assert_int_equal(cell_int(&bsn_strategy_cronjob, cells, "Active"), 1);
     assert_string_equal(cell(&bsn_strategy_cronjob, cells, "Last Schedule"), "42s");
     json_decref(cells);
