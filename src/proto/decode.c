@@ -25,6 +25,8 @@
 struct dctx {
     struct bsn_err *err;
     size_t nodes;
+    size_t max_nodes;
+    int max_depth;
 };
 
 static json_t *decode_envelope(struct dctx *c, const uint8_t *p, size_t n, int depth);
@@ -48,9 +50,9 @@ bad(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *f, const 
 static int
 count(struct dctx *c)
 {
-    if (++c->nodes > BSN_PROTO_MAX_NODES)
+    if (++c->nodes > c->max_nodes)
         return bsn_err_set(c->err, 413, "RequestEntityTooLarge",
-                           "protobuf: more than %u values in the object", BSN_PROTO_MAX_NODES);
+                           "protobuf: more than %zu values in the object", c->max_nodes);
     return 0;
 }
 
@@ -305,7 +307,7 @@ decode_value(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
         return s;
     }
     case BSN_PT_MSG: {
-        if (depth + 1 > BSN_PROTO_MAX_DEPTH) {
+        if (depth + 1 > c->max_depth) {
             bad(c, m, f, "nesting too deep");
             return NULL;
         }
@@ -317,7 +319,7 @@ decode_value(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
         return o;
     }
     default:
-        if (depth + 1 > BSN_PROTO_MAX_DEPTH) {
+        if (depth + 1 > c->max_depth) {
             bad(c, m, f, "nesting too deep");
             return NULL;
         }
@@ -351,7 +353,7 @@ decode_map_entry(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfie
     size_t n;
     if (bsn_prd_bytes(r, &p, &n) < 0)
         return bad(c, m, f, "length runs past the end of the message");
-    if (depth + 1 > BSN_PROTO_MAX_DEPTH)
+    if (depth + 1 > c->max_depth)
         return bad(c, m, f, "nesting too deep");
     struct bsn_prd er = {p, p + n};
     json_t *key = NULL, *val = NULL;
@@ -423,7 +425,7 @@ decode_field(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
             return bad(c, m, f, "unexpected wire type");
         if (bsn_prd_bytes(r, &p, &n) < 0)
             return bad(c, m, f, "length runs past the end of the message");
-        if (depth + 1 > BSN_PROTO_MAX_DEPTH)
+        if (depth + 1 > c->max_depth)
             return bad(c, m, f, "nesting too deep");
         return decode_msg(c, f->msg, p, n, depth + 1, obj);
     }
@@ -461,7 +463,7 @@ decode_field(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
         size_t n;
         if (bsn_prd_bytes(r, &p, &n) < 0)
             return bad(c, m, f, "length runs past the end of the message");
-        if (depth + 1 > BSN_PROTO_MAX_DEPTH)
+        if (depth + 1 > c->max_depth)
             return bad(c, m, f, "nesting too deep");
         return decode_msg(c, f->msg, p, n, depth + 1, prev);
     }
@@ -509,7 +511,7 @@ static json_t *
 decode_envelope(struct dctx *c, const uint8_t *p, size_t n, int depth)
 {
     static const struct bsn_pmsg unknown = {"Unknown", NULL, 0};
-    if (depth > BSN_PROTO_MAX_DEPTH) {
+    if (depth > c->max_depth) {
         bad(c, &unknown, NULL, "nesting too deep");
         return NULL;
     }
@@ -564,16 +566,24 @@ decode_envelope(struct dctx *c, const uint8_t *p, size_t n, int depth)
 }
 
 json_t *
-bsn_proto_decode(const void *data, size_t len, struct bsn_err *err)
+bsn_proto_decode_ex(const void *data, size_t len, const struct bsn_proto_limits *lim,
+                    struct bsn_err *err)
 {
-    struct dctx c = {err, 0};
-    if (len > BSN_PROTO_MAX_BYTES) {
+    size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : BSN_PROTO_MAX_BYTES;
+    struct dctx c = {err, 0, lim && lim->max_nodes ? lim->max_nodes : BSN_PROTO_MAX_NODES,
+                     lim && lim->max_depth > 0 ? lim->max_depth : BSN_PROTO_MAX_DEPTH};
+    if (len > max_bytes) {
         bsn_err_set(err, 413, "RequestEntityTooLarge",
-                    "protobuf: body of %zu bytes is over the limit of %u", len,
-                    BSN_PROTO_MAX_BYTES);
+                    "protobuf: body of %zu bytes is over the limit of %zu", len, max_bytes);
         return NULL;
     }
     return decode_envelope(&c, data ? data : "", data ? len : 0, 0);
+}
+
+json_t *
+bsn_proto_decode(const void *data, size_t len, struct bsn_err *err)
+{
+    return bsn_proto_decode_ex(data, len, NULL, err);
 }
 
 bool

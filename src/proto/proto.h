@@ -45,6 +45,17 @@
  */
 json_t *bsn_proto_decode(const void *data, size_t len, struct bsn_err *err);
 
+/* Per-call caps for bsn_proto_decode_ex(); a zero member means the default above. */
+struct bsn_proto_limits {
+    size_t max_bytes;
+    int max_depth;
+    size_t max_nodes;
+};
+
+/* As bsn_proto_decode() with caller-chosen caps (e.g. a smaller node budget per request). */
+json_t *bsn_proto_decode_ex(const void *data, size_t len, const struct bsn_proto_limits *lim,
+                            struct bsn_err *err);
+
 /*
  * Encodes a JSON object of a known kind (by its apiVersion and kind) as Kubernetes protobuf,
  * envelope included, appending to out. Non-pointer fields missing from the JSON are written
