@@ -38,6 +38,13 @@ job_spec_defaults(json_t *spec, bool has_pod_failure_policy)
     kj_def_str(spec, "podReplacementPolicy",
                has_pod_failure_policy ? "Failed" : "TerminatingOrFailed");
     kj_def_bool(spec, "manualSelector", false);
+    size_t i, j;
+    json_t *rule, *pat;
+    json_array_foreach(kj_get(spec, "podFailurePolicy.rules"), i, rule)
+    {
+        json_array_foreach(json_object_get(rule, "onPodConditions"), j, pat)
+            kj_def_str(pat, "status", "True");
+    }
     kp_default_template(json_object_get(spec, "template"));
 }
 

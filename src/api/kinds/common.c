@@ -361,6 +361,12 @@ kq_canonicalize(json_t *map)
         bsn_err_clear(&e);
         if (bsn_quantity_from_json(v, &q, &e) < 0)
             continue; /* validation reports it */
+        /* SetDefaults_ResourceList: rounded up to milli precision */
+        __int128 milli = 1000000, r = q.nanos % milli;
+        if (r > 0)
+            q.nanos += milli - r;
+        else if (r < 0)
+            q.nanos -= milli + r;
         char buf[BSN_QUANTITY_STR_MAX];
         bsn_quantity_format(&q, buf, sizeof(buf));
         if (!json_is_string(v) || strcmp(json_string_value(v), buf) != 0)

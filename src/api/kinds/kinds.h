@@ -91,8 +91,9 @@ int kq_parse(const json_t *v, double *out);
 int kq_parse_str(const char *s, double *out);
 /* Compares two quantities exactly (*out <0, 0, >0); -1 if either does not parse. */
 int kq_cmp(const json_t *a, const json_t *b, int *out);
-/* Rewrites every parseable quantity in a resource map to its canonical string ("0.5" ->
- * "500m", 1 -> "1", "1024Mi" -> "1Gi"), as upstream stores them. */
+/* Rewrites every parseable quantity in a resource map to its canonical string, rounded up to
+ * milli precision ("0.5" -> "500m", 1 -> "1", "1024Mi" -> "1Gi", "0.0001" -> "1m"), as
+ * upstream stores ResourceLists. */
 void kq_canonicalize(json_t *map);
 /* Text of a quantity value as given (strings as-is, numbers printed). */
 void kq_text(const json_t *v, char *out, size_t n);

@@ -245,14 +245,16 @@ kp_default_podspec(json_t *spec, bool is_pod)
     if (!json_is_object(json_object_get(spec, "securityContext")))
         json_object_set_new(spec, "securityContext", json_object());
     kj_def_str(spec, "schedulerName", "default-scheduler");
-    kj_def_bool(spec, "enableServiceLinks", true);
+    /* SetDefaults_Pod (not PodSpec): only pods get these, templates do not */
+    if (is_pod)
+        kj_def_bool(spec, "enableServiceLinks", true);
     static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
     for (size_t l = 0; l < BSN_ARRAY_LEN(lists); l++) {
         size_t i;
         json_t *c;
         json_array_foreach(json_object_get(spec, lists[l]), i, c)
         {
-            default_container(c, host_net);
+            default_container(c, is_pod && host_net && l < 2);
             if (is_pod && l < 2)
                 requests_from_limits(c);
         }

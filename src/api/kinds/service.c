@@ -58,14 +58,28 @@ service_defaults(json_t *obj)
     if (strcmp(kj_str_or(spec, "sessionAffinity", ""), "ClientIP") == 0) {
         json_t *cfg = kj_obj(kj_obj(spec, "sessionAffinityConfig"), "clientIP");
         kj_def_int(cfg, "timeoutSeconds", 10800);
+    } else if (strcmp(kj_str_or(spec, "sessionAffinity", ""), "None") == 0) {
+        json_object_del(spec, "sessionAffinityConfig");
     }
     if (strcmp(type, "NodePort") == 0 || strcmp(type, "LoadBalancer") == 0)
         kj_def_str(spec, "externalTrafficPolicy", "Cluster");
-    if (strcmp(type, "LoadBalancer") == 0)
+    if (strcmp(type, "LoadBalancer") == 0) {
         kj_def_bool(spec, "allocateLoadBalancerNodePorts", true);
+        size_t k;
+        json_t *ing;
+        json_array_foreach(kj_get(obj, "status.loadBalancer.ingress"), k, ing)
+        {
+            if (*kj_str_or(ing, "ip", ""))
+                kj_def_str(ing, "ipMode", "VIP");
+        }
+    }
     if (strcmp(type, "ExternalName") != 0) {
         kj_def_str(spec, "internalTrafficPolicy", "Cluster");
-        kj_def_str(spec, "ipFamilyPolicy", "SingleStack");
+        /* IP families are set by upstream's REST layer: headless services without a selector
+         * ask for dual stack, the rest are single stack on the cluster's (IPv4) family */
+        bool headless_nosel = strcmp(kj_str_or(spec, "clusterIP", ""), "None") == 0 &&
+                              json_object_size(json_object_get(spec, "selector")) == 0;
+        kj_def_str(spec, "ipFamilyPolicy", headless_nosel ? "RequireDualStack" : "SingleStack");
         json_t *fam = json_object_get(spec, "ipFamilies");
         if (json_array_size(fam) == 0) {
             const char *ip = kj_str(spec, "clusterIP");

@@ -81,10 +81,12 @@ test_service_validation(void **state)
         assert_cause(&err, cases[i].field, cases[i].msg);
         json_decref(svc);
     }
-    /* headless without ports is fine */
+    /* headless without ports is fine; without a selector it asks for dual stack */
     json_t *h = J("{\"metadata\":{\"name\":\"h\"},\"spec\":{\"clusterIP\":\"None\"}}");
     struct bsn_err err;
     assert_int_equal(create_check(&bsn_strategy_service, h, &err), 0);
+    assert_string_equal(kj_str(h, "spec.ipFamilyPolicy"), "RequireDualStack");
+    assert_string_equal(json_string_value(json_array_get(kj_get(h, "spec.clusterIPs"), 0)), "None");
     json_decref(h);
 }
 

@@ -128,6 +128,19 @@ test_pod_defaults(void **state)
 }
 
 static void
+test_pod_host_network_ports(void **state)
+{
+    json_t *pod =
+        J("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"hostNetwork\":true,\"containers\":[{"
+          "\"name\":\"c\",\"image\":\"x:1\",\"ports\":[{\"containerPort\":8080}]}]}}");
+    bsn_strategy_pod.defaults(pod);
+    const json_t *p0 =
+        json_array_get(kj_get(json_array_get(kj_get(pod, "spec.containers"), 0), "ports"), 0);
+    assert_int_equal(kj_int(p0, "hostPort", 0), 8080);
+    json_decref(pod);
+}
+
+static void
 test_pod_tolerations_not_duplicated(void **state)
 {
     json_t *pod = J("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"c\","
@@ -150,8 +163,13 @@ test_quantities_canonical(void **state)
                     "\"image\":\"x:1\",\"resources\":{\"limits\":{\"cpu\":\"0.5\",\"memory\":"
                     "1073741824},\"requests\":{\"cpu\":1,\"memory\":\"1024Mi\"}}}],\"volumes\":[{"
                     "\"name\":\"v\",\"emptyDir\":{\"sizeLimit\":\"1000M\"}}]}}");
+    json_object_set_new(
+        kj_get(json_array_get(kj_get(pod, "spec.containers"), 0), "resources.requests"),
+        "ephemeral-storage", json_string("0.0001"));
     bsn_strategy_pod.defaults(pod);
     const json_t *r = kj_get(json_array_get(kj_get(pod, "spec.containers"), 0), "resources");
+    assert_string_equal(
+        json_string_value(json_object_get(kj_get(r, "requests"), "ephemeral-storage")), "1m");
     assert_string_equal(kj_str(r, "limits.cpu"), "500m");
     assert_string_equal(kj_str(r, "limits.memory"), "1073741824");
     assert_string_equal(kj_str(r, "requests.cpu"), "1");
@@ -483,6 +501,7 @@ main(void)
         cmocka_unit_test(test_human_duration),
         cmocka_unit_test(test_pod_defaults),
         cmocka_unit_test(test_pod_tolerations_not_duplicated),
+        cmocka_unit_test(test_pod_host_network_ports),
         cmocka_unit_test(test_quantities_canonical),
         cmocka_unit_test(test_pod_validation),
         cmocka_unit_test(test_pod_update_rules),

@@ -42,6 +42,7 @@ test_deployment_defaults(void **state)
     /* template pods get no admission-time defaults (those happen when pods are created) */
     assert_null(kj_get(s, "template.spec.tolerations"));
     assert_null(kj_get(s, "template.spec.serviceAccountName"));
+    assert_null(kj_get(s, "template.spec.enableServiceLinks"));
     assert_null(kj_get(d, "status"));
     json_decref(d);
 
