@@ -63,6 +63,13 @@ event_convert(json_t *obj, const struct bsn_resource *from, const struct bsn_res
             json_object_del(obj, "deprecatedLastTimestamp");
         if (kj_int(obj, "deprecatedCount", 1) == 0)
             json_object_del(obj, "deprecatedCount");
+        static const char *const opt[] = {
+            "reportingController", "reportingInstance", "action", "reason", "note", "type"};
+        for (size_t i = 0; i < BSN_ARRAY_LEN(opt); i++)
+            if (json_is_string(json_object_get(obj, opt[i])) && !*kj_str(obj, opt[i]))
+                json_object_del(obj, opt[i]);
+        if (!json_object_get(obj, "eventTime"))
+            json_object_set_new(obj, "eventTime", json_null());
     } else {
         /* core/v1 always carries involvedObject and source. */
         if (!json_object_get(obj, "involvedObject"))
@@ -312,6 +319,7 @@ events_event_field_value(const json_t *obj, const char *field, char *buf, size_t
     return event_field(obj, field, buf, bufsz, &new_names);
 }
 
+/* core/v1 Event fields without omitempty: always present in what upstream serves. */
 static void
 core_event_defaults(json_t *obj)
 {
@@ -319,6 +327,12 @@ core_event_defaults(json_t *obj)
         json_object_set_new(obj, "involvedObject", json_object());
     if (!json_object_get(obj, "source"))
         json_object_set_new(obj, "source", json_object());
+    static const char *const times[] = {"firstTimestamp", "lastTimestamp", "eventTime"};
+    for (size_t i = 0; i < BSN_ARRAY_LEN(times); i++)
+        if (!json_object_get(obj, times[i]))
+            json_object_set_new(obj, times[i], json_null());
+    kj_def_str(obj, "reportingComponent", "");
+    kj_def_str(obj, "reportingInstance", "");
 }
 
 const struct bsn_strategy bsn_strategy_event = {

@@ -419,10 +419,15 @@ statefulset_defaults(json_t *obj)
 {
     json_t *spec = kj_obj(obj, "spec");
     kj_def_str(spec, "podManagementPolicy", "OrderedReady");
+    /* as upstream: rollingUpdate is created only when the type was defaulted too */
     json_t *us = kj_obj(spec, "updateStrategy");
-    kj_def_str(us, "type", "RollingUpdate");
-    if (strcmp(kj_str_or(us, "type", ""), "RollingUpdate") == 0)
-        kj_def_int(kj_obj(us, "rollingUpdate"), "partition", 0);
+    if (!*kj_str_or(us, "type", "")) {
+        json_object_set_new(us, "type", json_string("RollingUpdate"));
+        kj_obj(us, "rollingUpdate");
+    }
+    json_t *ru = json_object_get(us, "rollingUpdate");
+    if (strcmp(kj_str_or(us, "type", ""), "RollingUpdate") == 0 && json_is_object(ru))
+        kj_def_int(ru, "partition", 0);
     kj_def_int(spec, "replicas", 1);
     kj_def_int(spec, "revisionHistoryLimit", 10);
     json_t *pol = kj_obj(spec, "persistentVolumeClaimRetentionPolicy");
