@@ -28,7 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -113,6 +116,7 @@ struct sq_store {
     int64_t checkpoints;
     int64_t vacuumed;
     bool incremental_vacuum;
+    int lock_fd; /* flock'ed "<path>-lock" */
 };
 
 static struct sq_store *
@@ -184,6 +188,8 @@ sq_close(struct bsn_store *base)
         sqlite3_close_v2(s->db);
     free(s->path);
     free(s->wal_path);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
 }
 
@@ -689,6 +695,20 @@ bsn_store_open_sqlite(const char *path, const struct bsn_store_opts *opts, struc
     struct sq_store *s = bsn_calloc(1, sizeof(*s));
     s->base.vt = &sq_vt;
     s->path = bsn_strdup(path);
+    s->lock_fd = -1;
+    /* One writer per database: revisions are assigned from memory, so a second process
+     * writing the same file would collide. The lock dies with the process (kill -9 too). */
+    char *lock_path = bsn_sprintf("%s-lock", path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock_path);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        bsn_err_set(err, 500, "InternalError", "store %s: %s", path,
+                    e == EWOULDBLOCK ? "in use by another process (one writer per database)"
+                                     : strerror(e));
+        sq_close(&s->base);
+        return e == EWOULDBLOCK ? -EBUSY : -e;
+    }
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {

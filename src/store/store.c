@@ -50,6 +50,30 @@ bsn_store_close(struct bsn_store *st)
         st->vt->close(st);
 }
 
+int
+bsn_store_open_uri(const char *uri, const struct bsn_store_opts *opts, struct bsn_store **out,
+                   struct bsn_err *err)
+{
+    *out = NULL;
+    if (!uri || !*uri)
+        return bsn_err_set(err, 400, "BadRequest", "store: empty location"), -EINVAL;
+    if (strcmp(uri, "memory") == 0 || strcmp(uri, "memory:") == 0)
+        return bsn_store_open_memory(out);
+    const char *path = uri;
+    if (strncmp(uri, "sqlite://", 9) == 0)
+        path = uri + 9;
+    else if (strncmp(uri, "sqlite:", 7) == 0)
+        path = uri + 7;
+    else if (strstr(uri, "://"))
+        return bsn_err_set(err, 400, "BadRequest",
+                           "store: unsupported location %s (expected memory, sqlite:PATH or PATH)",
+                           uri),
+               -EINVAL;
+    if (!*path)
+        return bsn_err_set(err, 400, "BadRequest", "store: %s has no path", uri), -EINVAL;
+    return bsn_store_open_sqlite(path, opts, out, err);
+}
+
 const char *
 bsn_store_backend(const struct bsn_store *st)
 {
@@ -180,6 +204,8 @@ bsn_store_compact(struct bsn_store *st, int64_t rev, int budget, struct bsn_err 
         rev = st->rev;
     if (budget <= 0)
         budget = 1000;
+    if (budget > 100000)
+        budget = 100000;
     return st->vt->compact(st, rev, budget, err);
 }
 

@@ -80,10 +80,16 @@ struct bsn_store_opts {
     int cache_kib;
 };
 
-/* Opens (creating if needed) a SQLite store at path. opts may be NULL for defaults.
+/* Opens (creating if needed) a SQLite store at path (plus path-wal, path-shm and path-lock
+ * next to it). opts may be NULL for defaults. Only one process may have a database open
+ * through this API at a time (flock on path-lock): a second open fails with -EBUSY.
  * Returns 0, or negative with err set (500 InternalError). */
 int bsn_store_open_sqlite(const char *path, const struct bsn_store_opts *opts,
                           struct bsn_store **out, struct bsn_err *err);
+/* Opens a store from a --store style location: "memory", "sqlite:PATH", "sqlite://PATH"
+ * or a plain PATH (SQLite). Returns 0, or negative with err set (400 for a bad location). */
+int bsn_store_open_uri(const char *uri, const struct bsn_store_opts *opts, struct bsn_store **out,
+                       struct bsn_err *err);
 /* Opens an empty in-memory store with the same semantics (nothing survives close). */
 int bsn_store_open_memory(struct bsn_store **out);
 /* Closes the store and frees it. NULL is allowed. */

@@ -3,7 +3,8 @@
  * a random moment, the WAL stays bounded under a long update loop (also while a second
  * connection holds an old snapshot), a second connection reading or briefly writing never
  * makes our writes fail with "database is locked", and a random op sequence gives exactly
- * the same results on the SQLite and memory backends (differential test).
+ * the same results on the SQLite and memory backends (differential test), store locations
+ * and the one-writer lock.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -415,6 +416,47 @@ t_differential(void **state)
     bsn_store_close(mem);
 }
 
+static void
+t_open_uri_and_lock(void **state)
+{
+    struct fixture *fx = *state;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct bsn_store *st = NULL;
+    /* The fixture holds fx->path: a second writer is refused with a clear message. */
+    assert_int_equal(bsn_store_open_sqlite(fx->path, NULL, &st, &err), -EBUSY);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "in use by another process"));
+    char uri[256];
+    snprintf(uri, sizeof(uri), "sqlite://%s", fx->path);
+    assert_int_equal(bsn_store_open_uri(uri, NULL, &st, &err), -EBUSY);
+    fx_create(fx->st, "/u/a", "1");
+    bsn_store_close(fx->st);
+    fx->st = NULL;
+    /* Released on close: the same file opens through every spelling of the location. */
+    const char *forms[] = {"sqlite://%s", "sqlite:%s", "%s"};
+    for (size_t i = 0; i < BSN_ARRAY_LEN(forms); i++) {
+        snprintf(uri, sizeof(uri), forms[i], fx->path);
+        assert_int_equal(bsn_store_open_uri(uri, NULL, &st, &err), 0);
+        assert_string_equal(bsn_store_backend(st), "sqlite");
+        fx_expect(st, "/u/a", "1");
+        bsn_store_close(st);
+    }
+    assert_int_equal(bsn_store_open_uri("memory", NULL, &st, &err), 0);
+    assert_string_equal(bsn_store_backend(st), "memory");
+    fx_expect(st, "/u/a", NULL);
+    bsn_store_close(st);
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_store_open_uri("etcd://127.0.0.1:2379", NULL, &st, &err), -EINVAL);
+    assert_int_equal(err.code, 400);
+    assert_int_equal(bsn_store_open_uri("sqlite:", NULL, &st, &err), -EINVAL);
+    bsn_err_clear(&err);
+    assert_true(bsn_store_open_sqlite("/nonexistent-dir/x/state.db", NULL, &st, &err) < 0);
+    assert_true(bsn_err_is_set(&err));
+    assert_null(st);
+    fx->st = fx_open_sqlite(fx);
+}
+
 int
 main(void)
 {
@@ -423,6 +465,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_wal_bounded, fx_setup_sqlite, fx_teardown),
         cmocka_unit_test_setup_teardown(t_second_connection, fx_setup_sqlite, fx_teardown),
         cmocka_unit_test_setup_teardown(t_differential, fx_setup_sqlite, fx_teardown),
+        cmocka_unit_test_setup_teardown(t_open_uri_and_lock, fx_setup_sqlite, fx_teardown),
     };
     return cmocka_run_group_tests_name("store/sqlite-durability", tests, NULL, NULL);
 }
