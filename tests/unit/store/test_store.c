@@ -375,10 +375,21 @@ t_maybe_compact_policy(void **state)
     struct fixture *fx = *state;
     struct bsn_store *st = fx->st;
     fx_create(st, "/m/a", "0");
-    char val[16];
-    for (int i = 1; i <= 3000; i++) {
-        snprintf(val, sizeof(val), "%d", i);
-        fx_update(st, "/m/a", val);
+    /* 3000 updates of one key, 100 per batch (later ops in a batch see earlier ones). */
+    char val[100][16];
+    struct bsn_store_op ops[100];
+    for (int i = 1; i <= 3000; i += 100) {
+        for (int j = 0; j < 100; j++) {
+            snprintf(val[j], sizeof(val[j]), "%d", i + j);
+            ops[j] = (struct bsn_store_op){.type = BSN_STORE_UPDATE,
+                                           .key = "/m/a",
+                                           .value = val[j],
+                                           .value_len = strlen(val[j]),
+                                           .expect_rev = i + j};
+        }
+        assert_int_equal(bsn_store_commit(st, ops, 100, NULL), 0);
+        for (int j = 0; j < 100; j++)
+            assert_int_equal(ops[j].rev, i + j + 1);
     }
     struct bsn_err err;
     bsn_err_clear(&err);
