@@ -390,6 +390,42 @@ validate_probe(struct bsn_err *err, const json_t *p, const char *field, bool liv
     return rc ? -1 : 0;
 }
 
+/* Resource names as upstream's validateContainerResourceName. */
+static bool
+is_native_resource(const char *name)
+{
+    return !strchr(name, '/') || strstr(name, "kubernetes.io/") != NULL;
+}
+
+static bool
+is_hugepages(const char *name)
+{
+    return strncmp(name, "hugepages-", 10) == 0;
+}
+
+/* Extended resources and huge pages cannot be overcommitted: requests must equal limits. */
+static bool
+overcommit_allowed(const char *name)
+{
+    return is_native_resource(name) && !is_hugepages(name);
+}
+
+static int
+validate_resource_name(struct bsn_err *err, const char *name, const char *field)
+{
+    const char *msg = kn_qualified_name(name);
+    if (msg)
+        return kv_invalid_s(err, field, name, msg);
+    if (!strchr(name, '/')) {
+        if (strcmp(name, "cpu") && strcmp(name, "memory") && strcmp(name, "ephemeral-storage") &&
+            !is_hugepages(name))
+            return kv_invalid_s(err, field, name, "must be a standard resource for containers");
+    } else if (!is_native_resource(name) && strncmp(name, "requests.", 9) == 0) {
+        return kv_invalid_s(err, field, name, "doesn't follow extended resource name standard");
+    }
+    return 0;
+}
+
 int
 kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix)
 {
@@ -403,6 +439,7 @@ kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix
         {
             double q;
             F(f, "%s.%s[%s]", prefix, sect[s], k);
+            rc |= validate_resource_name(err, k, f);
             if (kq_parse(v, &q) < 0) {
                 rc |= kv_invalid_j(err, f, v,
                                    "quantities must match the regular expression "
@@ -411,24 +448,30 @@ kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix
             }
             if (q < 0)
                 rc |= kv_invalid_j(err, f, v, "must be greater than or equal to 0");
-            const char *msg = kn_qualified_name(k);
-            if (msg) {
-                F(f, "%s.%s[%s]", prefix, sect[s], k);
-                rc |= kv_invalid_s(err, f, k, msg);
-            }
         }
     }
+    const json_t *limits = json_object_get(res, "limits");
     json_object_foreach(json_object_get(res, "requests"), k, v)
     {
-        json_t *lim = kj_get(res, "limits") ? json_object_get(kj_get(res, "limits"), k) : NULL;
+        json_t *lim = json_object_get(limits, k);
         int cmp;
-        if (!lim || kq_cmp(v, lim, &cmp) < 0)
+        if (!lim) {
+            if (!overcommit_allowed(k)) {
+                F(f, "%s.limits", prefix);
+                rc |= kv_required(err, f, "Limit must be set for non overcommitable resources");
+            }
             continue;
-        if (cmp > 0) {
-            char d[200], lt[64];
-            kq_text(lim, lt, sizeof(lt));
+        }
+        if (kq_cmp(v, lim, &cmp) < 0)
+            continue;
+        char d[200], lt[64];
+        kq_text(lim, lt, sizeof(lt));
+        F(f, "%s.requests", prefix);
+        if (cmp != 0 && !overcommit_allowed(k)) {
+            F(d, "must be equal to %s limit of %s", k, lt);
+            rc |= kv_invalid_j(err, f, v, d);
+        } else if (cmp > 0) {
             F(d, "must be less than or equal to %s limit of %s", k, lt);
-            F(f, "%s.requests", prefix);
             rc |= kv_invalid_j(err, f, v, d);
         }
     }

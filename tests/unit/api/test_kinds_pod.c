@@ -244,6 +244,14 @@ test_pod_validation(void **state)
          "\"lots\"}}}]}",
          "spec.containers[0].resources.limits[memory]",
          "quantities must match the regular expression"},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"resources\":{\"limits\":{\"pods\":"
+         "\"1\"}}}]}",
+         "spec.containers[0].resources.limits[pods]",
+         "Invalid value: \"pods\": must be a standard resource for containers"},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"resources\":{\"limits\":{"
+         "\"nvidia.com/gpu\":\"2\"},\"requests\":{\"nvidia.com/gpu\":\"1\"}}}]}",
+         "spec.containers[0].resources.requests",
+         "Invalid value: \"1\": must be equal to nvidia.com/gpu limit of 2"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{}}]}",
          "spec.containers[0].livenessProbe", "Required value: must specify a handler type"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{\"exec\":{"
