@@ -3,7 +3,7 @@
  * integration tests. Stand-alone on purpose (no Bosun code): the same upstream serves nginx,
  * HAProxy and Bosun in bench/gateway/run.sh.
  *
- *   upstream -p PORT [-a ADDR] [-t THREADS] [-n NAME] [-s SIZE]
+ *   upstream -p PORT [-a ADDR] [-t THREADS] [-n NAME] [-s SIZE] [-e STATUS]
  *
  * Every request gets 200 with a SIZE-byte body (default 13: "hello world\n" padded), except:
  *   /status/NNN     answers status NNN
@@ -13,6 +13,8 @@
  *   /close          a close-delimited response (no Content-Length)
  *   /sleep/MS       waits MS milliseconds (blocking this thread) before answering
  *   /gzip-text      a 4 KiB compressible text body
+ *   /ws             with "Upgrade: websocket": 101, then echoes every byte (a tunnel check)
+ * With -e STATUS every request is answered with STATUS (a failing replica).
  * Request bodies (Content-Length or chunked) are read and counted: the response carries
  * X-Body-Bytes. Keep-alive and pipelining are supported.
  */
@@ -37,11 +39,15 @@
 
 struct conn {
     int fd;
+    int echo;            /* after a /ws upgrade: echo every byte back */
+    size_t discard_left; /* bytes of a large Content-Length body still to read */
+    size_t discard_total;
     size_t len;
     char buf[BUF];
 };
 
 static const char *name = "upstream";
+static int fail_status; /* -e: answer every request with this status */
 static size_t body_size = 13;
 static char *body;
 static struct sockaddr_in addr;
@@ -155,8 +161,12 @@ serve(struct conn *c)
             blen = (size_t)r;
         } else if (cl) {
             blen = payload = strtoul(cl, NULL, 10);
-            if (hlen + blen > BUF)
-                return -1;
+            if (hlen + blen > BUF) { /* large body: count it as it streams in, then answer */
+                c->discard_total = blen;
+                c->discard_left = blen - (c->len - hlen);
+                c->len = 0;
+                return 0;
+            }
             if (c->len < hlen + blen)
                 return 0;
         }
@@ -166,6 +176,17 @@ serve(struct conn *c)
             strncasecmp(find_header(c->buf, hlen, "connection", &vl), "close", 5) == 0;
         const char *sp = memchr(c->buf, ' ', hlen);
         const char *path = sp ? sp + 1 : "/";
+        /* the test endpoints may sit under any prefix: /a/b/name works like /name */
+        const char *pend = memchr(path, ' ', hlen - (size_t)(path - c->buf));
+        static const char *const kw[] = {"/status/",   "/name",    "/echo",  "/sleep/",
+                                         "/gzip-text", "/chunked", "/close", "/ws"};
+        for (size_t k = 0; pend && k < sizeof(kw) / sizeof(kw[0]); k++) {
+            const char *hit = memmem(path, (size_t)(pend - path), kw[k], strlen(kw[k]));
+            if (hit) {
+                path = hit;
+                break;
+            }
+        }
 
         int is_head = strncmp(c->buf, "HEAD ", 5) == 0;
         char hdr[512];
@@ -173,7 +194,20 @@ serve(struct conn *c)
         const char *b = body;
         size_t bl = body_size;
         char tmp[8192];
-        if (strncmp(path, "/status/", 8) == 0) {
+        if (fail_status) {
+            status = fail_status;
+        } else if (strncmp(path, "/ws", 3) == 0 && find_header(c->buf, hlen, "upgrade", &vl)) {
+            static const char sw[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                                     "Upgrade: websocket\r\n\r\n";
+            send_all(c->fd, sw, sizeof(sw) - 1);
+            c->echo = 1;
+            memmove(c->buf, c->buf + hlen + blen, c->len - hlen - blen);
+            c->len -= hlen + blen;
+            if (c->len)
+                send_all(c->fd, c->buf, c->len);
+            c->len = 0;
+            return 0;
+        } else if (strncmp(path, "/status/", 8) == 0) {
             status = atoi(path + 8);
             if (status < 100 || status > 999)
                 status = 500;
@@ -267,6 +301,26 @@ worker(void *arg)
             ssize_t r = recv(c->fd, c->buf + c->len, BUF - c->len, 0);
             if (r < 0 && (errno == EAGAIN || errno == EINTR))
                 continue;
+            if (r > 0 && c->discard_left) {
+                size_t take = (size_t)r < c->discard_left ? (size_t)r : c->discard_left;
+                c->discard_left -= take;
+                if (c->discard_left == 0) {
+                    char hdr[256];
+                    int hn = snprintf(hdr, sizeof(hdr),
+                                      "HTTP/1.1 200 X\r\nX-Upstream: %s\r\nX-Body-Bytes: %zu\r\n"
+                                      "Content-Length: 3\r\n\r\nok\n",
+                                      name, c->discard_total);
+                    send_all(c->fd, hdr, (size_t)hn);
+                }
+                memmove(c->buf, c->buf + take, (size_t)r - take);
+                r -= (ssize_t)take;
+                if (r == 0)
+                    continue;
+            }
+            if (r > 0 && c->echo) {
+                send_all(c->fd, c->buf, (size_t)r);
+                continue;
+            }
             if (r <= 0 || (c->len += (size_t)r, serve(c) < 0)) {
                 close(c->fd);
                 free(c);
@@ -282,7 +336,7 @@ main(int argc, char **argv)
     int threads = 1, port = 0;
     const char *a = "127.0.0.1";
     int opt;
-    while ((opt = getopt(argc, argv, "p:a:t:n:s:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:a:t:n:s:e:")) != -1) {
         switch (opt) {
         case 'p':
             port = atoi(optarg);
@@ -299,13 +353,18 @@ main(int argc, char **argv)
         case 's':
             body_size = (size_t)atol(optarg);
             break;
+        case 'e':
+            fail_status = atoi(optarg);
+            break;
         default:
-            fprintf(stderr, "usage: upstream -p PORT [-a ADDR] [-t N] [-n NAME] [-s SIZE]\n");
+            fprintf(stderr,
+                    "usage: upstream -p PORT [-a ADDR] [-t N] [-n NAME] [-s SIZE] [-e STATUS]\n");
             return 2;
         }
     }
     if (port <= 0 || threads < 1 || body_size > (1u << 20)) {
-        fprintf(stderr, "usage: upstream -p PORT [-a ADDR] [-t N] [-n NAME] [-s SIZE]\n");
+        fprintf(stderr,
+                "usage: upstream -p PORT [-a ADDR] [-t N] [-n NAME] [-s SIZE] [-e STATUS]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);

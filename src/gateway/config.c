@@ -471,6 +471,8 @@ compile_ingress(struct ctx *c, const json_t *ing)
     json_array_foreach(json_object_get(spec, "rules"), i, rule)
     {
         const char *host = jstr(rule, "host");
+        if (host && !*host)
+            host = NULL;
         if (host && !valid_host(host)) {
             gw_warn(c->cfg, "%s: rules[%zu].host %s: a wildcard must be '*.' + domain", what, i,
                     host);

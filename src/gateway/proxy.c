@@ -847,6 +847,7 @@ finish_request(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
     const struct gw_route *r = c->route;
+    uint64_t idle_ms = r && r->policy->idle_ms ? r->policy->idle_ms : GW_IDLE_TIMEOUT_MS;
     if (c->up) {
         struct gw_upconn *u = c->up;
         c->up = NULL;
@@ -909,8 +910,7 @@ finish_request(struct gw_conn *c)
     c->in_len = c->pipe_len;
     c->pipe_off = c->pipe_len = 0;
     c->state = C_HEAD;
-    set_deadline(c, bsn_loop_now(w->loop) +
-                        (r && r->policy->idle_ms ? r->policy->idle_ms : GW_IDLE_TIMEOUT_MS));
+    set_deadline(c, bsn_loop_now(w->loop) + idle_ms); /* r may be gone: cref released */
     if (!c->driving)
         client_drive(c);
 }

@@ -1,0 +1,394 @@
+#!/usr/bin/env bats
+# gateway-proxy.bats - the gateway as a reverse proxy against real backends: routing tables
+# (Ingress + HTTPRoute), weights, retries, outlier ejection, rate limiting, auth, failure
+# statuses, request limits, pipelining, chunked bodies, WebSocket tunnels, metrics, hot reload.
+
+load gateway-helpers
+
+setup_file() {
+    gw_setup_file
+}
+
+teardown() {
+    gw_teardown
+}
+
+ingress_for() { # NAME HOST PATH SERVICE [pathType]
+    cat <<EOF
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: $1, namespace: default}
+spec:
+  ingressClassName: bosun
+  rules:
+  - host: "$2"
+    http: {paths: [{path: "$3", pathType: ${5:-Prefix}, backend: {service: {name: $4, port: {number: 80}}}}]}
+EOF
+}
+
+@test "gateway: routes Ingress and HTTPRoute by host and path, 404 without a route" {
+    start_upstream a; PA=$UP_PORT
+    start_upstream b; PB=$UP_PORT
+    start_upstream c; PC=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service sa "$PA"; service sb "$PB"; service sc "$PC"
+        ingress_for i1 a.test / sa
+        ingress_for i2 a.test /b sb
+        ingress_for i3 a.test /b/exact sc Exact
+        cat <<EOF
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec: {gatewayClassName: bosun, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [api.test]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v2}, headers: [{name: x-env, value: canary}]}]
+    backendRefs: [{name: sc, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /v2}}]
+    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]
+    backendRefs: [{name: sb, port: 80}]
+EOF
+    } >"$cfg"
+    start_gateway "$cfg"
+    u=http://127.0.0.1:$GW_PORT
+    [ "$(curl -s -H 'Host: a.test' $u/name)" = a ]
+    [ "$(curl -s -H 'Host: a.test' $u/b/name)" = b ]
+    [ "$(curl -s -H 'Host: a.test' $u/bname/name)" = a ]
+    [ "$(curl -s -H 'Host: A.TEST:80' $u/b/exact)" = "$(curl -s -H 'Host: a.test' $u/b/exact)" ]
+    [ "$(curl -s -H 'Host: a.test' $u/b/exact -D - -o /dev/null | grep -i x-upstream | tr -d '\r')" = "X-Upstream: c" ]
+    [ "$(curl -s -H 'Host: api.test' $u/v2/name)" = b ]
+    [ "$(curl -s -H 'Host: api.test' -H 'x-env: canary' $u/v2/name -D - -o /dev/null | grep -i x-upstream | tr -d '\r')" = "X-Upstream: c" ]
+    # the rewrite strips /v2: the upstream sees /echo
+    curl -s -H 'Host: api.test' "$u/v2/echo?q=1" | grep -q '^GET /echo?q=1 HTTP/1.1'
+    # forwarded headers
+    curl -s -H 'Host: a.test' -H 'X-Forwarded-For: 10.1.1.1' $u/echo | grep -q '^X-Forwarded-For: 10.1.1.1, 127.0.0.1'
+    curl -s -H 'Host: a.test' $u/echo | grep -q '^X-Forwarded-Host: a.test'
+    run curl -s -o /dev/null -w '%{http_code}' -H 'Host: nope.test' $u/
+    [ "$output" = 404 ]
+    run curl -s -o /dev/null -w '%{http_code}' -H 'Host: api.test' $u/v3
+    [ "$output" = 404 ]
+}
+
+@test "gateway: weighted backends split 2,000 requests within 5%" {
+    start_upstream v1; P1=$UP_PORT
+    start_upstream v2; P2=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s1 "$P1"; service s2 "$P2"
+        cat <<EOF
+---
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: bosun, listeners: [{name: http, port: 80}]}
+---
+kind: HTTPRoute
+metadata: {name: canary}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: s1, port: 80, weight: 75}, {name: s2, port: 80, weight: 25}]}]
+EOF
+    } >"$cfg"
+    start_gateway "$cfg"
+    run count_names "http://127.0.0.1:$GW_PORT/name" 2000
+    echo "$output"
+    v1=$(echo "$output" | awk '$1 == "v1" {print $2}')
+    v2=$(echo "$output" | awk '$1 == "v2" {print $2}')
+    [ $((v1 + v2)) -eq 2000 ]
+    [ "$v1" -ge 1400 ] && [ "$v1" -le 1600 ]
+}
+
+@test "gateway: round robin over endpoints, retries reach a healthy replica" {
+    start_upstream good; PG=$UP_PORT
+    start_upstream bad -e 503; PBAD=$UP_PORT
+    DEAD=$(free_port) # nothing listens: connect refused
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PG" "$PBAD" "$DEAD"
+        ingress_for i "" / s
+        cat <<EOF
+---
+kind: GatewayPolicy
+apiVersion: gateway.bosun.dev/v1alpha1
+metadata: {name: p}
+spec:
+  targetRefs: [{kind: Service, name: s}]
+  retries: {attempts: 3, on: [5xx, connect-failure, reset]}
+  outlierDetection: {consecutive5xx: 0}
+EOF
+    } >"$cfg"
+    start_gateway "$cfg" --threads 1
+    run count_names "http://127.0.0.1:$GW_PORT/name" 300
+    echo "$output"
+    [ "$output" = "good 300" ]
+}
+
+@test "gateway: passive outlier detection ejects a failing endpoint" {
+    start_upstream good; PG=$UP_PORT
+    start_upstream bad -e 500; PBAD=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PG" "$PBAD"
+        ingress_for i "" / s
+        cat <<EOF
+---
+kind: GatewayPolicy
+metadata: {name: p}
+spec:
+  targetRefs: [{kind: Service, name: s}]
+  retries: {attempts: 1}
+  outlierDetection: {consecutive5xx: 5, baseEjectionTime: 30s, maxEjectionPercent: 50}
+EOF
+    } >"$cfg"
+    start_gateway "$cfg" --threads 1
+    run count_names "http://127.0.0.1:$GW_PORT/name" 200
+    echo "$output"
+    fails=$(echo "$output" | awk '$1 == "status-500" {print $2}')
+    [ "$fails" -eq 5 ] # round robin alternates: 5 failures, then the endpoint is ejected
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep "upstream_ejections_total{endpoint=\"127.0.0.1:$PBAD\"} 1"
+}
+
+@test "gateway: local rate limit answers 429 with Retry-After and RateLimit headers" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"
+        ingress_for limited "" / s
+        cat <<EOF
+---
+kind: GatewayPolicy
+metadata: {name: rl}
+spec:
+  targetRefs: [{group: networking.k8s.io, kind: Ingress, name: limited}]
+  rateLimit: {requests: 5, per: 1m, key: clientIP}
+EOF
+    } >"$cfg"
+    start_gateway "$cfg"
+    run count_names "http://127.0.0.1:$GW_PORT/name" 12
+    echo "$output"
+    [ "$(echo "$output" | awk '$1 == "a" {print $2}')" = 5 ]
+    [ "$(echo "$output" | awk '$1 == "status-429" {print $2}')" = 7 ]
+    run curl -s -D - -o /dev/null "http://127.0.0.1:$GW_PORT/"
+    echo "$output" | grep -q '^HTTP/1.1 429'
+    echo "$output" | grep -qi '^Retry-After: [0-9]'
+    echo "$output" | grep -qi '^RateLimit-Remaining: 0'
+}
+
+@test "gateway: API key and Basic auth accept valid credentials and reject others" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"
+        ingress_for keyed key.test / s
+        ingress_for basic basic.test / s
+        cat <<EOF
+---
+kind: Secret
+metadata: {name: keys}
+data: {ci: $(printf 's3cr3t' | base64)}
+---
+kind: Secret
+metadata: {name: users}
+type: kubernetes.io/basic-auth
+stringData: {username: alice, password: wonderland}
+---
+kind: GatewayPolicy
+metadata: {name: key}
+spec:
+  targetRefs: [{kind: Ingress, name: keyed}]
+  auth: {apiKey: {header: X-API-Key, secretRef: {name: keys}}}
+---
+kind: GatewayPolicy
+metadata: {name: basic}
+spec:
+  targetRefs: [{kind: Ingress, name: basic}]
+  auth: {basic: {realm: shop, secretRef: {name: users}}}
+EOF
+    } >"$cfg"
+    start_gateway "$cfg"
+    u=http://127.0.0.1:$GW_PORT
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: key.test' $u/)" = 401 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: key.test' -H 'X-API-Key: nope' $u/)" = 401 ]
+    curl -s -H 'Host: key.test' -H 'X-API-Key: s3cr3t' $u/echo | grep -q '^X-Auth-User: ci'
+    run curl -s -D - -o /dev/null -H 'Host: basic.test' $u/
+    echo "$output" | grep -q '^HTTP/1.1 401'
+    echo "$output" | grep -qi 'WWW-Authenticate: Basic realm="shop"'
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wrong -H 'Host: basic.test' $u/)" = 401 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -u alice:wonderland -H 'Host: basic.test' $u/)" = 200 ]
+}
+
+@test "gateway: 503 without endpoints, 503 on refused connects, 504 on timeout, 502 on bad responses" {
+    start_upstream slow; PS=$UP_PORT
+    DEAD=$(free_port)
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service slow "$PS"; service dead "$DEAD"
+        cat <<EOF
+---
+kind: Service
+metadata: {name: empty}
+spec: {ports: [{port: 80}]}
+EOF
+        ingress_for slow slow.test / slow
+        ingress_for dead dead.test / dead
+        ingress_for empty empty.test / empty
+        cat <<EOF
+---
+kind: GatewayPolicy
+metadata: {name: t}
+spec:
+  targetRefs: [{kind: Ingress, name: slow}]
+  timeouts: {request: 500ms}
+EOF
+    } >"$cfg"
+    start_gateway "$cfg"
+    u=http://127.0.0.1:$GW_PORT
+    run curl -s -w ' %{http_code}' -H 'Host: empty.test' $u/
+    [ "$output" = "no healthy upstream
+ 503" ]
+    run curl -s -w ' %{http_code}' -H 'Host: dead.test' $u/
+    [ "$output" = "upstream connect error
+ 503" ]
+    run curl -s -w ' %{http_code}' -H 'Host: slow.test' $u/sleep/1500
+    [ "$output" = "upstream timeout
+ 504" ]
+    sleep 1.2 # the single-threaded upstream is still sleeping
+    [ "$(curl -s -H 'Host: slow.test' $u/name)" = slow ]
+}
+
+@test "gateway: request limits (431, 400) and hop-by-hop headers" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    start_gateway "$cfg"
+    big=$(head -c 20000 /dev/zero | tr '\0' a)
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" http://127.0.0.1:$GW_PORT/)" = 431 ]
+    run python3 - "$GW_PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+print(s.recv(4096).split(b"\r\n")[0].decode())
+EOF
+    [ "$output" = "HTTP/1.1 400 Bad Request" ]
+    run curl -s -H 'Connection: keep-alive, X-Secret' -H 'X-Secret: 1' -H 'Keep-Alive: 5' http://127.0.0.1:$GW_PORT/echo
+    ! echo "$output" | grep -qi '^x-secret'
+    ! echo "$output" | grep -qi '^keep-alive'
+    ! echo "$output" | grep -qi '^connection'
+}
+
+@test "gateway: pipelined requests, chunked bodies both ways, close-delimited responses" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    start_gateway "$cfg"
+    run python3 - "$GW_PORT" <<'EOF'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /name HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
+          b"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"GET /name HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print(data.count(b"HTTP/1.1 200"), b"X-Body-Bytes: 8" in data, b"hello chunky" in data,
+      data.endswith(b"upstream\n") or data.endswith(b"a\n"))
+EOF
+    echo "$output"
+    [ "$output" = "4 True True True" ]
+    [ "$(curl -s http://127.0.0.1:$GW_PORT/close)" = "close-delimited body" ]
+    [ "$(curl -s --http1.0 http://127.0.0.1:$GW_PORT/close)" = "close-delimited body" ]
+    # a large Content-Length body streams through
+    head -c 3000000 /dev/urandom >"$BATS_TEST_TMPDIR/big"
+    run curl -s -D - -o /dev/null --data-binary @"$BATS_TEST_TMPDIR/big" http://127.0.0.1:$GW_PORT/x
+    echo "$output" | grep -q 'X-Body-Bytes: 3000000'
+}
+
+@test "gateway: WebSocket upgrade becomes a tunnel" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    start_gateway "$cfg"
+    run python3 - "$GW_PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(4096)
+print(head.split(b"\r\n")[0].decode())
+for msg in (b"ping-1", b"ping-2" * 1000):
+    s.sendall(msg)
+    got = b""
+    while len(got) < len(msg):
+        got += s.recv(65536)
+    print(got == msg)
+EOF
+    echo "$output"
+    [ "${lines[0]}" = "HTTP/1.1 101 Switching Protocols" ]
+    [ "${lines[1]}" = True ]
+    [ "${lines[2]}" = True ]
+}
+
+@test "gateway: hot reload under load drops no request and applies the new routes" {
+    command -v wrk >/dev/null || skip "wrk not installed"
+    start_upstream a; PA=$UP_PORT
+    start_upstream b; PB=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service sa "$PA"; service sb "$PB"; ingress_for i "" / sa; } >"$cfg"
+    start_gateway "$cfg" --threads 2
+    wrk -t2 -c20 -d3s "http://127.0.0.1:$GW_PORT/name" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
+    WRK=$!
+    for n in 1 2 3 4 5 6; do
+        sleep 0.4
+        if [ $((n % 2)) -eq 1 ]; then
+            { service sa "$PA"; service sb "$PB"; ingress_for i "" / sb; ingress_for j "x$n.test" / sa; } >"$cfg.new"
+        else
+            { service sa "$PA"; service sb "$PB"; ingress_for i "" / sa; } >"$cfg.new"
+        fi
+        mv "$cfg.new" "$cfg" # inotify picks it up
+    done
+    kill -HUP "$GW_PID"
+    wait "$WRK"
+    cat "$BATS_TEST_TMPDIR/wrk.txt"
+    grep -q 'Requests/sec' "$BATS_TEST_TMPDIR/wrk.txt"
+    ! grep -q 'Non-2xx\|Socket errors' "$BATS_TEST_TMPDIR/wrk.txt"
+    [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = a ]
+    { service sa "$PA"; service sb "$PB"; ingress_for i "" / sb; } >"$cfg.new"
+    mv "$cfg.new" "$cfg"
+    for _ in $(seq 1 40); do
+        [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = b ] && break
+        sleep 0.05
+    done
+    [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = b ]
+    reloads=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^bosun_gateway_config_reloads_total/ {print $2}')
+    [ "$reloads" -ge 8 ]
+}
+
+@test "gateway: Prometheus metrics per route and access log" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for web "" / s; } >"$cfg"
+    start_gateway "$cfg" --access-log "$BATS_TEST_TMPDIR/access.log"
+    for _ in 1 2 3; do curl -s http://127.0.0.1:$GW_PORT/name >/dev/null; done
+    curl -s http://127.0.0.1:$GW_PORT/status/404 >/dev/null
+    run curl -s "http://127.0.0.1:$ADMIN_PORT/metrics"
+    echo "$output" | grep -q 'bosun_gateway_requests_total{route="ingress:default/web:0:/",code="2xx"} 3'
+    echo "$output" | grep -q 'bosun_gateway_requests_total{route="ingress:default/web:0:/",code="4xx"} 1'
+    [ "$(curl -s http://127.0.0.1:$ADMIN_PORT/healthz)" = ok ]
+    for _ in $(seq 1 30); do [ -s "$BATS_TEST_TMPDIR/access.log" ] && break; sleep 0.1; done
+    [ "$(wc -l <"$BATS_TEST_TMPDIR/access.log")" -eq 4 ]
+    python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$BATS_TEST_TMPDIR/access.log"
+    grep -q '"status":404' "$BATS_TEST_TMPDIR/access.log"
+}
