@@ -49,6 +49,31 @@ hpa_is_v1(const json_t *obj)
     return strcmp(kj_str_or(obj, "apiVersion", ""), "autoscaling/v1") == 0;
 }
 
+static json_t *
+default_cpu_metrics(void)
+{
+    return json_pack("[{s:s, s:{s:s, s:{s:s, s:i}}}]", "type", "Resource", "resource", "name",
+                     "cpu", "target", "type", "Utilization", "averageUtilization", 80);
+}
+
+/* A specified behavior gets every unset rule field (GenerateHPAScaleUp/DownRules). */
+static void
+default_scaling_rules(json_t *behavior, const char *key, json_int_t window, bool up)
+{
+    json_t *r = kj_obj(behavior, key);
+    kj_def_int(r, "stabilizationWindowSeconds", window);
+    kj_def_str(r, "selectPolicy", "Max");
+    if (json_array_size(json_object_get(r, "policies")) == 0) {
+        json_t *p = json_array();
+        if (up)
+            json_array_append_new(
+                p, json_pack("{s:s, s:i, s:i}", "type", "Pods", "value", 4, "periodSeconds", 15));
+        json_array_append_new(
+            p, json_pack("{s:s, s:i, s:i}", "type", "Percent", "value", 100, "periodSeconds", 15));
+        json_object_set_new(r, "policies", p);
+    }
+}
+
 static void
 hpa_defaults(json_t *obj)
 {
@@ -57,10 +82,12 @@ hpa_defaults(json_t *obj)
     if (hpa_is_v1(obj))
         return;
     if (json_array_size(json_object_get(spec, "metrics")) == 0)
-        json_object_set_new(spec, "metrics",
-                            json_pack("[{s:s, s:{s:s, s:{s:s, s:i}}}]", "type", "Resource",
-                                      "resource", "name", "cpu", "target", "type", "Utilization",
-                                      "averageUtilization", 80));
+        json_object_set_new(spec, "metrics", default_cpu_metrics());
+    json_t *beh = json_object_get(spec, "behavior");
+    if (json_is_object(beh)) {
+        default_scaling_rules(beh, "scaleUp", 0, true);
+        default_scaling_rules(beh, "scaleDown", 300, false);
+    }
 }
 
 static int
@@ -255,10 +282,13 @@ hpa_to_v2(json_t *obj)
     if (json_is_array(rest))
         json_array_extend(metrics, rest);
     json_decref(rest);
-    if (json_array_size(metrics))
+    if (json_array_size(metrics)) {
         json_object_set_new(spec, "metrics", metrics);
-    else
+    } else {
+        /* upstream defaults the v2 form when it is decoded: an 80% CPU target */
         json_decref(metrics);
+        json_object_set_new(spec, "metrics", default_cpu_metrics());
+    }
     json_t *beh = take_annotation_json(obj, ANN_BEHAVIOR);
     if (beh)
         json_object_set_new(spec, "behavior", beh);

@@ -474,6 +474,23 @@ test_hpa_conversion(void **state)
     assert_int_equal(kj_int(json_array_get(kj_get(d, "spec.metrics"), 0),
                             "resource.target.averageUtilization", 0),
                      80);
+    /* a v1 object without a target reads back in v2 with the default target */
+    json_t *v1obj =
+        J("{\"apiVersion\":\"autoscaling/v1\",\"metadata\":{\"name\":\"y\"},\"spec\":{"
+          "\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"y\"},\"maxReplicas\":2}}");
+    bsn_strategy_hpa.convert(v1obj, v1, v2);
+    assert_int_equal(kj_int(json_array_get(kj_get(v1obj, "spec.metrics"), 0),
+                            "resource.target.averageUtilization", 0),
+                     80);
+    json_decref(v1obj);
+    /* behavior rules are completed */
+    json_object_set_new(json_object_get(d, "spec"), "behavior",
+                        J("{\"scaleDown\":{\"stabilizationWindowSeconds\":60}}"));
+    bsn_strategy_hpa.defaults(d);
+    assert_int_equal(kj_int(d, "spec.behavior.scaleDown.stabilizationWindowSeconds", 0), 60);
+    assert_int_equal(kj_len(d, "spec.behavior.scaleDown.policies"), 1);
+    assert_int_equal(kj_len(d, "spec.behavior.scaleUp.policies"), 2);
+    assert_string_equal(kj_str(d, "spec.behavior.scaleUp.selectPolicy"), "Max");
     json_object_set_new(json_object_get(d, "spec"), "maxReplicas", json_integer(0));
     bsn_err_clear(&err);
     assert_int_equal(bsn_strategy_hpa.validate(d, NULL, &err), -1);
