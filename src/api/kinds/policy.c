@@ -440,7 +440,7 @@ hpa_row(const json_t *obj, json_t *cells)
 }
 
 const struct bsn_strategy bsn_strategy_hpa = {
-    .name_rule = BSN_NAME_PATH_SEGMENT,
+    .name_rule = BSN_NAME_SUBDOMAIN,
     .defaults = hpa_defaults,
     .validate = hpa_validate,
     .prepare_create = prep_strip,

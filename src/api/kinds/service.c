@@ -177,10 +177,14 @@ service_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
                 rc |= kv_duplicate(err, f, name);
             }
             if (seen[k].port == port && strcmp(seen[k].proto, proto) == 0) {
-                char v[160];
+                char v[240];
                 F(f, "spec.ports[%zu]", i);
-                F(v, "core.ServicePort{Name:\"%s\", Protocol:\"%s\", Port:%lld}", name, proto,
-                  (long long)port);
+                /* %#v of the {Protocol, Port} key upstream checks */
+                F(v,
+                  "core.ServicePort{Name:\"\", Protocol:\"%s\", AppProtocol:(*string)(nil), "
+                  "Port:%lld, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, "
+                  "NodePort:0}",
+                  proto, (long long)port);
                 rc |= bsn_invalid(err, "FieldValueDuplicate", f, "Duplicate value: %s", v);
             }
         }
