@@ -467,12 +467,13 @@ pragma_int(struct sq_store *s, const char *sql)
  *  - WAL: a TRUNCATE checkpoint when it exceeds its limit (SQLite's own autocheckpoint keeps
  *    it small unless a reader pinned an old snapshot); waits for readers only
  *    CHECKPOINT_BUSY_MS and otherwise leaves it for the next call.
- *  - database: once more than a quarter of the pages are free (after compaction removed a
- *    large history), returns VACUUM_PAGES of them to the filesystem (auto_vacuum=INCREMENTAL).
- *    Below that, free pages are simply reused by new writes.
+ *  - database (only when vacuum is set, i.e. on calls that had no compaction work, so one
+ *    call never pays for both): once more than a quarter of the pages are free (after
+ *    compaction removed a large history), returns VACUUM_PAGES of them to the filesystem
+ *    (auto_vacuum=INCREMENTAL). Below that, free pages are simply reused by new writes.
  */
 static void
-housekeeping(struct sq_store *s)
+housekeeping(struct sq_store *s, bool vacuum)
 {
     if (file_size(s->wal_path) > s->wal_limit) {
         sqlite3_busy_timeout(s->db, CHECKPOINT_BUSY_MS);
@@ -482,7 +483,7 @@ housekeeping(struct sq_store *s)
         if (rc != SQLITE_OK)
             bsn_debug("store", "wal checkpoint deferred: %s", sqlite3_errstr(rc));
     }
-    if (!s->incremental_vacuum)
+    if (!vacuum || !s->incremental_vacuum)
         return;
     int64_t free_pages = pragma_int(s, "PRAGMA freelist_count");
     if (free_pages < VACUUM_MIN_FREE)
@@ -506,7 +507,7 @@ sq_compact(struct bsn_store *base, int64_t rev, int budget, struct bsn_err *err)
 {
     struct sq_store *s = sq(base);
     if (rev <= base->compact_rev) {
-        housekeeping(s);
+        housekeeping(s, true);
         return 0;
     }
     int64_t *ids = bsn_malloc((size_t)budget * 3 * sizeof(*ids));
@@ -552,7 +553,7 @@ sq_compact(struct bsn_store *base, int64_t rev, int budget, struct bsn_err *err)
         goto fail;
     free(ids);
     base->compact_rev = upto;
-    housekeeping(s);
+    housekeeping(s, false);
     return n;
 fail:
     free(ids);
@@ -574,7 +575,8 @@ sq_stats(struct bsn_store *base, struct bsn_store_stats *out, struct bsn_err *er
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return sq_fail(s, rc, err, "stats");
-    out->db_bytes = file_size(s->path);
+    /* Logical size: the file itself shrinks to this at the next checkpoint after a vacuum. */
+    out->db_bytes = pragma_int(s, "PRAGMA page_count") * pragma_int(s, "PRAGMA page_size");
     out->wal_bytes = file_size(s->wal_path);
     out->checkpoints = s->checkpoints;
     out->vacuumed_pages = s->vacuumed;

@@ -166,7 +166,7 @@ int bsn_store_maybe_compact(struct bsn_store *st, int64_t keep_revisions, struct
 struct bsn_store_stats {
     int64_t rows;           /* history rows stored (live versions + superseded + tombstones) */
     int64_t live_keys;      /* keys that currently exist */
-    int64_t db_bytes;       /* main database file size (0 for memory) */
+    int64_t db_bytes;       /* database size (pages in use + free; 0 for memory) */
     int64_t wal_bytes;      /* WAL file size (0 for memory) */
     int64_t checkpoints;    /* forced (TRUNCATE) WAL checkpoints run since open */
     int64_t vacuumed_pages; /* free pages given back to the filesystem since open */
