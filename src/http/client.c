@@ -38,7 +38,7 @@ struct bsn_http_call {
     struct aconn *conn;
     struct bsn_buf req; /* request bytes */
     size_t req_off;
-    bool head_request, got_bytes, retried, cancelled, done, started;
+    bool head_request, idempotent, got_bytes, retried, cancelled, done, started;
     int cb_depth;
     struct bsn_rreader rr;
     struct bsn_timer timer;
@@ -237,8 +237,10 @@ call_finish(struct bsn_http_call *call, const struct bsn_err *err)
 static bool
 call_fail(struct bsn_http_call *call, int code, const char *fmt, const char *detail)
 {
-    /* Retry once on a fresh connection if a reused one died before answering. */
-    if (call->conn && call->conn->reused && !call->got_bytes && !call->retried && code == 502) {
+    /* Retry an idempotent request once on a fresh connection if a reused one died before
+     * answering (the server closed it as we reused it). */
+    if (call->conn && call->conn->reused && call->idempotent && !call->got_bytes &&
+        !call->retried && code == 502) {
         aconn_free(call->conn);
         call->conn = NULL;
         call->retried = true;
@@ -446,6 +448,9 @@ bsn_http_client_request(struct bsn_http_client *cl, const struct bsn_http_call_o
     call->cl = cl;
     const char *method = o->method ? o->method : (o->body ? "POST" : "GET");
     call->head_request = strcmp(method, "HEAD") == 0;
+    call->idempotent = call->head_request || strcmp(method, "GET") == 0 ||
+                       strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0 ||
+                       strcmp(method, "OPTIONS") == 0;
     bsn_buf_init(&call->req);
     bsn_buf_init(&call->line);
     /* The base URL's path (e.g. a unix: URL's) prefixes o->path. */

@@ -136,6 +136,16 @@ test_fetch_plain_and_unix(void **state)
     assert_int_equal(err.code, 400);
     harness_stop(&H);
 
+    /* IPv6 loopback. */
+    struct bsn_http_server_opts o6 = {.listen = "[::1]:0"};
+    start(&o6);
+    snprintf(url, sizeof(url), "http://[::1]:%d/v6", H.port);
+    struct bsn_http_fetch_opts f7 = {.url = url};
+    assert_int_equal(bsn_http_fetch(&f7, &res, &err), 0);
+    assert_non_null(strstr(res.body, "remote=[::1]:"));
+    bsn_http_fetch_result_fini(&res);
+    harness_stop(&H);
+
     /* Unix socket. */
     char path[80], uurl[128];
     snprintf(path, sizeof(path), "unix:/tmp/bsn-http-client-%d.sock", (int)getpid());
@@ -153,6 +163,17 @@ test_fetch_plain_and_unix(void **state)
 /* ---- TLS ---- */
 
 static char pki[64], pki2[64];
+static SSL_CTX *sni_ctx;
+static char sni_seen[64];
+
+static SSL_CTX *
+pick_sni(const char *name, void *data)
+{
+    snprintf(sni_seen, sizeof(sni_seen), "%s", name ? name : "");
+    if (name && strcmp(name, "other.example") == 0)
+        return sni_ctx;
+    return NULL;
+}
 
 static void
 rm_pki(const char *dir)
@@ -217,6 +238,7 @@ test_tls_pki_and_fetch(void **state)
     const char *alpn[] = {"http/1.1", NULL};
     SSL_CTX *ctx = bsn_tls_server_ctx(crt, key, alpn, &err);
     assert_non_null(ctx);
+    bsn_tls_server_set_sni(ctx, pick_sni, NULL);
     struct bsn_http_server_opts o = {.tls = ctx, .listen = "0.0.0.0:0"};
     start(&o);
     SSL_CTX_free(ctx); /* the server holds its own reference */
@@ -272,6 +294,32 @@ test_tls_pki_and_fetch(void **state)
     close(fd);
     SSL_CTX_free(cctx);
 
+    /* SNI: a second certificate chosen by name through the hook. */
+    char crt2[128], key2[128];
+    snprintf(crt2, sizeof(crt2), "%s/other.crt", pki);
+    snprintf(key2, sizeof(key2), "%s/other.key", pki);
+    const char *other_dns[] = {"other.example", NULL};
+    char cakey0[128];
+    snprintf(cakey0, sizeof(cakey0), "%s/ca.key", pki);
+    assert_int_equal(
+        bsn_tls_issue(ca, cakey0, "other", NULL, false, other_dns, NULL, crt2, key2, &err), 0);
+    sni_ctx = bsn_tls_server_ctx(crt2, key2, alpn, &err);
+    assert_non_null(sni_ctx);
+    cctx = bsn_tls_client_ctx(ca, false, NULL, NULL, &err);
+    fd = tcp_connect(H.port);
+    ssl = bsn_tls_client_ssl(cctx, fd, "other.example");
+    assert_int_equal(SSL_connect(ssl), 1); /* verifies other.example against the CA */
+    assert_string_equal(sni_seen, "other.example");
+    SSL_free(ssl);
+    close(fd);
+    fd = tcp_connect(H.port);
+    ssl = bsn_tls_client_ssl(cctx, fd, "other.example");
+    SSL_set_tlsext_host_name(ssl, "localhost"); /* default cert: other.example must not verify */
+    assert_int_not_equal(SSL_connect(ssl), 1);
+    SSL_free(ssl);
+    close(fd);
+    SSL_CTX_free(cctx);
+
     /* Client certificate issued by the CA. */
     char acrt[128], akey[128], cakey[128];
     snprintf(acrt, sizeof(acrt), "%s/admin.crt", pki);
@@ -285,6 +333,8 @@ test_tls_pki_and_fetch(void **state)
         fail_msg("client cert fetch: %s", err.msg);
     bsn_http_fetch_result_fini(&res);
     harness_stop(&H);
+    SSL_CTX_free(sni_ctx);
+    sni_ctx = NULL;
 }
 
 /* ---- async client ---- */
