@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -726,6 +727,40 @@ bsn_http_req_header(const struct bsn_http_req *req, const char *name)
 {
     const struct bsn_http_header *h = bsn_http_find_header(req->headers, req->nheaders, name);
     return h ? h->value.base : NULL;
+}
+
+int
+bsn_http_req_client_cert(const struct bsn_http_req *req, char *cn, size_t cnsz, char *orgs,
+                         size_t orgsz)
+{
+    const struct req_full *r = (const struct req_full *)req;
+    if (cnsz)
+        cn[0] = 0;
+    if (orgsz)
+        orgs[0] = 0;
+    if (!r->conn || !r->conn->ssl)
+        return -1;
+    X509 *x = SSL_get0_peer_certificate(r->conn->ssl);
+    if (!x || SSL_get_verify_result(r->conn->ssl) != X509_V_OK)
+        return -1;
+    X509_NAME *name = X509_get_subject_name(x);
+    if (X509_NAME_get_text_by_NID(name, NID_commonName, cn, (int)cnsz) < 0)
+        return -1;
+    size_t used = 0;
+    int idx = -1;
+    while ((idx = X509_NAME_get_index_by_NID(name, NID_organizationName, idx)) >= 0) {
+        ASN1_STRING *d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+        const unsigned char *v = ASN1_STRING_get0_data(d);
+        size_t vl = (size_t)ASN1_STRING_length(d);
+        if (used + vl + 2 > orgsz)
+            break;
+        if (used)
+            orgs[used++] = ',';
+        memcpy(orgs + used, v, vl);
+        used += vl;
+        orgs[used] = 0;
+    }
+    return 0;
 }
 
 void

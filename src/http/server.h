@@ -105,6 +105,15 @@ int bsn_http_query_get(const struct bsn_http_req *req, const char *key, char *bu
 int bsn_http_percent_decode(const char *s, size_t n, bool plus_is_space, char *out, size_t outsize);
 
 /*
+ * Identity from a verified TLS client certificate (see bsn_tls_server_verify_clients):
+ * Kubernetes maps the subject CN to the user name and each O to a group. Copies the CN into
+ * cn and the O values, comma-separated, into orgs. Returns 0, or -1 if the request did not
+ * come with a certificate that verified against the configured CA (or the client is gone).
+ */
+int bsn_http_req_client_cert(const struct bsn_http_req *req, char *cn, size_t cnsz, char *orgs,
+                             size_t orgsz);
+
+/*
  * Adds a response header (before responding/streaming). Names must be tokens and values must
  * not contain CR/LF; invalid ones are dropped with a warning (no header injection).
  * Content-Length, Transfer-Encoding, Date and Connection are managed by the server.

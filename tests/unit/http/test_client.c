@@ -60,6 +60,9 @@ handler(struct bsn_http_req *req, void *data)
     bsn_buf_printf(&b, "%s %s?%s tls=%d auth=%s body=%.*s remote=%s", req->method, req->path,
                    req->query, req->tls, auth ? auth : "-", (int)req->body_len, req->body,
                    req->remote_addr);
+    char cn[64], orgs[128];
+    if (bsn_http_req_client_cert(req, cn, sizeof(cn), orgs, sizeof(orgs)) == 0)
+        bsn_buf_printf(&b, " cn=%s o=%s", cn, orgs);
     bsn_http_req_add_header(req, "X-Reply", "1");
     bsn_http_respond(req, strcmp(req->path, "/missing") == 0 ? 404 : 200, "text/plain", b.data,
                      b.len);
@@ -239,6 +242,7 @@ test_tls_pki_and_fetch(void **state)
     SSL_CTX *ctx = bsn_tls_server_ctx(crt, key, alpn, &err);
     assert_non_null(ctx);
     bsn_tls_server_set_sni(ctx, pick_sni, NULL);
+    assert_int_equal(bsn_tls_server_verify_clients(ctx, ca, &err), 0);
     struct bsn_http_server_opts o = {.tls = ctx, .listen = "0.0.0.0:0"};
     start(&o);
     SSL_CTX_free(ctx); /* the server holds its own reference */
@@ -331,6 +335,12 @@ test_tls_pki_and_fetch(void **state)
         .url = url, .tls = {.insecure = true, .client_cert = acrt, .client_key = akey}};
     if (bsn_http_fetch(&withcert, &res, &err) != 0)
         fail_msg("client cert fetch: %s", err.msg);
+    assert_non_null(strstr(res.body, " cn=admin o=system:masters"));
+    bsn_http_fetch_result_fini(&res);
+    /* Without a certificate there is no identity. */
+    struct bsn_http_fetch_opts nocert = {.url = url, .tls.insecure = true};
+    assert_int_equal(bsn_http_fetch(&nocert, &res, &err), 0);
+    assert_null(strstr(res.body, " cn="));
     bsn_http_fetch_result_fini(&res);
     harness_stop(&H);
     SSL_CTX_free(sni_ctx);
