@@ -260,6 +260,92 @@ service_prepare_create(json_t *obj)
     json_object_set_new(obj, "status", json_pack("{s:{}}", "loadBalancer"));
 }
 
+static bool
+needs_node_port(const json_t *spec)
+{
+    const char *t = kj_str_or(spec, "type", "ClusterIP");
+    return strcmp(t, "NodePort") == 0 || strcmp(t, "LoadBalancer") == 0;
+}
+
+static bool
+externally_accessible(const json_t *spec)
+{
+    const char *t = kj_str_or(spec, "type", "ClusterIP");
+    return needs_node_port(spec) ||
+           (strcmp(t, "ClusterIP") == 0 && kj_len(spec, "externalIPs") > 0);
+}
+
+static bool
+same_value(const json_t *a, const json_t *b, const char *key)
+{
+    json_t *x = json_object_get(a, key), *y = json_object_get(b, key);
+    return (!x && !y) || (x && y && json_equal(x, y));
+}
+
+static bool
+same_node_ports(const json_t *spec, const json_t *os)
+{
+    const json_t *np = json_object_get(spec, "ports"), *op = json_object_get(os, "ports");
+    size_t i;
+    json_t *p;
+    json_array_foreach(np, i, p)
+    {
+        json_int_t n = kj_int(p, "nodePort", 0);
+        if (!n)
+            continue;
+        bool found = false;
+        size_t j;
+        json_t *q;
+        json_array_foreach(op, j, q)
+        {
+            if (kj_int(q, "nodePort", 0) == n)
+                found = true;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Upstream's dropTypeDependentFields: when the type changes, fields that only made sense for
+ * the old type and that the user did not change are wiped (so `kubectl apply` of a ClusterIP
+ * manifest over a NodePort service works).
+ */
+static void
+drop_type_dependent_fields(json_t *spec, const json_t *os)
+{
+    const char *nt = kj_str_or(spec, "type", "ClusterIP"), *ot = kj_str_or(os, "type", "ClusterIP");
+    if (strcmp(ot, "ExternalName") != 0 && strcmp(nt, "ExternalName") == 0) {
+        if (same_value(spec, os, "clusterIP") && same_value(spec, os, "clusterIPs")) {
+            json_object_del(spec, "clusterIP");
+            json_object_del(spec, "clusterIPs");
+        }
+        if (same_value(spec, os, "ipFamilies"))
+            json_object_del(spec, "ipFamilies");
+        if (same_value(spec, os, "ipFamilyPolicy"))
+            json_object_del(spec, "ipFamilyPolicy");
+    }
+    if (needs_node_port(os) && !needs_node_port(spec) && same_node_ports(spec, os)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(json_object_get(spec, "ports"), i, p) json_object_del(p, "nodePort");
+    }
+    if (strcmp(ot, "LoadBalancer") == 0 && strcmp(nt, "LoadBalancer") != 0) {
+        if (same_value(spec, os, "healthCheckNodePort"))
+            json_object_del(spec, "healthCheckNodePort");
+        if (same_value(spec, os, "allocateLoadBalancerNodePorts"))
+            json_object_del(spec, "allocateLoadBalancerNodePorts");
+        if (same_value(spec, os, "loadBalancerClass"))
+            json_object_del(spec, "loadBalancerClass");
+    }
+    if (externally_accessible(os) && !externally_accessible(spec) &&
+        same_value(spec, os, "externalTrafficPolicy"))
+        json_object_del(spec, "externalTrafficPolicy");
+    if (strcmp(nt, "ExternalName") == 0)
+        json_object_del(spec, "internalTrafficPolicy");
+}
+
 /* Upstream keeps allocated values (clusterIP(s), nodePorts, healthCheckNodePort) when an
  * update omits them (kubectl apply/replace of a manifest without them). */
 static void
@@ -270,6 +356,7 @@ service_prepare_update(json_t *obj, const json_t *old)
     const json_t *os = json_object_get(old, "spec");
     if (!json_is_object(spec) || !os)
         return;
+    drop_type_dependent_fields(spec, os);
     const char *type = kj_str_or(spec, "type", "ClusterIP");
     if (strcmp(type, "ExternalName") != 0 &&
         strcmp(kj_str_or(os, "type", ""), "ExternalName") != 0) {

@@ -110,6 +110,22 @@ test_service_update_keeps_allocations(void **state)
     assert_int_equal(bsn_strategy_service.validate(upd, old, &err), -1);
     assert_cause(&err, "spec.clusterIPs[0]", "may not change once set");
     json_decref(upd);
+
+    /* NodePort -> ClusterIP drops the fields that only applied to NodePort */
+    upd = json_deep_copy(old);
+    json_object_set_new(json_object_get(upd, "spec"), "type", json_string("ClusterIP"));
+    json_object_set_new(json_object_get(old, "spec"), "externalTrafficPolicy",
+                        json_string("Cluster"));
+    json_object_set_new(json_object_get(upd, "spec"), "externalTrafficPolicy",
+                        json_string("Cluster"));
+    bsn_strategy_service.prepare_update(upd, old);
+    bsn_strategy_service.defaults(upd);
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_service.validate(upd, old, &err), 0);
+    assert_null(kj_get(upd, "spec.externalTrafficPolicy"));
+    assert_null(json_object_get(json_array_get(kj_get(upd, "spec.ports"), 0), "nodePort"));
+    assert_string_equal(kj_str(upd, "spec.clusterIP"), "10.43.0.7");
+    json_decref(upd);
     json_decref(old);
 }
 
