@@ -104,6 +104,8 @@ static int
 read_wrapper(const uint8_t *p, size_t n, struct wrap *w)
 {
     memset(w, 0, sizeof(*w));
+    if (!p)
+        p = (const uint8_t *)""; /* absent payload: empty, and no NULL + 0 arithmetic */
     struct bsn_prd r = {p, p + n};
     while (r.p < r.end) {
         uint64_t key;
@@ -484,6 +486,8 @@ static int
 decode_msg(struct dctx *c, const struct bsn_pmsg *m, const uint8_t *p, size_t n, int depth,
            json_t *obj)
 {
+    if (!p)
+        p = (const uint8_t *)"";
     struct bsn_prd r = {p, p + n};
     while (r.p < r.end) {
         uint64_t key;

@@ -234,6 +234,8 @@ utf8_seq(const uint8_t *p, size_t n)
 json_t *
 bsn_pjson_string(const uint8_t *p, size_t n)
 {
+    if (!p || !n)
+        return json_string(""); /* jansson refuses a NULL pointer even with length 0 */
     size_t i = 0;
     while (i < n) {
         size_t l = utf8_seq(p + i, n - i);

@@ -1,6 +1,7 @@
 /*
- * proto_decode.c - fuzz target: Kubernetes protobuf decode; whatever decodes must encode
- * again, and the re-encoded bytes must decode to an equal object.
+ * proto_decode.c - fuzz target: Kubernetes protobuf decode. Whatever decodes must encode
+ * again; encoding is then a fixpoint: decode(encode(v)) encodes to the very same bytes
+ * (encoding fills Go's zero values, so decode(encode(v)) may have more fields than v).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,17 +23,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    struct bsn_buf out;
-    bsn_buf_init(&out);
+    struct bsn_buf b1, b2;
+    bsn_buf_init(&b1);
+    bsn_buf_init(&b2);
     bsn_err_clear(&err);
-    if (bsn_proto_encode(v, &out, &err) == 0) {
-        json_t *back = bsn_proto_decode(out.data, out.len, &err);
-        /* a decoded object re-encodes to bytes that decode to the same object */
-        if (!back || !bsn_json_equal(back, v))
+    if (bsn_proto_encode(v, &b1, &err) == 0) {
+        json_t *y = bsn_proto_decode(b1.data, b1.len, &err);
+        if (!y)
             abort();
-        json_decref(back);
+        if (bsn_proto_encode(y, &b2, &err) < 0 || b1.len != b2.len ||
+            memcmp(b1.data, b2.data, b1.len))
+            abort();
+        json_decref(y);
     }
-    bsn_buf_fini(&out);
+    bsn_buf_fini(&b1);
+    bsn_buf_fini(&b2);
     json_decref(v);
     return 0;
 }

@@ -166,6 +166,16 @@ test_intorstring(void **state)
                 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"spec\":{\"ports\":["
                 "{\"port\":80,\"targetPort\":\"http\"},{\"port\":81,\"targetPort\":8081},"
                 "{\"port\":82,\"targetPort\":0}]}}");
+    /* type string without strVal is the empty string; unknown fields inside are skipped
+     * (found by fuzzing: this once returned NULL without an error) */
+    static const char svc3[] = "\x12\x0f\x0a\x0d\x18\x50\x22\x09\x08\x01\x10\x52\x65"
+                               "sour";
+    expect_json(decode_obj("v1", "Service", RAW(svc3), &err),
+                "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"spec\":{\"ports\":["
+                "{\"port\":80,\"targetPort\":\"\"}]}}");
+    /* an envelope without raw bytes is an object with only apiVersion and kind */
+    expect_json(decode_obj("networking.k8s.io/v1", "Ingress", "", 0, &err),
+                "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"Ingress\"}");
 }
 
 static void
