@@ -478,6 +478,99 @@ kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix
     return rc ? -1 : 0;
 }
 
+/* valueFrom: exactly one source, each well formed (upstream validateEnvVarValueFrom). */
+static int
+validate_env_source(struct bsn_err *err, const json_t *vf, const char *field)
+{
+    /* subscripted metadata.labels['k'] / metadata.annotations['k'] are accepted too */
+    static const char *const field_paths[] = {"metadata.name",
+                                              "metadata.namespace",
+                                              "metadata.uid",
+                                              "spec.nodeName",
+                                              "spec.serviceAccountName",
+                                              "status.hostIP",
+                                              "status.hostIPs",
+                                              "status.podIP",
+                                              "status.podIPs",
+                                              NULL};
+    static const char *const resources[] = {"limits.cpu",
+                                            "limits.ephemeral-storage",
+                                            "limits.memory",
+                                            "requests.cpu",
+                                            "requests.ephemeral-storage",
+                                            "requests.memory",
+                                            NULL};
+    static const char *const kinds[] = {"fieldRef", "resourceFieldRef", "configMapKeyRef",
+                                        "secretKeyRef", "fileKeyRef"};
+    char f[240];
+    int n = 0, rc = 0;
+    for (size_t k = 0; k < BSN_ARRAY_LEN(kinds); k++) {
+        json_t *s = json_object_get(vf, kinds[k]);
+        if (s && !json_is_null(s))
+            n++;
+    }
+    if (n == 0)
+        return kv_required(err, field,
+                           "must specify one of: `fieldRef`, `resourceFieldRef`, "
+                           "`configMapKeyRef` or `secretKeyRef`");
+    if (n > 1)
+        return kv_invalid_raw(err, field, "\"\"",
+                              "may not have more than one field specified at a time");
+    const json_t *fr = json_object_get(vf, "fieldRef");
+    if (fr) {
+        const char *fp = kj_str(fr, "fieldPath");
+        F(f, "%s.fieldRef.fieldPath", field);
+        if (!fp || !*fp) {
+            rc |= kv_required(err, f, NULL);
+        } else {
+            /* metadata.labels['key'] / metadata.annotations['key'] subscripts are allowed */
+            char base[128];
+            snprintf(base, sizeof(base), "%s", fp);
+            char *br = strchr(base, '[');
+            bool ok = br && (strncmp(base, "metadata.labels[", 16) == 0 ||
+                             strncmp(base, "metadata.annotations[", 21) == 0);
+            for (int k = 0; field_paths[k]; k++)
+                if (strcmp(base, field_paths[k]) == 0)
+                    ok = true;
+            if (!ok)
+                rc |= kv_unsupported(err, f, fp, field_paths);
+        }
+    }
+    const json_t *rf = json_object_get(vf, "resourceFieldRef");
+    if (rf) {
+        const char *r = kj_str(rf, "resource");
+        F(f, "%s.resourceFieldRef.resource", field);
+        bool ok = false;
+        for (int k = 0; r && resources[k]; k++)
+            if (strcmp(r, resources[k]) == 0)
+                ok = true;
+        if (r && (strncmp(r, "limits.hugepages-", 17) == 0 ||
+                  strncmp(r, "requests.hugepages-", 19) == 0))
+            ok = true;
+        if (!r || !*r)
+            rc |= kv_required(err, f, NULL);
+        else if (!ok)
+            rc |= kv_unsupported(err, f, r, resources);
+    }
+    static const char *const refs[] = {"configMapKeyRef", "secretKeyRef"};
+    for (int k = 0; k < 2; k++) {
+        const json_t *ref = json_object_get(vf, refs[k]);
+        if (!ref)
+            continue;
+        const char *key = kj_str(ref, "key");
+        F(f, "%s.%s.key", field, refs[k]);
+        if (!key || !*key)
+            rc |= kv_required(err, f, NULL);
+        else if (kn_config_key(key))
+            rc |= kv_invalid_s(err, f, key, kn_config_key(key));
+        F(f, "%s.%s.name", field, refs[k]);
+        const char *nm = kj_str(ref, "name");
+        if (!nm || !*nm)
+            rc |= kv_required(err, f, NULL);
+    }
+    return rc ? -1 : 0;
+}
+
 struct names_seen {
     const char *names[64];
     size_t n;
@@ -554,6 +647,10 @@ validate_container(struct bsn_err *err, const json_t *c, const char *field, bool
         if (vf && json_object_get(e, "value") && *kj_str_or(e, "value", "")) {
             F(f, "%s.env[%zu].valueFrom", field, i);
             rc |= kv_invalid_raw(err, f, "\"\"", "may not be specified when `value` is not empty");
+        }
+        if (json_is_object(vf)) {
+            F(f, "%s.env[%zu].valueFrom", field, i);
+            rc |= validate_env_source(err, vf, f);
         }
     }
     F(f, "%s.resources", field);

@@ -252,6 +252,19 @@ test_pod_validation(void **state)
          "\"nvidia.com/gpu\":\"2\"},\"requests\":{\"nvidia.com/gpu\":\"1\"}}}]}",
          "spec.containers[0].resources.requests",
          "Invalid value: \"1\": must be equal to nvidia.com/gpu limit of 2"},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":[{\"name\":\"N\",\"valueFrom\":{"
+         "\"fieldRef\":{\"fieldPath\":\"spec.bogus\"}}}]}]}",
+         "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+         "Unsupported value: \"spec.bogus\": supported values: \"metadata.name\", "
+         "\"metadata.namespace\", \"metadata.uid\", \"spec.nodeName\""},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":[{\"name\":\"N\",\"valueFrom\":{"
+         "\"configMapKeyRef\":{\"name\":\"c\"},\"secretKeyRef\":{\"name\":\"s\",\"key\":\"k\"}}}]}]"
+         "}",
+         "spec.containers[0].env[0].valueFrom",
+         "may not have more than one field specified at a time"},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":[{\"name\":\"N\",\"valueFrom\":{"
+         "\"secretKeyRef\":{\"name\":\"s\"}}}]}]}",
+         "spec.containers[0].env[0].valueFrom.secretKeyRef.key", "Required value"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{}}]}",
          "spec.containers[0].livenessProbe", "Required value: must specify a handler type"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{\"exec\":{"
