@@ -48,7 +48,8 @@ struct conn {
     size_t woff;
     struct bsn_timer idle;
     int inflight;
-    bool eof, writing;
+    bool eof;
+    bool watched; /* registered with the loop (not while there is nothing to wait for) */
     struct conn *prev, *next;
 };
 
@@ -543,7 +544,8 @@ conn_close(struct conn *c)
 {
     struct worker *w = c->w;
     bsn_timer_stop(w->loop, &c->idle);
-    bsn_loop_del_fd(w->loop, c->fd);
+    if (c->watched)
+        bsn_loop_del_fd(w->loop, c->fd);
     close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
@@ -577,7 +579,18 @@ conn_update(struct conn *c)
     unsigned ev = want_write ? BSN_EV_WRITE : 0;
     if (!c->eof && c->wbuf.len - c->woff < TCP_WBUF_MAX)
         ev |= BSN_EV_READ;
-    bsn_loop_mod_fd(c->w->loop, c->fd, ev);
+    /* a half-closed connection waiting only for forwarded answers is taken off the loop, or
+     * epoll would keep reporting its hang-up */
+    if (ev == 0) {
+        if (c->watched)
+            bsn_loop_del_fd(c->w->loop, c->fd);
+        c->watched = false;
+    } else if (c->watched) {
+        bsn_loop_mod_fd(c->w->loop, c->fd, ev);
+    } else {
+        bsn_loop_add_fd(c->w->loop, c->fd, ev, conn_io, c);
+        c->watched = true;
+    }
 }
 
 /* Writes what it can; closes the connection once the peer is done and nothing is owed. */
@@ -682,6 +695,7 @@ on_accept(struct bsn_loop *loop, int fd, unsigned events, void *data)
         w->conns = c;
         w->nconns++;
         bsn_loop_add_fd(loop, cfd, BSN_EV_READ, conn_io, c);
+        c->watched = true;
         bsn_timer_start(loop, &c->idle, (uint64_t)w->srv->idle_ms, on_idle, c);
     }
 }

@@ -417,6 +417,18 @@ test_forward_and_cache(void **state)
     tq_section(out, (size_t)n, &msg, 1, txt, sizeof(txt));
     assert_string_equal(txt, "CNAME other.example.");
 
+    /* a client that half-closes after its query still gets the forwarded answer */
+    fd = tcp_connect(fx->port);
+    ql = tq_build(q, 11, "half.example", BSN_DNS_T_A, 0);
+    tcp_send_msg(fd, q, ql);
+    shutdown(fd, SHUT_WR);
+    n = tcp_read_msg(fd, out);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    assert_int_equal(msg.id, 11);
+    assert_int_equal(msg.ancount, 1);
+    assert_int_equal(recv(fd, out, sizeof(out), 0), 0); /* then the server closes */
+    close(fd);
+
     /* an upstream that never answers: SERVFAIL after the timeout */
     ql = tq_build(q, 4, "slow.example", BSN_DNS_T_A, 0);
     n = udp_ask(fx->port, q, ql, out, sizeof(out), 3000);
