@@ -4,13 +4,15 @@
  * connection holds an old snapshot), a second connection reading or briefly writing never
  * makes our writes fail with "database is locked", and a random op sequence gives exactly
  * the same results on the SQLite and memory backends (differential test), store locations
- * and the one-writer lock.
+ * and the one-writer lock, and an I/O failure in the middle of a batch (RLIMIT_FSIZE)
+ * applying nothing and consuming no revision.
  */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -457,6 +459,83 @@ t_open_uri_and_lock(void **state)
     fx->st = fx_open_sqlite(fx);
 }
 
+/* Child of t_io_failure: returns 0 when every check holds, else the failing check's line. */
+static int
+io_failure_child(struct fixture *fx)
+{
+    signal(SIGXFSZ, SIG_IGN); /* writes past the limit fail with EFBIG instead */
+    struct bsn_store *st = fx->st;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    int64_t rev = bsn_store_current_rev(st);
+    char wal[256];
+    snprintf(wal, sizeof(wal), "%s-wal", fx->path);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(BSN_MAX(file_size(wal), file_size(fx->path)) + 8192);
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        return __LINE__;
+    size_t big = 1024 * 1024;
+    char *v = bsn_calloc(1, big);
+    struct bsn_store_op ops[] = {
+        {.type = BSN_STORE_CREATE, .key = "/io/small", .value = "s", .value_len = 1},
+        {.type = BSN_STORE_UPDATE, .key = "/io/a", .value = "changed", .value_len = 7},
+        {.type = BSN_STORE_CREATE, .key = "/io/big", .value = v, .value_len = big},
+    };
+    int rc = bsn_store_commit(st, ops, 3, &err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    if (rc >= 0 || !bsn_err_is_set(&err))
+        return __LINE__;
+    for (int i = 0; i < 3; i++)
+        if (ops[i].result != rc || ops[i].rev != 0)
+            return __LINE__;
+    /* Nothing applied, no revision consumed; the store keeps working. */
+    if (bsn_store_current_rev(st) != rev)
+        return __LINE__;
+    struct bsn_store_kv kv;
+    if (bsn_store_get(st, "/io/small", &kv, NULL) != -ENOENT)
+        return __LINE__;
+    if (bsn_store_get(st, "/io/a", &kv, NULL) != 0)
+        return __LINE__;
+    bool same = strcmp(kv.value, "1") == 0;
+    bsn_store_kv_fini(&kv);
+    if (!same)
+        return __LINE__;
+    rc = bsn_store_commit(st, ops, 3, &err);
+    free(v);
+    if (rc != 0 || ops[0].rev != rev + 1 || ops[2].rev != rev + 3)
+        return __LINE__;
+    return 0;
+}
+
+static void
+t_io_failure(void **state)
+{
+    struct fixture *fx = *state;
+    fx_create(fx->st, "/io/a", "1");
+    bsn_store_close(fx->st);
+    fx->st = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fx->st = fx_open_sqlite(fx);
+        int line = io_failure_child(fx);
+        bsn_store_close(fx->st);
+        _exit(line > 255 ? 255 : line);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 0)
+        fail_msg("I/O failure check failed (line %d, mod 256)", WEXITSTATUS(status));
+    /* What the child committed after the failure is durable; the failed batch left nothing. */
+    fx->st = fx_open_sqlite(fx);
+    assert_int_equal(bsn_store_current_rev(fx->st), 4);
+    fx_expect(fx->st, "/io/a", "changed");
+    fx_expect(fx->st, "/io/small", "s");
+}
+
 int
 main(void)
 {
@@ -466,6 +545,7 @@ main(void)
         cmocka_unit_test_setup_teardown(t_second_connection, fx_setup_sqlite, fx_teardown),
         cmocka_unit_test_setup_teardown(t_differential, fx_setup_sqlite, fx_teardown),
         cmocka_unit_test_setup_teardown(t_open_uri_and_lock, fx_setup_sqlite, fx_teardown),
+        cmocka_unit_test_setup_teardown(t_io_failure, fx_setup_sqlite, fx_teardown),
     };
     return cmocka_run_group_tests_name("store/sqlite-durability", tests, NULL, NULL);
 }
