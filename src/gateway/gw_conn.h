@@ -57,7 +57,7 @@ struct gw_conn {
     struct bsn_timer timer;
     uint64_t deadline, req_deadline;
     /* current request */
-    size_t head_len, body_in_buf, pipe_off, pipe_len;
+    size_t head_len, body_in_buf, pipe_off; /* pipelined bytes: in[pipe_off..in_len) */
     int64_t req_left, resp_left;
     struct bsn_http_chunked req_ch, resp_ch;
     struct gw_cfg_ref *cref;

@@ -228,6 +228,12 @@ update_interest(struct gw_conn *c)
         if (!c->req_done && u && u->connected && !up_blocked)
             ce = BSN_EV_READ;
         break;
+    case C_WAIT:
+        /* keep reading: notices a client that went away, and buffers pipelined requests
+         * (and it saves two epoll_ctl calls per request) */
+        if (c->in_len < GW_IN_CAP)
+            ce = BSN_EV_READ;
+        break;
     case C_TUNNEL:
         if (!up_blocked)
             ce = BSN_EV_READ;
@@ -511,7 +517,7 @@ take_req_body(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         if (rc >= 0) {
             last = true;
             c->pipe_off = off + len;
-            c->pipe_len = (size_t)rc;
+            c->in_len = off + len + (size_t)rc; /* the decoder moved what follows the body */
         }
     } else {
         len = (size_t)BSN_MIN((int64_t)avail, c->req_left);
@@ -519,7 +525,6 @@ take_req_body(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         if (c->req_left == 0) {
             last = true;
             c->pipe_off = off + len;
-            c->pipe_len = avail - len;
         }
     }
     if (last)
@@ -657,9 +662,18 @@ build_uphead(struct gw_conn *c)
     bsn_buf_puts(b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     bsn_buf_append(b, q->host.base, q->host.len);
     bsn_buf_puts(b, "\r\n");
-    if (!has_rid)
-        bsn_buf_printf(b, "X-Request-Id: %016llx%016llx\r\n", (unsigned long long)gw_rand(c->w),
-                       (unsigned long long)gw_rand(c->w));
+    if (!has_rid) {
+        static const char hex[] = "0123456789abcdef";
+        char rid[14 + 32 + 2] = "X-Request-Id: ";
+        uint64_t r1 = gw_rand(c->w), r2 = gw_rand(c->w);
+        for (int i = 0; i < 16; i++) {
+            rid[14 + i] = hex[(r1 >> (60 - 4 * i)) & 15];
+            rid[30 + i] = hex[(r2 >> (60 - 4 * i)) & 15];
+        }
+        rid[46] = '\r';
+        rid[47] = '\n';
+        bsn_buf_append(b, rid, sizeof(rid));
+    }
     gw_put_mods(b, &r->req_hdr);
     gw_put_mods(b, &p->req_hdr);
     if (c->fwd.len)
@@ -729,7 +743,6 @@ start_request(struct gw_conn *c)
     c->req_done = !q->chunked && c->req_left == 0;
     c->body_in_buf = 0;
     c->pipe_off = c->head_len;
-    c->pipe_len = c->in_len - c->head_len;
     c->retryable = c->req_done;
     c->ep = -1;
     c->backend = NULL;
@@ -905,10 +918,11 @@ finish_request(struct gw_conn *c)
         return;
     }
     /* keep the pipelined bytes that followed this request */
-    if (c->pipe_len && c->pipe_off)
-        memmove(c->in, c->in + c->pipe_off, c->pipe_len);
-    c->in_len = c->pipe_len;
-    c->pipe_off = c->pipe_len = 0;
+    size_t rest = c->in_len > c->pipe_off ? c->in_len - c->pipe_off : 0;
+    if (rest && c->pipe_off)
+        memmove(c->in, c->in + c->pipe_off, rest);
+    c->in_len = rest;
+    c->pipe_off = 0;
     c->state = C_HEAD;
     set_deadline(c, bsn_loop_now(w->loop) + idle_ms); /* r may be gone: cref released */
     if (!c->driving)
@@ -922,8 +936,10 @@ client_read(struct gw_conn *c)
 {
     for (;;) {
         size_t space = GW_IN_CAP - c->in_len;
-        if (space == 0)
-            break;
+        if (space == 0) {
+            update_interest(c); /* stop reading until the buffer drains */
+            return;
+        }
         ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
         if (n < 0) {
             if (errno == EINTR)
@@ -959,6 +975,11 @@ client_read(struct gw_conn *c)
             update_interest(c);
             return;
         }
+        if (c->state == C_WAIT) { /* pipelined bytes: served after the current response */
+            if (c->in_len == GW_IN_CAP)
+                update_interest(c);
+            return;
+        }
         if (c->state == C_TUNNEL) {
             struct iovec iov = {c->in + off, (size_t)n};
             c->in_len = off;
@@ -990,7 +1011,7 @@ client_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
         update_interest(c);
     }
     if (ev & BSN_EV_READ) {
-        if (c->state == C_HEAD || c->state == C_BODY || c->state == C_TUNNEL)
+        if (c->state == C_HEAD || c->state == C_BODY || c->state == C_TUNNEL || c->state == C_WAIT)
             client_read(c);
         else if (ev & BSN_EV_ERROR)
             conn_close_now(c);

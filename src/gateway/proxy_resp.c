@@ -266,14 +266,14 @@ start_tunnel(struct gw_conn *c, size_t hlen)
     }
     c->state = C_TUNNEL;
     c->ustate = U_BODY;
-    if (c->pipe_len) {
-        struct iovec up = {c->in + c->pipe_off, c->pipe_len};
+    if (c->in_len > c->pipe_off) {
+        struct iovec up = {c->in + c->pipe_off, c->in_len - c->pipe_off};
         if (gw_q_send(c->up->fd, &c->up->q, &up, 1) < 0) {
             abort_conn(c);
             return;
         }
     }
-    c->in_len = c->pipe_len = c->pipe_off = 0;
+    c->in_len = c->pipe_off = 0;
     c->deadline = bsn_loop_now(c->w->loop) + 3600000;
     gw_proxy_interest(c);
 }
