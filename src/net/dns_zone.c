@@ -140,6 +140,7 @@ dsvc_unref(void *p)
     struct dns_svc *s = p;
     if (!s || --s->refcnt > 0)
         return;
+    free(s->ext);
     free(s->ports);
     free(s->eports);
     free(s->eps);
@@ -161,6 +162,7 @@ wsvc_free(void *p)
 {
     struct dns_wsvc *w = p;
     free(w->ports);
+    free(w->ext);
     wset_free(&w->legacy);
     for (int i = 0; i < w->nslices; i++)
         wset_free(&w->slices[i]);
@@ -196,8 +198,11 @@ dsvc_build(struct bsn_dns_zone *z, const struct dns_wsvc *w)
     s->fqdn_len = (uint16_t)(o + z->origin_len);
     s->nips = w->nips;
     memcpy(s->ips, w->ips, sizeof(s->ips));
-    memcpy(s->ext, w->ext, w->ext_len);
-    s->ext_len = w->ext_len;
+    if (w->ext_len) {
+        s->ext = bsn_malloc(w->ext_len);
+        memcpy(s->ext, w->ext, w->ext_len);
+        s->ext_len = w->ext_len;
+    }
     if (w->nports) {
         s->ports = bsn_malloc((size_t)w->nports * sizeof(*s->ports));
         memcpy(s->ports, w->ports, (size_t)w->nports * sizeof(*s->ports));
@@ -251,11 +256,12 @@ dsvc_build(struct bsn_dns_zone *z, const struct dns_wsvc *w)
 
 /* --- PTR ownership (writer) ---------------------------------------------------------------- */
 
+/* Who publishes a PTR for one address: the target names (a few bytes each, exact size). */
 struct ptr_owner {
     int n, cap;
     struct {
         uint16_t len;
-        uint8_t name[BSN_DNS_NAME_MAX];
+        uint8_t *name;
     } * t;
 };
 
@@ -263,6 +269,8 @@ static void
 ptr_owner_free(void *p)
 {
     struct ptr_owner *o = p;
+    for (int i = 0; i < o->n; i++)
+        free(o->t[i].name);
     free(o->t);
     free(o);
 }
@@ -309,11 +317,13 @@ ptr_pair(struct bsn_dns_zone *z, const struct dns_addr *a, const uint8_t *target
             o->t = bsn_realloc(o->t, (size_t)o->cap * sizeof(*o->t));
         }
         o->t[o->n].len = (uint16_t)tlen;
+        o->t[o->n].name = bsn_malloc(tlen);
         memcpy(o->t[o->n].name, target, tlen);
         o->n++;
     } else if (o) {
         for (int i = 0; i < o->n; i++) {
             if (o->t[i].len == tlen && memcmp(o->t[i].name, target, tlen) == 0) {
+                free(o->t[i].name);
                 o->t[i] = o->t[--o->n];
                 break;
             }
@@ -652,7 +662,10 @@ bsn_dns_zone_put_service(struct bsn_dns_zone *z, const char *ns, const char *nam
     w->publish_not_ready = publish_not_ready;
     w->nips = nips;
     memcpy(w->ips, ips, sizeof(ips));
-    memcpy(w->ext, ext, (size_t)ext_len);
+    free(w->ext);
+    w->ext = ext_len ? bsn_malloc((size_t)ext_len) : NULL;
+    if (ext_len)
+        memcpy(w->ext, ext, (size_t)ext_len);
     w->ext_len = (uint16_t)ext_len;
     free(w->ports);
     w->ports = p;

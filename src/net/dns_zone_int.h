@@ -37,7 +37,7 @@ struct dns_svc {
     enum bsn_dns_svc_type type;
     uint16_t fqdn_len, ext_len;
     uint8_t fqdn[BSN_DNS_NAME_MAX]; /* <svc>.<ns>.svc.<zone>, wire, lower */
-    uint8_t ext[BSN_DNS_NAME_MAX];  /* ExternalName target, wire */
+    uint8_t *ext;                   /* ExternalName target, wire (NULL otherwise) */
     int nips;
     struct dns_addr ips[BSN_DNS_MAX_IPS];
     int nports, neports, neps;
@@ -81,7 +81,7 @@ struct dns_wsvc {
     int nips, nports, nslices;
     struct dns_addr ips[BSN_DNS_MAX_IPS];
     struct dns_port *ports;
-    uint8_t ext[BSN_DNS_NAME_MAX];
+    uint8_t *ext; /* ExternalName target, wire (NULL otherwise) */
     uint16_t ext_len;
     struct dns_epset legacy;
     struct dns_epset *slices;
