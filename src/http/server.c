@@ -63,7 +63,7 @@ struct conn {
     SSL *ssl;
     int refs;
     enum cstate st;
-    bool closed, in_process, kick_pending, peer_eof, close_after_write, header_timer;
+    bool closed, in_process, kick_pending, flush_pending, peer_eof, close_after_write, header_timer;
     unsigned read_want, write_want; /* readiness an SSL call asked for (0 = default) */
     struct bsn_buf in;
     struct bsn_buf out;
@@ -168,6 +168,18 @@ kick_cb(struct bsn_loop *loop, void *data)
         process_input(c);
         if (!c->closed)
             conn_update(c);
+    }
+    conn_unref(c);
+}
+
+static void
+flush_cb(struct bsn_loop *loop, void *data)
+{
+    struct conn *c = data;
+    c->flush_pending = false;
+    if (!c->closed) {
+        conn_flush(c);
+        conn_update(c);
     }
     conn_unref(c);
 }
@@ -877,12 +889,13 @@ bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
     bsn_buf_append(&c->out, data, len);
     if (r->head.minor_version == 1)
         bsn_buf_puts(&c->out, "\r\n");
-    conn_ref(c);
-    conn_flush(c);
-    conn_update(c);
-    bool gone = c->closed;
-    conn_unref(c);
-    return gone ? -1 : 0;
+    /* Coalesce: all chunks written during this loop iteration go out in one write. */
+    if (!c->flush_pending) {
+        c->flush_pending = true;
+        conn_ref(c);
+        bsn_loop_defer(c->srv->loop, flush_cb, c);
+    }
+    return 0;
 }
 
 size_t

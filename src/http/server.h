@@ -139,8 +139,10 @@ void bsn_http_req_on_close(struct bsn_http_req *req, bsn_http_close_cb cb, void 
 /* Starts a chunked streaming response (Connection: close framing for HTTP/1.0 clients). */
 int bsn_http_stream_start(struct bsn_http_req *req, int status, const char *content_type);
 /*
- * Sends one chunk (len 0 is a no-op). Returns 0, or -1 when the client is gone or too slow;
- * in that case on_close will fire from the loop, the caller just stops writing.
+ * Queues one chunk (len 0 is a no-op). Chunks queued during one loop iteration are written
+ * together after the iteration's events (one syscall for a burst of watch events). Returns 0,
+ * or -1 when the client is gone or too slow; in that case on_close will fire from the loop,
+ * the caller just stops writing.
  */
 int bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len);
 /* Bytes of this stream still buffered in the server (for callers that want to throttle). */
