@@ -157,6 +157,9 @@ int kp_validate_template(struct bsn_err *err, const json_t *tmpl, const char *pr
                          const char *const *restart_allowed);
 /* Validates a container resources block. */
 int kp_validate_resources(struct bsn_err *err, const json_t *res, const char *prefix);
+/* Affinity, topology spread, security contexts, host aliases, DNS config, host ports
+ * (pod.c). */
+int kp_validate_scheduling(struct bsn_err *err, const json_t *spec, const char *prefix);
 /* QoS class of a pod spec: "Guaranteed", "Burstable" or "BestEffort". */
 const char *kp_qos_class(const json_t *spec);
 

@@ -2,10 +2,13 @@
  * pod.c - the Pod strategy: defaults (PodSpec + pod-only admission defaults), validation
  * (spec, and the narrow set of fields a pod update may change), initial status (Pending + QoS
  * class), the `kubectl get pods` columns with upstream's Status/Restarts computation, and the
- * pod field selectors.
+ * pod field selectors. Also the scheduling/security half of PodSpec validation
+ * (kp_validate_scheduling: affinity, topology spread, security contexts, host aliases, DNS
+ * config, host ports), shared with every pod template.
  */
 #include "api/kinds/kinds.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -369,3 +372,429 @@ const struct bsn_strategy bsn_strategy_pod = {
     .row = pod_row,
     .field_value = pod_field_value,
 };
+
+/* ==== PodSpec scheduling and security validation (kp_validate_scheduling) ==== */
+
+#define F(buf, ...) snprintf(buf, sizeof(buf), __VA_ARGS__)
+
+static bool
+is_ip(const char *s)
+{
+    unsigned char b[16];
+    return s && (inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1);
+}
+
+/* ---- node affinity ---- */
+
+static int
+validate_node_selector_requirement(struct bsn_err *err, const json_t *r, const char *field)
+{
+    static const char *const ops[] = {"DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn", NULL};
+    char f[300];
+    int rc = 0;
+    const char *op = kj_str_or(r, "operator", "");
+    size_t nv = kj_len(r, "values");
+    F(f, "%s.operator", field);
+    rc |= kv_enum(err, r, "operator", f, ops, true);
+    F(f, "%s.values", field);
+    if ((!strcmp(op, "In") || !strcmp(op, "NotIn")) && nv == 0)
+        rc |= kv_required(err, f, "must be specified when `operator` is 'In' or 'NotIn'");
+    else if ((!strcmp(op, "Exists") || !strcmp(op, "DoesNotExist")) && nv > 0)
+        rc |= kv_forbidden(err, f,
+                           "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+    else if ((!strcmp(op, "Gt") || !strcmp(op, "Lt")) && nv != 1)
+        rc |= kv_required(err, f, "must be specified single value when `operator` is 'Lt' or 'Gt'");
+    F(f, "%s.key", field);
+    rc |= kn_check(err, f, kj_str(r, "key"), kn_qualified_name);
+    return rc;
+}
+
+static int
+validate_node_selector_term(struct bsn_err *err, const json_t *term, const char *field)
+{
+    char f[300];
+    int rc = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(term, "matchExpressions"), i, r)
+    {
+        F(f, "%s.matchExpressions[%zu]", field, i);
+        rc |= validate_node_selector_requirement(err, r, f);
+    }
+    json_array_foreach(json_object_get(term, "matchFields"), i, r)
+    {
+        F(f, "%s.matchFields[%zu]", field, i);
+        const char *key = kj_str_or(r, "key", "");
+        static const char *const fields[] = {"metadata.name", NULL};
+        if (strcmp(key, "metadata.name") != 0) {
+            char kf[320];
+            F(kf, "%s.key", f);
+            rc |= kv_unsupported(err, kf, key, fields);
+        }
+    }
+    return rc;
+}
+
+static int
+validate_node_affinity(struct bsn_err *err, const json_t *na, const char *field)
+{
+    char f[300];
+    int rc = 0;
+    const json_t *req = json_object_get(na, "requiredDuringSchedulingIgnoredDuringExecution");
+    if (req && !json_is_null(req)) {
+        F(f, "%s.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", field);
+        if (kj_len(req, "nodeSelectorTerms") == 0)
+            rc |= kv_required(err, f, "must have at least one node selector term");
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(req, "nodeSelectorTerms"), i, t)
+        {
+            char tf[320];
+            F(tf, "%s[%zu]", f, i);
+            rc |= validate_node_selector_term(err, t, tf);
+        }
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(na, "preferredDuringSchedulingIgnoredDuringExecution"), i, p)
+    {
+        json_int_t w = kj_int(p, "weight", 0);
+        F(f, "%s.preferredDuringSchedulingIgnoredDuringExecution[%zu].weight", field, i);
+        if (w < 1 || w > 100)
+            rc |= kv_invalid_i(err, f, w, "must be in the range 1-100");
+        F(f, "%s.preferredDuringSchedulingIgnoredDuringExecution[%zu].preference", field, i);
+        rc |= validate_node_selector_term(err, json_object_get(p, "preference"), f);
+    }
+    return rc;
+}
+
+/* ---- pod (anti-)affinity ---- */
+
+static int
+validate_pod_affinity_term(struct bsn_err *err, const json_t *term, const char *field)
+{
+    char f[300];
+    int rc = 0;
+    F(f, "%s.labelSelector", field);
+    rc |= ks_validate_selector(err, json_object_get(term, "labelSelector"), f);
+    F(f, "%s.namespaceSelector", field);
+    rc |= ks_validate_selector(err, json_object_get(term, "namespaceSelector"), f);
+    size_t i;
+    json_t *ns;
+    json_array_foreach(json_object_get(term, "namespaces"), i, ns)
+    {
+        F(f, "%s.namespaces[%zu]", field, i);
+        const char *s = json_string_value(ns);
+        if (!s || kn_dns1123_label(s))
+            rc |= kv_invalid_s(err, f, s ? s : "", s ? kn_dns1123_label(s) : "must be a string");
+    }
+    const char *tk = kj_str(term, "topologyKey");
+    F(f, "%s.topologyKey", field);
+    if (!tk || !*tk)
+        rc |= kv_required(err, f, "can not be empty");
+    else if (kn_qualified_name(tk))
+        rc |= kv_invalid_s(err, f, tk, kn_qualified_name(tk));
+    return rc;
+}
+
+static int
+validate_pod_affinity(struct bsn_err *err, const json_t *pa, const char *field)
+{
+    char f[300];
+    int rc = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(pa, "requiredDuringSchedulingIgnoredDuringExecution"), i, t)
+    {
+        F(f, "%s.requiredDuringSchedulingIgnoredDuringExecution[%zu]", field, i);
+        rc |= validate_pod_affinity_term(err, t, f);
+    }
+    json_array_foreach(json_object_get(pa, "preferredDuringSchedulingIgnoredDuringExecution"), i, t)
+    {
+        json_int_t w = kj_int(t, "weight", 0);
+        F(f, "%s.preferredDuringSchedulingIgnoredDuringExecution[%zu].weight", field, i);
+        if (w < 1 || w > 100)
+            rc |= kv_invalid_i(err, f, w, "must be in the range 1-100");
+        F(f, "%s.preferredDuringSchedulingIgnoredDuringExecution[%zu].podAffinityTerm", field, i);
+        rc |= validate_pod_affinity_term(err, json_object_get(t, "podAffinityTerm"), f);
+    }
+    return rc;
+}
+
+/* ---- topology spread ---- */
+
+static int
+validate_topology_spread(struct bsn_err *err, const json_t *list, const char *prefix)
+{
+    static const char *const unsat[] = {"DoNotSchedule", "ScheduleAnyway", NULL};
+    static const char *const policies[] = {"Honor", "Ignore", NULL};
+    char f[300];
+    int rc = 0;
+    size_t i, j;
+    json_t *c, *o;
+    json_array_foreach(list, i, c)
+    {
+        F(f, "%s.topologySpreadConstraints[%zu].maxSkew", prefix, i);
+        json_int_t skew = kj_int(c, "maxSkew", 0);
+        if (skew <= 0)
+            rc |= kv_invalid_i(err, f, skew, "must be greater than zero");
+        F(f, "%s.topologySpreadConstraints[%zu].topologyKey", prefix, i);
+        const char *tk = kj_str(c, "topologyKey");
+        if (!tk || !*tk)
+            rc |= kv_required(err, f, "can not be empty");
+        else if (kn_qualified_name(tk))
+            rc |= kv_invalid_s(err, f, tk, kn_qualified_name(tk));
+        F(f, "%s.topologySpreadConstraints[%zu].whenUnsatisfiable", prefix, i);
+        rc |= kv_enum(err, c, "whenUnsatisfiable", f, unsat, true);
+        json_t *md = json_object_get(c, "minDomains");
+        if (md && !json_is_null(md) && (!json_is_integer(md) || json_integer_value(md) <= 0)) {
+            F(f, "%s.topologySpreadConstraints[%zu].minDomains", prefix, i);
+            rc |= kv_invalid_j(err, f, md, "must be greater than 0");
+        }
+        F(f, "%s.topologySpreadConstraints[%zu].nodeAffinityPolicy", prefix, i);
+        rc |= kv_enum(err, c, "nodeAffinityPolicy", f, policies, false);
+        F(f, "%s.topologySpreadConstraints[%zu].nodeTaintsPolicy", prefix, i);
+        rc |= kv_enum(err, c, "nodeTaintsPolicy", f, policies, false);
+        F(f, "%s.topologySpreadConstraints[%zu].labelSelector", prefix, i);
+        rc |= ks_validate_selector(err, json_object_get(c, "labelSelector"), f);
+        /* a {topologyKey, whenUnsatisfiable} pair may appear once */
+        json_array_foreach(list, j, o)
+        {
+            if (j >= i)
+                break;
+            if (tk && strcmp(tk, kj_str_or(o, "topologyKey", "")) == 0 &&
+                strcmp(kj_str_or(c, "whenUnsatisfiable", ""),
+                       kj_str_or(o, "whenUnsatisfiable", "")) == 0) {
+                char v[400];
+                F(f, "%s.topologySpreadConstraints[%zu]", prefix, i);
+                F(v, "{%s, %s}", tk, kj_str_or(c, "whenUnsatisfiable", ""));
+                rc |= bsn_invalid(err, "FieldValueDuplicate", f, "Duplicate value: \"%s\"", v);
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---- security contexts ---- */
+
+static int
+validate_id(struct bsn_err *err, const json_t *sc, const char *key, const char *prefix)
+{
+    json_t *v = json_object_get(sc, key);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 2147483647) {
+        char f[300];
+        F(f, "%s.%s", prefix, key);
+        return kv_invalid_j(err, f, v, "must be between 0 and 2147483647, inclusive");
+    }
+    return 0;
+}
+
+static int
+validate_seccomp(struct bsn_err *err, const json_t *sp, const char *field)
+{
+    static const char *const types[] = {"Localhost", "RuntimeDefault", "Unconfined", NULL};
+    char f[300];
+    int rc = 0;
+    if (!sp || json_is_null(sp))
+        return 0;
+    F(f, "%s.type", field);
+    rc |= kv_enum(err, sp, "type", f, types, true);
+    const char *t = kj_str_or(sp, "type", "");
+    const char *lp = kj_str(sp, "localhostProfile");
+    F(f, "%s.localhostProfile", field);
+    if (!strcmp(t, "Localhost") && (!lp || !*lp))
+        rc |= kv_required(err, f, "must be set when seccomp type is Localhost");
+    else if (strcmp(t, "Localhost") && lp)
+        rc |= kv_invalid_s(err, f, lp, "can only be set when seccomp type is Localhost");
+    return rc;
+}
+
+static int
+validate_security_context(struct bsn_err *err, const json_t *sc, const char *field, bool pod)
+{
+    int rc = 0;
+    char f[300];
+    if (!json_is_object(sc))
+        return 0;
+    rc |= validate_id(err, sc, "runAsUser", field);
+    rc |= validate_id(err, sc, "runAsGroup", field);
+    if (pod) {
+        rc |= validate_id(err, sc, "fsGroup", field);
+        size_t i;
+        json_t *g;
+        json_array_foreach(json_object_get(sc, "supplementalGroups"), i, g)
+        {
+            if (!json_is_integer(g) || json_integer_value(g) < 0) {
+                F(f, "%s.supplementalGroups[%zu]", field, i);
+                rc |= kv_invalid_j(err, f, g, "must be between 0 and 2147483647, inclusive");
+            }
+        }
+        static const char *const fsgcp[] = {"Always", "OnRootMismatch", NULL};
+        F(f, "%s.fsGroupChangePolicy", field);
+        rc |= kv_enum(err, sc, "fsGroupChangePolicy", f, fsgcp, false);
+        json_array_foreach(json_object_get(sc, "sysctls"), i, g)
+        {
+            F(f, "%s.sysctls[%zu].name", field, i);
+            if (!*kj_str_or(g, "name", ""))
+                rc |= kv_required(err, f, NULL);
+        }
+    } else {
+        static const char *const pm[] = {"Default", "Unmasked", NULL};
+        F(f, "%s.procMount", field);
+        rc |= kv_enum(err, sc, "procMount", f, pm, false);
+        if (kj_true(sc, "privileged") &&
+            json_is_false(json_object_get(sc, "allowPrivilegeEscalation"))) {
+            F(f, "%s", field);
+            rc |= kv_invalid_raw(err, f, "\"\"",
+                                 "cannot set `allowPrivilegeEscalation` to false and "
+                                 "`privileged` to true");
+        }
+    }
+    F(f, "%s.seccompProfile", field);
+    rc |= validate_seccomp(err, json_object_get(sc, "seccompProfile"), f);
+    return rc;
+}
+
+/* ---- host aliases / DNS config ---- */
+
+static int
+validate_host_aliases(struct bsn_err *err, const json_t *list, const char *prefix)
+{
+    char f[300];
+    int rc = 0;
+    size_t i, j;
+    json_t *a, *h;
+    json_array_foreach(list, i, a)
+    {
+        const char *ip = kj_str(a, "ip");
+        F(f, "%s.hostAliases[%zu].ip", prefix, i);
+        if (!ip || !*ip)
+            rc |= kv_required(err, f, NULL);
+        else if (!is_ip(ip))
+            rc |= kv_invalid_s(err, f, ip, "must be a valid IP address");
+        json_array_foreach(json_object_get(a, "hostnames"), j, h)
+        {
+            const char *s = json_string_value(h);
+            F(f, "%s.hostAliases[%zu].hostnames[%zu]", prefix, i, j);
+            if (!s || kn_dns1123_subdomain(s))
+                rc |= kv_invalid_s(err, f, s ? s : "", s ? kn_dns1123_subdomain(s) : "");
+        }
+    }
+    return rc;
+}
+
+static int
+validate_dns_config(struct bsn_err *err, const json_t *dc, const char *prefix)
+{
+    char f[300];
+    int rc = 0;
+    if (!json_is_object(dc))
+        return 0;
+    size_t n = kj_len(dc, "nameservers"), i;
+    json_t *s;
+    if (n > 3) {
+        F(f, "%s.dnsConfig.nameservers", prefix);
+        rc |= kv_invalid_raw(err, f, "[...]", "must not have more than 3 nameservers");
+    }
+    json_array_foreach(json_object_get(dc, "nameservers"), i, s)
+    {
+        F(f, "%s.dnsConfig.nameservers[%zu]", prefix, i);
+        if (!is_ip(json_string_value(s)))
+            rc |= kv_invalid_j(err, f, s, "must be valid IP address");
+    }
+    if (kj_len(dc, "searches") > 32) {
+        F(f, "%s.dnsConfig.searches", prefix);
+        rc |= kv_invalid_raw(err, f, "[...]", "must not have more than 32 search paths");
+    }
+    json_array_foreach(json_object_get(dc, "options"), i, s)
+    {
+        F(f, "%s.dnsConfig.options[%zu].name", prefix, i);
+        if (!*kj_str_or(s, "name", ""))
+            rc |= kv_required(err, f, "Option.Name must not be empty");
+    }
+    return rc;
+}
+
+/* hostPort+protocol must be unique across the pod's containers. */
+static int
+validate_host_ports(struct bsn_err *err, const json_t *spec, const char *prefix)
+{
+    struct {
+        json_int_t port;
+        const char *proto;
+    } seen[128];
+    size_t ns = 0;
+    int rc = 0;
+    static const char *const lists[] = {"initContainers", "containers"};
+    for (int l = 0; l < 2; l++) {
+        size_t i, j;
+        json_t *c, *p;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c)
+        {
+            json_array_foreach(json_object_get(c, "ports"), j, p)
+            {
+                json_int_t hp = kj_int(p, "hostPort", 0);
+                const char *proto = kj_str_or(p, "protocol", "TCP");
+                if (hp <= 0)
+                    continue;
+                bool dup = false;
+                for (size_t k = 0; k < ns; k++)
+                    if (seen[k].port == hp && strcmp(seen[k].proto, proto) == 0)
+                        dup = true;
+                if (dup) {
+                    char f[300], v[64];
+                    F(f, "%s.%s[%zu].ports[%zu].hostPort", prefix, lists[l], i, j);
+                    F(v, "%lld/%s", (long long)hp, proto);
+                    rc |= kv_duplicate(err, f, v);
+                } else if (ns < BSN_ARRAY_LEN(seen)) {
+                    seen[ns].port = hp;
+                    seen[ns].proto = proto;
+                    ns++;
+                }
+            }
+        }
+    }
+    return rc;
+}
+
+int
+kp_validate_scheduling(struct bsn_err *err, const json_t *spec, const char *prefix)
+{
+    char f[300];
+    int rc = 0;
+    const json_t *aff = json_object_get(spec, "affinity");
+    if (json_is_object(aff)) {
+        F(f, "%s.affinity.nodeAffinity", prefix);
+        rc |= validate_node_affinity(err, json_object_get(aff, "nodeAffinity"), f);
+        F(f, "%s.affinity.podAffinity", prefix);
+        rc |= validate_pod_affinity(err, json_object_get(aff, "podAffinity"), f);
+        F(f, "%s.affinity.podAntiAffinity", prefix);
+        rc |= validate_pod_affinity(err, json_object_get(aff, "podAntiAffinity"), f);
+    }
+    rc |= validate_topology_spread(err, json_object_get(spec, "topologySpreadConstraints"), prefix);
+    F(f, "%s.securityContext", prefix);
+    rc |= validate_security_context(err, json_object_get(spec, "securityContext"), f, true);
+    static const char *const lists[] = {"containers", "initContainers"};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c)
+        {
+            F(f, "%s.%s[%zu].securityContext", prefix, lists[l], i);
+            rc |= validate_security_context(err, json_object_get(c, "securityContext"), f, false);
+        }
+    }
+    rc |= validate_host_aliases(err, json_object_get(spec, "hostAliases"), prefix);
+    rc |= validate_dns_config(err, json_object_get(spec, "dnsConfig"), prefix);
+    rc |= validate_host_ports(err, spec, prefix);
+    json_t *pcn = json_object_get(spec, "priorityClassName");
+    if (json_is_string(pcn) && *json_string_value(pcn) &&
+        kn_dns1123_subdomain(json_string_value(pcn))) {
+        F(f, "%s.priorityClassName", prefix);
+        rc |= kv_invalid_s(err, f, json_string_value(pcn),
+                           kn_dns1123_subdomain(json_string_value(pcn)));
+    }
+    return rc ? -1 : 0;
+}

@@ -879,6 +879,7 @@ kp_validate_podspec(struct bsn_err *err, const json_t *spec, const char *prefix)
     F(f, "%s.nodeSelector", prefix);
     rc |= ks_validate_labels(err, json_object_get(spec, "nodeSelector"), f);
     rc |= validate_tolerations(err, json_object_get(spec, "tolerations"), prefix);
+    rc |= kp_validate_scheduling(err, spec, prefix);
     const char *sa = kj_str(spec, "serviceAccountName");
     if (sa && *sa && kn_dns1123_subdomain(sa)) {
         F(f, "%s.serviceAccountName", prefix);

@@ -265,6 +265,36 @@ test_pod_validation(void **state)
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":[{\"name\":\"N\",\"valueFrom\":{"
          "\"secretKeyRef\":{\"name\":\"s\"}}}]}]}",
          "spec.containers[0].env[0].valueFrom.secretKeyRef.key", "Required value"},
+        {"{\"affinity\":{\"podAntiAffinity\":{\"preferredDuringSchedulingIgnoredDuringExecution\":["
+         "{"
+         "\"weight\":100,\"podAffinityTerm\":{\"labelSelector\":{\"matchLabels\":{\"a\":\"b\"}}}}]}"
+         "},"
+         "\"containers\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+         "spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]."
+         "podAffinityTerm.topologyKey",
+         "Required value: can not be empty"},
+        {"{\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":{"
+         "\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\"}]}]}}"
+         "},"
+         "\"containers\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+         "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+         "nodeSelectorTerms[0].matchExpressions[0].values",
+         "Required value: must be specified when `operator` is 'In' or 'NotIn'"},
+        {"{\"topologySpreadConstraints\":[{\"maxSkew\":0,\"topologyKey\":\"zone\","
+         "\"whenUnsatisfiable\":\"Maybe\"}],\"containers\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+         "spec.topologySpreadConstraints[0].whenUnsatisfiable",
+         "Unsupported value: \"Maybe\": supported values: \"DoNotSchedule\", \"ScheduleAnyway\""},
+        {"{\"securityContext\":{\"runAsUser\":-1},\"containers\":[{\"name\":\"a\",\"image\":\"x\"}]"
+         "}",
+         "spec.securityContext.runAsUser",
+         "Invalid value: -1: must be between 0 and 2147483647, inclusive"},
+        {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"ports\":[{\"containerPort\":80,"
+         "\"hostPort\":8080}]},{\"name\":\"b\",\"image\":\"x\",\"ports\":[{\"containerPort\":81,"
+         "\"hostPort\":8080}]}]}",
+         "spec.containers[1].ports[0].hostPort", "Duplicate value: \"8080/TCP\""},
+        {"{\"hostAliases\":[{\"ip\":\"not-an-ip\",\"hostnames\":[\"a\"]}],\"containers\":[{"
+         "\"name\":\"a\",\"image\":\"x\"}]}",
+         "spec.hostAliases[0].ip", "must be a valid IP address"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{}}]}",
          "spec.containers[0].livenessProbe", "Required value: must specify a handler type"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{\"exec\":{"
