@@ -121,6 +121,7 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
     bsn_map_init(&gw->host_ids);
     gw->host_info = bsn_calloc(GW_HOST_CHUNKS * GW_HOST_CHUNK, sizeof(*gw->host_info));
     gw->rl = gw_rl_new(16384);
+    gw_hc_init(gw);
     gw->admin_fd = -1;
     gw->log_fd = -1;
     gw->nthreads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -262,6 +263,7 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
         r->stats = s;
     }
     cfg->gw = gw;
+    gw_hc_update(gw, cfg);
     struct bsn_gw_config *old = gw->cur;
     gw->cur = cfg;
     gw->reloads++;
@@ -506,6 +508,11 @@ bsn_gw_start(struct bsn_gw *gw, struct bsn_err *err)
             break;
         }
     }
+    if (!rc) {
+        rc = -gw_hc_start(gw);
+        if (rc)
+            bsn_err_set(err, 500, "InternalError", "pthread_create: %s", strerror(rc));
+    }
     if (!rc && gw->admin_fd >= 0) {
         gw->admin_loop = bsn_loop_new();
         bsn_loop_add_fd(gw->admin_loop, gw->admin_fd, BSN_EV_READ, admin_accept, gw);
@@ -530,6 +537,7 @@ bsn_gw_stop(struct bsn_gw *gw)
 {
     if (!gw->started)
         return;
+    gw_hc_stop(gw);
     for (int t = 0; t < gw->nthreads; t++) {
         struct gw_worker *w = &gw->workers[t];
         if (w->thread) {
@@ -589,6 +597,7 @@ bsn_gw_free(struct bsn_gw *gw)
         free(gw->host_info[i]);
     free(gw->host_info);
     gw_rl_free(gw->rl);
+    gw_hc_free(gw);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
     if (gw->log_fd >= 0)

@@ -115,6 +115,7 @@ struct bsn_gw {
     uint32_t nhosts;
     uint64_t reloads;
     struct gw_ratelimiter *rl;
+    struct gw_hc *hc; /* active health checks (healthcheck.c) */
     /* admin */
     int admin_fd;
     struct bsn_loop *admin_loop;
@@ -153,6 +154,15 @@ int gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const str
 /* Reports the outcome of a request to an endpoint (passive outlier detection). */
 void gw_lb_report(struct gw_worker *w, const struct gw_route *r, const struct gw_backend *b,
                   uint32_t ep, int status);
+
+/* healthcheck.c */
+struct gw_hc;
+void gw_hc_init(struct bsn_gw *gw);
+/* Rebuilds the probe list from a published config (gw->mu held). */
+void gw_hc_update(struct bsn_gw *gw, const struct bsn_gw_config *cfg);
+int gw_hc_start(struct bsn_gw *gw);
+void gw_hc_stop(struct bsn_gw *gw);
+void gw_hc_free(struct bsn_gw *gw);
 
 /* proxy.c */
 void gw_proxy_accept(struct bsn_loop *loop, int fd, unsigned events, void *data);

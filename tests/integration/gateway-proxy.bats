@@ -392,3 +392,44 @@ EOF
     python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$BATS_TEST_TMPDIR/access.log"
     grep -q '"status":404' "$BATS_TEST_TMPDIR/access.log"
 }
+
+@test "gateway: active health checks take a failing endpoint out and bring it back" {
+    start_upstream good; PG=$UP_PORT
+    start_upstream bad -e 503; PBAD=$UP_PORT
+    BAD_PID=$(tail -1 "$BATS_TEST_TMPDIR/pids")
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PG" "$PBAD"
+        ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: hc}
+spec:
+  targetRefs: [{kind: Ingress, name: i}]
+  retries: {attempts: 1}
+  outlierDetection: {consecutive5xx: 0}
+  healthCheck: {path: /healthz, interval: 100ms, timeout: 500ms, unhealthyThreshold: 2, healthyThreshold: 1}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg"
+    for _ in $(seq 1 40); do
+        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_healthy{endpoint=\"127.0.0.1:$PBAD\"} 0" && break
+        sleep 0.1
+    done
+    run count_names "http://127.0.0.1:$GW_PORT/name" 100
+    echo "$output"
+    [ "$output" = "good 100" ]
+    # replace the failing replica by a healthy one on the same port: it comes back
+    kill "$BAD_PID"; sleep 0.2
+    "$BATS_FILE_TMPDIR/upstream" -p "$PBAD" -n revived &
+    echo $! >>"$BATS_TEST_TMPDIR/pids"
+    for _ in $(seq 1 40); do
+        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_healthy{endpoint=\"127.0.0.1:$PBAD\"} 1" && break
+        sleep 0.1
+    done
+    run count_names "http://127.0.0.1:$GW_PORT/name" 100
+    echo "$output"
+    [ "$output" = "good 50
+revived 50" ]
+}
