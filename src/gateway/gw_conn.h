@@ -68,6 +68,7 @@ struct gw_conn {
     uint64_t start_ns, bytes_in, bytes_out;
     size_t up_len;
     struct gw_conn *next_free, *lprev, *lnext;
+    struct gw_gzip *gzip; /* response compression in progress (compress.c) */
     /* --- kept across connections --- */
     struct bsn_buf uphead; /* upstream request head, kept for retries */
     struct bsn_buf head;   /* response head to the client */
@@ -97,6 +98,12 @@ void gw_up_discard(struct gw_conn *c);
 bool gw_is_hop_header(struct bsn_str n);
 bool gw_mod_drops(const struct gw_header_mod *m, struct bsn_str n);
 void gw_put_mods(struct bsn_buf *b, const struct gw_header_mod *m);
+/* compress.c */
+bool gw_gzip_wanted(struct gw_conn *c);
+int gw_gzip_start(struct gw_conn *c);
+long gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
+                  int npre);
+void gw_gzip_end(struct gw_conn *c);
 /* accesslog.c */
 void gw_log_request(struct gw_conn *c);
 void gw_log_flush(struct gw_worker *w);

@@ -64,6 +64,7 @@ struct gw_policy {
 #define GW_P_HEADERS  0x100
 #define GW_P_CB       0x200
 #define GW_P_HC       0x400
+#define GW_P_COMP     0x800
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -107,6 +108,11 @@ struct gw_policy {
     bool cors_credentials;
     /* headers */
     struct gw_header_mod req_hdr, resp_hdr;
+    /* compression */
+    bool gzip;
+    int64_t gzip_min_size;
+    char **gzip_types;
+    int gzip_ntypes;
 };
 
 /* --- backends --- */

@@ -554,6 +554,25 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
         if (int_field(o, "maxAge", &p->cors_max_age, 0, 86400 * 7, err, "spec.cors") < 0)
             return -1;
     }
+    if ((o = json_object_get(spec, "compression"))) {
+        p->set |= GW_P_COMP;
+        p->gzip = !json_is_false(json_object_get(o, "gzip"));
+        int min = 1024;
+        if (int_field(o, "minSize", &min, 0, 1 << 30, err, "spec.compression") < 0)
+            return -1;
+        p->gzip_min_size = min;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(o, "contentTypes"), i, v)
+        {
+            if (!json_is_string(v))
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.compression.contentTypes[%zu]: expected a string", i);
+            p->gzip_types =
+                bsn_realloc(p->gzip_types, (size_t)(p->gzip_ntypes + 1) * sizeof(char *));
+            p->gzip_types[p->gzip_ntypes++] = bsn_strdup(json_string_value(v));
+        }
+    }
     if ((o = json_object_get(spec, "headers"))) {
         p->set |= GW_P_HEADERS;
         if (gw_header_mod_parse(&p->req_hdr, json_object_get(o, "request"), false) < 0 ||
@@ -593,6 +612,9 @@ gw_policy_fini(struct gw_policy *p)
     free(p->cors_expose);
     gw_header_mod_fini(&p->req_hdr);
     gw_header_mod_fini(&p->resp_hdr);
+    for (int i = 0; i < p->gzip_ntypes; i++)
+        free(p->gzip_types[i]);
+    free(p->gzip_types);
 }
 
 void
@@ -684,6 +706,12 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->cors_expose = src->cors_expose;
         dst->cors_max_age = src->cors_max_age;
         dst->cors_credentials = src->cors_credentials;
+    }
+    if (add & GW_P_COMP) {
+        dst->gzip = src->gzip;
+        dst->gzip_min_size = src->gzip_min_size;
+        dst->gzip_types = src->gzip_types;
+        dst->gzip_ntypes = src->gzip_ntypes;
     }
     if (add & GW_P_HEADERS) {
         dst->req_hdr = src->req_hdr;

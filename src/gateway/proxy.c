@@ -876,6 +876,7 @@ finish_request(struct gw_conn *c)
         h->active--;
         c->host_counted = false;
     }
+    gw_gzip_end(c);
     if (r && r->stats) {
         struct gw_stat_cell *cell = &r->stats->cells[w->id];
         uint64_t us = (bsn_mono_ns() - c->start_ns) / 1000;

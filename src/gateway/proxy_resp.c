@@ -173,6 +173,24 @@ forward_resp(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         last = c->resp_left == 0;
         extra = avail - len;
     }
+    if (c->gzip) {
+        long sent = gw_gzip_body(c, data, len, last, pre, npre);
+        c->up_len = 0;
+        if (sent < 0) {
+            abort_conn(c);
+            return;
+        }
+        c->bytes_out += (uint64_t)sent;
+        if (extra)
+            c->resp_keep_alive = false;
+        if (last) {
+            c->ustate = U_DONE;
+            gw_proxy_finish(c);
+        } else {
+            gw_proxy_interest(c);
+        }
+        return;
+    }
     struct iovec iov[6];
     int n = 0;
     for (int i = 0; i < npre; i++)
@@ -234,6 +252,8 @@ build_head(struct gw_conn *c)
         if (gw_is_hop_header(n) || gw_mod_drops(&route->resp_hdr, n) ||
             gw_mod_drops(&p->resp_hdr, n))
             continue;
+        if (c->gzip && n.len == 14 && bsn_str_case_eq(n, "content-length"))
+            continue;
         bsn_buf_append(b, n.base,
                        (size_t)(r->headers[i].value.base + r->headers[i].value.len - n.base));
         bsn_buf_puts(b, "\r\n");
@@ -241,6 +261,8 @@ build_head(struct gw_conn *c)
     gw_put_mods(b, &route->resp_hdr);
     gw_put_mods(b, &p->resp_hdr);
     cors_headers(c, b);
+    if (c->gzip)
+        bsn_buf_puts(b, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
     if (c->resp_chunked_out)
         bsn_buf_puts(b, "Transfer-Encoding: chunked\r\n");
     if (!c->keep_alive)
@@ -347,6 +369,8 @@ handle_head(struct gw_conn *c)
             c->keep_alive = false; /* answered before the body ended: close afterwards */
         if (c->resp_chunked_in)
             bsn_http_chunked_init(&c->resp_ch);
+        if (!nobody && gw_gzip_wanted(c) && gw_gzip_start(c) == 0)
+            c->resp_chunked_out = true;
         build_head(c);
         c->resp_started = true;
         c->ustate = U_BODY;
@@ -397,7 +421,9 @@ gw_upstream_read(struct gw_conn *c)
         if (c->ustate == U_BODY && c->resp_close_delim) {
             c->resp_keep_alive = false;
             struct iovec iov = {"0\r\n\r\n", 5};
-            if (c->resp_chunked_out)
+            if (c->gzip)
+                gw_gzip_body(c, NULL, 0, true, NULL, 0);
+            else if (c->resp_chunked_out)
                 gw_q_send(c->fd, &c->q, &iov, 1);
             c->ustate = U_DONE;
             gw_proxy_finish(c);

@@ -433,3 +433,36 @@ EOF2
     [ "$output" = "good 50
 revived 50" ]
 }
+
+@test "gateway: gzip compression of compressible responses" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"
+        ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: gz}
+spec:
+  targetRefs: [{kind: Ingress, name: i}]
+  compression: {gzip: true, minSize: 100}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg"
+    u=http://127.0.0.1:$GW_PORT
+    run curl -s -D "$BATS_TEST_TMPDIR/h" -o "$BATS_TEST_TMPDIR/body.gz" -H 'Accept-Encoding: gzip' $u/gzip-text
+    grep -qi '^Content-Encoding: gzip' "$BATS_TEST_TMPDIR/h"
+    grep -qi '^Vary: Accept-Encoding' "$BATS_TEST_TMPDIR/h"
+    ! grep -qi '^Content-Length' "$BATS_TEST_TMPDIR/h"
+    curl -s "http://127.0.0.1:$PA/gzip-text" >"$BATS_TEST_TMPDIR/plain"
+    gunzip -c "$BATS_TEST_TMPDIR/body.gz" | cmp - "$BATS_TEST_TMPDIR/plain"
+    [ "$(stat -c %s "$BATS_TEST_TMPDIR/body.gz")" -lt $(($(stat -c %s "$BATS_TEST_TMPDIR/plain") / 4)) ]
+    # not accepted, refused with q=0, or too small: passed through as is
+    ! curl -s -D - -o /dev/null $u/gzip-text | grep -qi '^Content-Encoding'
+    ! curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip;q=0' $u/gzip-text | grep -qi '^Content-Encoding'
+    ! curl -s -D - -o /dev/null -H 'Accept-Encoding: gzip' $u/name | grep -qi '^Content-Encoding'
+    # keep-alive still works after a compressed response
+    run curl -s --compressed $u/gzip-text $u/name
+    echo "$output" | tail -1 | grep -qx a
+}
