@@ -434,11 +434,31 @@ bsn_http_parse_request(const char *buf, size_t len, struct bsn_http_request_head
         return BSN_HTTP_ERROR;
     }
     out->target = mkstr(ts, q);
+    /* absolute-form (RFC 9112 3.2.2): "http://authority/path?query"; the authority replaces
+     * the Host header. It must have a path (we do not invent one). */
+    struct bsn_str authority = BSN_STR_NULL;
+    const char *ps = ts;
+    size_t scheme = 0;
+    if (q - ts > 7 && strncasecmp(ts, "http://", 7) == 0)
+        scheme = 7;
+    else if (q - ts > 8 && strncasecmp(ts, "https://", 8) == 0)
+        scheme = 8;
+    if (scheme) {
+        const char *as = ts + scheme;
+        const char *aend = qm ? qm : q;
+        const char *slash = memchr(as, '/', (size_t)(aend - as));
+        if (!slash || slash == as) {
+            *status = 400;
+            return BSN_HTTP_ERROR;
+        }
+        authority = mkstr(as, slash);
+        ps = slash;
+    }
     if (qm) {
-        out->path = mkstr(ts, qm);
+        out->path = mkstr(ps, qm);
         out->query = mkstr(qm + 1, q);
     } else {
-        out->path = out->target;
+        out->path = mkstr(ps, q);
         out->query = (struct bsn_str){q, 0};
     }
     int minor = parse_version(q + 1);
@@ -465,7 +485,7 @@ bsn_http_parse_request(const char *buf, size_t len, struct bsn_http_request_head
     out->keep_alive = f.keep_alive;
     out->upgrade = f.upgrade;
     out->expect_continue = f.expect_continue;
-    out->host = f.host;
+    out->host = authority.base ? authority : f.host;
     out->upgrade_proto = f.upgrade_proto;
     out->connection = f.connection;
     return (int)(p - buf);

@@ -49,8 +49,10 @@ struct bsn_http_header {
 };
 
 struct bsn_http_request_head {
-    struct bsn_str method, target, path, query; /* target = path[?query]; query excludes '?' */
-    int minor_version;                          /* 0 or 1 */
+    /* target is the raw request-target; path and query (without '?') are views into it. For
+     * an absolute-form target ("http://host/p?q", proxies) path is "/p" and host is "host". */
+    struct bsn_str method, target, path, query;
+    int minor_version; /* 0 or 1 */
     struct bsn_http_header headers[BSN_HTTP_MAX_HEADERS];
     size_t nheaders;
     int64_t content_length; /* -1 if absent */

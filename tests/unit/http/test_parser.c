@@ -115,6 +115,12 @@ test_connection_semantics(void **state)
     assert_true(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,Chunked\r\n\r\n", &st) >
                 0);
     assert_true(H.chunked);
+    assert_true(parse("GET http://example.com:8080/a/b?c=d HTTP/1.1\r\nHost: x\r\n\r\n", &st) > 0);
+    assert_true(bsn_str_eq(H.path, "/a/b"));
+    assert_true(bsn_str_eq(H.query, "c=d"));
+    assert_true(bsn_str_eq(H.host, "example.com:8080"));
+    assert_int_equal(parse("GET http://example.com HTTP/1.1\r\nHost: x\r\n\r\n", &st), -1);
+    assert_int_equal(st, 400);
     assert_true(parse("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", &st) > 0);
     assert_true(bsn_str_eq(H.target, "*"));
 }
