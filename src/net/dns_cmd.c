@@ -36,7 +36,8 @@ usage(FILE *out)
             "  --cache N              forward cache entries (default 10000)\n"
             "  --max-tcp N            TCP connection cap (default 1024)\n"
             "  --tcp-idle MS          idle TCP connection timeout (default 10000)\n"
-            "  --help                 this text\n");
+            "  --help                 this text\n\n"
+            "SIGHUP reloads the records file; SIGINT/SIGTERM stop the server.\n");
 }
 
 static int
@@ -154,6 +155,7 @@ bsn_cmd_dns(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     struct bsn_err err = {0};
     struct bsn_dns_server *srv = bsn_dns_server_start(&cfg, &err);
@@ -168,7 +170,19 @@ bsn_cmd_dns(int argc, char **argv)
             txt, bsn_dns_zone_service_count(zone), cfg.listen, bsn_dns_server_port(srv),
             cfg.threads);
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        if (!records)
+            continue;
+        /* reload: the new contents replace the old in one snapshot; on error the zone keeps
+         * what was applied before the failing item (logged) */
+        bsn_dns_zone_begin(zone);
+        bsn_dns_zone_reset(zone);
+        int rc = load_records(zone, records);
+        bsn_dns_zone_commit(zone);
+        malloc_trim(0);
+        fprintf(stderr, "bosun dns: reloaded %s: %zu services%s\n", records,
+                bsn_dns_zone_service_count(zone), rc < 0 ? " (with errors)" : "");
+    }
     bsn_dns_server_stop(srv);
     bsn_dns_zone_free(zone);
     return 0;

@@ -783,6 +783,33 @@ bsn_dns_zone_delete_endpoint_slice(struct bsn_dns_zone *z, const char *ns, const
     return 0;
 }
 
+static void
+collect_wsvc(const void *key, size_t klen, void *val, void *arg)
+{
+    struct dns_wsvc ***cursor = arg;
+    *(*cursor)++ = val;
+}
+
+void
+bsn_dns_zone_reset(struct bsn_dns_zone *z)
+{
+    lock_draft(z);
+    size_t n = dns_map_count(&z->wsvcs);
+    struct dns_wsvc **all = bsn_malloc((n ? n : 1) * sizeof(*all)), **cursor = all;
+    dns_map_foreach(&z->wsvcs, collect_wsvc, &cursor);
+    for (size_t i = 0; i < n; i++) {
+        struct dns_wsvc *w = all[i];
+        w->has_svc = w->has_eps = false;
+        wset_free(&w->legacy);
+        for (int k = 0; k < w->nslices; k++)
+            wset_free(&w->slices[k]);
+        w->nslices = 0;
+        svc_sync(z, w); /* unpublishes and drops the entry */
+    }
+    free(all);
+    unlock_publish(z);
+}
+
 /* --- readers ------------------------------------------------------------------------------- */
 
 int

@@ -130,6 +130,13 @@ int bsn_dns_zone_delete_endpoint_slice(struct bsn_dns_zone *zone, const char *ns
 int bsn_dns_zone_apply_object(struct bsn_dns_zone *zone, const json_t *obj, bool deleted,
                               struct bsn_err *err);
 
+/*
+ * Forgets every Service, Endpoints and EndpointSlice. Inside begin/commit this is the way to
+ * replace the whole zone atomically (an informer's relist, a records file reload): readers
+ * see the old zone until commit, then the new one.
+ */
+void bsn_dns_zone_reset(struct bsn_dns_zone *zone);
+
 /* Number of services currently published (for tests and metrics). */
 size_t bsn_dns_zone_service_count(struct bsn_dns_zone *zone);
 

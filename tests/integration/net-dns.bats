@@ -104,6 +104,19 @@ q() {
     [ "$output" = '"1.1.0"' ]
 }
 
+@test "SIGHUP reloads the records file" {
+    echo '{"kind":"List","items":[{"kind":"Service","metadata":{"name":"new","namespace":"default"},"spec":{"clusterIP":"10.43.3.3"}}]}' >"$TMP/records.json"
+    kill -HUP "$PID"
+    for _ in $(seq 1 50); do
+        grep -q reloaded "$TMP/dns.log" && break
+        sleep 0.05
+    done
+    run q +short new.default.svc.cluster.local A
+    [ "$output" = "10.43.3.3" ]
+    run q kubernetes.default.svc.cluster.local A
+    [[ "$output" == *"status: NXDOMAIN"* ]]
+}
+
 @test "out-of-zone names are refused without upstream, forwarded with one" {
     run q example.org A
     [[ "$output" == *"status: REFUSED"* ]]

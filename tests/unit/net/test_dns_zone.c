@@ -377,6 +377,35 @@ test_slices_and_json(void **state)
     bsn_dns_zone_free(z);
 }
 
+static void
+test_reset_in_batch(void **state)
+{
+    struct bsn_dns_zone *z = fixture();
+    static struct result r;
+    bsn_dns_zone_begin(z);
+    bsn_dns_zone_reset(z);
+    const char *ips[] = {"10.43.7.7"};
+    assert_int_equal(bsn_dns_zone_put_service(z, "default", "fresh", BSN_DNS_SVC_CLUSTER_IP, ips, 1,
+                                              NULL, 0, NULL, false, NULL),
+                     0);
+    /* readers still see the old zone until commit */
+    ask(z, "kubernetes.default.svc.cluster.local", BSN_DNS_T_A, 0, &r);
+    assert_string_equal(r.an, "A 10.43.0.1");
+    ask(z, "fresh.default.svc.cluster.local", BSN_DNS_T_A, 0, &r);
+    assert_int_equal(r.rcode, BSN_DNS_R_NXDOMAIN);
+    bsn_dns_zone_commit(z);
+    ask(z, "kubernetes.default.svc.cluster.local", BSN_DNS_T_A, 0, &r);
+    assert_int_equal(r.rcode, BSN_DNS_R_NXDOMAIN);
+    ask(z, "fresh.default.svc.cluster.local", BSN_DNS_T_A, 0, &r);
+    assert_string_equal(r.an, "A 10.43.7.7");
+    ask(z, "1.0.43.10.in-addr.arpa", BSN_DNS_T_PTR, 0, &r);
+    assert_int_equal(r.rc, BSN_DNS_NOT_IN_ZONE);
+    ask(z, "kube-system.svc.cluster.local", BSN_DNS_T_A, 0, &r);
+    assert_int_equal(r.rcode, BSN_DNS_R_NXDOMAIN);
+    assert_int_equal(bsn_dns_zone_service_count(z), 1);
+    bsn_dns_zone_free(z);
+}
+
 /* --- readers racing a writer ---------------------------------------------------------------- */
 
 struct race {
@@ -458,6 +487,7 @@ main(void)
         cmocka_unit_test(test_srv_additional_and_truncation),
         cmocka_unit_test(test_updates_and_deletes),
         cmocka_unit_test(test_slices_and_json),
+        cmocka_unit_test(test_reset_in_batch),
         cmocka_unit_test(test_concurrent_updates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
