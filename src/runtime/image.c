@@ -151,6 +151,10 @@ bsn_image_ref_parse(const char *s, struct bsn_image_ref *ref, struct bsn_err *er
     }
     if (!ref->domain[0] || !strcmp(ref->domain, "index.docker.io"))
         snprintf(ref->domain, sizeof(ref->domain), "docker.io");
+    /* Docker caps the normalized repository name (domain/path) at 255 characters. */
+    bool library = !strcmp(ref->domain, "docker.io") && !strchr(name, '/');
+    if (strlen(ref->domain) + 1 + (library ? 8 : 0) + strlen(name) > 255)
+        return bsn_err_set(err, 400, "Invalid", "invalid image reference: name too long");
     if (!valid_domain(ref->domain) || !valid_path(name))
         return bsn_err_set(err, 400, "Invalid",
                            "invalid image reference '%s': repository names are lowercase "
@@ -539,8 +543,10 @@ copy_manifest(struct bsn_image_store *s, const char *layout, const char *md, str
         rc = bsn_err_set(err, 400, "BadRequest", "manifest %s: missing config or layers", md);
         goto out;
     }
-    BSN_AUTOFREE char *cpath = bsn_sprintf("%s/blobs/sha256/%s", layout, cd + 7);
-    if ((rc = rt_img_blob_put_file(s, cpath, cd, got, NULL, err)) < 0)
+    char *cpath = bsn_sprintf("%s/blobs/sha256/%s", layout, cd + 7);
+    rc = rt_img_blob_put_file(s, cpath, cd, got, NULL, err);
+    free(cpath);
+    if (rc < 0)
         goto out;
     for (size_t i = 0; i < json_array_size(layers); i++) {
         const char *ld = json_string_value(json_object_get(json_array_get(layers, i), "digest"));

@@ -74,6 +74,7 @@ bsn_cmd_image(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
+    struct bsn_image_store *s = NULL;
     BSN_AUTOFREE char *data_dir = NULL;
     const char *name = NULL, *workdir = NULL;
     struct bsn_registry_auth auth = {.password = getenv("BOSUN_REGISTRY_PASSWORD")};
@@ -146,7 +147,6 @@ bsn_cmd_image(int argc, char **argv)
     if (!data_dir)
         data_dir = default_data_dir();
     struct bsn_err err = {0};
-    struct bsn_image_store *s = NULL;
     if (strcmp(sub, "import") && strcmp(sub, "pack") && strcmp(sub, "ls") && strcmp(sub, "rm") &&
         strcmp(sub, "pull")) {
         fprintf(stderr, "bosun image: unknown command '%s'\n%s", sub, usage);

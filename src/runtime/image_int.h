@@ -28,4 +28,8 @@ const char *rt_img_pick_platform(json_t *index);
 /* True if the media type names an index or a manifest list. */
 bool rt_img_is_index(const char *media_type);
 
+/* Extracts key="value" (or key=value) from a WWW-Authenticate challenge's parameters into
+ * out (truncated to n). */
+bool rt_img_challenge_param(const char *params, const char *key, char *out, size_t n);
+
 #endif

@@ -473,11 +473,13 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     spec = bsn_oci_spec(&in, err);
     if (!spec)
         goto out;
-    BSN_AUTOFREE char *path = bsn_sprintf("%s/config.json", c->dir);
-    if (json_dump_file(spec, path, JSON_INDENT(2)) < 0) {
+    char *path = bsn_sprintf("%s/config.json", c->dir);
+    int wr = json_dump_file(spec, path, JSON_INDENT(2));
+    if (wr < 0)
         bsn_err_set(err, 500, "InternalError", "write %s", path);
+    free(path);
+    if (wr < 0)
         goto out;
-    }
     memcpy(id, c->st.id, 65);
     rc = 0;
 out:

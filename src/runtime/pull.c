@@ -63,9 +63,8 @@ url_encode(struct bsn_buf *b, const char *s)
     }
 }
 
-/* Extracts key="value" (or key=value) from a challenge's parameter list. */
-static bool
-challenge_param(const char *params, const char *key, char *out, size_t n)
+bool
+rt_img_challenge_param(const char *params, const char *key, char *out, size_t n)
 {
     size_t kl = strlen(key);
     for (const char *p = params; *p;) {
@@ -135,13 +134,13 @@ authenticate(struct reg *r, const char *challenge, struct bsn_err *err)
         return bsn_err_set(err, 401, "Unauthorized", "registry %s: unsupported challenge '%s'",
                            r->base, challenge);
     char realm[512], service[256] = "", scope[512];
-    if (!challenge_param(challenge + 6, "realm", realm, sizeof(realm)))
+    if (!rt_img_challenge_param(challenge + 6, "realm", realm, sizeof(realm)))
         return bsn_err_set(err, 401, "Unauthorized",
                            "registry %s: bearer challenge without "
                            "realm",
                            r->base);
-    challenge_param(challenge + 6, "service", service, sizeof(service));
-    if (!challenge_param(challenge + 6, "scope", scope, sizeof(scope)))
+    rt_img_challenge_param(challenge + 6, "service", service, sizeof(service));
+    if (!rt_img_challenge_param(challenge + 6, "scope", scope, sizeof(scope)))
         snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
     struct bsn_buf url;
     bsn_buf_init(&url);
