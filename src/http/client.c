@@ -497,6 +497,7 @@ struct bsn_http_client *
 bsn_http_client_new(struct bsn_loop *loop, const struct bsn_http_client_opts *o,
                     struct bsn_err *err)
 {
+    bsn_io_ignore_sigpipe();
     struct bsn_http_client *cl = bsn_calloc(1, sizeof(*cl));
     cl->loop = loop;
     cl->base_url = bsn_strdup(o->base_url ? o->base_url : "");

@@ -329,6 +329,7 @@ bsn_http_fetch(const struct bsn_http_fetch_opts *o, struct bsn_http_fetch_result
                struct bsn_err *err)
 {
     memset(res, 0, sizeof(*res));
+    bsn_io_ignore_sigpipe();
     struct bsn_url u;
     if (!o->url || bsn_url_parse(o->url, &u) < 0)
         return bsn_err_set(err, 400, "BadRequest", "invalid URL \"%s\"", o->url ? o->url : "");

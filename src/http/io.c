@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -93,6 +95,24 @@ bsn_io_handshake(SSL *ssl, unsigned *want)
         return 0;
     ssize_t rc = ssl_result(ssl, r, want);
     return rc == BSN_IO_AGAIN ? BSN_IO_AGAIN : BSN_IO_ERR;
+}
+
+static void
+ignore_sigpipe_once(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
+}
+
+void
+bsn_io_ignore_sigpipe(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ignore_sigpipe_once);
 }
 
 void

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "http/addr_int.h"
+#include "http/io_int.h"
 #include "http/server_int.h"
 
 int
@@ -112,6 +113,7 @@ bsn_http_server_new(struct bsn_loop *loop, const struct bsn_http_server_opts *op
         bsn_err_set(err, 500, "InternalError", "http server: listen address and handler needed");
         return NULL;
     }
+    bsn_io_ignore_sigpipe();
     struct sockaddr_storage ss;
     socklen_t sl;
     const char *unix_path = NULL;

@@ -889,8 +889,18 @@ bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
     bsn_buf_append(&c->out, data, len);
     if (r->head.minor_version == 1)
         bsn_buf_puts(&c->out, "\r\n");
-    /* Coalesce: all chunks written during this loop iteration go out in one write. */
-    if (!c->flush_pending) {
+    /* Coalesce: chunks written during this loop iteration go out together, but a large
+     * burst (an initial watch list) is written as it grows so the kernel absorbs it. */
+    if (out_pending(c) >= OUT_SOFT_LIMIT) {
+        conn_ref(c);
+        conn_flush(c);
+        conn_update(c);
+        bool gone = c->closed;
+        conn_unref(c);
+        if (gone)
+            return -1;
+    }
+    if (!c->flush_pending && out_pending(c) > 0) {
         c->flush_pending = true;
         conn_ref(c);
         bsn_loop_defer(c->srv->loop, flush_cb, c);

@@ -24,6 +24,9 @@
  * stays silent on an idle keep-alive connection is closed after idle_timeout_ms; one that starts
  * a request but does not finish its head (or body) within header_timeout_ms gets a 408.
  *
+ * The server sets SIGPIPE to SIG_IGN (once, if still at the default): OpenSSL writes with
+ * write(2), and a reset TLS connection must not kill the process.
+ *
  * Streaming (watch): bsn_http_stream_start() sends the head with chunked encoding, each
  * bsn_http_stream_write() sends one chunk. Output is buffered; if a slow client lets more than
  * max_stream_buffer bytes pile up, the connection is closed and on_close fires.
