@@ -68,6 +68,7 @@ struct pending {
     struct sockaddr_storage client;
     socklen_t clen;
     struct chase *chase; /* ExternalName: the client's query to answer with CNAME + result */
+    bool added_opt;      /* we added EDNS for a TCP client: strip the OPT from the reply */
 };
 
 /* An ExternalName answer being completed: the CNAME we answer plus what the upstream says
@@ -247,6 +248,31 @@ tick(struct bsn_loop *loop, void *data)
         bsn_timer_start(loop, &w->tick, TICK_MS, tick, w);
 }
 
+/*
+ * A TCP client can take any size, but the upstream is asked over UDP: ask for 4096 bytes so
+ * that large answers do not come back truncated (adding an OPT record when the client sent
+ * none; it is stripped from the reply again).
+ */
+static void
+tcp_upgrade_edns(struct pending *p)
+{
+    static _Thread_local struct bsn_dns_msg m;
+    if (!p->q.edns) {
+        uint8_t *o = p->pkt + p->len;
+        o[0] = 0;
+        bsn_dns_put16(o + 1, BSN_DNS_T_OPT);
+        bsn_dns_put16(o + 3, BSN_DNS_UDP_MAX);
+        memset(o + 5, 0, 6);
+        p->len += 11;
+        bsn_dns_put16(p->pkt + 10, (uint16_t)(bsn_dns_get16(p->pkt + 10) + 1));
+        p->added_opt = true;
+    } else if (bsn_dns_msg_parse(p->pkt, p->len, &m) == 0) {
+        for (int i = 0; i < m.nrr; i++)
+            if (m.rr[i].type == BSN_DNS_T_OPT)
+                bsn_dns_put16(p->pkt + m.rr[i].ttl_off - 2, BSN_DNS_UDP_MAX);
+    }
+}
+
 /* Starts forwarding q; returns the length of an immediate reply (SERVFAIL) or 0. */
 static size_t
 forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, size_t len,
@@ -271,10 +297,13 @@ forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt, siz
     p->up_id = id;
     w->id_map[id] = (uint16_t)(p - w->pend + 1);
     p->q = *q;
-    p->pkt = bsn_malloc(len);
+    p->pkt = bsn_malloc(len + 11);
     memcpy(p->pkt, pkt, len);
     bsn_dns_put16(p->pkt, id);
     p->len = len;
+    p->added_opt = false;
+    if (c)
+        tcp_upgrade_edns(p);
     p->limit = limit;
     p->up_idx = 0;
     p->attempts = 0;
@@ -367,8 +396,14 @@ on_upstream(struct bsn_loop *loop, int fd, unsigned events, void *data)
             continue;
         if (bsn_dns_msg_parse(w->scratch, (size_t)n, &m) < 0 || !(m.flags & BSN_DNS_F_QR) ||
             m.qtype != p->q.qtype || m.qclass != p->q.qclass ||
-            memcmp(m.qname_lc, p->q.qname_lc, p->q.qname_len) != 0)
+            !bsn_dns_name_eq(m.qname_lc, p->q.qname_lc))
             continue;
+        if (p->added_opt && m.nrr > 0 && m.rr[m.nrr - 1].type == BSN_DNS_T_OPT &&
+            m.rr[m.nrr - 1].section == 3) {
+            /* the OPT we added is the last record: cut it off */
+            n = m.rr[m.nrr - 1].name_off;
+            bsn_dns_put16(w->scratch + 10, (uint16_t)(m.arcount - 1));
+        }
         if ((size_t)n > p->limit) {
             servfail(w, p);
             pend_free(w, p);

@@ -40,8 +40,15 @@ fake_reply(const uint8_t *q, size_t qlen, uint8_t *out, uint16_t id, const char 
     if (bsn_dns_query_parse(q, qlen, &pq) != 0)
         return 0;
     struct bsn_dns_enc e;
-    bsn_dns_enc_init(&e, out, 4096, &pq, q, false);
+    bsn_dns_enc_init(&e, out, pq.edns ? pq.edns_udp : 512, &pq, q, false);
     bsn_dns_put16(out, id);
+    if (strstr(qname_txt, "big.example")) { /* 60 records: truncated in 512 bytes */
+        for (int i = 0; i < 60; i++) {
+            uint8_t ip[4] = {198, 51, 100, (uint8_t)i};
+            bsn_dns_enc_rr(&e, 1, NULL, BSN_DNS_T_A, 60, ip, 4);
+        }
+        return bsn_dns_enc_finish(&e, &pq, 0);
+    }
     if (strstr(qname_txt, "nx.example")) {
         uint8_t soa[128], *p = soa;
         memcpy(p, "\2ns\7example\0\4host\7example\0", 26);
@@ -416,6 +423,21 @@ test_forward_and_cache(void **state)
     assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
     tq_section(out, (size_t)n, &msg, 1, txt, sizeof(txt));
     assert_string_equal(txt, "CNAME other.example.");
+
+    /* a large upstream answer: truncated for a plain UDP client, complete over TCP (the
+     * server asks the upstream with EDNS and strips the OPT it added) */
+    ql = tq_build(q, 12, "big.example", BSN_DNS_T_A, 0);
+    n = udp_ask(fx->port, q, ql, out, sizeof(out), 2000);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    assert_true(msg.flags & BSN_DNS_F_TC);
+    fd = tcp_connect(fx->port);
+    tcp_send_msg(fd, q, ql);
+    n = tcp_read_msg(fd, out);
+    close(fd);
+    assert_int_equal(bsn_dns_msg_parse(out, (size_t)n, &msg), 0);
+    assert_false(msg.flags & BSN_DNS_F_TC);
+    assert_int_equal(msg.ancount, 60);
+    assert_int_equal(msg.arcount, 0);
 
     /* a client that half-closes after its query still gets the forwarded answer */
     fd = tcp_connect(fx->port);
