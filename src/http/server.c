@@ -879,7 +879,10 @@ bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
         return -1;
     if (len == 0)
         return 0;
-    if (out_pending(c) + len > c->srv->max_stream_buffer) {
+    /* A client is too slow when the backlog left from earlier loop iterations exceeds the
+     * cap. Writes within one iteration (flush_pending) may burst past it: an initial watch
+     * list is bounded by the application, not by how fast this client reads. */
+    if (!c->flush_pending && out_pending(c) + len > c->srv->max_stream_buffer) {
         bsn_warn("http", "%s: closing slow stream (%zu bytes buffered)", c->remote, out_pending(c));
         conn_close(c);
         return -1;

@@ -29,7 +29,8 @@
  *
  * Streaming (watch): bsn_http_stream_start() sends the head with chunked encoding, each
  * bsn_http_stream_write() sends one chunk. Output is buffered; if a slow client lets more than
- * max_stream_buffer bytes pile up, the connection is closed and on_close fires.
+ * max_stream_buffer bytes pile up across loop iterations, the connection is closed and
+ * on_close fires (one synchronous burst, e.g. an initial list, may exceed the cap).
  */
 #ifndef BSN_HTTP_SERVER_H
 #define BSN_HTTP_SERVER_H

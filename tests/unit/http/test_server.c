@@ -72,6 +72,17 @@ handler(struct bsn_http_req *req, void *data)
         bsn_timer_start(loop, &stream_timer, 5, stream_tick, NULL);
         return;
     }
+    if (strcmp(req->path, "/burst") == 0) {
+        /* 8 MiB in one synchronous burst, more than max_stream_buffer in that test. */
+        char *chunk = bsn_malloc(65536);
+        memset(chunk, 'b', 65536);
+        bsn_http_stream_start(req, 200, "application/octet-stream");
+        for (int i = 0; i < 128; i++)
+            assert_int_equal(bsn_http_stream_write(req, chunk, 65536), 0);
+        bsn_http_stream_end(req);
+        free(chunk);
+        return;
+    }
     if (strcmp(req->path, "/stream-end") == 0) {
         bsn_http_stream_start(req, 200, "text/plain");
         bsn_http_stream_write(req, "one\n", 4);
@@ -368,6 +379,27 @@ test_slow_stream_client_dropped(void **state)
 }
 
 static void
+test_stream_burst_beyond_cap(void **state)
+{
+    struct bsn_http_server_opts o = {0};
+    o.max_stream_buffer = 1 << 20;
+    start(&o);
+    int fd = tcp_connect(H.port);
+    send_str(fd, "GET /burst HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct bsn_buf pend;
+    bsn_buf_init(&pend);
+    struct raw_resp r;
+    assert_int_equal(read_resp(fd, &pend, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 128 * 65536);
+    assert_int_equal(r.body[r.body_len - 1], 'b');
+    raw_resp_free(&r);
+    close(fd);
+    bsn_buf_fini(&pend);
+    harness_stop(&H);
+}
+
+static void
 test_shutdown_with_open_stream(void **state)
 {
     struct bsn_http_server_opts o = {0};
@@ -449,6 +481,7 @@ main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_stream_disconnect_fires_on_close),
         cmocka_unit_test(test_slow_stream_client_dropped),
+        cmocka_unit_test(test_stream_burst_beyond_cap),
         cmocka_unit_test(test_shutdown_with_open_stream),
         cmocka_unit_test(test_unix_socket_query_upgrade),
         cmocka_unit_test(test_percent_decode),
