@@ -265,6 +265,38 @@ scalar_json(uint8_t t, uint64_t v)
     }
 }
 
+/* Moves obj's members that belong to m (inline members included) into dst, in m's
+ * declaration order. */
+static void
+move_in_order(const struct bsn_pmsg *m, json_t *obj, json_t *dst)
+{
+    for (uint32_t i = 0; i < m->nfields; i++) {
+        const struct bsn_pfield *f = &m->fields[m->order[i]];
+        if (f->flags & BSN_PF_INLINE) {
+            move_in_order(f->msg, obj, dst);
+            continue;
+        }
+        json_t *v = json_object_get(obj, f->json);
+        if (v)
+            json_object_set(dst, f->json, v);
+    }
+}
+
+/* Wire order is field-number order; upstream's JSON follows the Go struct, which is the
+ * declaration order recorded in the schema. Rebuilds obj in that order. */
+static void
+reorder(const struct bsn_pmsg *m, json_t *obj)
+{
+    if (json_object_size(obj) < 2)
+        return;
+    json_t *tmp = json_object();
+    move_in_order(m, obj, tmp);
+    json_object_update_missing(tmp, obj); /* nothing expected; keeps any stray member */
+    json_object_clear(obj);
+    json_object_update(obj, tmp);
+    json_decref(tmp);
+}
+
 /* Decodes one value of field f from the cursor (wire type wt already read). */
 static json_t *
 decode_value(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *f, unsigned wt,
@@ -318,6 +350,7 @@ decode_value(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
             json_decref(o);
             return NULL;
         }
+        reorder(f->msg, o);
         return o;
     }
     default:
@@ -467,7 +500,10 @@ decode_field(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfield *
             return bad(c, m, f, "length runs past the end of the message");
         if (depth + 1 > c->max_depth)
             return bad(c, m, f, "nesting too deep");
-        return decode_msg(c, f->msg, p, n, depth + 1, prev);
+        if (decode_msg(c, f->msg, p, n, depth + 1, prev) < 0)
+            return -1;
+        reorder(f->msg, prev);
+        return 0;
     }
     json_t *v = decode_value(c, m, f, wt, r, depth);
     if (!v)
@@ -561,9 +597,11 @@ decode_envelope(struct dctx *c, const uint8_t *p, size_t n, int depth)
         json_decref(body);
         return NULL;
     }
+    reorder(m, body);
+    /* TypeMeta is inlined first in every Go object: kind, then apiVersion */
     json_t *obj = json_object();
-    json_object_set_new(obj, "apiVersion", json_string(apiv));
     json_object_set_new(obj, "kind", json_string(kind));
+    json_object_set_new(obj, "apiVersion", json_string(apiv));
     json_object_update(obj, body);
     json_decref(body);
     return obj;

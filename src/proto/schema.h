@@ -49,6 +49,7 @@ struct bsn_pfield {
 struct bsn_pmsg {
     const char *name;
     const struct bsn_pfield *fields; /* sorted by num */
+    const uint8_t *order;            /* declaration (Go struct, JSON output) order */
     uint32_t nfields;
 };
 

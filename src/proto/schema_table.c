@@ -286,7 +286,8 @@ static const struct bsn_pfield f_ObjectMeta[] = {
     {14, BSN_PT_STRING, BSN_PF_REPEATED, "finalizers", NULL},
     {17, BSN_PT_MSG, BSN_PF_REPEATED, "managedFields", &m_ManagedFieldsEntry},
 };
-static const struct bsn_pmsg m_ObjectMeta = {"ObjectMeta", f_ObjectMeta, 15};
+static const uint8_t o_ObjectMeta[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+static const struct bsn_pmsg m_ObjectMeta = {"ObjectMeta", f_ObjectMeta, o_ObjectMeta, 15};
 
 static const struct bsn_pfield f_OwnerReference[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "kind", NULL},
@@ -296,7 +297,8 @@ static const struct bsn_pfield f_OwnerReference[] = {
     {6, BSN_PT_BOOL, BSN_PF_PTR, "controller", NULL},
     {7, BSN_PT_BOOL, BSN_PF_PTR, "blockOwnerDeletion", NULL},
 };
-static const struct bsn_pmsg m_OwnerReference = {"OwnerReference", f_OwnerReference, 6};
+static const uint8_t o_OwnerReference[] = {3, 0, 1, 2, 4, 5};
+static const struct bsn_pmsg m_OwnerReference = {"OwnerReference", f_OwnerReference, o_OwnerReference, 6};
 
 static const struct bsn_pfield f_ManagedFieldsEntry[] = {
     {1, BSN_PT_STRING, 0, "manager", NULL},
@@ -307,7 +309,8 @@ static const struct bsn_pfield f_ManagedFieldsEntry[] = {
     {7, BSN_PT_FIELDS, BSN_PF_PTR, "fieldsV1", NULL},
     {8, BSN_PT_STRING, 0, "subresource", NULL},
 };
-static const struct bsn_pmsg m_ManagedFieldsEntry = {"ManagedFieldsEntry", f_ManagedFieldsEntry, 7};
+static const uint8_t o_ManagedFieldsEntry[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_ManagedFieldsEntry = {"ManagedFieldsEntry", f_ManagedFieldsEntry, o_ManagedFieldsEntry, 7};
 
 static const struct bsn_pfield f_ListMeta[] = {
     {1, BSN_PT_STRING, 0, "selfLink", NULL},
@@ -315,20 +318,23 @@ static const struct bsn_pfield f_ListMeta[] = {
     {3, BSN_PT_STRING, 0, "continue", NULL},
     {4, BSN_PT_INT64, BSN_PF_PTR, "remainingItemCount", NULL},
 };
-static const struct bsn_pmsg m_ListMeta = {"ListMeta", f_ListMeta, 4};
+static const uint8_t o_ListMeta[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_ListMeta = {"ListMeta", f_ListMeta, o_ListMeta, 4};
 
 static const struct bsn_pfield f_LabelSelector[] = {
     {1, BSN_PT_STRING, BSN_PF_MAP, "matchLabels", NULL},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "matchExpressions", &m_LabelSelectorRequirement},
 };
-static const struct bsn_pmsg m_LabelSelector = {"LabelSelector", f_LabelSelector, 2};
+static const uint8_t o_LabelSelector[] = {0, 1};
+static const struct bsn_pmsg m_LabelSelector = {"LabelSelector", f_LabelSelector, o_LabelSelector, 2};
 
 static const struct bsn_pfield f_LabelSelectorRequirement[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "operator", NULL},
     {3, BSN_PT_STRING, BSN_PF_REPEATED, "values", NULL},
 };
-static const struct bsn_pmsg m_LabelSelectorRequirement = {"LabelSelectorRequirement", f_LabelSelectorRequirement, 3};
+static const uint8_t o_LabelSelectorRequirement[] = {0, 1, 2};
+static const struct bsn_pmsg m_LabelSelectorRequirement = {"LabelSelectorRequirement", f_LabelSelectorRequirement, o_LabelSelectorRequirement, 3};
 
 static const struct bsn_pfield f_Condition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -338,13 +344,15 @@ static const struct bsn_pfield f_Condition[] = {
     {5, BSN_PT_STRING, BSN_PF_REQ, "reason", NULL},
     {6, BSN_PT_STRING, BSN_PF_REQ, "message", NULL},
 };
-static const struct bsn_pmsg m_Condition = {"Condition", f_Condition, 6};
+static const uint8_t o_Condition[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_Condition = {"Condition", f_Condition, o_Condition, 6};
 
 static const struct bsn_pfield f_Preconditions[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "uid", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "resourceVersion", NULL},
 };
-static const struct bsn_pmsg m_Preconditions = {"Preconditions", f_Preconditions, 2};
+static const uint8_t o_Preconditions[] = {0, 1};
+static const struct bsn_pmsg m_Preconditions = {"Preconditions", f_Preconditions, o_Preconditions, 2};
 
 static const struct bsn_pfield f_DeleteOptions[] = {
     {1, BSN_PT_INT64, BSN_PF_PTR, "gracePeriodSeconds", NULL},
@@ -354,7 +362,8 @@ static const struct bsn_pfield f_DeleteOptions[] = {
     {5, BSN_PT_STRING, BSN_PF_REPEATED, "dryRun", NULL},
     {6, BSN_PT_BOOL, BSN_PF_PTR, "ignoreStoreReadErrorWithClusterBreakingPotential", NULL},
 };
-static const struct bsn_pmsg m_DeleteOptions = {"DeleteOptions", f_DeleteOptions, 6};
+static const uint8_t o_DeleteOptions[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_DeleteOptions = {"DeleteOptions", f_DeleteOptions, o_DeleteOptions, 6};
 
 static const struct bsn_pfield f_Status[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ListMeta},
@@ -364,7 +373,8 @@ static const struct bsn_pfield f_Status[] = {
     {5, BSN_PT_MSG, BSN_PF_PTR, "details", &m_StatusDetails},
     {6, BSN_PT_INT32, 0, "code", NULL},
 };
-static const struct bsn_pmsg m_Status = {"Status", f_Status, 6};
+static const uint8_t o_Status[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_Status = {"Status", f_Status, o_Status, 6};
 
 static const struct bsn_pfield f_StatusDetails[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
@@ -374,14 +384,16 @@ static const struct bsn_pfield f_StatusDetails[] = {
     {5, BSN_PT_INT32, 0, "retryAfterSeconds", NULL},
     {6, BSN_PT_STRING, 0, "uid", NULL},
 };
-static const struct bsn_pmsg m_StatusDetails = {"StatusDetails", f_StatusDetails, 6};
+static const uint8_t o_StatusDetails[] = {0, 1, 2, 5, 3, 4};
+static const struct bsn_pmsg m_StatusDetails = {"StatusDetails", f_StatusDetails, o_StatusDetails, 6};
 
 static const struct bsn_pfield f_StatusCause[] = {
     {1, BSN_PT_STRING, 0, "reason", NULL},
     {2, BSN_PT_STRING, 0, "message", NULL},
     {3, BSN_PT_STRING, 0, "field", NULL},
 };
-static const struct bsn_pmsg m_StatusCause = {"StatusCause", f_StatusCause, 3};
+static const uint8_t o_StatusCause[] = {0, 1, 2};
+static const struct bsn_pmsg m_StatusCause = {"StatusCause", f_StatusCause, o_StatusCause, 3};
 
 static const struct bsn_pfield f_ConfigMap[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -389,7 +401,8 @@ static const struct bsn_pfield f_ConfigMap[] = {
     {3, BSN_PT_BYTES, BSN_PF_MAP, "binaryData", NULL},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "immutable", NULL},
 };
-static const struct bsn_pmsg m_ConfigMap = {"ConfigMap", f_ConfigMap, 4};
+static const uint8_t o_ConfigMap[] = {0, 3, 1, 2};
+static const struct bsn_pmsg m_ConfigMap = {"ConfigMap", f_ConfigMap, o_ConfigMap, 4};
 
 static const struct bsn_pfield f_Secret[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -398,25 +411,29 @@ static const struct bsn_pfield f_Secret[] = {
     {4, BSN_PT_STRING, BSN_PF_MAP, "stringData", NULL},
     {5, BSN_PT_BOOL, BSN_PF_PTR, "immutable", NULL},
 };
-static const struct bsn_pmsg m_Secret = {"Secret", f_Secret, 5};
+static const uint8_t o_Secret[] = {0, 4, 1, 3, 2};
+static const struct bsn_pmsg m_Secret = {"Secret", f_Secret, o_Secret, 5};
 
 static const struct bsn_pfield f_Namespace[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_NamespaceSpec},
     {3, BSN_PT_MSG, 0, "status", &m_NamespaceStatus},
 };
-static const struct bsn_pmsg m_Namespace = {"Namespace", f_Namespace, 3};
+static const uint8_t o_Namespace[] = {0, 1, 2};
+static const struct bsn_pmsg m_Namespace = {"Namespace", f_Namespace, o_Namespace, 3};
 
 static const struct bsn_pfield f_NamespaceSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "finalizers", NULL},
 };
-static const struct bsn_pmsg m_NamespaceSpec = {"NamespaceSpec", f_NamespaceSpec, 1};
+static const uint8_t o_NamespaceSpec[] = {0};
+static const struct bsn_pmsg m_NamespaceSpec = {"NamespaceSpec", f_NamespaceSpec, o_NamespaceSpec, 1};
 
 static const struct bsn_pfield f_NamespaceStatus[] = {
     {1, BSN_PT_STRING, 0, "phase", NULL},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_NamespaceCondition},
 };
-static const struct bsn_pmsg m_NamespaceStatus = {"NamespaceStatus", f_NamespaceStatus, 2};
+static const uint8_t o_NamespaceStatus[] = {0, 1};
+static const struct bsn_pmsg m_NamespaceStatus = {"NamespaceStatus", f_NamespaceStatus, o_NamespaceStatus, 2};
 
 static const struct bsn_pfield f_NamespaceCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -425,7 +442,8 @@ static const struct bsn_pfield f_NamespaceCondition[] = {
     {5, BSN_PT_STRING, 0, "reason", NULL},
     {6, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_NamespaceCondition = {"NamespaceCondition", f_NamespaceCondition, 5};
+static const uint8_t o_NamespaceCondition[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_NamespaceCondition = {"NamespaceCondition", f_NamespaceCondition, o_NamespaceCondition, 5};
 
 static const struct bsn_pfield f_ServiceAccount[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -433,7 +451,8 @@ static const struct bsn_pfield f_ServiceAccount[] = {
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "imagePullSecrets", &m_LocalObjectReference},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "automountServiceAccountToken", NULL},
 };
-static const struct bsn_pmsg m_ServiceAccount = {"ServiceAccount", f_ServiceAccount, 4};
+static const uint8_t o_ServiceAccount[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_ServiceAccount = {"ServiceAccount", f_ServiceAccount, o_ServiceAccount, 4};
 
 static const struct bsn_pfield f_ObjectReference[] = {
     {1, BSN_PT_STRING, 0, "kind", NULL},
@@ -444,19 +463,22 @@ static const struct bsn_pfield f_ObjectReference[] = {
     {6, BSN_PT_STRING, 0, "resourceVersion", NULL},
     {7, BSN_PT_STRING, 0, "fieldPath", NULL},
 };
-static const struct bsn_pmsg m_ObjectReference = {"ObjectReference", f_ObjectReference, 7};
+static const uint8_t o_ObjectReference[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_ObjectReference = {"ObjectReference", f_ObjectReference, o_ObjectReference, 7};
 
 static const struct bsn_pfield f_LocalObjectReference[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
 };
-static const struct bsn_pmsg m_LocalObjectReference = {"LocalObjectReference", f_LocalObjectReference, 1};
+static const uint8_t o_LocalObjectReference[] = {0};
+static const struct bsn_pmsg m_LocalObjectReference = {"LocalObjectReference", f_LocalObjectReference, o_LocalObjectReference, 1};
 
 static const struct bsn_pfield f_TypedLocalObjectReference[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "apiGroup", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "kind", NULL},
     {3, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
 };
-static const struct bsn_pmsg m_TypedLocalObjectReference = {"TypedLocalObjectReference", f_TypedLocalObjectReference, 3};
+static const uint8_t o_TypedLocalObjectReference[] = {0, 1, 2};
+static const struct bsn_pmsg m_TypedLocalObjectReference = {"TypedLocalObjectReference", f_TypedLocalObjectReference, o_TypedLocalObjectReference, 3};
 
 static const struct bsn_pfield f_TypedObjectReference[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "apiGroup", NULL},
@@ -464,20 +486,23 @@ static const struct bsn_pfield f_TypedObjectReference[] = {
     {3, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "namespace", NULL},
 };
-static const struct bsn_pmsg m_TypedObjectReference = {"TypedObjectReference", f_TypedObjectReference, 4};
+static const uint8_t o_TypedObjectReference[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_TypedObjectReference = {"TypedObjectReference", f_TypedObjectReference, o_TypedObjectReference, 4};
 
 static const struct bsn_pfield f_Binding[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "target", &m_ObjectReference},
 };
-static const struct bsn_pmsg m_Binding = {"Binding", f_Binding, 2};
+static const uint8_t o_Binding[] = {0, 1};
+static const struct bsn_pmsg m_Binding = {"Binding", f_Binding, o_Binding, 2};
 
 static const struct bsn_pfield f_Service[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_ServiceSpec},
     {3, BSN_PT_MSG, 0, "status", &m_ServiceStatus},
 };
-static const struct bsn_pmsg m_Service = {"Service", f_Service, 3};
+static const uint8_t o_Service[] = {0, 1, 2};
+static const struct bsn_pmsg m_Service = {"Service", f_Service, o_Service, 3};
 
 static const struct bsn_pfield f_ServiceSpec[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_ServicePort},
@@ -501,7 +526,8 @@ static const struct bsn_pfield f_ServiceSpec[] = {
     {22, BSN_PT_STRING, BSN_PF_PTR, "internalTrafficPolicy", NULL},
     {23, BSN_PT_STRING, BSN_PF_PTR, "trafficDistribution", NULL},
 };
-static const struct bsn_pmsg m_ServiceSpec = {"ServiceSpec", f_ServiceSpec, 20};
+static const uint8_t o_ServiceSpec[] = {0, 1, 2, 14, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 13, 16, 17, 18, 19};
+static const struct bsn_pmsg m_ServiceSpec = {"ServiceSpec", f_ServiceSpec, o_ServiceSpec, 20};
 
 static const struct bsn_pfield f_ServicePort[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
@@ -511,28 +537,33 @@ static const struct bsn_pfield f_ServicePort[] = {
     {5, BSN_PT_INT32, 0, "nodePort", NULL},
     {6, BSN_PT_STRING, BSN_PF_PTR, "appProtocol", NULL},
 };
-static const struct bsn_pmsg m_ServicePort = {"ServicePort", f_ServicePort, 6};
+static const uint8_t o_ServicePort[] = {0, 1, 5, 2, 3, 4};
+static const struct bsn_pmsg m_ServicePort = {"ServicePort", f_ServicePort, o_ServicePort, 6};
 
 static const struct bsn_pfield f_SessionAffinityConfig[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "clientIP", &m_ClientIPConfig},
 };
-static const struct bsn_pmsg m_SessionAffinityConfig = {"SessionAffinityConfig", f_SessionAffinityConfig, 1};
+static const uint8_t o_SessionAffinityConfig[] = {0};
+static const struct bsn_pmsg m_SessionAffinityConfig = {"SessionAffinityConfig", f_SessionAffinityConfig, o_SessionAffinityConfig, 1};
 
 static const struct bsn_pfield f_ClientIPConfig[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "timeoutSeconds", NULL},
 };
-static const struct bsn_pmsg m_ClientIPConfig = {"ClientIPConfig", f_ClientIPConfig, 1};
+static const uint8_t o_ClientIPConfig[] = {0};
+static const struct bsn_pmsg m_ClientIPConfig = {"ClientIPConfig", f_ClientIPConfig, o_ClientIPConfig, 1};
 
 static const struct bsn_pfield f_ServiceStatus[] = {
     {1, BSN_PT_MSG, 0, "loadBalancer", &m_LoadBalancerStatus},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_Condition},
 };
-static const struct bsn_pmsg m_ServiceStatus = {"ServiceStatus", f_ServiceStatus, 2};
+static const uint8_t o_ServiceStatus[] = {0, 1};
+static const struct bsn_pmsg m_ServiceStatus = {"ServiceStatus", f_ServiceStatus, o_ServiceStatus, 2};
 
 static const struct bsn_pfield f_LoadBalancerStatus[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "ingress", &m_LoadBalancerIngress},
 };
-static const struct bsn_pmsg m_LoadBalancerStatus = {"LoadBalancerStatus", f_LoadBalancerStatus, 1};
+static const uint8_t o_LoadBalancerStatus[] = {0};
+static const struct bsn_pmsg m_LoadBalancerStatus = {"LoadBalancerStatus", f_LoadBalancerStatus, o_LoadBalancerStatus, 1};
 
 static const struct bsn_pfield f_LoadBalancerIngress[] = {
     {1, BSN_PT_STRING, 0, "ip", NULL},
@@ -540,33 +571,38 @@ static const struct bsn_pfield f_LoadBalancerIngress[] = {
     {3, BSN_PT_STRING, BSN_PF_PTR, "ipMode", NULL},
     {4, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_PortStatus},
 };
-static const struct bsn_pmsg m_LoadBalancerIngress = {"LoadBalancerIngress", f_LoadBalancerIngress, 4};
+static const uint8_t o_LoadBalancerIngress[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_LoadBalancerIngress = {"LoadBalancerIngress", f_LoadBalancerIngress, o_LoadBalancerIngress, 4};
 
 static const struct bsn_pfield f_PortStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "port", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "protocol", NULL},
     {3, BSN_PT_STRING, BSN_PF_PTR, "error", NULL},
 };
-static const struct bsn_pmsg m_PortStatus = {"PortStatus", f_PortStatus, 3};
+static const uint8_t o_PortStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_PortStatus = {"PortStatus", f_PortStatus, o_PortStatus, 3};
 
 static const struct bsn_pfield f_Pod[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_PodSpec},
     {3, BSN_PT_MSG, 0, "status", &m_PodStatus},
 };
-static const struct bsn_pmsg m_Pod = {"Pod", f_Pod, 3};
+static const uint8_t o_Pod[] = {0, 1, 2};
+static const struct bsn_pmsg m_Pod = {"Pod", f_Pod, o_Pod, 3};
 
 static const struct bsn_pfield f_PodTemplate[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "template", &m_PodTemplateSpec},
 };
-static const struct bsn_pmsg m_PodTemplate = {"PodTemplate", f_PodTemplate, 2};
+static const uint8_t o_PodTemplate[] = {0, 1};
+static const struct bsn_pmsg m_PodTemplate = {"PodTemplate", f_PodTemplate, o_PodTemplate, 2};
 
 static const struct bsn_pfield f_PodTemplateSpec[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_PodSpec},
 };
-static const struct bsn_pmsg m_PodTemplateSpec = {"PodTemplateSpec", f_PodTemplateSpec, 2};
+static const uint8_t o_PodTemplateSpec[] = {0, 1};
+static const struct bsn_pmsg m_PodTemplateSpec = {"PodTemplateSpec", f_PodTemplateSpec, o_PodTemplateSpec, 2};
 
 static const struct bsn_pfield f_PodSpec[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "volumes", &m_Volume},
@@ -610,48 +646,56 @@ static const struct bsn_pfield f_PodSpec[] = {
     {39, BSN_PT_MSG, BSN_PF_REPEATED, "resourceClaims", &m_PodResourceClaim},
     {40, BSN_PT_MSG, BSN_PF_PTR, "resources", &m_ResourceRequirements},
 };
-static const struct bsn_pmsg m_PodSpec = {"PodSpec", f_PodSpec, 40};
+static const uint8_t o_PodSpec[] = {0, 19, 1, 33, 2, 3, 4, 5, 6, 7, 8, 20, 9, 10, 11, 12, 26, 13, 14, 15, 16, 17, 18, 21, 22, 23, 24, 25, 27, 28, 29, 30, 31, 32, 34, 35, 36, 37, 38, 39};
+static const struct bsn_pmsg m_PodSpec = {"PodSpec", f_PodSpec, o_PodSpec, 40};
 
 static const struct bsn_pfield f_PodOS[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
 };
-static const struct bsn_pmsg m_PodOS = {"PodOS", f_PodOS, 1};
+static const uint8_t o_PodOS[] = {0};
+static const struct bsn_pmsg m_PodOS = {"PodOS", f_PodOS, o_PodOS, 1};
 
 static const struct bsn_pfield f_PodSchedulingGate[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
 };
-static const struct bsn_pmsg m_PodSchedulingGate = {"PodSchedulingGate", f_PodSchedulingGate, 1};
+static const uint8_t o_PodSchedulingGate[] = {0};
+static const struct bsn_pmsg m_PodSchedulingGate = {"PodSchedulingGate", f_PodSchedulingGate, o_PodSchedulingGate, 1};
 
 static const struct bsn_pfield f_PodResourceClaim[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {3, BSN_PT_STRING, BSN_PF_PTR, "resourceClaimName", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "resourceClaimTemplateName", NULL},
 };
-static const struct bsn_pmsg m_PodResourceClaim = {"PodResourceClaim", f_PodResourceClaim, 3};
+static const uint8_t o_PodResourceClaim[] = {0, 1, 2};
+static const struct bsn_pmsg m_PodResourceClaim = {"PodResourceClaim", f_PodResourceClaim, o_PodResourceClaim, 3};
 
 static const struct bsn_pfield f_PodReadinessGate[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "conditionType", NULL},
 };
-static const struct bsn_pmsg m_PodReadinessGate = {"PodReadinessGate", f_PodReadinessGate, 1};
+static const uint8_t o_PodReadinessGate[] = {0};
+static const struct bsn_pmsg m_PodReadinessGate = {"PodReadinessGate", f_PodReadinessGate, o_PodReadinessGate, 1};
 
 static const struct bsn_pfield f_HostAlias[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "ip", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "hostnames", NULL},
 };
-static const struct bsn_pmsg m_HostAlias = {"HostAlias", f_HostAlias, 2};
+static const uint8_t o_HostAlias[] = {0, 1};
+static const struct bsn_pmsg m_HostAlias = {"HostAlias", f_HostAlias, o_HostAlias, 2};
 
 static const struct bsn_pfield f_PodDNSConfig[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "nameservers", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "searches", NULL},
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "options", &m_PodDNSConfigOption},
 };
-static const struct bsn_pmsg m_PodDNSConfig = {"PodDNSConfig", f_PodDNSConfig, 3};
+static const uint8_t o_PodDNSConfig[] = {0, 1, 2};
+static const struct bsn_pmsg m_PodDNSConfig = {"PodDNSConfig", f_PodDNSConfig, o_PodDNSConfig, 3};
 
 static const struct bsn_pfield f_PodDNSConfigOption[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "value", NULL},
 };
-static const struct bsn_pmsg m_PodDNSConfigOption = {"PodDNSConfigOption", f_PodDNSConfigOption, 2};
+static const uint8_t o_PodDNSConfigOption[] = {0, 1};
+static const struct bsn_pmsg m_PodDNSConfigOption = {"PodDNSConfigOption", f_PodDNSConfigOption, o_PodDNSConfigOption, 2};
 
 static const struct bsn_pfield f_Toleration[] = {
     {1, BSN_PT_STRING, 0, "key", NULL},
@@ -660,7 +704,8 @@ static const struct bsn_pfield f_Toleration[] = {
     {4, BSN_PT_STRING, 0, "effect", NULL},
     {5, BSN_PT_INT64, BSN_PF_PTR, "tolerationSeconds", NULL},
 };
-static const struct bsn_pmsg m_Toleration = {"Toleration", f_Toleration, 5};
+static const uint8_t o_Toleration[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_Toleration = {"Toleration", f_Toleration, o_Toleration, 5};
 
 static const struct bsn_pfield f_Taint[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
@@ -668,7 +713,8 @@ static const struct bsn_pfield f_Taint[] = {
     {3, BSN_PT_STRING, BSN_PF_REQ, "effect", NULL},
     {4, BSN_PT_TIME, BSN_PF_PTR, "timeAdded", NULL},
 };
-static const struct bsn_pmsg m_Taint = {"Taint", f_Taint, 4};
+static const uint8_t o_Taint[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_Taint = {"Taint", f_Taint, o_Taint, 4};
 
 static const struct bsn_pfield f_TopologySpreadConstraint[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "maxSkew", NULL},
@@ -680,56 +726,65 @@ static const struct bsn_pfield f_TopologySpreadConstraint[] = {
     {7, BSN_PT_STRING, BSN_PF_PTR, "nodeTaintsPolicy", NULL},
     {8, BSN_PT_STRING, BSN_PF_REPEATED, "matchLabelKeys", NULL},
 };
-static const struct bsn_pmsg m_TopologySpreadConstraint = {"TopologySpreadConstraint", f_TopologySpreadConstraint, 8};
+static const uint8_t o_TopologySpreadConstraint[] = {0, 1, 2, 3, 4, 5, 6, 7};
+static const struct bsn_pmsg m_TopologySpreadConstraint = {"TopologySpreadConstraint", f_TopologySpreadConstraint, o_TopologySpreadConstraint, 8};
 
 static const struct bsn_pfield f_Affinity[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "nodeAffinity", &m_NodeAffinity},
     {2, BSN_PT_MSG, BSN_PF_PTR, "podAffinity", &m_PodAffinity},
     {3, BSN_PT_MSG, BSN_PF_PTR, "podAntiAffinity", &m_PodAntiAffinity},
 };
-static const struct bsn_pmsg m_Affinity = {"Affinity", f_Affinity, 3};
+static const uint8_t o_Affinity[] = {0, 1, 2};
+static const struct bsn_pmsg m_Affinity = {"Affinity", f_Affinity, o_Affinity, 3};
 
 static const struct bsn_pfield f_NodeAffinity[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "requiredDuringSchedulingIgnoredDuringExecution", &m_NodeSelector},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "preferredDuringSchedulingIgnoredDuringExecution", &m_PreferredSchedulingTerm},
 };
-static const struct bsn_pmsg m_NodeAffinity = {"NodeAffinity", f_NodeAffinity, 2};
+static const uint8_t o_NodeAffinity[] = {0, 1};
+static const struct bsn_pmsg m_NodeAffinity = {"NodeAffinity", f_NodeAffinity, o_NodeAffinity, 2};
 
 static const struct bsn_pfield f_NodeSelector[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "nodeSelectorTerms", &m_NodeSelectorTerm},
 };
-static const struct bsn_pmsg m_NodeSelector = {"NodeSelector", f_NodeSelector, 1};
+static const uint8_t o_NodeSelector[] = {0};
+static const struct bsn_pmsg m_NodeSelector = {"NodeSelector", f_NodeSelector, o_NodeSelector, 1};
 
 static const struct bsn_pfield f_NodeSelectorTerm[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "matchExpressions", &m_NodeSelectorRequirement},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "matchFields", &m_NodeSelectorRequirement},
 };
-static const struct bsn_pmsg m_NodeSelectorTerm = {"NodeSelectorTerm", f_NodeSelectorTerm, 2};
+static const uint8_t o_NodeSelectorTerm[] = {0, 1};
+static const struct bsn_pmsg m_NodeSelectorTerm = {"NodeSelectorTerm", f_NodeSelectorTerm, o_NodeSelectorTerm, 2};
 
 static const struct bsn_pfield f_NodeSelectorRequirement[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "operator", NULL},
     {3, BSN_PT_STRING, BSN_PF_REPEATED, "values", NULL},
 };
-static const struct bsn_pmsg m_NodeSelectorRequirement = {"NodeSelectorRequirement", f_NodeSelectorRequirement, 3};
+static const uint8_t o_NodeSelectorRequirement[] = {0, 1, 2};
+static const struct bsn_pmsg m_NodeSelectorRequirement = {"NodeSelectorRequirement", f_NodeSelectorRequirement, o_NodeSelectorRequirement, 3};
 
 static const struct bsn_pfield f_PreferredSchedulingTerm[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "weight", NULL},
     {2, BSN_PT_MSG, 0, "preference", &m_NodeSelectorTerm},
 };
-static const struct bsn_pmsg m_PreferredSchedulingTerm = {"PreferredSchedulingTerm", f_PreferredSchedulingTerm, 2};
+static const uint8_t o_PreferredSchedulingTerm[] = {0, 1};
+static const struct bsn_pmsg m_PreferredSchedulingTerm = {"PreferredSchedulingTerm", f_PreferredSchedulingTerm, o_PreferredSchedulingTerm, 2};
 
 static const struct bsn_pfield f_PodAffinity[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "requiredDuringSchedulingIgnoredDuringExecution", &m_PodAffinityTerm},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "preferredDuringSchedulingIgnoredDuringExecution", &m_WeightedPodAffinityTerm},
 };
-static const struct bsn_pmsg m_PodAffinity = {"PodAffinity", f_PodAffinity, 2};
+static const uint8_t o_PodAffinity[] = {0, 1};
+static const struct bsn_pmsg m_PodAffinity = {"PodAffinity", f_PodAffinity, o_PodAffinity, 2};
 
 static const struct bsn_pfield f_PodAntiAffinity[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "requiredDuringSchedulingIgnoredDuringExecution", &m_PodAffinityTerm},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "preferredDuringSchedulingIgnoredDuringExecution", &m_WeightedPodAffinityTerm},
 };
-static const struct bsn_pmsg m_PodAntiAffinity = {"PodAntiAffinity", f_PodAntiAffinity, 2};
+static const uint8_t o_PodAntiAffinity[] = {0, 1};
+static const struct bsn_pmsg m_PodAntiAffinity = {"PodAntiAffinity", f_PodAntiAffinity, o_PodAntiAffinity, 2};
 
 static const struct bsn_pfield f_PodAffinityTerm[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "labelSelector", &m_LabelSelector},
@@ -739,13 +794,15 @@ static const struct bsn_pfield f_PodAffinityTerm[] = {
     {5, BSN_PT_STRING, BSN_PF_REPEATED, "matchLabelKeys", NULL},
     {6, BSN_PT_STRING, BSN_PF_REPEATED, "mismatchLabelKeys", NULL},
 };
-static const struct bsn_pmsg m_PodAffinityTerm = {"PodAffinityTerm", f_PodAffinityTerm, 6};
+static const uint8_t o_PodAffinityTerm[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_PodAffinityTerm = {"PodAffinityTerm", f_PodAffinityTerm, o_PodAffinityTerm, 6};
 
 static const struct bsn_pfield f_WeightedPodAffinityTerm[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "weight", NULL},
     {2, BSN_PT_MSG, 0, "podAffinityTerm", &m_PodAffinityTerm},
 };
-static const struct bsn_pmsg m_WeightedPodAffinityTerm = {"WeightedPodAffinityTerm", f_WeightedPodAffinityTerm, 2};
+static const uint8_t o_WeightedPodAffinityTerm[] = {0, 1};
+static const struct bsn_pmsg m_WeightedPodAffinityTerm = {"WeightedPodAffinityTerm", f_WeightedPodAffinityTerm, o_WeightedPodAffinityTerm, 2};
 
 static const struct bsn_pfield f_PodSecurityContext[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "seLinuxOptions", &m_SELinuxOptions},
@@ -762,7 +819,8 @@ static const struct bsn_pfield f_PodSecurityContext[] = {
     {12, BSN_PT_STRING, BSN_PF_PTR, "supplementalGroupsPolicy", NULL},
     {13, BSN_PT_STRING, BSN_PF_PTR, "seLinuxChangePolicy", NULL},
 };
-static const struct bsn_pmsg m_PodSecurityContext = {"PodSecurityContext", f_PodSecurityContext, 13};
+static const uint8_t o_PodSecurityContext[] = {0, 7, 1, 5, 2, 3, 11, 4, 6, 8, 9, 10, 12};
+static const struct bsn_pmsg m_PodSecurityContext = {"PodSecurityContext", f_PodSecurityContext, o_PodSecurityContext, 13};
 
 static const struct bsn_pfield f_SecurityContext[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "capabilities", &m_Capabilities},
@@ -778,13 +836,15 @@ static const struct bsn_pfield f_SecurityContext[] = {
     {11, BSN_PT_MSG, BSN_PF_PTR, "seccompProfile", &m_SeccompProfile},
     {12, BSN_PT_MSG, BSN_PF_PTR, "appArmorProfile", &m_AppArmorProfile},
 };
-static const struct bsn_pmsg m_SecurityContext = {"SecurityContext", f_SecurityContext, 12};
+static const uint8_t o_SecurityContext[] = {0, 1, 2, 9, 3, 7, 4, 5, 6, 8, 10, 11};
+static const struct bsn_pmsg m_SecurityContext = {"SecurityContext", f_SecurityContext, o_SecurityContext, 12};
 
 static const struct bsn_pfield f_Capabilities[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "add", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "drop", NULL},
 };
-static const struct bsn_pmsg m_Capabilities = {"Capabilities", f_Capabilities, 2};
+static const uint8_t o_Capabilities[] = {0, 1};
+static const struct bsn_pmsg m_Capabilities = {"Capabilities", f_Capabilities, o_Capabilities, 2};
 
 static const struct bsn_pfield f_SELinuxOptions[] = {
     {1, BSN_PT_STRING, 0, "user", NULL},
@@ -792,7 +852,8 @@ static const struct bsn_pfield f_SELinuxOptions[] = {
     {3, BSN_PT_STRING, 0, "type", NULL},
     {4, BSN_PT_STRING, 0, "level", NULL},
 };
-static const struct bsn_pmsg m_SELinuxOptions = {"SELinuxOptions", f_SELinuxOptions, 4};
+static const uint8_t o_SELinuxOptions[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_SELinuxOptions = {"SELinuxOptions", f_SELinuxOptions, o_SELinuxOptions, 4};
 
 static const struct bsn_pfield f_WindowsSecurityContextOptions[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "gmsaCredentialSpecName", NULL},
@@ -800,25 +861,29 @@ static const struct bsn_pfield f_WindowsSecurityContextOptions[] = {
     {3, BSN_PT_STRING, BSN_PF_PTR, "runAsUserName", NULL},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "hostProcess", NULL},
 };
-static const struct bsn_pmsg m_WindowsSecurityContextOptions = {"WindowsSecurityContextOptions", f_WindowsSecurityContextOptions, 4};
+static const uint8_t o_WindowsSecurityContextOptions[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_WindowsSecurityContextOptions = {"WindowsSecurityContextOptions", f_WindowsSecurityContextOptions, o_WindowsSecurityContextOptions, 4};
 
 static const struct bsn_pfield f_SeccompProfile[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "localhostProfile", NULL},
 };
-static const struct bsn_pmsg m_SeccompProfile = {"SeccompProfile", f_SeccompProfile, 2};
+static const uint8_t o_SeccompProfile[] = {0, 1};
+static const struct bsn_pmsg m_SeccompProfile = {"SeccompProfile", f_SeccompProfile, o_SeccompProfile, 2};
 
 static const struct bsn_pfield f_AppArmorProfile[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "localhostProfile", NULL},
 };
-static const struct bsn_pmsg m_AppArmorProfile = {"AppArmorProfile", f_AppArmorProfile, 2};
+static const uint8_t o_AppArmorProfile[] = {0, 1};
+static const struct bsn_pmsg m_AppArmorProfile = {"AppArmorProfile", f_AppArmorProfile, o_AppArmorProfile, 2};
 
 static const struct bsn_pfield f_Sysctl[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "value", NULL},
 };
-static const struct bsn_pmsg m_Sysctl = {"Sysctl", f_Sysctl, 2};
+static const uint8_t o_Sysctl[] = {0, 1};
+static const struct bsn_pmsg m_Sysctl = {"Sysctl", f_Sysctl, o_Sysctl, 2};
 
 static const struct bsn_pfield f_Container[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
@@ -846,19 +911,22 @@ static const struct bsn_pfield f_Container[] = {
     {23, BSN_PT_MSG, BSN_PF_REPEATED, "resizePolicy", &m_ContainerResizePolicy},
     {24, BSN_PT_STRING, BSN_PF_PTR, "restartPolicy", NULL},
 };
-static const struct bsn_pmsg m_Container = {"Container", f_Container, 24};
+static const uint8_t o_Container[] = {0, 1, 2, 3, 4, 5, 18, 6, 7, 22, 23, 8, 20, 9, 10, 21, 11, 12, 19, 13, 14, 15, 16, 17};
+static const struct bsn_pmsg m_Container = {"Container", f_Container, o_Container, 24};
 
 static const struct bsn_pfield f_EphemeralContainer[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "ephemeralContainerCommon", &m_Container},
     {2, BSN_PT_STRING, 0, "targetContainerName", NULL},
 };
-static const struct bsn_pmsg m_EphemeralContainer = {"EphemeralContainer", f_EphemeralContainer, 2};
+static const uint8_t o_EphemeralContainer[] = {0, 1};
+static const struct bsn_pmsg m_EphemeralContainer = {"EphemeralContainer", f_EphemeralContainer, o_EphemeralContainer, 2};
 
 static const struct bsn_pfield f_ContainerResizePolicy[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "resourceName", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "restartPolicy", NULL},
 };
-static const struct bsn_pmsg m_ContainerResizePolicy = {"ContainerResizePolicy", f_ContainerResizePolicy, 2};
+static const uint8_t o_ContainerResizePolicy[] = {0, 1};
+static const struct bsn_pmsg m_ContainerResizePolicy = {"ContainerResizePolicy", f_ContainerResizePolicy, o_ContainerResizePolicy, 2};
 
 static const struct bsn_pfield f_ContainerPort[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
@@ -867,14 +935,16 @@ static const struct bsn_pfield f_ContainerPort[] = {
     {4, BSN_PT_STRING, 0, "protocol", NULL},
     {5, BSN_PT_STRING, 0, "hostIP", NULL},
 };
-static const struct bsn_pmsg m_ContainerPort = {"ContainerPort", f_ContainerPort, 5};
+static const uint8_t o_ContainerPort[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_ContainerPort = {"ContainerPort", f_ContainerPort, o_ContainerPort, 5};
 
 static const struct bsn_pfield f_EnvVar[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, 0, "value", NULL},
     {3, BSN_PT_MSG, BSN_PF_PTR, "valueFrom", &m_EnvVarSource},
 };
-static const struct bsn_pmsg m_EnvVar = {"EnvVar", f_EnvVar, 3};
+static const uint8_t o_EnvVar[] = {0, 1, 2};
+static const struct bsn_pmsg m_EnvVar = {"EnvVar", f_EnvVar, o_EnvVar, 3};
 
 static const struct bsn_pfield f_EnvVarSource[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "fieldRef", &m_ObjectFieldSelector},
@@ -882,72 +952,83 @@ static const struct bsn_pfield f_EnvVarSource[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "configMapKeyRef", &m_ConfigMapKeySelector},
     {4, BSN_PT_MSG, BSN_PF_PTR, "secretKeyRef", &m_SecretKeySelector},
 };
-static const struct bsn_pmsg m_EnvVarSource = {"EnvVarSource", f_EnvVarSource, 4};
+static const uint8_t o_EnvVarSource[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_EnvVarSource = {"EnvVarSource", f_EnvVarSource, o_EnvVarSource, 4};
 
 static const struct bsn_pfield f_ObjectFieldSelector[] = {
     {1, BSN_PT_STRING, 0, "apiVersion", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "fieldPath", NULL},
 };
-static const struct bsn_pmsg m_ObjectFieldSelector = {"ObjectFieldSelector", f_ObjectFieldSelector, 2};
+static const uint8_t o_ObjectFieldSelector[] = {0, 1};
+static const struct bsn_pmsg m_ObjectFieldSelector = {"ObjectFieldSelector", f_ObjectFieldSelector, o_ObjectFieldSelector, 2};
 
 static const struct bsn_pfield f_ResourceFieldSelector[] = {
     {1, BSN_PT_STRING, 0, "containerName", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "resource", NULL},
     {3, BSN_PT_QTY, 0, "divisor", NULL},
 };
-static const struct bsn_pmsg m_ResourceFieldSelector = {"ResourceFieldSelector", f_ResourceFieldSelector, 3};
+static const uint8_t o_ResourceFieldSelector[] = {0, 1, 2};
+static const struct bsn_pmsg m_ResourceFieldSelector = {"ResourceFieldSelector", f_ResourceFieldSelector, o_ResourceFieldSelector, 3};
 
 static const struct bsn_pfield f_ConfigMapKeySelector[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
     {3, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_ConfigMapKeySelector = {"ConfigMapKeySelector", f_ConfigMapKeySelector, 3};
+static const uint8_t o_ConfigMapKeySelector[] = {0, 1, 2};
+static const struct bsn_pmsg m_ConfigMapKeySelector = {"ConfigMapKeySelector", f_ConfigMapKeySelector, o_ConfigMapKeySelector, 3};
 
 static const struct bsn_pfield f_SecretKeySelector[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
     {3, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_SecretKeySelector = {"SecretKeySelector", f_SecretKeySelector, 3};
+static const uint8_t o_SecretKeySelector[] = {0, 1, 2};
+static const struct bsn_pmsg m_SecretKeySelector = {"SecretKeySelector", f_SecretKeySelector, o_SecretKeySelector, 3};
 
 static const struct bsn_pfield f_EnvFromSource[] = {
     {1, BSN_PT_STRING, 0, "prefix", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "configMapRef", &m_ConfigMapEnvSource},
     {3, BSN_PT_MSG, BSN_PF_PTR, "secretRef", &m_SecretEnvSource},
 };
-static const struct bsn_pmsg m_EnvFromSource = {"EnvFromSource", f_EnvFromSource, 3};
+static const uint8_t o_EnvFromSource[] = {0, 1, 2};
+static const struct bsn_pmsg m_EnvFromSource = {"EnvFromSource", f_EnvFromSource, o_EnvFromSource, 3};
 
 static const struct bsn_pfield f_ConfigMapEnvSource[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_ConfigMapEnvSource = {"ConfigMapEnvSource", f_ConfigMapEnvSource, 2};
+static const uint8_t o_ConfigMapEnvSource[] = {0, 1};
+static const struct bsn_pmsg m_ConfigMapEnvSource = {"ConfigMapEnvSource", f_ConfigMapEnvSource, o_ConfigMapEnvSource, 2};
 
 static const struct bsn_pfield f_SecretEnvSource[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_SecretEnvSource = {"SecretEnvSource", f_SecretEnvSource, 2};
+static const uint8_t o_SecretEnvSource[] = {0, 1};
+static const struct bsn_pmsg m_SecretEnvSource = {"SecretEnvSource", f_SecretEnvSource, o_SecretEnvSource, 2};
 
 static const struct bsn_pfield f_ResourceRequirements[] = {
     {1, BSN_PT_QTY, BSN_PF_MAP, "limits", NULL},
     {2, BSN_PT_QTY, BSN_PF_MAP, "requests", NULL},
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "claims", &m_ResourceClaim},
 };
-static const struct bsn_pmsg m_ResourceRequirements = {"ResourceRequirements", f_ResourceRequirements, 3};
+static const uint8_t o_ResourceRequirements[] = {0, 1, 2};
+static const struct bsn_pmsg m_ResourceRequirements = {"ResourceRequirements", f_ResourceRequirements, o_ResourceRequirements, 3};
 
 static const struct bsn_pfield f_VolumeResourceRequirements[] = {
     {1, BSN_PT_QTY, BSN_PF_MAP, "limits", NULL},
     {2, BSN_PT_QTY, BSN_PF_MAP, "requests", NULL},
 };
-static const struct bsn_pmsg m_VolumeResourceRequirements = {"VolumeResourceRequirements", f_VolumeResourceRequirements, 2};
+static const uint8_t o_VolumeResourceRequirements[] = {0, 1};
+static const struct bsn_pmsg m_VolumeResourceRequirements = {"VolumeResourceRequirements", f_VolumeResourceRequirements, o_VolumeResourceRequirements, 2};
 
 static const struct bsn_pfield f_ResourceClaim[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, 0, "request", NULL},
 };
-static const struct bsn_pmsg m_ResourceClaim = {"ResourceClaim", f_ResourceClaim, 2};
+static const uint8_t o_ResourceClaim[] = {0, 1};
+static const struct bsn_pmsg m_ResourceClaim = {"ResourceClaim", f_ResourceClaim, o_ResourceClaim, 2};
 
 static const struct bsn_pfield f_VolumeMount[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
@@ -958,13 +1039,15 @@ static const struct bsn_pfield f_VolumeMount[] = {
     {6, BSN_PT_STRING, 0, "subPathExpr", NULL},
     {7, BSN_PT_STRING, BSN_PF_PTR, "recursiveReadOnly", NULL},
 };
-static const struct bsn_pmsg m_VolumeMount = {"VolumeMount", f_VolumeMount, 7};
+static const uint8_t o_VolumeMount[] = {0, 1, 6, 2, 3, 4, 5};
+static const struct bsn_pmsg m_VolumeMount = {"VolumeMount", f_VolumeMount, o_VolumeMount, 7};
 
 static const struct bsn_pfield f_VolumeDevice[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "devicePath", NULL},
 };
-static const struct bsn_pmsg m_VolumeDevice = {"VolumeDevice", f_VolumeDevice, 2};
+static const uint8_t o_VolumeDevice[] = {0, 1};
+static const struct bsn_pmsg m_VolumeDevice = {"VolumeDevice", f_VolumeDevice, o_VolumeDevice, 2};
 
 static const struct bsn_pfield f_Probe[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "handler", &m_ProbeHandler},
@@ -975,7 +1058,8 @@ static const struct bsn_pfield f_Probe[] = {
     {6, BSN_PT_INT32, 0, "failureThreshold", NULL},
     {7, BSN_PT_INT64, BSN_PF_PTR, "terminationGracePeriodSeconds", NULL},
 };
-static const struct bsn_pmsg m_Probe = {"Probe", f_Probe, 7};
+static const uint8_t o_Probe[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_Probe = {"Probe", f_Probe, o_Probe, 7};
 
 static const struct bsn_pfield f_ProbeHandler[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "exec", &m_ExecAction},
@@ -983,7 +1067,8 @@ static const struct bsn_pfield f_ProbeHandler[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "tcpSocket", &m_TCPSocketAction},
     {4, BSN_PT_MSG, BSN_PF_PTR, "grpc", &m_GRPCAction},
 };
-static const struct bsn_pmsg m_ProbeHandler = {"ProbeHandler", f_ProbeHandler, 4};
+static const uint8_t o_ProbeHandler[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_ProbeHandler = {"ProbeHandler", f_ProbeHandler, o_ProbeHandler, 4};
 
 static const struct bsn_pfield f_LifecycleHandler[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "exec", &m_ExecAction},
@@ -991,19 +1076,22 @@ static const struct bsn_pfield f_LifecycleHandler[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "tcpSocket", &m_TCPSocketAction},
     {4, BSN_PT_MSG, BSN_PF_PTR, "sleep", &m_SleepAction},
 };
-static const struct bsn_pmsg m_LifecycleHandler = {"LifecycleHandler", f_LifecycleHandler, 4};
+static const uint8_t o_LifecycleHandler[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_LifecycleHandler = {"LifecycleHandler", f_LifecycleHandler, o_LifecycleHandler, 4};
 
 static const struct bsn_pfield f_Lifecycle[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "postStart", &m_LifecycleHandler},
     {2, BSN_PT_MSG, BSN_PF_PTR, "preStop", &m_LifecycleHandler},
     {3, BSN_PT_STRING, BSN_PF_PTR, "stopSignal", NULL},
 };
-static const struct bsn_pmsg m_Lifecycle = {"Lifecycle", f_Lifecycle, 3};
+static const uint8_t o_Lifecycle[] = {0, 1, 2};
+static const struct bsn_pmsg m_Lifecycle = {"Lifecycle", f_Lifecycle, o_Lifecycle, 3};
 
 static const struct bsn_pfield f_ExecAction[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "command", NULL},
 };
-static const struct bsn_pmsg m_ExecAction = {"ExecAction", f_ExecAction, 1};
+static const uint8_t o_ExecAction[] = {0};
+static const struct bsn_pmsg m_ExecAction = {"ExecAction", f_ExecAction, o_ExecAction, 1};
 
 static const struct bsn_pfield f_HTTPGetAction[] = {
     {1, BSN_PT_STRING, 0, "path", NULL},
@@ -1012,36 +1100,42 @@ static const struct bsn_pfield f_HTTPGetAction[] = {
     {4, BSN_PT_STRING, 0, "scheme", NULL},
     {5, BSN_PT_MSG, BSN_PF_REPEATED, "httpHeaders", &m_HTTPHeader},
 };
-static const struct bsn_pmsg m_HTTPGetAction = {"HTTPGetAction", f_HTTPGetAction, 5};
+static const uint8_t o_HTTPGetAction[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_HTTPGetAction = {"HTTPGetAction", f_HTTPGetAction, o_HTTPGetAction, 5};
 
 static const struct bsn_pfield f_HTTPHeader[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "value", NULL},
 };
-static const struct bsn_pmsg m_HTTPHeader = {"HTTPHeader", f_HTTPHeader, 2};
+static const uint8_t o_HTTPHeader[] = {0, 1};
+static const struct bsn_pmsg m_HTTPHeader = {"HTTPHeader", f_HTTPHeader, o_HTTPHeader, 2};
 
 static const struct bsn_pfield f_TCPSocketAction[] = {
     {1, BSN_PT_INTSTR, BSN_PF_REQ, "port", NULL},
     {2, BSN_PT_STRING, 0, "host", NULL},
 };
-static const struct bsn_pmsg m_TCPSocketAction = {"TCPSocketAction", f_TCPSocketAction, 2};
+static const uint8_t o_TCPSocketAction[] = {0, 1};
+static const struct bsn_pmsg m_TCPSocketAction = {"TCPSocketAction", f_TCPSocketAction, o_TCPSocketAction, 2};
 
 static const struct bsn_pfield f_GRPCAction[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "port", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "service", NULL},
 };
-static const struct bsn_pmsg m_GRPCAction = {"GRPCAction", f_GRPCAction, 2};
+static const uint8_t o_GRPCAction[] = {0, 1};
+static const struct bsn_pmsg m_GRPCAction = {"GRPCAction", f_GRPCAction, o_GRPCAction, 2};
 
 static const struct bsn_pfield f_SleepAction[] = {
     {1, BSN_PT_INT64, BSN_PF_REQ, "seconds", NULL},
 };
-static const struct bsn_pmsg m_SleepAction = {"SleepAction", f_SleepAction, 1};
+static const uint8_t o_SleepAction[] = {0};
+static const struct bsn_pmsg m_SleepAction = {"SleepAction", f_SleepAction, o_SleepAction, 1};
 
 static const struct bsn_pfield f_Volume[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, BSN_PF_INLINE, "volumeSource", &m_VolumeSource},
 };
-static const struct bsn_pmsg m_Volume = {"Volume", f_Volume, 2};
+static const uint8_t o_Volume[] = {0, 1};
+static const struct bsn_pmsg m_Volume = {"Volume", f_Volume, o_Volume, 2};
 
 static const struct bsn_pfield f_VolumeSource[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "hostPath", &m_HostPathVolumeSource},
@@ -1056,19 +1150,22 @@ static const struct bsn_pfield f_VolumeSource[] = {
     {29, BSN_PT_MSG, BSN_PF_PTR, "ephemeral", &m_EphemeralVolumeSource},
     {30, BSN_PT_MSG, BSN_PF_PTR, "image", &m_ImageVolumeSource},
 };
-static const struct bsn_pmsg m_VolumeSource = {"VolumeSource", f_VolumeSource, 11};
+static const uint8_t o_VolumeSource[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const struct bsn_pmsg m_VolumeSource = {"VolumeSource", f_VolumeSource, o_VolumeSource, 11};
 
 static const struct bsn_pfield f_HostPathVolumeSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
     {2, BSN_PT_STRING, BSN_PF_PTR, "type", NULL},
 };
-static const struct bsn_pmsg m_HostPathVolumeSource = {"HostPathVolumeSource", f_HostPathVolumeSource, 2};
+static const uint8_t o_HostPathVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_HostPathVolumeSource = {"HostPathVolumeSource", f_HostPathVolumeSource, o_HostPathVolumeSource, 2};
 
 static const struct bsn_pfield f_EmptyDirVolumeSource[] = {
     {1, BSN_PT_STRING, 0, "medium", NULL},
     {2, BSN_PT_QTY, BSN_PF_PTR, "sizeLimit", NULL},
 };
-static const struct bsn_pmsg m_EmptyDirVolumeSource = {"EmptyDirVolumeSource", f_EmptyDirVolumeSource, 2};
+static const uint8_t o_EmptyDirVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_EmptyDirVolumeSource = {"EmptyDirVolumeSource", f_EmptyDirVolumeSource, o_EmptyDirVolumeSource, 2};
 
 static const struct bsn_pfield f_SecretVolumeSource[] = {
     {1, BSN_PT_STRING, 0, "secretName", NULL},
@@ -1076,7 +1173,8 @@ static const struct bsn_pfield f_SecretVolumeSource[] = {
     {3, BSN_PT_INT32, BSN_PF_PTR, "defaultMode", NULL},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_SecretVolumeSource = {"SecretVolumeSource", f_SecretVolumeSource, 4};
+static const uint8_t o_SecretVolumeSource[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_SecretVolumeSource = {"SecretVolumeSource", f_SecretVolumeSource, o_SecretVolumeSource, 4};
 
 static const struct bsn_pfield f_ConfigMapVolumeSource[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
@@ -1084,33 +1182,38 @@ static const struct bsn_pfield f_ConfigMapVolumeSource[] = {
     {3, BSN_PT_INT32, BSN_PF_PTR, "defaultMode", NULL},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_ConfigMapVolumeSource = {"ConfigMapVolumeSource", f_ConfigMapVolumeSource, 4};
+static const uint8_t o_ConfigMapVolumeSource[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_ConfigMapVolumeSource = {"ConfigMapVolumeSource", f_ConfigMapVolumeSource, o_ConfigMapVolumeSource, 4};
 
 static const struct bsn_pfield f_KeyToPath[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
     {3, BSN_PT_INT32, BSN_PF_PTR, "mode", NULL},
 };
-static const struct bsn_pmsg m_KeyToPath = {"KeyToPath", f_KeyToPath, 3};
+static const uint8_t o_KeyToPath[] = {0, 1, 2};
+static const struct bsn_pmsg m_KeyToPath = {"KeyToPath", f_KeyToPath, o_KeyToPath, 3};
 
 static const struct bsn_pfield f_NFSVolumeSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "server", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
     {3, BSN_PT_BOOL, 0, "readOnly", NULL},
 };
-static const struct bsn_pmsg m_NFSVolumeSource = {"NFSVolumeSource", f_NFSVolumeSource, 3};
+static const uint8_t o_NFSVolumeSource[] = {0, 1, 2};
+static const struct bsn_pmsg m_NFSVolumeSource = {"NFSVolumeSource", f_NFSVolumeSource, o_NFSVolumeSource, 3};
 
 static const struct bsn_pfield f_PersistentVolumeClaimVolumeSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "claimName", NULL},
     {2, BSN_PT_BOOL, 0, "readOnly", NULL},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaimVolumeSource = {"PersistentVolumeClaimVolumeSource", f_PersistentVolumeClaimVolumeSource, 2};
+static const uint8_t o_PersistentVolumeClaimVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_PersistentVolumeClaimVolumeSource = {"PersistentVolumeClaimVolumeSource", f_PersistentVolumeClaimVolumeSource, o_PersistentVolumeClaimVolumeSource, 2};
 
 static const struct bsn_pfield f_DownwardAPIVolumeSource[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "items", &m_DownwardAPIVolumeFile},
     {2, BSN_PT_INT32, BSN_PF_PTR, "defaultMode", NULL},
 };
-static const struct bsn_pmsg m_DownwardAPIVolumeSource = {"DownwardAPIVolumeSource", f_DownwardAPIVolumeSource, 2};
+static const uint8_t o_DownwardAPIVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_DownwardAPIVolumeSource = {"DownwardAPIVolumeSource", f_DownwardAPIVolumeSource, o_DownwardAPIVolumeSource, 2};
 
 static const struct bsn_pfield f_DownwardAPIVolumeFile[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
@@ -1118,18 +1221,21 @@ static const struct bsn_pfield f_DownwardAPIVolumeFile[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "resourceFieldRef", &m_ResourceFieldSelector},
     {4, BSN_PT_INT32, BSN_PF_PTR, "mode", NULL},
 };
-static const struct bsn_pmsg m_DownwardAPIVolumeFile = {"DownwardAPIVolumeFile", f_DownwardAPIVolumeFile, 4};
+static const uint8_t o_DownwardAPIVolumeFile[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_DownwardAPIVolumeFile = {"DownwardAPIVolumeFile", f_DownwardAPIVolumeFile, o_DownwardAPIVolumeFile, 4};
 
 static const struct bsn_pfield f_DownwardAPIProjection[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "items", &m_DownwardAPIVolumeFile},
 };
-static const struct bsn_pmsg m_DownwardAPIProjection = {"DownwardAPIProjection", f_DownwardAPIProjection, 1};
+static const uint8_t o_DownwardAPIProjection[] = {0};
+static const struct bsn_pmsg m_DownwardAPIProjection = {"DownwardAPIProjection", f_DownwardAPIProjection, o_DownwardAPIProjection, 1};
 
 static const struct bsn_pfield f_ProjectedVolumeSource[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "sources", &m_VolumeProjection},
     {2, BSN_PT_INT32, BSN_PF_PTR, "defaultMode", NULL},
 };
-static const struct bsn_pmsg m_ProjectedVolumeSource = {"ProjectedVolumeSource", f_ProjectedVolumeSource, 2};
+static const uint8_t o_ProjectedVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_ProjectedVolumeSource = {"ProjectedVolumeSource", f_ProjectedVolumeSource, o_ProjectedVolumeSource, 2};
 
 static const struct bsn_pfield f_VolumeProjection[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "secret", &m_SecretProjection},
@@ -1137,28 +1243,32 @@ static const struct bsn_pfield f_VolumeProjection[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "configMap", &m_ConfigMapProjection},
     {4, BSN_PT_MSG, BSN_PF_PTR, "serviceAccountToken", &m_ServiceAccountTokenProjection},
 };
-static const struct bsn_pmsg m_VolumeProjection = {"VolumeProjection", f_VolumeProjection, 4};
+static const uint8_t o_VolumeProjection[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_VolumeProjection = {"VolumeProjection", f_VolumeProjection, o_VolumeProjection, 4};
 
 static const struct bsn_pfield f_SecretProjection[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "items", &m_KeyToPath},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_SecretProjection = {"SecretProjection", f_SecretProjection, 3};
+static const uint8_t o_SecretProjection[] = {0, 1, 2};
+static const struct bsn_pmsg m_SecretProjection = {"SecretProjection", f_SecretProjection, o_SecretProjection, 3};
 
 static const struct bsn_pfield f_ConfigMapProjection[] = {
     {1, BSN_PT_MSG, BSN_PF_INLINE, "localObjectReference", &m_LocalObjectReference},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "items", &m_KeyToPath},
     {4, BSN_PT_BOOL, BSN_PF_PTR, "optional", NULL},
 };
-static const struct bsn_pmsg m_ConfigMapProjection = {"ConfigMapProjection", f_ConfigMapProjection, 3};
+static const uint8_t o_ConfigMapProjection[] = {0, 1, 2};
+static const struct bsn_pmsg m_ConfigMapProjection = {"ConfigMapProjection", f_ConfigMapProjection, o_ConfigMapProjection, 3};
 
 static const struct bsn_pfield f_ServiceAccountTokenProjection[] = {
     {1, BSN_PT_STRING, 0, "audience", NULL},
     {2, BSN_PT_INT64, BSN_PF_PTR, "expirationSeconds", NULL},
     {3, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
 };
-static const struct bsn_pmsg m_ServiceAccountTokenProjection = {"ServiceAccountTokenProjection", f_ServiceAccountTokenProjection, 3};
+static const uint8_t o_ServiceAccountTokenProjection[] = {0, 1, 2};
+static const struct bsn_pmsg m_ServiceAccountTokenProjection = {"ServiceAccountTokenProjection", f_ServiceAccountTokenProjection, o_ServiceAccountTokenProjection, 3};
 
 static const struct bsn_pfield f_CSIVolumeSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "driver", NULL},
@@ -1167,31 +1277,36 @@ static const struct bsn_pfield f_CSIVolumeSource[] = {
     {4, BSN_PT_STRING, BSN_PF_MAP, "volumeAttributes", NULL},
     {5, BSN_PT_MSG, BSN_PF_PTR, "nodePublishSecretRef", &m_LocalObjectReference},
 };
-static const struct bsn_pmsg m_CSIVolumeSource = {"CSIVolumeSource", f_CSIVolumeSource, 5};
+static const uint8_t o_CSIVolumeSource[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_CSIVolumeSource = {"CSIVolumeSource", f_CSIVolumeSource, o_CSIVolumeSource, 5};
 
 static const struct bsn_pfield f_EphemeralVolumeSource[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "volumeClaimTemplate", &m_PersistentVolumeClaimTemplate},
 };
-static const struct bsn_pmsg m_EphemeralVolumeSource = {"EphemeralVolumeSource", f_EphemeralVolumeSource, 1};
+static const uint8_t o_EphemeralVolumeSource[] = {0};
+static const struct bsn_pmsg m_EphemeralVolumeSource = {"EphemeralVolumeSource", f_EphemeralVolumeSource, o_EphemeralVolumeSource, 1};
 
 static const struct bsn_pfield f_ImageVolumeSource[] = {
     {1, BSN_PT_STRING, 0, "reference", NULL},
     {2, BSN_PT_STRING, 0, "pullPolicy", NULL},
 };
-static const struct bsn_pmsg m_ImageVolumeSource = {"ImageVolumeSource", f_ImageVolumeSource, 2};
+static const uint8_t o_ImageVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_ImageVolumeSource = {"ImageVolumeSource", f_ImageVolumeSource, o_ImageVolumeSource, 2};
 
 static const struct bsn_pfield f_PersistentVolumeClaimTemplate[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_PersistentVolumeClaimSpec},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaimTemplate = {"PersistentVolumeClaimTemplate", f_PersistentVolumeClaimTemplate, 2};
+static const uint8_t o_PersistentVolumeClaimTemplate[] = {0, 1};
+static const struct bsn_pmsg m_PersistentVolumeClaimTemplate = {"PersistentVolumeClaimTemplate", f_PersistentVolumeClaimTemplate, o_PersistentVolumeClaimTemplate, 2};
 
 static const struct bsn_pfield f_PersistentVolumeClaim[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_PersistentVolumeClaimSpec},
     {3, BSN_PT_MSG, 0, "status", &m_PersistentVolumeClaimStatus},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaim = {"PersistentVolumeClaim", f_PersistentVolumeClaim, 3};
+static const uint8_t o_PersistentVolumeClaim[] = {0, 1, 2};
+static const struct bsn_pmsg m_PersistentVolumeClaim = {"PersistentVolumeClaim", f_PersistentVolumeClaim, o_PersistentVolumeClaim, 3};
 
 static const struct bsn_pfield f_PersistentVolumeClaimSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "accessModes", NULL},
@@ -1204,7 +1319,8 @@ static const struct bsn_pfield f_PersistentVolumeClaimSpec[] = {
     {8, BSN_PT_MSG, BSN_PF_PTR, "dataSourceRef", &m_TypedObjectReference},
     {9, BSN_PT_STRING, BSN_PF_PTR, "volumeAttributesClassName", NULL},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaimSpec = {"PersistentVolumeClaimSpec", f_PersistentVolumeClaimSpec, 9};
+static const uint8_t o_PersistentVolumeClaimSpec[] = {0, 3, 1, 2, 4, 5, 6, 7, 8};
+static const struct bsn_pmsg m_PersistentVolumeClaimSpec = {"PersistentVolumeClaimSpec", f_PersistentVolumeClaimSpec, o_PersistentVolumeClaimSpec, 9};
 
 static const struct bsn_pfield f_PersistentVolumeClaimStatus[] = {
     {1, BSN_PT_STRING, 0, "phase", NULL},
@@ -1212,7 +1328,8 @@ static const struct bsn_pfield f_PersistentVolumeClaimStatus[] = {
     {3, BSN_PT_QTY, BSN_PF_MAP, "capacity", NULL},
     {4, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_PersistentVolumeClaimCondition},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaimStatus = {"PersistentVolumeClaimStatus", f_PersistentVolumeClaimStatus, 4};
+static const uint8_t o_PersistentVolumeClaimStatus[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_PersistentVolumeClaimStatus = {"PersistentVolumeClaimStatus", f_PersistentVolumeClaimStatus, o_PersistentVolumeClaimStatus, 4};
 
 static const struct bsn_pfield f_PersistentVolumeClaimCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1222,7 +1339,8 @@ static const struct bsn_pfield f_PersistentVolumeClaimCondition[] = {
     {5, BSN_PT_STRING, 0, "reason", NULL},
     {6, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_PersistentVolumeClaimCondition = {"PersistentVolumeClaimCondition", f_PersistentVolumeClaimCondition, 6};
+static const uint8_t o_PersistentVolumeClaimCondition[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_PersistentVolumeClaimCondition = {"PersistentVolumeClaimCondition", f_PersistentVolumeClaimCondition, o_PersistentVolumeClaimCondition, 6};
 
 static const struct bsn_pfield f_PodStatus[] = {
     {1, BSN_PT_STRING, 0, "phase", NULL},
@@ -1240,7 +1358,8 @@ static const struct bsn_pfield f_PodStatus[] = {
     {13, BSN_PT_MSG, BSN_PF_REPEATED, "ephemeralContainerStatuses", &m_ContainerStatus},
     {16, BSN_PT_MSG, BSN_PF_REPEATED, "hostIPs", &m_HostIP},
 };
-static const struct bsn_pmsg m_PodStatus = {"PodStatus", f_PodStatus, 14};
+static const uint8_t o_PodStatus[] = {0, 1, 2, 3, 10, 4, 13, 5, 11, 6, 9, 7, 8, 12};
+static const struct bsn_pmsg m_PodStatus = {"PodStatus", f_PodStatus, o_PodStatus, 14};
 
 static const struct bsn_pfield f_PodCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1250,17 +1369,20 @@ static const struct bsn_pfield f_PodCondition[] = {
     {5, BSN_PT_STRING, 0, "reason", NULL},
     {6, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_PodCondition = {"PodCondition", f_PodCondition, 6};
+static const uint8_t o_PodCondition[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_PodCondition = {"PodCondition", f_PodCondition, o_PodCondition, 6};
 
 static const struct bsn_pfield f_HostIP[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "ip", NULL},
 };
-static const struct bsn_pmsg m_HostIP = {"HostIP", f_HostIP, 1};
+static const uint8_t o_HostIP[] = {0};
+static const struct bsn_pmsg m_HostIP = {"HostIP", f_HostIP, o_HostIP, 1};
 
 static const struct bsn_pfield f_PodIP[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "ip", NULL},
 };
-static const struct bsn_pmsg m_PodIP = {"PodIP", f_PodIP, 1};
+static const uint8_t o_PodIP[] = {0};
+static const struct bsn_pmsg m_PodIP = {"PodIP", f_PodIP, o_PodIP, 1};
 
 static const struct bsn_pfield f_ContainerStatus[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
@@ -1275,25 +1397,29 @@ static const struct bsn_pfield f_ContainerStatus[] = {
     {10, BSN_PT_QTY, BSN_PF_MAP, "allocatedResources", NULL},
     {11, BSN_PT_MSG, BSN_PF_PTR, "resources", &m_ResourceRequirements},
 };
-static const struct bsn_pmsg m_ContainerStatus = {"ContainerStatus", f_ContainerStatus, 11};
+static const uint8_t o_ContainerStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const struct bsn_pmsg m_ContainerStatus = {"ContainerStatus", f_ContainerStatus, o_ContainerStatus, 11};
 
 static const struct bsn_pfield f_ContainerState[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "waiting", &m_ContainerStateWaiting},
     {2, BSN_PT_MSG, BSN_PF_PTR, "running", &m_ContainerStateRunning},
     {3, BSN_PT_MSG, BSN_PF_PTR, "terminated", &m_ContainerStateTerminated},
 };
-static const struct bsn_pmsg m_ContainerState = {"ContainerState", f_ContainerState, 3};
+static const uint8_t o_ContainerState[] = {0, 1, 2};
+static const struct bsn_pmsg m_ContainerState = {"ContainerState", f_ContainerState, o_ContainerState, 3};
 
 static const struct bsn_pfield f_ContainerStateWaiting[] = {
     {1, BSN_PT_STRING, 0, "reason", NULL},
     {2, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_ContainerStateWaiting = {"ContainerStateWaiting", f_ContainerStateWaiting, 2};
+static const uint8_t o_ContainerStateWaiting[] = {0, 1};
+static const struct bsn_pmsg m_ContainerStateWaiting = {"ContainerStateWaiting", f_ContainerStateWaiting, o_ContainerStateWaiting, 2};
 
 static const struct bsn_pfield f_ContainerStateRunning[] = {
     {1, BSN_PT_TIME, 0, "startedAt", NULL},
 };
-static const struct bsn_pmsg m_ContainerStateRunning = {"ContainerStateRunning", f_ContainerStateRunning, 1};
+static const uint8_t o_ContainerStateRunning[] = {0};
+static const struct bsn_pmsg m_ContainerStateRunning = {"ContainerStateRunning", f_ContainerStateRunning, o_ContainerStateRunning, 1};
 
 static const struct bsn_pfield f_ContainerStateTerminated[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "exitCode", NULL},
@@ -1304,14 +1430,16 @@ static const struct bsn_pfield f_ContainerStateTerminated[] = {
     {6, BSN_PT_TIME, 0, "finishedAt", NULL},
     {7, BSN_PT_STRING, 0, "containerID", NULL},
 };
-static const struct bsn_pmsg m_ContainerStateTerminated = {"ContainerStateTerminated", f_ContainerStateTerminated, 7};
+static const uint8_t o_ContainerStateTerminated[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_ContainerStateTerminated = {"ContainerStateTerminated", f_ContainerStateTerminated, o_ContainerStateTerminated, 7};
 
 static const struct bsn_pfield f_ReplicationController[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_ReplicationControllerSpec},
     {3, BSN_PT_MSG, 0, "status", &m_ReplicationControllerStatus},
 };
-static const struct bsn_pmsg m_ReplicationController = {"ReplicationController", f_ReplicationController, 3};
+static const uint8_t o_ReplicationController[] = {0, 1, 2};
+static const struct bsn_pmsg m_ReplicationController = {"ReplicationController", f_ReplicationController, o_ReplicationController, 3};
 
 static const struct bsn_pfield f_ReplicationControllerSpec[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "replicas", NULL},
@@ -1319,7 +1447,8 @@ static const struct bsn_pfield f_ReplicationControllerSpec[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "template", &m_PodTemplateSpec},
     {4, BSN_PT_INT32, 0, "minReadySeconds", NULL},
 };
-static const struct bsn_pmsg m_ReplicationControllerSpec = {"ReplicationControllerSpec", f_ReplicationControllerSpec, 4};
+static const uint8_t o_ReplicationControllerSpec[] = {0, 3, 1, 2};
+static const struct bsn_pmsg m_ReplicationControllerSpec = {"ReplicationControllerSpec", f_ReplicationControllerSpec, o_ReplicationControllerSpec, 4};
 
 static const struct bsn_pfield f_ReplicationControllerStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "replicas", NULL},
@@ -1328,50 +1457,58 @@ static const struct bsn_pfield f_ReplicationControllerStatus[] = {
     {4, BSN_PT_INT32, 0, "readyReplicas", NULL},
     {5, BSN_PT_INT32, 0, "availableReplicas", NULL},
 };
-static const struct bsn_pmsg m_ReplicationControllerStatus = {"ReplicationControllerStatus", f_ReplicationControllerStatus, 5};
+static const uint8_t o_ReplicationControllerStatus[] = {0, 1, 3, 4, 2};
+static const struct bsn_pmsg m_ReplicationControllerStatus = {"ReplicationControllerStatus", f_ReplicationControllerStatus, o_ReplicationControllerStatus, 5};
 
 static const struct bsn_pfield f_ResourceQuota[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_ResourceQuotaSpec},
     {3, BSN_PT_MSG, 0, "status", &m_ResourceQuotaStatus},
 };
-static const struct bsn_pmsg m_ResourceQuota = {"ResourceQuota", f_ResourceQuota, 3};
+static const uint8_t o_ResourceQuota[] = {0, 1, 2};
+static const struct bsn_pmsg m_ResourceQuota = {"ResourceQuota", f_ResourceQuota, o_ResourceQuota, 3};
 
 static const struct bsn_pfield f_ResourceQuotaSpec[] = {
     {1, BSN_PT_QTY, BSN_PF_MAP, "hard", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "scopes", NULL},
     {3, BSN_PT_MSG, BSN_PF_PTR, "scopeSelector", &m_ScopeSelector},
 };
-static const struct bsn_pmsg m_ResourceQuotaSpec = {"ResourceQuotaSpec", f_ResourceQuotaSpec, 3};
+static const uint8_t o_ResourceQuotaSpec[] = {0, 1, 2};
+static const struct bsn_pmsg m_ResourceQuotaSpec = {"ResourceQuotaSpec", f_ResourceQuotaSpec, o_ResourceQuotaSpec, 3};
 
 static const struct bsn_pfield f_ScopeSelector[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "matchExpressions", &m_ScopedResourceSelectorRequirement},
 };
-static const struct bsn_pmsg m_ScopeSelector = {"ScopeSelector", f_ScopeSelector, 1};
+static const uint8_t o_ScopeSelector[] = {0};
+static const struct bsn_pmsg m_ScopeSelector = {"ScopeSelector", f_ScopeSelector, o_ScopeSelector, 1};
 
 static const struct bsn_pfield f_ScopedResourceSelectorRequirement[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "scopeName", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "operator", NULL},
     {3, BSN_PT_STRING, BSN_PF_REPEATED, "values", NULL},
 };
-static const struct bsn_pmsg m_ScopedResourceSelectorRequirement = {"ScopedResourceSelectorRequirement", f_ScopedResourceSelectorRequirement, 3};
+static const uint8_t o_ScopedResourceSelectorRequirement[] = {0, 1, 2};
+static const struct bsn_pmsg m_ScopedResourceSelectorRequirement = {"ScopedResourceSelectorRequirement", f_ScopedResourceSelectorRequirement, o_ScopedResourceSelectorRequirement, 3};
 
 static const struct bsn_pfield f_ResourceQuotaStatus[] = {
     {1, BSN_PT_QTY, BSN_PF_MAP, "hard", NULL},
     {2, BSN_PT_QTY, BSN_PF_MAP, "used", NULL},
 };
-static const struct bsn_pmsg m_ResourceQuotaStatus = {"ResourceQuotaStatus", f_ResourceQuotaStatus, 2};
+static const uint8_t o_ResourceQuotaStatus[] = {0, 1};
+static const struct bsn_pmsg m_ResourceQuotaStatus = {"ResourceQuotaStatus", f_ResourceQuotaStatus, o_ResourceQuotaStatus, 2};
 
 static const struct bsn_pfield f_LimitRange[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_LimitRangeSpec},
 };
-static const struct bsn_pmsg m_LimitRange = {"LimitRange", f_LimitRange, 2};
+static const uint8_t o_LimitRange[] = {0, 1};
+static const struct bsn_pmsg m_LimitRange = {"LimitRange", f_LimitRange, o_LimitRange, 2};
 
 static const struct bsn_pfield f_LimitRangeSpec[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "limits", &m_LimitRangeItem},
 };
-static const struct bsn_pmsg m_LimitRangeSpec = {"LimitRangeSpec", f_LimitRangeSpec, 1};
+static const uint8_t o_LimitRangeSpec[] = {0};
+static const struct bsn_pmsg m_LimitRangeSpec = {"LimitRangeSpec", f_LimitRangeSpec, o_LimitRangeSpec, 1};
 
 static const struct bsn_pfield f_LimitRangeItem[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1381,20 +1518,23 @@ static const struct bsn_pfield f_LimitRangeItem[] = {
     {5, BSN_PT_QTY, BSN_PF_MAP, "defaultRequest", NULL},
     {6, BSN_PT_QTY, BSN_PF_MAP, "maxLimitRequestRatio", NULL},
 };
-static const struct bsn_pmsg m_LimitRangeItem = {"LimitRangeItem", f_LimitRangeItem, 6};
+static const uint8_t o_LimitRangeItem[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_LimitRangeItem = {"LimitRangeItem", f_LimitRangeItem, o_LimitRangeItem, 6};
 
 static const struct bsn_pfield f_Endpoints[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "subsets", &m_EndpointSubset},
 };
-static const struct bsn_pmsg m_Endpoints = {"Endpoints", f_Endpoints, 2};
+static const uint8_t o_Endpoints[] = {0, 1};
+static const struct bsn_pmsg m_Endpoints = {"Endpoints", f_Endpoints, o_Endpoints, 2};
 
 static const struct bsn_pfield f_EndpointSubset[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "addresses", &m_EndpointAddress},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "notReadyAddresses", &m_EndpointAddress},
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_CoreEndpointPort},
 };
-static const struct bsn_pmsg m_EndpointSubset = {"EndpointSubset", f_EndpointSubset, 3};
+static const uint8_t o_EndpointSubset[] = {0, 1, 2};
+static const struct bsn_pmsg m_EndpointSubset = {"EndpointSubset", f_EndpointSubset, o_EndpointSubset, 3};
 
 static const struct bsn_pfield f_EndpointAddress[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "ip", NULL},
@@ -1402,7 +1542,8 @@ static const struct bsn_pfield f_EndpointAddress[] = {
     {3, BSN_PT_STRING, 0, "hostname", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "nodeName", NULL},
 };
-static const struct bsn_pmsg m_EndpointAddress = {"EndpointAddress", f_EndpointAddress, 4};
+static const uint8_t o_EndpointAddress[] = {0, 2, 3, 1};
+static const struct bsn_pmsg m_EndpointAddress = {"EndpointAddress", f_EndpointAddress, o_EndpointAddress, 4};
 
 static const struct bsn_pfield f_CoreEndpointPort[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
@@ -1410,7 +1551,8 @@ static const struct bsn_pfield f_CoreEndpointPort[] = {
     {3, BSN_PT_STRING, 0, "protocol", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "appProtocol", NULL},
 };
-static const struct bsn_pmsg m_CoreEndpointPort = {"CoreEndpointPort", f_CoreEndpointPort, 4};
+static const uint8_t o_CoreEndpointPort[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_CoreEndpointPort = {"CoreEndpointPort", f_CoreEndpointPort, o_CoreEndpointPort, 4};
 
 static const struct bsn_pfield f_Event[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -1429,26 +1571,30 @@ static const struct bsn_pfield f_Event[] = {
     {14, BSN_PT_STRING, BSN_PF_REQ, "reportingComponent", NULL},
     {15, BSN_PT_STRING, BSN_PF_REQ, "reportingInstance", NULL},
 };
-static const struct bsn_pmsg m_Event = {"Event", f_Event, 15};
+static const uint8_t o_Event[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+static const struct bsn_pmsg m_Event = {"Event", f_Event, o_Event, 15};
 
 static const struct bsn_pfield f_EventSource[] = {
     {1, BSN_PT_STRING, 0, "component", NULL},
     {2, BSN_PT_STRING, 0, "host", NULL},
 };
-static const struct bsn_pmsg m_EventSource = {"EventSource", f_EventSource, 2};
+static const uint8_t o_EventSource[] = {0, 1};
+static const struct bsn_pmsg m_EventSource = {"EventSource", f_EventSource, o_EventSource, 2};
 
 static const struct bsn_pfield f_EventSeries[] = {
     {1, BSN_PT_INT32, 0, "count", NULL},
     {2, BSN_PT_MTIME, 0, "lastObservedTime", NULL},
 };
-static const struct bsn_pmsg m_EventSeries = {"EventSeries", f_EventSeries, 2};
+static const uint8_t o_EventSeries[] = {0, 1};
+static const struct bsn_pmsg m_EventSeries = {"EventSeries", f_EventSeries, o_EventSeries, 2};
 
 static const struct bsn_pfield f_Node[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_NodeSpec},
     {3, BSN_PT_MSG, 0, "status", &m_NodeStatus},
 };
-static const struct bsn_pmsg m_Node = {"Node", f_Node, 3};
+static const uint8_t o_Node[] = {0, 1, 2};
+static const struct bsn_pmsg m_Node = {"Node", f_Node, o_Node, 3};
 
 static const struct bsn_pfield f_NodeSpec[] = {
     {1, BSN_PT_STRING, 0, "podCIDR", NULL},
@@ -1458,7 +1604,8 @@ static const struct bsn_pfield f_NodeSpec[] = {
     {5, BSN_PT_MSG, BSN_PF_REPEATED, "taints", &m_Taint},
     {7, BSN_PT_STRING, BSN_PF_REPEATED, "podCIDRs", NULL},
 };
-static const struct bsn_pmsg m_NodeSpec = {"NodeSpec", f_NodeSpec, 6};
+static const uint8_t o_NodeSpec[] = {0, 5, 2, 3, 4, 1};
+static const struct bsn_pmsg m_NodeSpec = {"NodeSpec", f_NodeSpec, o_NodeSpec, 6};
 
 static const struct bsn_pfield f_NodeStatus[] = {
     {1, BSN_PT_QTY, BSN_PF_MAP, "capacity", NULL},
@@ -1472,7 +1619,8 @@ static const struct bsn_pfield f_NodeStatus[] = {
     {9, BSN_PT_STRING, BSN_PF_REPEATED, "volumesInUse", NULL},
     {10, BSN_PT_MSG, BSN_PF_REPEATED, "volumesAttached", &m_AttachedVolume},
 };
-static const struct bsn_pmsg m_NodeStatus = {"NodeStatus", f_NodeStatus, 10};
+static const uint8_t o_NodeStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_NodeStatus = {"NodeStatus", f_NodeStatus, o_NodeStatus, 10};
 
 static const struct bsn_pfield f_NodeCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1482,23 +1630,27 @@ static const struct bsn_pfield f_NodeCondition[] = {
     {5, BSN_PT_STRING, 0, "reason", NULL},
     {6, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_NodeCondition = {"NodeCondition", f_NodeCondition, 6};
+static const uint8_t o_NodeCondition[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_NodeCondition = {"NodeCondition", f_NodeCondition, o_NodeCondition, 6};
 
 static const struct bsn_pfield f_NodeAddress[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "address", NULL},
 };
-static const struct bsn_pmsg m_NodeAddress = {"NodeAddress", f_NodeAddress, 2};
+static const uint8_t o_NodeAddress[] = {0, 1};
+static const struct bsn_pmsg m_NodeAddress = {"NodeAddress", f_NodeAddress, o_NodeAddress, 2};
 
 static const struct bsn_pfield f_NodeDaemonEndpoints[] = {
     {1, BSN_PT_MSG, 0, "kubeletEndpoint", &m_DaemonEndpoint},
 };
-static const struct bsn_pmsg m_NodeDaemonEndpoints = {"NodeDaemonEndpoints", f_NodeDaemonEndpoints, 1};
+static const uint8_t o_NodeDaemonEndpoints[] = {0};
+static const struct bsn_pmsg m_NodeDaemonEndpoints = {"NodeDaemonEndpoints", f_NodeDaemonEndpoints, o_NodeDaemonEndpoints, 1};
 
 static const struct bsn_pfield f_DaemonEndpoint[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "Port", NULL},
 };
-static const struct bsn_pmsg m_DaemonEndpoint = {"DaemonEndpoint", f_DaemonEndpoint, 1};
+static const uint8_t o_DaemonEndpoint[] = {0};
+static const struct bsn_pmsg m_DaemonEndpoint = {"DaemonEndpoint", f_DaemonEndpoint, o_DaemonEndpoint, 1};
 
 static const struct bsn_pfield f_NodeSystemInfo[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "machineID", NULL},
@@ -1512,26 +1664,30 @@ static const struct bsn_pfield f_NodeSystemInfo[] = {
     {9, BSN_PT_STRING, BSN_PF_REQ, "operatingSystem", NULL},
     {10, BSN_PT_STRING, BSN_PF_REQ, "architecture", NULL},
 };
-static const struct bsn_pmsg m_NodeSystemInfo = {"NodeSystemInfo", f_NodeSystemInfo, 10};
+static const uint8_t o_NodeSystemInfo[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_NodeSystemInfo = {"NodeSystemInfo", f_NodeSystemInfo, o_NodeSystemInfo, 10};
 
 static const struct bsn_pfield f_ContainerImage[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "names", NULL},
     {2, BSN_PT_INT64, 0, "sizeBytes", NULL},
 };
-static const struct bsn_pmsg m_ContainerImage = {"ContainerImage", f_ContainerImage, 2};
+static const uint8_t o_ContainerImage[] = {0, 1};
+static const struct bsn_pmsg m_ContainerImage = {"ContainerImage", f_ContainerImage, o_ContainerImage, 2};
 
 static const struct bsn_pfield f_AttachedVolume[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "devicePath", NULL},
 };
-static const struct bsn_pmsg m_AttachedVolume = {"AttachedVolume", f_AttachedVolume, 2};
+static const uint8_t o_AttachedVolume[] = {0, 1};
+static const struct bsn_pmsg m_AttachedVolume = {"AttachedVolume", f_AttachedVolume, o_AttachedVolume, 2};
 
 static const struct bsn_pfield f_Deployment[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_DeploymentSpec},
     {3, BSN_PT_MSG, 0, "status", &m_DeploymentStatus},
 };
-static const struct bsn_pmsg m_Deployment = {"Deployment", f_Deployment, 3};
+static const uint8_t o_Deployment[] = {0, 1, 2};
+static const struct bsn_pmsg m_Deployment = {"Deployment", f_Deployment, o_Deployment, 3};
 
 static const struct bsn_pfield f_DeploymentSpec[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "replicas", NULL},
@@ -1544,19 +1700,22 @@ static const struct bsn_pfield f_DeploymentSpec[] = {
     {9, BSN_PT_INT32, BSN_PF_PTR, "progressDeadlineSeconds", NULL},
     {10, BSN_PT_STRING, BSN_PF_PTR, "podReplacementPolicy", NULL},
 };
-static const struct bsn_pmsg m_DeploymentSpec = {"DeploymentSpec", f_DeploymentSpec, 9};
+static const uint8_t o_DeploymentSpec[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+static const struct bsn_pmsg m_DeploymentSpec = {"DeploymentSpec", f_DeploymentSpec, o_DeploymentSpec, 9};
 
 static const struct bsn_pfield f_DeploymentStrategy[] = {
     {1, BSN_PT_STRING, 0, "type", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "rollingUpdate", &m_RollingUpdateDeployment},
 };
-static const struct bsn_pmsg m_DeploymentStrategy = {"DeploymentStrategy", f_DeploymentStrategy, 2};
+static const uint8_t o_DeploymentStrategy[] = {0, 1};
+static const struct bsn_pmsg m_DeploymentStrategy = {"DeploymentStrategy", f_DeploymentStrategy, o_DeploymentStrategy, 2};
 
 static const struct bsn_pfield f_RollingUpdateDeployment[] = {
     {1, BSN_PT_INTSTR, BSN_PF_PTR, "maxUnavailable", NULL},
     {2, BSN_PT_INTSTR, BSN_PF_PTR, "maxSurge", NULL},
 };
-static const struct bsn_pmsg m_RollingUpdateDeployment = {"RollingUpdateDeployment", f_RollingUpdateDeployment, 2};
+static const uint8_t o_RollingUpdateDeployment[] = {0, 1};
+static const struct bsn_pmsg m_RollingUpdateDeployment = {"RollingUpdateDeployment", f_RollingUpdateDeployment, o_RollingUpdateDeployment, 2};
 
 static const struct bsn_pfield f_DeploymentStatus[] = {
     {1, BSN_PT_INT64, 0, "observedGeneration", NULL},
@@ -1569,7 +1728,8 @@ static const struct bsn_pfield f_DeploymentStatus[] = {
     {8, BSN_PT_INT32, BSN_PF_PTR, "collisionCount", NULL},
     {9, BSN_PT_INT32, BSN_PF_PTR, "terminatingReplicas", NULL},
 };
-static const struct bsn_pmsg m_DeploymentStatus = {"DeploymentStatus", f_DeploymentStatus, 9};
+static const uint8_t o_DeploymentStatus[] = {0, 1, 2, 6, 3, 4, 8, 5, 7};
+static const struct bsn_pmsg m_DeploymentStatus = {"DeploymentStatus", f_DeploymentStatus, o_DeploymentStatus, 9};
 
 static const struct bsn_pfield f_DeploymentCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1579,14 +1739,16 @@ static const struct bsn_pfield f_DeploymentCondition[] = {
     {6, BSN_PT_TIME, 0, "lastUpdateTime", NULL},
     {7, BSN_PT_TIME, 0, "lastTransitionTime", NULL},
 };
-static const struct bsn_pmsg m_DeploymentCondition = {"DeploymentCondition", f_DeploymentCondition, 6};
+static const uint8_t o_DeploymentCondition[] = {0, 1, 4, 5, 2, 3};
+static const struct bsn_pmsg m_DeploymentCondition = {"DeploymentCondition", f_DeploymentCondition, o_DeploymentCondition, 6};
 
 static const struct bsn_pfield f_StatefulSet[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_StatefulSetSpec},
     {3, BSN_PT_MSG, 0, "status", &m_StatefulSetStatus},
 };
-static const struct bsn_pmsg m_StatefulSet = {"StatefulSet", f_StatefulSet, 3};
+static const uint8_t o_StatefulSet[] = {0, 1, 2};
+static const struct bsn_pmsg m_StatefulSet = {"StatefulSet", f_StatefulSet, o_StatefulSet, 3};
 
 static const struct bsn_pfield f_StatefulSetSpec[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "replicas", NULL},
@@ -1601,30 +1763,35 @@ static const struct bsn_pfield f_StatefulSetSpec[] = {
     {10, BSN_PT_MSG, BSN_PF_PTR, "persistentVolumeClaimRetentionPolicy", &m_StatefulSetPersistentVolumeClaimRetentionPolicy},
     {11, BSN_PT_MSG, BSN_PF_PTR, "ordinals", &m_StatefulSetOrdinals},
 };
-static const struct bsn_pmsg m_StatefulSetSpec = {"StatefulSetSpec", f_StatefulSetSpec, 11};
+static const uint8_t o_StatefulSetSpec[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const struct bsn_pmsg m_StatefulSetSpec = {"StatefulSetSpec", f_StatefulSetSpec, o_StatefulSetSpec, 11};
 
 static const struct bsn_pfield f_StatefulSetUpdateStrategy[] = {
     {1, BSN_PT_STRING, 0, "type", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "rollingUpdate", &m_RollingUpdateStatefulSetStrategy},
 };
-static const struct bsn_pmsg m_StatefulSetUpdateStrategy = {"StatefulSetUpdateStrategy", f_StatefulSetUpdateStrategy, 2};
+static const uint8_t o_StatefulSetUpdateStrategy[] = {0, 1};
+static const struct bsn_pmsg m_StatefulSetUpdateStrategy = {"StatefulSetUpdateStrategy", f_StatefulSetUpdateStrategy, o_StatefulSetUpdateStrategy, 2};
 
 static const struct bsn_pfield f_RollingUpdateStatefulSetStrategy[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "partition", NULL},
     {2, BSN_PT_INTSTR, BSN_PF_PTR, "maxUnavailable", NULL},
 };
-static const struct bsn_pmsg m_RollingUpdateStatefulSetStrategy = {"RollingUpdateStatefulSetStrategy", f_RollingUpdateStatefulSetStrategy, 2};
+static const uint8_t o_RollingUpdateStatefulSetStrategy[] = {0, 1};
+static const struct bsn_pmsg m_RollingUpdateStatefulSetStrategy = {"RollingUpdateStatefulSetStrategy", f_RollingUpdateStatefulSetStrategy, o_RollingUpdateStatefulSetStrategy, 2};
 
 static const struct bsn_pfield f_StatefulSetPersistentVolumeClaimRetentionPolicy[] = {
     {1, BSN_PT_STRING, 0, "whenDeleted", NULL},
     {2, BSN_PT_STRING, 0, "whenScaled", NULL},
 };
-static const struct bsn_pmsg m_StatefulSetPersistentVolumeClaimRetentionPolicy = {"StatefulSetPersistentVolumeClaimRetentionPolicy", f_StatefulSetPersistentVolumeClaimRetentionPolicy, 2};
+static const uint8_t o_StatefulSetPersistentVolumeClaimRetentionPolicy[] = {0, 1};
+static const struct bsn_pmsg m_StatefulSetPersistentVolumeClaimRetentionPolicy = {"StatefulSetPersistentVolumeClaimRetentionPolicy", f_StatefulSetPersistentVolumeClaimRetentionPolicy, o_StatefulSetPersistentVolumeClaimRetentionPolicy, 2};
 
 static const struct bsn_pfield f_StatefulSetOrdinals[] = {
     {1, BSN_PT_INT32, 0, "start", NULL},
 };
-static const struct bsn_pmsg m_StatefulSetOrdinals = {"StatefulSetOrdinals", f_StatefulSetOrdinals, 1};
+static const uint8_t o_StatefulSetOrdinals[] = {0};
+static const struct bsn_pmsg m_StatefulSetOrdinals = {"StatefulSetOrdinals", f_StatefulSetOrdinals, o_StatefulSetOrdinals, 1};
 
 static const struct bsn_pfield f_StatefulSetStatus[] = {
     {1, BSN_PT_INT64, 0, "observedGeneration", NULL},
@@ -1638,7 +1805,8 @@ static const struct bsn_pfield f_StatefulSetStatus[] = {
     {10, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_AppsCondition},
     {11, BSN_PT_INT32, 0, "availableReplicas", NULL},
 };
-static const struct bsn_pmsg m_StatefulSetStatus = {"StatefulSetStatus", f_StatefulSetStatus, 10};
+static const uint8_t o_StatefulSetStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_StatefulSetStatus = {"StatefulSetStatus", f_StatefulSetStatus, o_StatefulSetStatus, 10};
 
 static const struct bsn_pfield f_AppsCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1647,14 +1815,16 @@ static const struct bsn_pfield f_AppsCondition[] = {
     {4, BSN_PT_STRING, 0, "reason", NULL},
     {5, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_AppsCondition = {"AppsCondition", f_AppsCondition, 5};
+static const uint8_t o_AppsCondition[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_AppsCondition = {"AppsCondition", f_AppsCondition, o_AppsCondition, 5};
 
 static const struct bsn_pfield f_DaemonSet[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_DaemonSetSpec},
     {3, BSN_PT_MSG, 0, "status", &m_DaemonSetStatus},
 };
-static const struct bsn_pmsg m_DaemonSet = {"DaemonSet", f_DaemonSet, 3};
+static const uint8_t o_DaemonSet[] = {0, 1, 2};
+static const struct bsn_pmsg m_DaemonSet = {"DaemonSet", f_DaemonSet, o_DaemonSet, 3};
 
 static const struct bsn_pfield f_DaemonSetSpec[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "selector", &m_LabelSelector},
@@ -1663,19 +1833,22 @@ static const struct bsn_pfield f_DaemonSetSpec[] = {
     {4, BSN_PT_INT32, 0, "minReadySeconds", NULL},
     {6, BSN_PT_INT32, BSN_PF_PTR, "revisionHistoryLimit", NULL},
 };
-static const struct bsn_pmsg m_DaemonSetSpec = {"DaemonSetSpec", f_DaemonSetSpec, 5};
+static const uint8_t o_DaemonSetSpec[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_DaemonSetSpec = {"DaemonSetSpec", f_DaemonSetSpec, o_DaemonSetSpec, 5};
 
 static const struct bsn_pfield f_DaemonSetUpdateStrategy[] = {
     {1, BSN_PT_STRING, 0, "type", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "rollingUpdate", &m_RollingUpdateDaemonSet},
 };
-static const struct bsn_pmsg m_DaemonSetUpdateStrategy = {"DaemonSetUpdateStrategy", f_DaemonSetUpdateStrategy, 2};
+static const uint8_t o_DaemonSetUpdateStrategy[] = {0, 1};
+static const struct bsn_pmsg m_DaemonSetUpdateStrategy = {"DaemonSetUpdateStrategy", f_DaemonSetUpdateStrategy, o_DaemonSetUpdateStrategy, 2};
 
 static const struct bsn_pfield f_RollingUpdateDaemonSet[] = {
     {1, BSN_PT_INTSTR, BSN_PF_PTR, "maxUnavailable", NULL},
     {2, BSN_PT_INTSTR, BSN_PF_PTR, "maxSurge", NULL},
 };
-static const struct bsn_pmsg m_RollingUpdateDaemonSet = {"RollingUpdateDaemonSet", f_RollingUpdateDaemonSet, 2};
+static const uint8_t o_RollingUpdateDaemonSet[] = {0, 1};
+static const struct bsn_pmsg m_RollingUpdateDaemonSet = {"RollingUpdateDaemonSet", f_RollingUpdateDaemonSet, o_RollingUpdateDaemonSet, 2};
 
 static const struct bsn_pfield f_DaemonSetStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "currentNumberScheduled", NULL},
@@ -1689,14 +1862,16 @@ static const struct bsn_pfield f_DaemonSetStatus[] = {
     {9, BSN_PT_INT32, BSN_PF_PTR, "collisionCount", NULL},
     {10, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_AppsCondition},
 };
-static const struct bsn_pmsg m_DaemonSetStatus = {"DaemonSetStatus", f_DaemonSetStatus, 10};
+static const uint8_t o_DaemonSetStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_DaemonSetStatus = {"DaemonSetStatus", f_DaemonSetStatus, o_DaemonSetStatus, 10};
 
 static const struct bsn_pfield f_ReplicaSet[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_ReplicaSetSpec},
     {3, BSN_PT_MSG, 0, "status", &m_ReplicaSetStatus},
 };
-static const struct bsn_pmsg m_ReplicaSet = {"ReplicaSet", f_ReplicaSet, 3};
+static const uint8_t o_ReplicaSet[] = {0, 1, 2};
+static const struct bsn_pmsg m_ReplicaSet = {"ReplicaSet", f_ReplicaSet, o_ReplicaSet, 3};
 
 static const struct bsn_pfield f_ReplicaSetSpec[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "replicas", NULL},
@@ -1704,7 +1879,8 @@ static const struct bsn_pfield f_ReplicaSetSpec[] = {
     {3, BSN_PT_MSG, 0, "template", &m_PodTemplateSpec},
     {4, BSN_PT_INT32, 0, "minReadySeconds", NULL},
 };
-static const struct bsn_pmsg m_ReplicaSetSpec = {"ReplicaSetSpec", f_ReplicaSetSpec, 4};
+static const uint8_t o_ReplicaSetSpec[] = {0, 3, 1, 2};
+static const struct bsn_pmsg m_ReplicaSetSpec = {"ReplicaSetSpec", f_ReplicaSetSpec, o_ReplicaSetSpec, 4};
 
 static const struct bsn_pfield f_ReplicaSetStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "replicas", NULL},
@@ -1715,21 +1891,24 @@ static const struct bsn_pfield f_ReplicaSetStatus[] = {
     {6, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_AppsCondition},
     {7, BSN_PT_INT32, BSN_PF_PTR, "terminatingReplicas", NULL},
 };
-static const struct bsn_pmsg m_ReplicaSetStatus = {"ReplicaSetStatus", f_ReplicaSetStatus, 7};
+static const uint8_t o_ReplicaSetStatus[] = {0, 1, 3, 4, 6, 2, 5};
+static const struct bsn_pmsg m_ReplicaSetStatus = {"ReplicaSetStatus", f_ReplicaSetStatus, o_ReplicaSetStatus, 7};
 
 static const struct bsn_pfield f_ControllerRevision[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_RAW, 0, "data", NULL},
     {3, BSN_PT_INT64, BSN_PF_REQ, "revision", NULL},
 };
-static const struct bsn_pmsg m_ControllerRevision = {"ControllerRevision", f_ControllerRevision, 3};
+static const uint8_t o_ControllerRevision[] = {0, 1, 2};
+static const struct bsn_pmsg m_ControllerRevision = {"ControllerRevision", f_ControllerRevision, o_ControllerRevision, 3};
 
 static const struct bsn_pfield f_Job[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_JobSpec},
     {3, BSN_PT_MSG, 0, "status", &m_JobStatus},
 };
-static const struct bsn_pmsg m_Job = {"Job", f_Job, 3};
+static const uint8_t o_Job[] = {0, 1, 2};
+static const struct bsn_pmsg m_Job = {"Job", f_Job, o_Job, 3};
 
 static const struct bsn_pfield f_JobSpec[] = {
     {1, BSN_PT_INT32, BSN_PF_PTR, "parallelism", NULL},
@@ -1749,43 +1928,50 @@ static const struct bsn_pfield f_JobSpec[] = {
     {15, BSN_PT_STRING, BSN_PF_PTR, "managedBy", NULL},
     {16, BSN_PT_MSG, BSN_PF_PTR, "successPolicy", &m_SuccessPolicy},
 };
-static const struct bsn_pmsg m_JobSpec = {"JobSpec", f_JobSpec, 16};
+static const uint8_t o_JobSpec[] = {0, 1, 2, 10, 15, 6, 11, 12, 3, 4, 5, 7, 8, 9, 13, 14};
+static const struct bsn_pmsg m_JobSpec = {"JobSpec", f_JobSpec, o_JobSpec, 16};
 
 static const struct bsn_pfield f_PodFailurePolicy[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "rules", &m_PodFailurePolicyRule},
 };
-static const struct bsn_pmsg m_PodFailurePolicy = {"PodFailurePolicy", f_PodFailurePolicy, 1};
+static const uint8_t o_PodFailurePolicy[] = {0};
+static const struct bsn_pmsg m_PodFailurePolicy = {"PodFailurePolicy", f_PodFailurePolicy, o_PodFailurePolicy, 1};
 
 static const struct bsn_pfield f_PodFailurePolicyRule[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "action", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "onExitCodes", &m_PodFailurePolicyOnExitCodesRequirement},
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "onPodConditions", &m_PodFailurePolicyOnPodConditionsPattern},
 };
-static const struct bsn_pmsg m_PodFailurePolicyRule = {"PodFailurePolicyRule", f_PodFailurePolicyRule, 3};
+static const uint8_t o_PodFailurePolicyRule[] = {0, 1, 2};
+static const struct bsn_pmsg m_PodFailurePolicyRule = {"PodFailurePolicyRule", f_PodFailurePolicyRule, o_PodFailurePolicyRule, 3};
 
 static const struct bsn_pfield f_PodFailurePolicyOnExitCodesRequirement[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "containerName", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "operator", NULL},
     {3, BSN_PT_INT32, BSN_PF_REPEATED, "values", NULL},
 };
-static const struct bsn_pmsg m_PodFailurePolicyOnExitCodesRequirement = {"PodFailurePolicyOnExitCodesRequirement", f_PodFailurePolicyOnExitCodesRequirement, 3};
+static const uint8_t o_PodFailurePolicyOnExitCodesRequirement[] = {0, 1, 2};
+static const struct bsn_pmsg m_PodFailurePolicyOnExitCodesRequirement = {"PodFailurePolicyOnExitCodesRequirement", f_PodFailurePolicyOnExitCodesRequirement, o_PodFailurePolicyOnExitCodesRequirement, 3};
 
 static const struct bsn_pfield f_PodFailurePolicyOnPodConditionsPattern[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
     {2, BSN_PT_STRING, 0, "status", NULL},
 };
-static const struct bsn_pmsg m_PodFailurePolicyOnPodConditionsPattern = {"PodFailurePolicyOnPodConditionsPattern", f_PodFailurePolicyOnPodConditionsPattern, 2};
+static const uint8_t o_PodFailurePolicyOnPodConditionsPattern[] = {0, 1};
+static const struct bsn_pmsg m_PodFailurePolicyOnPodConditionsPattern = {"PodFailurePolicyOnPodConditionsPattern", f_PodFailurePolicyOnPodConditionsPattern, o_PodFailurePolicyOnPodConditionsPattern, 2};
 
 static const struct bsn_pfield f_SuccessPolicy[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "rules", &m_SuccessPolicyRule},
 };
-static const struct bsn_pmsg m_SuccessPolicy = {"SuccessPolicy", f_SuccessPolicy, 1};
+static const uint8_t o_SuccessPolicy[] = {0};
+static const struct bsn_pmsg m_SuccessPolicy = {"SuccessPolicy", f_SuccessPolicy, o_SuccessPolicy, 1};
 
 static const struct bsn_pfield f_SuccessPolicyRule[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "succeededIndexes", NULL},
     {2, BSN_PT_INT32, BSN_PF_PTR, "succeededCount", NULL},
 };
-static const struct bsn_pmsg m_SuccessPolicyRule = {"SuccessPolicyRule", f_SuccessPolicyRule, 2};
+static const uint8_t o_SuccessPolicyRule[] = {0, 1};
+static const struct bsn_pmsg m_SuccessPolicyRule = {"SuccessPolicyRule", f_SuccessPolicyRule, o_SuccessPolicyRule, 2};
 
 static const struct bsn_pfield f_JobStatus[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_JobCondition},
@@ -1800,13 +1986,15 @@ static const struct bsn_pfield f_JobStatus[] = {
     {10, BSN_PT_STRING, BSN_PF_PTR, "failedIndexes", NULL},
     {11, BSN_PT_INT32, BSN_PF_PTR, "terminating", NULL},
 };
-static const struct bsn_pmsg m_JobStatus = {"JobStatus", f_JobStatus, 11};
+static const uint8_t o_JobStatus[] = {0, 1, 2, 3, 4, 5, 10, 6, 9, 7, 8};
+static const struct bsn_pmsg m_JobStatus = {"JobStatus", f_JobStatus, o_JobStatus, 11};
 
 static const struct bsn_pfield f_UncountedTerminatedPods[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "succeeded", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "failed", NULL},
 };
-static const struct bsn_pmsg m_UncountedTerminatedPods = {"UncountedTerminatedPods", f_UncountedTerminatedPods, 2};
+static const uint8_t o_UncountedTerminatedPods[] = {0, 1};
+static const struct bsn_pmsg m_UncountedTerminatedPods = {"UncountedTerminatedPods", f_UncountedTerminatedPods, o_UncountedTerminatedPods, 2};
 
 static const struct bsn_pfield f_JobCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1816,14 +2004,16 @@ static const struct bsn_pfield f_JobCondition[] = {
     {5, BSN_PT_STRING, 0, "reason", NULL},
     {6, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_JobCondition = {"JobCondition", f_JobCondition, 6};
+static const uint8_t o_JobCondition[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_JobCondition = {"JobCondition", f_JobCondition, o_JobCondition, 6};
 
 static const struct bsn_pfield f_CronJob[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_CronJobSpec},
     {3, BSN_PT_MSG, 0, "status", &m_CronJobStatus},
 };
-static const struct bsn_pmsg m_CronJob = {"CronJob", f_CronJob, 3};
+static const uint8_t o_CronJob[] = {0, 1, 2};
+static const struct bsn_pmsg m_CronJob = {"CronJob", f_CronJob, o_CronJob, 3};
 
 static const struct bsn_pfield f_CronJobSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "schedule", NULL},
@@ -1835,27 +2025,31 @@ static const struct bsn_pfield f_CronJobSpec[] = {
     {7, BSN_PT_INT32, BSN_PF_PTR, "failedJobsHistoryLimit", NULL},
     {8, BSN_PT_STRING, BSN_PF_PTR, "timeZone", NULL},
 };
-static const struct bsn_pmsg m_CronJobSpec = {"CronJobSpec", f_CronJobSpec, 8};
+static const uint8_t o_CronJobSpec[] = {0, 7, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_CronJobSpec = {"CronJobSpec", f_CronJobSpec, o_CronJobSpec, 8};
 
 static const struct bsn_pfield f_JobTemplateSpec[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_JobSpec},
 };
-static const struct bsn_pmsg m_JobTemplateSpec = {"JobTemplateSpec", f_JobTemplateSpec, 2};
+static const uint8_t o_JobTemplateSpec[] = {0, 1};
+static const struct bsn_pmsg m_JobTemplateSpec = {"JobTemplateSpec", f_JobTemplateSpec, o_JobTemplateSpec, 2};
 
 static const struct bsn_pfield f_CronJobStatus[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "active", &m_ObjectReference},
     {4, BSN_PT_TIME, BSN_PF_PTR, "lastScheduleTime", NULL},
     {5, BSN_PT_TIME, BSN_PF_PTR, "lastSuccessfulTime", NULL},
 };
-static const struct bsn_pmsg m_CronJobStatus = {"CronJobStatus", f_CronJobStatus, 3};
+static const uint8_t o_CronJobStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_CronJobStatus = {"CronJobStatus", f_CronJobStatus, o_CronJobStatus, 3};
 
 static const struct bsn_pfield f_Ingress[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_IngressSpec},
     {3, BSN_PT_MSG, 0, "status", &m_IngressStatus},
 };
-static const struct bsn_pmsg m_Ingress = {"Ingress", f_Ingress, 3};
+static const uint8_t o_Ingress[] = {0, 1, 2};
+static const struct bsn_pmsg m_Ingress = {"Ingress", f_Ingress, o_Ingress, 3};
 
 static const struct bsn_pfield f_IngressSpec[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "defaultBackend", &m_IngressBackend},
@@ -1863,90 +2057,105 @@ static const struct bsn_pfield f_IngressSpec[] = {
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "rules", &m_IngressRule},
     {4, BSN_PT_STRING, BSN_PF_PTR, "ingressClassName", NULL},
 };
-static const struct bsn_pmsg m_IngressSpec = {"IngressSpec", f_IngressSpec, 4};
+static const uint8_t o_IngressSpec[] = {3, 0, 1, 2};
+static const struct bsn_pmsg m_IngressSpec = {"IngressSpec", f_IngressSpec, o_IngressSpec, 4};
 
 static const struct bsn_pfield f_IngressBackend[] = {
     {3, BSN_PT_MSG, BSN_PF_PTR, "resource", &m_TypedLocalObjectReference},
     {4, BSN_PT_MSG, BSN_PF_PTR, "service", &m_IngressServiceBackend},
 };
-static const struct bsn_pmsg m_IngressBackend = {"IngressBackend", f_IngressBackend, 2};
+static const uint8_t o_IngressBackend[] = {1, 0};
+static const struct bsn_pmsg m_IngressBackend = {"IngressBackend", f_IngressBackend, o_IngressBackend, 2};
 
 static const struct bsn_pfield f_IngressServiceBackend[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, 0, "port", &m_ServiceBackendPort},
 };
-static const struct bsn_pmsg m_IngressServiceBackend = {"IngressServiceBackend", f_IngressServiceBackend, 2};
+static const uint8_t o_IngressServiceBackend[] = {0, 1};
+static const struct bsn_pmsg m_IngressServiceBackend = {"IngressServiceBackend", f_IngressServiceBackend, o_IngressServiceBackend, 2};
 
 static const struct bsn_pfield f_ServiceBackendPort[] = {
     {1, BSN_PT_STRING, 0, "name", NULL},
     {2, BSN_PT_INT32, 0, "number", NULL},
 };
-static const struct bsn_pmsg m_ServiceBackendPort = {"ServiceBackendPort", f_ServiceBackendPort, 2};
+static const uint8_t o_ServiceBackendPort[] = {0, 1};
+static const struct bsn_pmsg m_ServiceBackendPort = {"ServiceBackendPort", f_ServiceBackendPort, o_ServiceBackendPort, 2};
 
 static const struct bsn_pfield f_IngressTLS[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "hosts", NULL},
     {2, BSN_PT_STRING, 0, "secretName", NULL},
 };
-static const struct bsn_pmsg m_IngressTLS = {"IngressTLS", f_IngressTLS, 2};
+static const uint8_t o_IngressTLS[] = {0, 1};
+static const struct bsn_pmsg m_IngressTLS = {"IngressTLS", f_IngressTLS, o_IngressTLS, 2};
 
 static const struct bsn_pfield f_IngressRule[] = {
     {1, BSN_PT_STRING, 0, "host", NULL},
     {2, BSN_PT_MSG, BSN_PF_INLINE, "ingressRuleValue", &m_IngressRuleValue},
 };
-static const struct bsn_pmsg m_IngressRule = {"IngressRule", f_IngressRule, 2};
+static const uint8_t o_IngressRule[] = {0, 1};
+static const struct bsn_pmsg m_IngressRule = {"IngressRule", f_IngressRule, o_IngressRule, 2};
 
 static const struct bsn_pfield f_IngressRuleValue[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "http", &m_HTTPIngressRuleValue},
 };
-static const struct bsn_pmsg m_IngressRuleValue = {"IngressRuleValue", f_IngressRuleValue, 1};
+static const uint8_t o_IngressRuleValue[] = {0};
+static const struct bsn_pmsg m_IngressRuleValue = {"IngressRuleValue", f_IngressRuleValue, o_IngressRuleValue, 1};
 
 static const struct bsn_pfield f_HTTPIngressRuleValue[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "paths", &m_HTTPIngressPath},
 };
-static const struct bsn_pmsg m_HTTPIngressRuleValue = {"HTTPIngressRuleValue", f_HTTPIngressRuleValue, 1};
+static const uint8_t o_HTTPIngressRuleValue[] = {0};
+static const struct bsn_pmsg m_HTTPIngressRuleValue = {"HTTPIngressRuleValue", f_HTTPIngressRuleValue, o_HTTPIngressRuleValue, 1};
 
 static const struct bsn_pfield f_HTTPIngressPath[] = {
     {1, BSN_PT_STRING, 0, "path", NULL},
     {2, BSN_PT_MSG, BSN_PF_REQ, "backend", &m_IngressBackend},
     {3, BSN_PT_STRING, BSN_PF_PTR, "pathType", NULL},
 };
-static const struct bsn_pmsg m_HTTPIngressPath = {"HTTPIngressPath", f_HTTPIngressPath, 3};
+static const uint8_t o_HTTPIngressPath[] = {0, 2, 1};
+static const struct bsn_pmsg m_HTTPIngressPath = {"HTTPIngressPath", f_HTTPIngressPath, o_HTTPIngressPath, 3};
 
 static const struct bsn_pfield f_IngressStatus[] = {
     {1, BSN_PT_MSG, 0, "loadBalancer", &m_IngressLoadBalancerStatus},
 };
-static const struct bsn_pmsg m_IngressStatus = {"IngressStatus", f_IngressStatus, 1};
+static const uint8_t o_IngressStatus[] = {0};
+static const struct bsn_pmsg m_IngressStatus = {"IngressStatus", f_IngressStatus, o_IngressStatus, 1};
 
 static const struct bsn_pfield f_IngressLoadBalancerStatus[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "ingress", &m_IngressLoadBalancerIngress},
 };
-static const struct bsn_pmsg m_IngressLoadBalancerStatus = {"IngressLoadBalancerStatus", f_IngressLoadBalancerStatus, 1};
+static const uint8_t o_IngressLoadBalancerStatus[] = {0};
+static const struct bsn_pmsg m_IngressLoadBalancerStatus = {"IngressLoadBalancerStatus", f_IngressLoadBalancerStatus, o_IngressLoadBalancerStatus, 1};
 
 static const struct bsn_pfield f_IngressLoadBalancerIngress[] = {
     {1, BSN_PT_STRING, 0, "ip", NULL},
     {2, BSN_PT_STRING, 0, "hostname", NULL},
     {4, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_IngressPortStatus},
 };
-static const struct bsn_pmsg m_IngressLoadBalancerIngress = {"IngressLoadBalancerIngress", f_IngressLoadBalancerIngress, 3};
+static const uint8_t o_IngressLoadBalancerIngress[] = {0, 1, 2};
+static const struct bsn_pmsg m_IngressLoadBalancerIngress = {"IngressLoadBalancerIngress", f_IngressLoadBalancerIngress, o_IngressLoadBalancerIngress, 3};
 
 static const struct bsn_pfield f_IngressPortStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "port", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "protocol", NULL},
     {3, BSN_PT_STRING, BSN_PF_PTR, "error", NULL},
 };
-static const struct bsn_pmsg m_IngressPortStatus = {"IngressPortStatus", f_IngressPortStatus, 3};
+static const uint8_t o_IngressPortStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_IngressPortStatus = {"IngressPortStatus", f_IngressPortStatus, o_IngressPortStatus, 3};
 
 static const struct bsn_pfield f_IngressClass[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_IngressClassSpec},
 };
-static const struct bsn_pmsg m_IngressClass = {"IngressClass", f_IngressClass, 2};
+static const uint8_t o_IngressClass[] = {0, 1};
+static const struct bsn_pmsg m_IngressClass = {"IngressClass", f_IngressClass, o_IngressClass, 2};
 
 static const struct bsn_pfield f_IngressClassSpec[] = {
     {1, BSN_PT_STRING, 0, "controller", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "parameters", &m_IngressClassParametersReference},
 };
-static const struct bsn_pmsg m_IngressClassSpec = {"IngressClassSpec", f_IngressClassSpec, 2};
+static const uint8_t o_IngressClassSpec[] = {0, 1};
+static const struct bsn_pmsg m_IngressClassSpec = {"IngressClassSpec", f_IngressClassSpec, o_IngressClassSpec, 2};
 
 static const struct bsn_pfield f_IngressClassParametersReference[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "apiGroup", NULL},
@@ -1955,13 +2164,15 @@ static const struct bsn_pfield f_IngressClassParametersReference[] = {
     {4, BSN_PT_STRING, BSN_PF_PTR, "scope", NULL},
     {5, BSN_PT_STRING, BSN_PF_PTR, "namespace", NULL},
 };
-static const struct bsn_pmsg m_IngressClassParametersReference = {"IngressClassParametersReference", f_IngressClassParametersReference, 5};
+static const uint8_t o_IngressClassParametersReference[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_IngressClassParametersReference = {"IngressClassParametersReference", f_IngressClassParametersReference, o_IngressClassParametersReference, 5};
 
 static const struct bsn_pfield f_NetworkPolicy[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_NetworkPolicySpec},
 };
-static const struct bsn_pmsg m_NetworkPolicy = {"NetworkPolicy", f_NetworkPolicy, 2};
+static const uint8_t o_NetworkPolicy[] = {0, 1};
+static const struct bsn_pmsg m_NetworkPolicy = {"NetworkPolicy", f_NetworkPolicy, o_NetworkPolicy, 2};
 
 static const struct bsn_pfield f_NetworkPolicySpec[] = {
     {1, BSN_PT_MSG, 0, "podSelector", &m_LabelSelector},
@@ -1969,46 +2180,53 @@ static const struct bsn_pfield f_NetworkPolicySpec[] = {
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "egress", &m_NetworkPolicyEgressRule},
     {4, BSN_PT_STRING, BSN_PF_REPEATED, "policyTypes", NULL},
 };
-static const struct bsn_pmsg m_NetworkPolicySpec = {"NetworkPolicySpec", f_NetworkPolicySpec, 4};
+static const uint8_t o_NetworkPolicySpec[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_NetworkPolicySpec = {"NetworkPolicySpec", f_NetworkPolicySpec, o_NetworkPolicySpec, 4};
 
 static const struct bsn_pfield f_NetworkPolicyIngressRule[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_NetworkPolicyPort},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "from", &m_NetworkPolicyPeer},
 };
-static const struct bsn_pmsg m_NetworkPolicyIngressRule = {"NetworkPolicyIngressRule", f_NetworkPolicyIngressRule, 2};
+static const uint8_t o_NetworkPolicyIngressRule[] = {0, 1};
+static const struct bsn_pmsg m_NetworkPolicyIngressRule = {"NetworkPolicyIngressRule", f_NetworkPolicyIngressRule, o_NetworkPolicyIngressRule, 2};
 
 static const struct bsn_pfield f_NetworkPolicyEgressRule[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_NetworkPolicyPort},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "to", &m_NetworkPolicyPeer},
 };
-static const struct bsn_pmsg m_NetworkPolicyEgressRule = {"NetworkPolicyEgressRule", f_NetworkPolicyEgressRule, 2};
+static const uint8_t o_NetworkPolicyEgressRule[] = {0, 1};
+static const struct bsn_pmsg m_NetworkPolicyEgressRule = {"NetworkPolicyEgressRule", f_NetworkPolicyEgressRule, o_NetworkPolicyEgressRule, 2};
 
 static const struct bsn_pfield f_NetworkPolicyPort[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "protocol", NULL},
     {2, BSN_PT_INTSTR, BSN_PF_PTR, "port", NULL},
     {3, BSN_PT_INT32, BSN_PF_PTR, "endPort", NULL},
 };
-static const struct bsn_pmsg m_NetworkPolicyPort = {"NetworkPolicyPort", f_NetworkPolicyPort, 3};
+static const uint8_t o_NetworkPolicyPort[] = {0, 1, 2};
+static const struct bsn_pmsg m_NetworkPolicyPort = {"NetworkPolicyPort", f_NetworkPolicyPort, o_NetworkPolicyPort, 3};
 
 static const struct bsn_pfield f_NetworkPolicyPeer[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "podSelector", &m_LabelSelector},
     {2, BSN_PT_MSG, BSN_PF_PTR, "namespaceSelector", &m_LabelSelector},
     {3, BSN_PT_MSG, BSN_PF_PTR, "ipBlock", &m_IPBlock},
 };
-static const struct bsn_pmsg m_NetworkPolicyPeer = {"NetworkPolicyPeer", f_NetworkPolicyPeer, 3};
+static const uint8_t o_NetworkPolicyPeer[] = {0, 1, 2};
+static const struct bsn_pmsg m_NetworkPolicyPeer = {"NetworkPolicyPeer", f_NetworkPolicyPeer, o_NetworkPolicyPeer, 3};
 
 static const struct bsn_pfield f_IPBlock[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "cidr", NULL},
     {2, BSN_PT_STRING, BSN_PF_REPEATED, "except", NULL},
 };
-static const struct bsn_pmsg m_IPBlock = {"IPBlock", f_IPBlock, 2};
+static const uint8_t o_IPBlock[] = {0, 1};
+static const struct bsn_pmsg m_IPBlock = {"IPBlock", f_IPBlock, o_IPBlock, 2};
 
 static const struct bsn_pfield f_PodDisruptionBudget[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_PodDisruptionBudgetSpec},
     {3, BSN_PT_MSG, 0, "status", &m_PodDisruptionBudgetStatus},
 };
-static const struct bsn_pmsg m_PodDisruptionBudget = {"PodDisruptionBudget", f_PodDisruptionBudget, 3};
+static const uint8_t o_PodDisruptionBudget[] = {0, 1, 2};
+static const struct bsn_pmsg m_PodDisruptionBudget = {"PodDisruptionBudget", f_PodDisruptionBudget, o_PodDisruptionBudget, 3};
 
 static const struct bsn_pfield f_PodDisruptionBudgetSpec[] = {
     {1, BSN_PT_INTSTR, BSN_PF_PTR, "minAvailable", NULL},
@@ -2016,7 +2234,8 @@ static const struct bsn_pfield f_PodDisruptionBudgetSpec[] = {
     {3, BSN_PT_INTSTR, BSN_PF_PTR, "maxUnavailable", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "unhealthyPodEvictionPolicy", NULL},
 };
-static const struct bsn_pmsg m_PodDisruptionBudgetSpec = {"PodDisruptionBudgetSpec", f_PodDisruptionBudgetSpec, 4};
+static const uint8_t o_PodDisruptionBudgetSpec[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_PodDisruptionBudgetSpec = {"PodDisruptionBudgetSpec", f_PodDisruptionBudgetSpec, o_PodDisruptionBudgetSpec, 4};
 
 static const struct bsn_pfield f_PodDisruptionBudgetStatus[] = {
     {1, BSN_PT_INT64, 0, "observedGeneration", NULL},
@@ -2027,45 +2246,52 @@ static const struct bsn_pfield f_PodDisruptionBudgetStatus[] = {
     {6, BSN_PT_INT32, BSN_PF_REQ, "expectedPods", NULL},
     {7, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_Condition},
 };
-static const struct bsn_pmsg m_PodDisruptionBudgetStatus = {"PodDisruptionBudgetStatus", f_PodDisruptionBudgetStatus, 7};
+static const uint8_t o_PodDisruptionBudgetStatus[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_PodDisruptionBudgetStatus = {"PodDisruptionBudgetStatus", f_PodDisruptionBudgetStatus, o_PodDisruptionBudgetStatus, 7};
 
 static const struct bsn_pfield f_Eviction[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, BSN_PF_PTR, "deleteOptions", &m_DeleteOptions},
 };
-static const struct bsn_pmsg m_Eviction = {"Eviction", f_Eviction, 2};
+static const uint8_t o_Eviction[] = {0, 1};
+static const struct bsn_pmsg m_Eviction = {"Eviction", f_Eviction, o_Eviction, 2};
 
 static const struct bsn_pfield f_Scale[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_ScaleSpec},
     {3, BSN_PT_MSG, 0, "status", &m_ScaleStatus},
 };
-static const struct bsn_pmsg m_Scale = {"Scale", f_Scale, 3};
+static const uint8_t o_Scale[] = {0, 1, 2};
+static const struct bsn_pmsg m_Scale = {"Scale", f_Scale, o_Scale, 3};
 
 static const struct bsn_pfield f_ScaleSpec[] = {
     {1, BSN_PT_INT32, 0, "replicas", NULL},
 };
-static const struct bsn_pmsg m_ScaleSpec = {"ScaleSpec", f_ScaleSpec, 1};
+static const uint8_t o_ScaleSpec[] = {0};
+static const struct bsn_pmsg m_ScaleSpec = {"ScaleSpec", f_ScaleSpec, o_ScaleSpec, 1};
 
 static const struct bsn_pfield f_ScaleStatus[] = {
     {1, BSN_PT_INT32, BSN_PF_REQ, "replicas", NULL},
     {2, BSN_PT_STRING, 0, "selector", NULL},
 };
-static const struct bsn_pmsg m_ScaleStatus = {"ScaleStatus", f_ScaleStatus, 2};
+static const uint8_t o_ScaleStatus[] = {0, 1};
+static const struct bsn_pmsg m_ScaleStatus = {"ScaleStatus", f_ScaleStatus, o_ScaleStatus, 2};
 
 static const struct bsn_pfield f_CrossVersionObjectReference[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "kind", NULL},
     {2, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {3, BSN_PT_STRING, 0, "apiVersion", NULL},
 };
-static const struct bsn_pmsg m_CrossVersionObjectReference = {"CrossVersionObjectReference", f_CrossVersionObjectReference, 3};
+static const uint8_t o_CrossVersionObjectReference[] = {0, 1, 2};
+static const struct bsn_pmsg m_CrossVersionObjectReference = {"CrossVersionObjectReference", f_CrossVersionObjectReference, o_CrossVersionObjectReference, 3};
 
 static const struct bsn_pfield f_HPAv1[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_HPAv1Spec},
     {3, BSN_PT_MSG, 0, "status", &m_HPAv1Status},
 };
-static const struct bsn_pmsg m_HPAv1 = {"HPAv1", f_HPAv1, 3};
+static const uint8_t o_HPAv1[] = {0, 1, 2};
+static const struct bsn_pmsg m_HPAv1 = {"HPAv1", f_HPAv1, o_HPAv1, 3};
 
 static const struct bsn_pfield f_HPAv1Spec[] = {
     {1, BSN_PT_MSG, 0, "scaleTargetRef", &m_CrossVersionObjectReference},
@@ -2073,7 +2299,8 @@ static const struct bsn_pfield f_HPAv1Spec[] = {
     {3, BSN_PT_INT32, BSN_PF_REQ, "maxReplicas", NULL},
     {4, BSN_PT_INT32, BSN_PF_PTR, "targetCPUUtilizationPercentage", NULL},
 };
-static const struct bsn_pmsg m_HPAv1Spec = {"HPAv1Spec", f_HPAv1Spec, 4};
+static const uint8_t o_HPAv1Spec[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_HPAv1Spec = {"HPAv1Spec", f_HPAv1Spec, o_HPAv1Spec, 4};
 
 static const struct bsn_pfield f_HPAv1Status[] = {
     {1, BSN_PT_INT64, BSN_PF_PTR, "observedGeneration", NULL},
@@ -2082,14 +2309,16 @@ static const struct bsn_pfield f_HPAv1Status[] = {
     {4, BSN_PT_INT32, BSN_PF_REQ, "desiredReplicas", NULL},
     {5, BSN_PT_INT32, BSN_PF_PTR, "currentCPUUtilizationPercentage", NULL},
 };
-static const struct bsn_pmsg m_HPAv1Status = {"HPAv1Status", f_HPAv1Status, 5};
+static const uint8_t o_HPAv1Status[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_HPAv1Status = {"HPAv1Status", f_HPAv1Status, o_HPAv1Status, 5};
 
 static const struct bsn_pfield f_HPAv2[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_HPAv2Spec},
     {3, BSN_PT_MSG, 0, "status", &m_HPAv2Status},
 };
-static const struct bsn_pmsg m_HPAv2 = {"HPAv2", f_HPAv2, 3};
+static const uint8_t o_HPAv2[] = {0, 1, 2};
+static const struct bsn_pmsg m_HPAv2 = {"HPAv2", f_HPAv2, o_HPAv2, 3};
 
 static const struct bsn_pfield f_HPAv2Spec[] = {
     {1, BSN_PT_MSG, 0, "scaleTargetRef", &m_CrossVersionObjectReference},
@@ -2098,7 +2327,8 @@ static const struct bsn_pfield f_HPAv2Spec[] = {
     {4, BSN_PT_MSG, BSN_PF_REPEATED, "metrics", &m_MetricSpec},
     {5, BSN_PT_MSG, BSN_PF_PTR, "behavior", &m_HorizontalPodAutoscalerBehavior},
 };
-static const struct bsn_pmsg m_HPAv2Spec = {"HPAv2Spec", f_HPAv2Spec, 5};
+static const uint8_t o_HPAv2Spec[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_HPAv2Spec = {"HPAv2Spec", f_HPAv2Spec, o_HPAv2Spec, 5};
 
 static const struct bsn_pfield f_MetricSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -2108,45 +2338,52 @@ static const struct bsn_pfield f_MetricSpec[] = {
     {5, BSN_PT_MSG, BSN_PF_PTR, "external", &m_ExternalMetricSource},
     {7, BSN_PT_MSG, BSN_PF_PTR, "containerResource", &m_ContainerResourceMetricSource},
 };
-static const struct bsn_pmsg m_MetricSpec = {"MetricSpec", f_MetricSpec, 6};
+static const uint8_t o_MetricSpec[] = {0, 1, 2, 3, 5, 4};
+static const struct bsn_pmsg m_MetricSpec = {"MetricSpec", f_MetricSpec, o_MetricSpec, 6};
 
 static const struct bsn_pfield f_ObjectMetricSource[] = {
     {1, BSN_PT_MSG, 0, "describedObject", &m_CrossVersionObjectReference},
     {2, BSN_PT_MSG, 0, "target", &m_MetricTarget},
     {3, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
 };
-static const struct bsn_pmsg m_ObjectMetricSource = {"ObjectMetricSource", f_ObjectMetricSource, 3};
+static const uint8_t o_ObjectMetricSource[] = {0, 1, 2};
+static const struct bsn_pmsg m_ObjectMetricSource = {"ObjectMetricSource", f_ObjectMetricSource, o_ObjectMetricSource, 3};
 
 static const struct bsn_pfield f_PodsMetricSource[] = {
     {1, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
     {2, BSN_PT_MSG, 0, "target", &m_MetricTarget},
 };
-static const struct bsn_pmsg m_PodsMetricSource = {"PodsMetricSource", f_PodsMetricSource, 2};
+static const uint8_t o_PodsMetricSource[] = {0, 1};
+static const struct bsn_pmsg m_PodsMetricSource = {"PodsMetricSource", f_PodsMetricSource, o_PodsMetricSource, 2};
 
 static const struct bsn_pfield f_ResourceMetricSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, 0, "target", &m_MetricTarget},
 };
-static const struct bsn_pmsg m_ResourceMetricSource = {"ResourceMetricSource", f_ResourceMetricSource, 2};
+static const uint8_t o_ResourceMetricSource[] = {0, 1};
+static const struct bsn_pmsg m_ResourceMetricSource = {"ResourceMetricSource", f_ResourceMetricSource, o_ResourceMetricSource, 2};
 
 static const struct bsn_pfield f_ContainerResourceMetricSource[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, 0, "target", &m_MetricTarget},
     {3, BSN_PT_STRING, BSN_PF_REQ, "container", NULL},
 };
-static const struct bsn_pmsg m_ContainerResourceMetricSource = {"ContainerResourceMetricSource", f_ContainerResourceMetricSource, 3};
+static const uint8_t o_ContainerResourceMetricSource[] = {0, 1, 2};
+static const struct bsn_pmsg m_ContainerResourceMetricSource = {"ContainerResourceMetricSource", f_ContainerResourceMetricSource, o_ContainerResourceMetricSource, 3};
 
 static const struct bsn_pfield f_ExternalMetricSource[] = {
     {1, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
     {2, BSN_PT_MSG, 0, "target", &m_MetricTarget},
 };
-static const struct bsn_pmsg m_ExternalMetricSource = {"ExternalMetricSource", f_ExternalMetricSource, 2};
+static const uint8_t o_ExternalMetricSource[] = {0, 1};
+static const struct bsn_pmsg m_ExternalMetricSource = {"ExternalMetricSource", f_ExternalMetricSource, o_ExternalMetricSource, 2};
 
 static const struct bsn_pfield f_MetricIdentifier[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, BSN_PF_PTR, "selector", &m_LabelSelector},
 };
-static const struct bsn_pmsg m_MetricIdentifier = {"MetricIdentifier", f_MetricIdentifier, 2};
+static const uint8_t o_MetricIdentifier[] = {0, 1};
+static const struct bsn_pmsg m_MetricIdentifier = {"MetricIdentifier", f_MetricIdentifier, o_MetricIdentifier, 2};
 
 static const struct bsn_pfield f_MetricTarget[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -2154,13 +2391,15 @@ static const struct bsn_pfield f_MetricTarget[] = {
     {3, BSN_PT_QTY, BSN_PF_PTR, "averageValue", NULL},
     {4, BSN_PT_INT32, BSN_PF_PTR, "averageUtilization", NULL},
 };
-static const struct bsn_pmsg m_MetricTarget = {"MetricTarget", f_MetricTarget, 4};
+static const uint8_t o_MetricTarget[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_MetricTarget = {"MetricTarget", f_MetricTarget, o_MetricTarget, 4};
 
 static const struct bsn_pfield f_HorizontalPodAutoscalerBehavior[] = {
     {1, BSN_PT_MSG, BSN_PF_PTR, "scaleUp", &m_HPAScalingRules},
     {2, BSN_PT_MSG, BSN_PF_PTR, "scaleDown", &m_HPAScalingRules},
 };
-static const struct bsn_pmsg m_HorizontalPodAutoscalerBehavior = {"HorizontalPodAutoscalerBehavior", f_HorizontalPodAutoscalerBehavior, 2};
+static const uint8_t o_HorizontalPodAutoscalerBehavior[] = {0, 1};
+static const struct bsn_pmsg m_HorizontalPodAutoscalerBehavior = {"HorizontalPodAutoscalerBehavior", f_HorizontalPodAutoscalerBehavior, o_HorizontalPodAutoscalerBehavior, 2};
 
 static const struct bsn_pfield f_HPAScalingRules[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "selectPolicy", NULL},
@@ -2168,14 +2407,16 @@ static const struct bsn_pfield f_HPAScalingRules[] = {
     {3, BSN_PT_INT32, BSN_PF_PTR, "stabilizationWindowSeconds", NULL},
     {4, BSN_PT_QTY, BSN_PF_PTR, "tolerance", NULL},
 };
-static const struct bsn_pmsg m_HPAScalingRules = {"HPAScalingRules", f_HPAScalingRules, 4};
+static const uint8_t o_HPAScalingRules[] = {2, 0, 1, 3};
+static const struct bsn_pmsg m_HPAScalingRules = {"HPAScalingRules", f_HPAScalingRules, o_HPAScalingRules, 4};
 
 static const struct bsn_pfield f_HPAScalingPolicy[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
     {2, BSN_PT_INT32, BSN_PF_REQ, "value", NULL},
     {3, BSN_PT_INT32, BSN_PF_REQ, "periodSeconds", NULL},
 };
-static const struct bsn_pmsg m_HPAScalingPolicy = {"HPAScalingPolicy", f_HPAScalingPolicy, 3};
+static const uint8_t o_HPAScalingPolicy[] = {0, 1, 2};
+static const struct bsn_pmsg m_HPAScalingPolicy = {"HPAScalingPolicy", f_HPAScalingPolicy, o_HPAScalingPolicy, 3};
 
 static const struct bsn_pfield f_HPAv2Status[] = {
     {1, BSN_PT_INT64, BSN_PF_PTR, "observedGeneration", NULL},
@@ -2185,7 +2426,8 @@ static const struct bsn_pfield f_HPAv2Status[] = {
     {5, BSN_PT_MSG, BSN_PF_REPEATED, "currentMetrics", &m_MetricStatus},
     {6, BSN_PT_MSG, BSN_PF_REPEATED, "conditions", &m_HorizontalPodAutoscalerCondition},
 };
-static const struct bsn_pmsg m_HPAv2Status = {"HPAv2Status", f_HPAv2Status, 6};
+static const uint8_t o_HPAv2Status[] = {0, 1, 2, 3, 4, 5};
+static const struct bsn_pmsg m_HPAv2Status = {"HPAv2Status", f_HPAv2Status, o_HPAv2Status, 6};
 
 static const struct bsn_pfield f_MetricStatus[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -2195,46 +2437,53 @@ static const struct bsn_pfield f_MetricStatus[] = {
     {5, BSN_PT_MSG, BSN_PF_PTR, "external", &m_ExternalMetricStatus},
     {7, BSN_PT_MSG, BSN_PF_PTR, "containerResource", &m_ContainerResourceMetricStatus},
 };
-static const struct bsn_pmsg m_MetricStatus = {"MetricStatus", f_MetricStatus, 6};
+static const uint8_t o_MetricStatus[] = {0, 1, 2, 3, 5, 4};
+static const struct bsn_pmsg m_MetricStatus = {"MetricStatus", f_MetricStatus, o_MetricStatus, 6};
 
 static const struct bsn_pfield f_ObjectMetricStatus[] = {
     {1, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
     {2, BSN_PT_MSG, 0, "current", &m_MetricValueStatus},
     {3, BSN_PT_MSG, 0, "describedObject", &m_CrossVersionObjectReference},
 };
-static const struct bsn_pmsg m_ObjectMetricStatus = {"ObjectMetricStatus", f_ObjectMetricStatus, 3};
+static const uint8_t o_ObjectMetricStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_ObjectMetricStatus = {"ObjectMetricStatus", f_ObjectMetricStatus, o_ObjectMetricStatus, 3};
 
 static const struct bsn_pfield f_PodsMetricStatus[] = {
     {1, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
     {2, BSN_PT_MSG, 0, "current", &m_MetricValueStatus},
 };
-static const struct bsn_pmsg m_PodsMetricStatus = {"PodsMetricStatus", f_PodsMetricStatus, 2};
+static const uint8_t o_PodsMetricStatus[] = {0, 1};
+static const struct bsn_pmsg m_PodsMetricStatus = {"PodsMetricStatus", f_PodsMetricStatus, o_PodsMetricStatus, 2};
 
 static const struct bsn_pfield f_ResourceMetricStatus[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, 0, "current", &m_MetricValueStatus},
 };
-static const struct bsn_pmsg m_ResourceMetricStatus = {"ResourceMetricStatus", f_ResourceMetricStatus, 2};
+static const uint8_t o_ResourceMetricStatus[] = {0, 1};
+static const struct bsn_pmsg m_ResourceMetricStatus = {"ResourceMetricStatus", f_ResourceMetricStatus, o_ResourceMetricStatus, 2};
 
 static const struct bsn_pfield f_ContainerResourceMetricStatus[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
     {2, BSN_PT_MSG, 0, "current", &m_MetricValueStatus},
     {3, BSN_PT_STRING, BSN_PF_REQ, "container", NULL},
 };
-static const struct bsn_pmsg m_ContainerResourceMetricStatus = {"ContainerResourceMetricStatus", f_ContainerResourceMetricStatus, 3};
+static const uint8_t o_ContainerResourceMetricStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_ContainerResourceMetricStatus = {"ContainerResourceMetricStatus", f_ContainerResourceMetricStatus, o_ContainerResourceMetricStatus, 3};
 
 static const struct bsn_pfield f_ExternalMetricStatus[] = {
     {1, BSN_PT_MSG, 0, "metric", &m_MetricIdentifier},
     {2, BSN_PT_MSG, 0, "current", &m_MetricValueStatus},
 };
-static const struct bsn_pmsg m_ExternalMetricStatus = {"ExternalMetricStatus", f_ExternalMetricStatus, 2};
+static const uint8_t o_ExternalMetricStatus[] = {0, 1};
+static const struct bsn_pmsg m_ExternalMetricStatus = {"ExternalMetricStatus", f_ExternalMetricStatus, o_ExternalMetricStatus, 2};
 
 static const struct bsn_pfield f_MetricValueStatus[] = {
     {1, BSN_PT_QTY, BSN_PF_PTR, "value", NULL},
     {2, BSN_PT_QTY, BSN_PF_PTR, "averageValue", NULL},
     {3, BSN_PT_INT32, BSN_PF_PTR, "averageUtilization", NULL},
 };
-static const struct bsn_pmsg m_MetricValueStatus = {"MetricValueStatus", f_MetricValueStatus, 3};
+static const uint8_t o_MetricValueStatus[] = {0, 1, 2};
+static const struct bsn_pmsg m_MetricValueStatus = {"MetricValueStatus", f_MetricValueStatus, o_MetricValueStatus, 3};
 
 static const struct bsn_pfield f_HorizontalPodAutoscalerCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -2243,7 +2492,8 @@ static const struct bsn_pfield f_HorizontalPodAutoscalerCondition[] = {
     {4, BSN_PT_STRING, 0, "reason", NULL},
     {5, BSN_PT_STRING, 0, "message", NULL},
 };
-static const struct bsn_pmsg m_HorizontalPodAutoscalerCondition = {"HorizontalPodAutoscalerCondition", f_HorizontalPodAutoscalerCondition, 5};
+static const uint8_t o_HorizontalPodAutoscalerCondition[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_HorizontalPodAutoscalerCondition = {"HorizontalPodAutoscalerCondition", f_HorizontalPodAutoscalerCondition, o_HorizontalPodAutoscalerCondition, 5};
 
 static const struct bsn_pfield f_PriorityClass[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -2252,13 +2502,15 @@ static const struct bsn_pfield f_PriorityClass[] = {
     {4, BSN_PT_STRING, 0, "description", NULL},
     {5, BSN_PT_STRING, BSN_PF_PTR, "preemptionPolicy", NULL},
 };
-static const struct bsn_pmsg m_PriorityClass = {"PriorityClass", f_PriorityClass, 5};
+static const uint8_t o_PriorityClass[] = {0, 1, 2, 3, 4};
+static const struct bsn_pmsg m_PriorityClass = {"PriorityClass", f_PriorityClass, o_PriorityClass, 5};
 
 static const struct bsn_pfield f_Lease[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_LeaseSpec},
 };
-static const struct bsn_pmsg m_Lease = {"Lease", f_Lease, 2};
+static const uint8_t o_Lease[] = {0, 1};
+static const struct bsn_pmsg m_Lease = {"Lease", f_Lease, o_Lease, 2};
 
 static const struct bsn_pfield f_LeaseSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "holderIdentity", NULL},
@@ -2269,7 +2521,8 @@ static const struct bsn_pfield f_LeaseSpec[] = {
     {6, BSN_PT_STRING, BSN_PF_PTR, "strategy", NULL},
     {7, BSN_PT_STRING, BSN_PF_PTR, "preferredHolder", NULL},
 };
-static const struct bsn_pmsg m_LeaseSpec = {"LeaseSpec", f_LeaseSpec, 7};
+static const uint8_t o_LeaseSpec[] = {0, 1, 2, 3, 4, 5, 6};
+static const struct bsn_pmsg m_LeaseSpec = {"LeaseSpec", f_LeaseSpec, o_LeaseSpec, 7};
 
 static const struct bsn_pfield f_EndpointSlice[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
@@ -2277,7 +2530,8 @@ static const struct bsn_pfield f_EndpointSlice[] = {
     {3, BSN_PT_MSG, BSN_PF_REPEATED, "ports", &m_DiscoveryEndpointPort},
     {4, BSN_PT_STRING, BSN_PF_REQ, "addressType", NULL},
 };
-static const struct bsn_pmsg m_EndpointSlice = {"EndpointSlice", f_EndpointSlice, 4};
+static const uint8_t o_EndpointSlice[] = {0, 3, 1, 2};
+static const struct bsn_pmsg m_EndpointSlice = {"EndpointSlice", f_EndpointSlice, o_EndpointSlice, 4};
 
 static const struct bsn_pfield f_Endpoint[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "addresses", NULL},
@@ -2289,30 +2543,35 @@ static const struct bsn_pfield f_Endpoint[] = {
     {7, BSN_PT_STRING, BSN_PF_PTR, "zone", NULL},
     {8, BSN_PT_MSG, BSN_PF_PTR, "hints", &m_EndpointHints},
 };
-static const struct bsn_pmsg m_Endpoint = {"Endpoint", f_Endpoint, 8};
+static const uint8_t o_Endpoint[] = {0, 1, 2, 3, 4, 5, 6, 7};
+static const struct bsn_pmsg m_Endpoint = {"Endpoint", f_Endpoint, o_Endpoint, 8};
 
 static const struct bsn_pfield f_EndpointConditions[] = {
     {1, BSN_PT_BOOL, BSN_PF_PTR, "ready", NULL},
     {2, BSN_PT_BOOL, BSN_PF_PTR, "serving", NULL},
     {3, BSN_PT_BOOL, BSN_PF_PTR, "terminating", NULL},
 };
-static const struct bsn_pmsg m_EndpointConditions = {"EndpointConditions", f_EndpointConditions, 3};
+static const uint8_t o_EndpointConditions[] = {0, 1, 2};
+static const struct bsn_pmsg m_EndpointConditions = {"EndpointConditions", f_EndpointConditions, o_EndpointConditions, 3};
 
 static const struct bsn_pfield f_EndpointHints[] = {
     {1, BSN_PT_MSG, BSN_PF_REPEATED, "forZones", &m_ForZone},
     {2, BSN_PT_MSG, BSN_PF_REPEATED, "forNodes", &m_ForNode},
 };
-static const struct bsn_pmsg m_EndpointHints = {"EndpointHints", f_EndpointHints, 2};
+static const uint8_t o_EndpointHints[] = {0, 1};
+static const struct bsn_pmsg m_EndpointHints = {"EndpointHints", f_EndpointHints, o_EndpointHints, 2};
 
 static const struct bsn_pfield f_ForZone[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
 };
-static const struct bsn_pmsg m_ForZone = {"ForZone", f_ForZone, 1};
+static const uint8_t o_ForZone[] = {0};
+static const struct bsn_pmsg m_ForZone = {"ForZone", f_ForZone, o_ForZone, 1};
 
 static const struct bsn_pfield f_ForNode[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
 };
-static const struct bsn_pmsg m_ForNode = {"ForNode", f_ForNode, 1};
+static const uint8_t o_ForNode[] = {0};
+static const struct bsn_pmsg m_ForNode = {"ForNode", f_ForNode, o_ForNode, 1};
 
 static const struct bsn_pfield f_DiscoveryEndpointPort[] = {
     {1, BSN_PT_STRING, BSN_PF_PTR, "name", NULL},
@@ -2320,21 +2579,24 @@ static const struct bsn_pfield f_DiscoveryEndpointPort[] = {
     {3, BSN_PT_INT32, BSN_PF_PTR, "port", NULL},
     {4, BSN_PT_STRING, BSN_PF_PTR, "appProtocol", NULL},
 };
-static const struct bsn_pmsg m_DiscoveryEndpointPort = {"DiscoveryEndpointPort", f_DiscoveryEndpointPort, 4};
+static const uint8_t o_DiscoveryEndpointPort[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_DiscoveryEndpointPort = {"DiscoveryEndpointPort", f_DiscoveryEndpointPort, o_DiscoveryEndpointPort, 4};
 
 static const struct bsn_pfield f_TokenRequest[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_TokenRequestSpec},
     {3, BSN_PT_MSG, 0, "status", &m_TokenRequestStatus},
 };
-static const struct bsn_pmsg m_TokenRequest = {"TokenRequest", f_TokenRequest, 3};
+static const uint8_t o_TokenRequest[] = {0, 1, 2};
+static const struct bsn_pmsg m_TokenRequest = {"TokenRequest", f_TokenRequest, o_TokenRequest, 3};
 
 static const struct bsn_pfield f_TokenRequestSpec[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "audiences", NULL},
     {3, BSN_PT_MSG, BSN_PF_PTR, "boundObjectRef", &m_BoundObjectReference},
     {4, BSN_PT_INT64, BSN_PF_PTR, "expirationSeconds", NULL},
 };
-static const struct bsn_pmsg m_TokenRequestSpec = {"TokenRequestSpec", f_TokenRequestSpec, 3};
+static const uint8_t o_TokenRequestSpec[] = {0, 2, 1};
+static const struct bsn_pmsg m_TokenRequestSpec = {"TokenRequestSpec", f_TokenRequestSpec, o_TokenRequestSpec, 3};
 
 static const struct bsn_pfield f_BoundObjectReference[] = {
     {1, BSN_PT_STRING, 0, "kind", NULL},
@@ -2342,13 +2604,15 @@ static const struct bsn_pfield f_BoundObjectReference[] = {
     {3, BSN_PT_STRING, 0, "name", NULL},
     {4, BSN_PT_STRING, 0, "uid", NULL},
 };
-static const struct bsn_pmsg m_BoundObjectReference = {"BoundObjectReference", f_BoundObjectReference, 4};
+static const uint8_t o_BoundObjectReference[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_BoundObjectReference = {"BoundObjectReference", f_BoundObjectReference, o_BoundObjectReference, 4};
 
 static const struct bsn_pfield f_TokenRequestStatus[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "token", NULL},
     {2, BSN_PT_TIME, BSN_PF_REQ, "expirationTimestamp", NULL},
 };
-static const struct bsn_pmsg m_TokenRequestStatus = {"TokenRequestStatus", f_TokenRequestStatus, 2};
+static const uint8_t o_TokenRequestStatus[] = {0, 1};
+static const struct bsn_pmsg m_TokenRequestStatus = {"TokenRequestStatus", f_TokenRequestStatus, o_TokenRequestStatus, 2};
 
 const struct bsn_pkind bsn_proto_kinds[] = {
     {"v1", "ConfigMap", &m_ConfigMap},

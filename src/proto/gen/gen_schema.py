@@ -65,8 +65,13 @@ def main():
             ref = "NULL" if typ in SCALARS else "&m_" + typ
             fl = "|".join(flags) or "0"
             out.write("    {%d, BSN_PT_%s, %s, \"%s\", %s},\n" % (num, t, fl, name, ref))
-        out.write("};\nstatic const struct bsn_pmsg m_%s = {\"%s\", f_%s, %d};\n\n"
-                  % (m, m, m, len(msgs[m])))
+        out.write("};\n")
+        # declaration order (= Go struct order = upstream JSON key order) as indices into f_
+        nums = [f[0] for f in sorted(msgs[m])]
+        idx = [nums.index(f[0]) for f in msgs[m]]
+        out.write("static const uint8_t o_%s[] = {%s};\n" % (m, ", ".join(map(str, idx))))
+        out.write("static const struct bsn_pmsg m_%s = {\"%s\", f_%s, o_%s, %d};\n\n"
+                  % (m, m, m, m, len(msgs[m])))
     out.write("const struct bsn_pkind bsn_proto_kinds[] = {\n")
     for av, k, m, _ in kinds:
         out.write("    {\"%s\", \"%s\", &m_%s},\n" % (av, k, m))

@@ -88,6 +88,12 @@ test_captured(void **state)
             char *g = bsn_json_dump(got);
             fail_msg("%s: decoded %s", cases[i], g);
         }
+        /* same members in the same order as upstream's encoder writes them */
+        char *gs = bsn_json_dump(got), *ws = bsn_json_dump(want);
+        if (strcmp(gs, ws))
+            fail_msg("%s: member order differs:\n got %s\nwant %s", cases[i], gs, ws);
+        free(gs);
+        free(ws);
         struct bsn_buf out;
         bsn_buf_init(&out);
         assert_int_equal(bsn_proto_encode(got, &out, &err), 0);
