@@ -284,6 +284,39 @@ answer_host(struct ans *a, const struct dns_svc *s, int *rcode)
         *rcode = BSN_DNS_R_NXDOMAIN;
 }
 
+/* <a-b-c-d>.<ns>.pod.<zone> (CoreDNS "pods insecure", what k3s configures): the address is
+ * taken from the name itself; an extension to the spec, kept for pods that rely on it. */
+static size_t
+answer_pod(struct ans *a, int k)
+{
+    if (k == 2)
+        return positive(a);
+    if (k != 3)
+        return negative(a, BSN_DNS_R_NXDOMAIN);
+    const uint8_t *l = a->lab[0];
+    char txt[BSN_DNS_LABEL_MAX + 1];
+    bool v6 = false;
+    for (int i = 0; i < l[0]; i++) {
+        char ch = (char)l[1 + i];
+        txt[i] = ch;
+        if (ch == '-')
+            txt[i] = '.';
+        else if (ch >= 'a' && ch <= 'f')
+            v6 = true;
+    }
+    txt[l[0]] = 0;
+    struct dns_addr ip;
+    if (v6 || dns_addr_parse(txt, &ip) < 0 || ip.fam != 4) {
+        for (int i = 0; i < l[0]; i++)
+            txt[i] = l[1 + i] == '-' ? ':' : (char)l[1 + i];
+        if (dns_addr_parse(txt, &ip) < 0 || ip.fam != 6)
+            return negative(a, BSN_DNS_R_NXDOMAIN);
+    }
+    if (addr_wanted(a, &ip))
+        add_addr(a, 1, NULL, &ip);
+    return positive(a);
+}
+
 static size_t
 answer_zone(struct ans *a, int k)
 {
@@ -308,10 +341,12 @@ answer_zone(struct ans *a, int k)
             }
             return positive(a);
         }
-        if (label_is(top, "svc"))
-            return positive(a); /* empty non-terminal */
+        if (label_is(top, "svc") || label_is(top, "pod"))
+            return positive(a); /* empty non-terminals */
         return negative(a, BSN_DNS_R_NXDOMAIN);
     }
+    if (label_is(top, "pod"))
+        return answer_pod(a, k);
     if (!label_is(top, "svc") || k > 5)
         return negative(a, BSN_DNS_R_NXDOMAIN);
     const uint8_t *nsl = a->lab[k - 2];

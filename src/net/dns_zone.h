@@ -22,6 +22,8 @@
  *                                               name; headless -> each endpoint's name
  *                                               (additional section: their A/AAAA)
  *   reverse names (in-addr.arpa, ip6.arpa)      PTR for ClusterIPs and headless endpoints
+ *   <a-b-c-d>.<ns>.pod.<zone>                   A/AAAA of the address in the name (the
+ *                                               CoreDNS "pods insecure" extension)
  *   <zone>                                      SOA, NS
  * Names that exist without records of the asked type (including empty non-terminals such as
  * svc.<zone>, <ns>.svc.<zone> for a namespace with services, _tcp.<svc>...) get NODATA
