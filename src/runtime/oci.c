@@ -29,6 +29,9 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -80,6 +83,7 @@ spawn(char *const argv[], int in, int out, int errfd)
         dup2(in >= 0 ? in : devnull, 0);
         dup2(out >= 0 ? out : devnull, 1);
         dup2(errfd >= 0 ? errfd : devnull, 2);
+        close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -644,18 +648,80 @@ oci_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err
     return 0;
 }
 
+/* Receives the pty master runc sends over the console socket (SCM_RIGHTS); waits at most
+ * 10 s or until runc exits. Returns the fd or -errno. */
+static int
+console_receive(int lsock, pid_t runc)
+{
+    int conn = -1;
+    for (int i = 0; i < 200 && conn < 0; i++) {
+        struct pollfd p = {.fd = lsock, .events = POLLIN};
+        if (poll(&p, 1, 50) > 0)
+            conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+        else if (waitpid(runc, NULL, WNOHANG) == runc)
+            return -ECHILD; /* runc failed before handing over a console (and is reaped) */
+    }
+    if (conn < 0)
+        return -ETIMEDOUT;
+    char buf[256];
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof(ctrl)};
+    struct pollfd p = {.fd = conn, .events = POLLIN};
+    ssize_t n = poll(&p, 1, 10000) > 0 ? recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) : -1;
+    close(conn);
+    struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (!cm || cm->cmsg_type != SCM_RIGHTS)
+        return -EPROTO;
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+    return fd;
+}
+
 static int
 oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *cfg, pid_t *pid,
          struct bsn_err *err)
 {
     struct oci_runtime *o = rt->impl;
+    struct rt_container *c = rt_container_find(rt, id);
     size_t ne = rt_strv_len(cfg->env), na = rt_strv_len(cfg->argv);
-    char **argv = bsn_calloc(8 + 2 * ne + na + 1, sizeof(char *));
+    char **argv = bsn_calloc(12 + 2 * ne + na + 1, sizeof(char *));
     size_t k = 0;
     argv[k++] = rt->oci_runtime;
     argv[k++] = "--root";
     argv[k++] = o->runc_root;
     argv[k++] = "exec";
+    int lsock = -1;
+    char sockpath[108] = "";
+    BSN_AUTOFREE char *pidfile = NULL;
+    if (cfg->tty) {
+        char rnd[65];
+        rt_random_id(rnd);
+        /* sun_path is short: keep the socket in the runc root, not the bundle */
+        snprintf(sockpath, sizeof(sockpath), "%s/c-%.16s.sock", o->runc_root, rnd);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
+        lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lsock < 0 || strlen(sockpath) >= sizeof(sa.sun_path) ||
+            bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0) {
+            int e = errno;
+            if (lsock >= 0)
+                close(lsock);
+            free(argv);
+            return bsn_err_set(err, 500, "InternalError", "exec in %s: console socket: %s",
+                               c->st.name, strerror(e));
+        }
+        /* runc only hands out the console in detached mode; the process is then
+         * re-parented to us (subreaper) and found through the pid file. */
+        argv[k++] = "--detach";
+        argv[k++] = "--tty";
+        argv[k++] = "--console-socket";
+        argv[k++] = sockpath;
+        argv[k++] = "--pid-file";
+        argv[k++] = pidfile =
+            bsn_sprintf("%s/exec-%.16s.pid", c->dir, sockpath + strlen(o->runc_root) + 3);
+    }
     for (size_t i = 0; i < ne; i++) {
         argv[k++] = "--env";
         argv[k++] = (char *)cfg->env[i];
@@ -663,11 +729,42 @@ oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *c
     argv[k++] = (char *)id;
     for (size_t i = 0; i < na; i++)
         argv[k++] = (char *)cfg->argv[i];
-    pid_t p = spawn(argv, cfg->fd_in, cfg->fd_out, cfg->fd_err);
+    pid_t p =
+        cfg->tty ? spawn(argv, -1, -1, -1) : spawn(argv, cfg->fd_in, cfg->fd_out, cfg->fd_err);
     free(argv);
-    if (p < 0)
+    if (p < 0) {
+        if (lsock >= 0) {
+            close(lsock);
+            unlink(sockpath);
+        }
         return bsn_err_set(err, 500, "InternalError", "spawn %s exec: %s", rt->oci_runtime,
                            strerror((int)-p));
+    }
+    if (cfg->tty) {
+        int m = console_receive(lsock, p);
+        close(lsock);
+        unlink(sockpath);
+        if (m < 0) {
+            if (m != -ECHILD) {
+                kill(p, SIGKILL);
+                waitpid(p, NULL, 0);
+            }
+            return bsn_err_set(err, 500, "InternalError", "exec in %s: no console from %s: %s",
+                               c->st.name, rt->oci_runtime, strerror(-m));
+        }
+        int status = 0;
+        while (waitpid(p, &status, 0) < 0 && errno == EINTR)
+            ;
+        BSN_AUTOFREE char *ps = rt_read_file(pidfile, 64, NULL);
+        unlink(pidfile);
+        p = ps ? (pid_t)strtol(ps, NULL, 10) : 0;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || p <= 0) {
+            close(m);
+            return bsn_err_set(err, 500, "InternalError", "exec in %s: %s exec failed", c->st.name,
+                               rt->oci_runtime);
+        }
+        *cfg->pty_master = m;
+    }
     *pid = p;
     return 0;
 }

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -116,7 +118,7 @@ proc_container_create(struct bsn_runtime *rt, const char *sandbox_id,
 /* In the child after fork: only async-signal-safe calls until exec. Writes errno to errfd. */
 static void __attribute__((noreturn))
 child_exec(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
-           int report, bool new_session)
+           int report, bool new_session, bool ctty)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -135,6 +137,11 @@ child_exec(const struct proc_container *pc, char **argv, char **env, int in, int
         errfd = devnull;
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
         goto fail;
+    if (ctty && ioctl(0, TIOCSCTTY, 0) < 0)
+        goto fail;
+    /* Nothing else of the agent's leaks into the container (the report pipe is already
+     * close-on-exec). */
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     if (chdir(pc->cwd) < 0)
         goto fail;
     if (pc->has_gid || pc->has_uid) {
@@ -158,7 +165,7 @@ fail:;
  * close-on-exec pipe, so "no such file" is an error here rather than a 127 exit later). */
 static pid_t
 spawn(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
-      bool new_session, struct bsn_err *err)
+      bool new_session, bool ctty, struct bsn_err *err)
 {
     int rep[2];
     if (pipe2(rep, O_CLOEXEC) < 0) {
@@ -174,7 +181,7 @@ spawn(const struct proc_container *pc, char **argv, char **env, int in, int out,
     }
     if (pid == 0) {
         close(rep[0]);
-        child_exec(pc, argv, env, in, out, errfd, rep[1], new_session);
+        child_exec(pc, argv, env, in, out, errfd, rep[1], new_session, ctty);
     }
     close(rep[1]);
     int e = 0;
@@ -219,7 +226,7 @@ proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb
     if (rt_container_open_logs(rt, c, out, &d->err) < 0) {
         d->rc = -1;
     } else {
-        pid_t pid = spawn(pc, pc->argv, pc->env, -1, out[0], out[1], true, &d->err);
+        pid_t pid = spawn(pc, pc->argv, pc->env, -1, out[0], out[1], true, false, &d->err);
         close(out[0]);
         close(out[1]);
         if (pid < 0 || rt_container_running(rt, c, pid, &d->err) < 0)
@@ -278,10 +285,28 @@ proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *
     if (n2)
         memcpy(env + n1, cfg->env, n2 * sizeof(char *));
     char **argv = (char **)cfg->argv;
-    pid_t p = spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, err);
+    int master = -1, slave = -1;
+    if (cfg->tty) {
+        int rc = rt_open_pty(&master, &slave);
+        if (rc < 0) {
+            free(env);
+            return bsn_err_set(err, 500, "InternalError", "exec in %s: pty: %s", c->st.name,
+                               strerror(-rc));
+        }
+    }
+    pid_t p = cfg->tty
+                  ? spawn(pc, argv, env, slave, slave, slave, true, true, err)
+                  : spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, false, err);
     free(env);
-    if (p < 0)
+    if (slave >= 0)
+        close(slave);
+    if (p < 0) {
+        if (master >= 0)
+            close(master);
         return bsn_err_prefix(err, "exec in %s", c->st.name);
+    }
+    if (cfg->tty)
+        *cfg->pty_master = master;
     *pid = p;
     return 0;
 }

@@ -99,6 +99,8 @@ void rt_container_start_failed(struct bsn_runtime *rt, struct rt_container *c,
                                const struct bsn_err *err);
 
 /* Misc helpers. */
+/* A new pseudo-terminal pair (both close-on-exec). Returns 0 or -errno. */
+int rt_open_pty(int *master, int *slave);
 void rt_random_id(char out[65]);
 int rt_mkdir_p(const char *path, mode_t mode);
 /* rm -rf without crossing mount points; returns 0 or -errno of the first failure. */

@@ -38,6 +38,29 @@ bsn_container_state_name(enum bsn_container_state s)
 
 /* --- small helpers --- */
 
+int
+rt_open_pty(int *master, int *slave)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0)
+        return -errno;
+    char name[128];
+    if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+        int e = errno;
+        close(m);
+        return -e;
+    }
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (sl < 0) {
+        int e = errno;
+        close(m);
+        return -e;
+    }
+    *master = m;
+    *slave = sl;
+    return 0;
+}
+
 void
 rt_random_id(char out[65])
 {
@@ -802,8 +825,8 @@ bsn_runtime_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_c
         return bsn_err_set(err, 409, "Conflict", "container %s is not running", c->st.name);
     if (!cfg->argv || !cfg->argv[0])
         return bsn_err_set(err, 400, "Invalid", "exec: empty command");
-    if (cfg->tty)
-        return bsn_err_set(err, 400, "Invalid", "exec: tty is not supported by this runtime");
+    if (cfg->tty && !cfg->pty_master)
+        return bsn_err_set(err, 400, "Invalid", "exec: tty needs somewhere to put the pty");
     return rt->ops->exec(rt, id, cfg, pid, err);
 }
 

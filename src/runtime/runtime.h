@@ -154,7 +154,12 @@ struct bsn_exec_config {
     const char *const *argv;   /* NULL-terminated, required */
     const char *const *env;    /* extra "K=V", may be NULL */
     int fd_in, fd_out, fd_err; /* caller's fds, dup'ed into the child; -1 = /dev/null */
-    bool tty;                  /* not supported yet: rejected */
+    /* tty: allocate a pseudo-terminal; the process gets its slave side as stdin, stdout,
+     * stderr and controlling terminal (fd_* are ignored) and *pty_master receives the master
+     * side (caller reads output from it, writes input to it, resizes it with TIOCSWINSZ and
+     * closes it). */
+    bool tty;
+    int *pty_master;
 };
 
 /* --- the runtime object --- */

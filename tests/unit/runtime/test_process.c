@@ -258,6 +258,28 @@ test_exec(void **state)
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(WEXITSTATUS(status), 7);
+    /* With a tty: the process sees a terminal on stdin/stdout and reads what we type. */
+    int master = -1;
+    const char *targv[] = {"/bin/sh", "-c",
+                           "test -t 0 && test -t 1 && echo tty-yes; read x; echo got-$x", NULL};
+    struct bsn_exec_config tc = {.argv = targv, .tty = true, .pty_master = &master};
+    assert_int_equal(bsn_runtime_exec(f->rt, id, &tc, &pid, &err), 0);
+    assert_true(master >= 0);
+    assert_int_equal(write(master, "abc\n", 4), 4);
+    char tbuf[512] = {0};
+    size_t tl = 0;
+    uint64_t end = bsn_mono_ms() + 5000;
+    while (!strstr(tbuf, "got-abc") && bsn_mono_ms() < end) {
+        ssize_t r = read(master, tbuf + tl, sizeof(tbuf) - 1 - tl);
+        if (r <= 0)
+            break;
+        tl += (size_t)r;
+    }
+    assert_non_null(strstr(tbuf, "tty-yes\r\n"));
+    assert_non_null(strstr(tbuf, "got-abc"));
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(master);
     /* Removing the sandbox kills what still runs. */
     struct bsn_container_status st;
     bsn_runtime_container_status(f->rt, id, &st, &err);
