@@ -398,9 +398,10 @@ bsn_gw_metrics(struct bsn_gw *gw, struct bsn_buf *out)
     pthread_mutex_lock(&gw->mu);
     put_metrics_stats(gw, out);
     put_metrics_hosts(gw, out);
-    uint64_t conns = 0, reqs = 0;
+    uint64_t conns = 0, reqs = 0, hits = 0;
     long open = 0;
     for (int t = 0; t < gw->nthreads; t++) {
+        hits += GW_LOAD(&gw->workers[t].cache_hits);
         conns += GW_LOAD(&gw->workers[t].conns_total);
         reqs += GW_LOAD(&gw->workers[t].requests_total);
         open += GW_LOAD(&gw->workers[t].nconns);
@@ -414,9 +415,12 @@ bsn_gw_metrics(struct bsn_gw *gw, struct bsn_buf *out)
                    "# TYPE bosun_gateway_config_reloads_total counter\n"
                    "bosun_gateway_config_reloads_total %llu\n"
                    "# TYPE bosun_gateway_routes gauge\nbosun_gateway_routes %zu\n"
-                   "# TYPE bosun_gateway_threads gauge\nbosun_gateway_threads %d\n",
+                   "# TYPE bosun_gateway_threads gauge\nbosun_gateway_threads %d\n"
+                   "# TYPE bosun_gateway_cache_hits_total counter\n"
+                   "bosun_gateway_cache_hits_total %llu\n",
                    (unsigned long long)conns, open, (unsigned long long)reqs,
-                   (unsigned long long)gw->reloads, gw->cur ? gw->cur->nroutes : 0, gw->nthreads);
+                   (unsigned long long)gw->reloads, gw->cur ? gw->cur->nroutes : 0, gw->nthreads,
+                   (unsigned long long)hits);
     pthread_mutex_unlock(&gw->mu);
 }
 

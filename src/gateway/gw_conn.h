@@ -69,10 +69,14 @@ struct gw_conn {
     size_t up_len;
     struct gw_conn *next_free, *lprev, *lnext;
     struct gw_gzip *gzip; /* response compression in progress (compress.c) */
+    bool cacheable, caching;
+    size_t head_cache_len, cache_head_len;
+    uint64_t cache_ttl_ms;
     /* --- kept across connections --- */
     struct bsn_buf uphead; /* upstream request head, kept for retries */
     struct bsn_buf head;   /* response head to the client */
     struct bsn_buf fwd;    /* extra request headers from filters (X-Auth-User, ...) */
+    struct bsn_buf cache_key, cache_body;
     size_t in_len;
     struct bsn_http_request_head req;
     struct bsn_http_response_head resp;
@@ -104,6 +108,14 @@ int gw_gzip_start(struct gw_conn *c);
 long gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
                   int npre);
 void gw_gzip_end(struct gw_conn *c);
+/* cache.c */
+bool gw_cache_request(struct gw_conn *c);
+bool gw_cache_serve(struct gw_conn *c);
+uint64_t gw_cache_ttl(struct gw_conn *c);
+void gw_cache_capture_start(struct gw_conn *c, uint64_t ttl_ms);
+void gw_cache_capture(struct gw_conn *c, const char *data, size_t len);
+void gw_cache_capture_end(struct gw_conn *c, bool complete);
+void gw_cache_free(struct gw_worker *w);
 /* accesslog.c */
 void gw_log_request(struct gw_conn *c);
 void gw_log_flush(struct gw_worker *w);

@@ -65,6 +65,7 @@ struct gw_policy {
 #define GW_P_CB       0x200
 #define GW_P_HC       0x400
 #define GW_P_COMP     0x800
+#define GW_P_CACHE    0x1000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -113,6 +114,9 @@ struct gw_policy {
     int64_t gzip_min_size;
     char **gzip_types;
     int gzip_ntypes;
+    /* response cache */
+    int64_t cache_max_bytes, cache_max_object;
+    uint64_t cache_ttl_ms;
 };
 
 /* --- backends --- */

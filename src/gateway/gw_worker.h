@@ -97,7 +97,8 @@ struct gw_worker {
     size_t nbuckets;
     /* retry budget */
     long active_requests, active_retries;
-    uint64_t conns_total, requests_total;
+    uint64_t conns_total, requests_total, cache_hits;
+    struct gw_cache *cache; /* cache.c, created on first store */
 };
 
 struct bsn_gw {

@@ -244,6 +244,36 @@ int_field(const json_t *o, const char *key, int *out, int min, int max, struct b
     return 0;
 }
 
+/* A byte size: an integer or a string like "64Mi", "512Ki", "1G". */
+static int
+size_field(const json_t *o, const char *key, int64_t *out, struct bsn_err *err)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    char *end;
+    long long n = s ? strtoll(s, &end, 10) : -1;
+    if (!s || end == s || n < 0)
+        goto bad;
+    static const struct {
+        const char *suf;
+        int64_t mul;
+    } sufs[] = {{"", 1},        {"k", 1000},     {"K", 1000},       {"Ki", 1024},
+                {"M", 1000000}, {"Mi", 1 << 20}, {"G", 1000000000}, {"Gi", 1 << 30}};
+    for (size_t i = 0; i < sizeof(sufs) / sizeof(sufs[0]); i++)
+        if (strcmp(end, sufs[i].suf) == 0 && n <= (1LL << 40)) {
+            *out = n * sufs[i].mul;
+            return 0;
+        }
+bad:
+    return bsn_err_set(err, 400, "Invalid", "spec.cache.%s: expected a size like 64Mi", key);
+}
+
 static char *
 str_list(const json_t *arr)
 {
@@ -573,6 +603,17 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             p->gzip_types[p->gzip_ntypes++] = bsn_strdup(json_string_value(v));
         }
     }
+    if ((o = json_object_get(spec, "cache"))) {
+        p->set |= GW_P_CACHE;
+        p->cache_max_bytes = 64 << 20;
+        p->cache_max_object = 1 << 20;
+        uint32_t ttl = 0;
+        if (size_field(o, "maxBytes", &p->cache_max_bytes, err) < 0 ||
+            size_field(o, "maxObjectSize", &p->cache_max_object, err) < 0 ||
+            dur_field(o, "ttl", &ttl, err, "spec.cache") < 0)
+            return -1;
+        p->cache_ttl_ms = ttl;
+    }
     if ((o = json_object_get(spec, "headers"))) {
         p->set |= GW_P_HEADERS;
         if (gw_header_mod_parse(&p->req_hdr, json_object_get(o, "request"), false) < 0 ||
@@ -712,6 +753,11 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->gzip_min_size = src->gzip_min_size;
         dst->gzip_types = src->gzip_types;
         dst->gzip_ntypes = src->gzip_ntypes;
+    }
+    if (add & GW_P_CACHE) {
+        dst->cache_max_bytes = src->cache_max_bytes;
+        dst->cache_max_object = src->cache_max_object;
+        dst->cache_ttl_ms = src->cache_ttl_ms;
     }
     if (add & GW_P_HEADERS) {
         dst->req_hdr = src->req_hdr;

@@ -283,6 +283,8 @@ conn_free(struct gw_conn *c)
         bsn_buf_reset(&c->uphead);
         bsn_buf_reset(&c->head);
         bsn_buf_reset(&c->fwd);
+        bsn_buf_reset(&c->cache_key);
+        bsn_buf_fini(&c->cache_body);
         c->next_free = w->free_conns;
         w->free_conns = c;
         w->nfree_conns++;
@@ -290,6 +292,8 @@ conn_free(struct gw_conn *c)
         bsn_buf_fini(&c->uphead);
         bsn_buf_fini(&c->head);
         bsn_buf_fini(&c->fwd);
+        bsn_buf_fini(&c->cache_key);
+        bsn_buf_fini(&c->cache_body);
         free(c);
     }
 }
@@ -318,12 +322,10 @@ gw_proxy_accept(struct bsn_loop *loop, int lfd, unsigned events, void *data)
             bsn_buf_init(&c->uphead);
             bsn_buf_init(&c->head);
             bsn_buf_init(&c->fwd);
+            bsn_buf_init(&c->cache_key);
+            bsn_buf_init(&c->cache_body);
         }
-        struct bsn_buf b1 = c->uphead, b2 = c->head, b3 = c->fwd;
-        memset(c, 0, offsetof(struct gw_conn, in));
-        c->uphead = b1;
-        c->head = b2;
-        c->fwd = b3;
+        memset(c, 0, offsetof(struct gw_conn, uphead));
         c->fd = fd;
         c->w = w;
         c->peer = ss;
@@ -789,6 +791,12 @@ start_request(struct gw_conn *c)
         redirect_reply(c);
         return;
     }
+    c->cacheable = gw_cache_request(c);
+    if (c->cacheable && gw_cache_serve(c)) {
+        c->req_done = true;
+        finish_request(c);
+        return;
+    }
     c->backend = gw_lb_pick_backend(w, r);
     if (!c->backend || c->backend->neps == 0) {
         gw_local_reply(c, 503, NULL, "no healthy upstream\n");
@@ -877,6 +885,8 @@ finish_request(struct gw_conn *c)
         c->host_counted = false;
     }
     gw_gzip_end(c);
+    gw_cache_capture_end(c, false);
+    c->cacheable = false;
     if (r && r->stats) {
         struct gw_stat_cell *cell = &r->stats->cells[w->id];
         uint64_t us = (bsn_mono_ns() - c->start_ns) / 1000;
@@ -1137,9 +1147,12 @@ gw_proxy_worker_fini(struct gw_worker *w)
         bsn_buf_fini(&c->uphead);
         bsn_buf_fini(&c->head);
         bsn_buf_fini(&c->fwd);
+        bsn_buf_fini(&c->cache_key);
+        bsn_buf_fini(&c->cache_body);
         free(c);
     }
     w->nfree_conns = 0;
+    gw_cache_free(w);
     for (int ch = 0; ch < GW_HOST_CHUNKS; ch++) {
         if (!w->hosts[ch])
             continue;

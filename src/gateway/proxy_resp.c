@@ -191,6 +191,7 @@ forward_resp(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         }
         return;
     }
+    gw_cache_capture(c, data, len);
     struct iovec iov[6];
     int n = 0;
     for (int i = 0; i < npre; i++)
@@ -217,6 +218,7 @@ forward_resp(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         return;
     }
     if (last) {
+        gw_cache_capture_end(c, true);
         c->ustate = U_DONE;
         gw_proxy_finish(c);
         return;
@@ -265,6 +267,9 @@ build_head(struct gw_conn *c)
         bsn_buf_puts(b, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
     if (c->resp_chunked_out)
         bsn_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    c->head_cache_len = b->len;
+    if (c->cacheable)
+        bsn_buf_puts(b, "X-Cache: MISS\r\n");
     if (!c->keep_alive)
         bsn_buf_puts(b, "Connection: close\r\n");
     else if (c->req.minor_version == 0)
@@ -372,6 +377,11 @@ handle_head(struct gw_conn *c)
         if (!nobody && gw_gzip_wanted(c) && gw_gzip_start(c) == 0)
             c->resp_chunked_out = true;
         build_head(c);
+        if (c->cacheable && !c->is_head) {
+            uint64_t ttl = gw_cache_ttl(c);
+            if (ttl)
+                gw_cache_capture_start(c, ttl);
+        }
         c->resp_started = true;
         c->ustate = U_BODY;
         struct iovec pre = {c->head.data, c->head.len};

@@ -466,3 +466,39 @@ EOF2
     run curl -s --compressed $u/gzip-text $u/name
     echo "$output" | tail -1 | grep -qx a
 }
+
+@test "gateway: response cache serves hits from memory, honours no-store and expiry" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"
+        ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: cache}
+spec:
+  targetRefs: [{kind: Ingress, name: i}]
+  cache: {maxBytes: 1Mi, ttl: 1s}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg" --threads 1
+    u=http://127.0.0.1:$GW_PORT
+    curl -s -D - -o /dev/null $u/name | grep -q '^X-Cache: MISS'
+    for _ in 1 2 3 4; do
+        run curl -s -D - $u/name
+        echo "$output" | grep -q '^X-Cache: HIT'
+        echo "$output" | grep -q '^Age: [0-9]'
+        [ "${lines[${#lines[@]}-1]}" = a ]
+    done
+    curl -s -D - -o /dev/null -H 'Cache-Control: no-cache' $u/name | grep -q '^X-Cache' && false
+    curl -s -D - -o /dev/null -X POST $u/name | grep -q '^X-Cache' && false
+    # the upstream saw the first GET, the no-cache GET and the POST only
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_requests_total{endpoint=\"127.0.0.1:$PA\"} 3"
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q '^bosun_gateway_cache_hits_total 4'
+    sleep 1.1
+    curl -s -D - -o /dev/null $u/name | grep -q '^X-Cache: MISS'
+    # upstream Cache-Control: no-store is never stored (the 404 path has no max-age either)
+    curl -s -D - -o /dev/null $u/status/404 | grep -q '^X-Cache: MISS'
+    curl -s -D - -o /dev/null $u/status/404 | grep -q '^X-Cache: MISS'
+}
