@@ -10,6 +10,7 @@
  * are bounds-checked; nesting and the number of JSON values produced are capped.
  */
 #include <inttypes.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -632,4 +633,26 @@ bool
 bsn_proto_has_kind(const char *api_version, const char *kind)
 {
     return bsn_pschema_kind(api_version, kind) != NULL;
+}
+
+bool
+bsn_proto_content_type(struct bsn_str ct)
+{
+    const char *p = ct.base, *end = ct.base ? ct.base + ct.len : NULL;
+    if (!p)
+        return false;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *semi = memchr(p, ';', (size_t)(end - p));
+    const char *mend = semi ? semi : end;
+    while (mend > p && (mend[-1] == ' ' || mend[-1] == '\t'))
+        mend--;
+    struct bsn_str media = {p, (size_t)(mend - p)};
+    if (!bsn_str_case_eq(media, BSN_PROTO_CONTENT_TYPE))
+        return false;
+    /* a watch stream is framed differently; it is never a request body we decode */
+    for (const char *q = semi; q && q < end; q++)
+        if ((size_t)(end - q) >= 12 && !strncasecmp(q, "stream=watch", 12))
+            return false;
+    return true;
 }

@@ -65,6 +65,14 @@ json_t *bsn_proto_decode_ex(const void *data, size_t len, const struct bsn_proto
  */
 int bsn_proto_encode(const json_t *obj, struct bsn_buf *out, struct bsn_err *err);
 
+/*
+ * True when a Content-Type header value names Kubernetes protobuf: the media type
+ * (parameters after ';' ignored, case-insensitive, surrounding blanks allowed) is
+ * BSN_PROTO_CONTENT_TYPE. "application/vnd.kubernetes.protobuf;stream=watch" is false: that
+ * is a watch stream, not an object body.
+ */
+bool bsn_proto_content_type(struct bsn_str ct);
+
 /* True when we have a schema for apiVersion/kind (e.g. to pick protobuf for a response). */
 bool bsn_proto_has_kind(const char *api_version, const char *kind);
 

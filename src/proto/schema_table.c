@@ -159,6 +159,17 @@ static const struct bsn_pmsg m_DaemonEndpoint;
 static const struct bsn_pmsg m_NodeSystemInfo;
 static const struct bsn_pmsg m_ContainerImage;
 static const struct bsn_pmsg m_AttachedVolume;
+static const struct bsn_pmsg m_PersistentVolume;
+static const struct bsn_pmsg m_PersistentVolumeSpec;
+static const struct bsn_pmsg m_PersistentVolumeSource;
+static const struct bsn_pmsg m_LocalVolumeSource;
+static const struct bsn_pmsg m_CSIPersistentVolumeSource;
+static const struct bsn_pmsg m_SecretReference;
+static const struct bsn_pmsg m_VolumeNodeAffinity;
+static const struct bsn_pmsg m_PersistentVolumeStatus;
+static const struct bsn_pmsg m_StorageClass;
+static const struct bsn_pmsg m_TopologySelectorTerm;
+static const struct bsn_pmsg m_TopologySelectorLabelRequirement;
 static const struct bsn_pmsg m_Deployment;
 static const struct bsn_pmsg m_DeploymentSpec;
 static const struct bsn_pmsg m_DeploymentStrategy;
@@ -1681,6 +1692,108 @@ static const struct bsn_pfield f_AttachedVolume[] = {
 static const uint8_t o_AttachedVolume[] = {0, 1};
 static const struct bsn_pmsg m_AttachedVolume = {"AttachedVolume", f_AttachedVolume, o_AttachedVolume, 2};
 
+static const struct bsn_pfield f_PersistentVolume[] = {
+    {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
+    {2, BSN_PT_MSG, 0, "spec", &m_PersistentVolumeSpec},
+    {3, BSN_PT_MSG, 0, "status", &m_PersistentVolumeStatus},
+};
+static const uint8_t o_PersistentVolume[] = {0, 1, 2};
+static const struct bsn_pmsg m_PersistentVolume = {"PersistentVolume", f_PersistentVolume, o_PersistentVolume, 3};
+
+static const struct bsn_pfield f_PersistentVolumeSpec[] = {
+    {1, BSN_PT_QTY, BSN_PF_MAP, "capacity", NULL},
+    {2, BSN_PT_MSG, BSN_PF_INLINE, "persistentVolumeSource", &m_PersistentVolumeSource},
+    {3, BSN_PT_STRING, BSN_PF_REPEATED, "accessModes", NULL},
+    {4, BSN_PT_MSG, BSN_PF_PTR, "claimRef", &m_ObjectReference},
+    {5, BSN_PT_STRING, 0, "persistentVolumeReclaimPolicy", NULL},
+    {6, BSN_PT_STRING, 0, "storageClassName", NULL},
+    {7, BSN_PT_STRING, BSN_PF_REPEATED, "mountOptions", NULL},
+    {8, BSN_PT_STRING, BSN_PF_PTR, "volumeMode", NULL},
+    {9, BSN_PT_MSG, BSN_PF_PTR, "nodeAffinity", &m_VolumeNodeAffinity},
+    {10, BSN_PT_STRING, BSN_PF_PTR, "volumeAttributesClassName", NULL},
+};
+static const uint8_t o_PersistentVolumeSpec[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_PersistentVolumeSpec = {"PersistentVolumeSpec", f_PersistentVolumeSpec, o_PersistentVolumeSpec, 10};
+
+static const struct bsn_pfield f_PersistentVolumeSource[] = {
+    {3, BSN_PT_MSG, BSN_PF_PTR, "hostPath", &m_HostPathVolumeSource},
+    {5, BSN_PT_MSG, BSN_PF_PTR, "nfs", &m_NFSVolumeSource},
+    {20, BSN_PT_MSG, BSN_PF_PTR, "local", &m_LocalVolumeSource},
+    {22, BSN_PT_MSG, BSN_PF_PTR, "csi", &m_CSIPersistentVolumeSource},
+};
+static const uint8_t o_PersistentVolumeSource[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_PersistentVolumeSource = {"PersistentVolumeSource", f_PersistentVolumeSource, o_PersistentVolumeSource, 4};
+
+static const struct bsn_pfield f_LocalVolumeSource[] = {
+    {1, BSN_PT_STRING, BSN_PF_REQ, "path", NULL},
+    {2, BSN_PT_STRING, BSN_PF_PTR, "fsType", NULL},
+};
+static const uint8_t o_LocalVolumeSource[] = {0, 1};
+static const struct bsn_pmsg m_LocalVolumeSource = {"LocalVolumeSource", f_LocalVolumeSource, o_LocalVolumeSource, 2};
+
+static const struct bsn_pfield f_CSIPersistentVolumeSource[] = {
+    {1, BSN_PT_STRING, BSN_PF_REQ, "driver", NULL},
+    {2, BSN_PT_STRING, BSN_PF_REQ, "volumeHandle", NULL},
+    {3, BSN_PT_BOOL, 0, "readOnly", NULL},
+    {4, BSN_PT_STRING, 0, "fsType", NULL},
+    {5, BSN_PT_STRING, BSN_PF_MAP, "volumeAttributes", NULL},
+    {6, BSN_PT_MSG, BSN_PF_PTR, "controllerPublishSecretRef", &m_SecretReference},
+    {7, BSN_PT_MSG, BSN_PF_PTR, "nodeStageSecretRef", &m_SecretReference},
+    {8, BSN_PT_MSG, BSN_PF_PTR, "nodePublishSecretRef", &m_SecretReference},
+    {9, BSN_PT_MSG, BSN_PF_PTR, "controllerExpandSecretRef", &m_SecretReference},
+    {10, BSN_PT_MSG, BSN_PF_PTR, "nodeExpandSecretRef", &m_SecretReference},
+};
+static const uint8_t o_CSIPersistentVolumeSource[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const struct bsn_pmsg m_CSIPersistentVolumeSource = {"CSIPersistentVolumeSource", f_CSIPersistentVolumeSource, o_CSIPersistentVolumeSource, 10};
+
+static const struct bsn_pfield f_SecretReference[] = {
+    {1, BSN_PT_STRING, 0, "name", NULL},
+    {2, BSN_PT_STRING, 0, "namespace", NULL},
+};
+static const uint8_t o_SecretReference[] = {0, 1};
+static const struct bsn_pmsg m_SecretReference = {"SecretReference", f_SecretReference, o_SecretReference, 2};
+
+static const struct bsn_pfield f_VolumeNodeAffinity[] = {
+    {1, BSN_PT_MSG, BSN_PF_PTR, "required", &m_NodeSelector},
+};
+static const uint8_t o_VolumeNodeAffinity[] = {0};
+static const struct bsn_pmsg m_VolumeNodeAffinity = {"VolumeNodeAffinity", f_VolumeNodeAffinity, o_VolumeNodeAffinity, 1};
+
+static const struct bsn_pfield f_PersistentVolumeStatus[] = {
+    {1, BSN_PT_STRING, 0, "phase", NULL},
+    {2, BSN_PT_STRING, 0, "message", NULL},
+    {3, BSN_PT_STRING, 0, "reason", NULL},
+    {4, BSN_PT_TIME, BSN_PF_PTR, "lastPhaseTransitionTime", NULL},
+};
+static const uint8_t o_PersistentVolumeStatus[] = {0, 1, 2, 3};
+static const struct bsn_pmsg m_PersistentVolumeStatus = {"PersistentVolumeStatus", f_PersistentVolumeStatus, o_PersistentVolumeStatus, 4};
+
+static const struct bsn_pfield f_StorageClass[] = {
+    {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
+    {2, BSN_PT_STRING, BSN_PF_REQ, "provisioner", NULL},
+    {3, BSN_PT_STRING, BSN_PF_MAP, "parameters", NULL},
+    {4, BSN_PT_STRING, BSN_PF_PTR, "reclaimPolicy", NULL},
+    {5, BSN_PT_STRING, BSN_PF_REPEATED, "mountOptions", NULL},
+    {6, BSN_PT_BOOL, BSN_PF_PTR, "allowVolumeExpansion", NULL},
+    {7, BSN_PT_STRING, BSN_PF_PTR, "volumeBindingMode", NULL},
+    {8, BSN_PT_MSG, BSN_PF_REPEATED, "allowedTopologies", &m_TopologySelectorTerm},
+};
+static const uint8_t o_StorageClass[] = {0, 1, 2, 3, 4, 5, 6, 7};
+static const struct bsn_pmsg m_StorageClass = {"StorageClass", f_StorageClass, o_StorageClass, 8};
+
+static const struct bsn_pfield f_TopologySelectorTerm[] = {
+    {1, BSN_PT_MSG, BSN_PF_REPEATED, "matchLabelExpressions", &m_TopologySelectorLabelRequirement},
+};
+static const uint8_t o_TopologySelectorTerm[] = {0};
+static const struct bsn_pmsg m_TopologySelectorTerm = {"TopologySelectorTerm", f_TopologySelectorTerm, o_TopologySelectorTerm, 1};
+
+static const struct bsn_pfield f_TopologySelectorLabelRequirement[] = {
+    {1, BSN_PT_STRING, BSN_PF_REQ, "key", NULL},
+    {2, BSN_PT_STRING, BSN_PF_REPEATED, "values", NULL},
+};
+static const uint8_t o_TopologySelectorLabelRequirement[] = {0, 1};
+static const struct bsn_pmsg m_TopologySelectorLabelRequirement = {"TopologySelectorLabelRequirement", f_TopologySelectorLabelRequirement, o_TopologySelectorLabelRequirement, 2};
+
 static const struct bsn_pfield f_Deployment[] = {
     {1, BSN_PT_MSG, 0, "metadata", &m_ObjectMeta},
     {2, BSN_PT_MSG, 0, "spec", &m_DeploymentSpec},
@@ -2630,6 +2743,9 @@ const struct bsn_pkind bsn_proto_kinds[] = {
     {"v1", "LimitRange", &m_LimitRange},
     {"v1", "PersistentVolumeClaim", &m_PersistentVolumeClaim},
     {"v1", "ReplicationController", &m_ReplicationController},
+    {"v1", "PersistentVolume", &m_PersistentVolume},
+    {"storage.k8s.io/v1", "StorageClass", &m_StorageClass},
+    {"storage.k8s.io/v1", "DeleteOptions", &m_DeleteOptions},
     {"v1", "DeleteOptions", &m_DeleteOptions},
     {"v1", "Status", &m_Status},
     {"meta.k8s.io/v1", "DeleteOptions", &m_DeleteOptions},
@@ -2663,4 +2779,4 @@ const struct bsn_pkind bsn_proto_kinds[] = {
     {"discovery.k8s.io/v1", "DeleteOptions", &m_DeleteOptions},
     {"authentication.k8s.io/v1", "TokenRequest", &m_TokenRequest},
 };
-const size_t bsn_proto_nkinds = 47;
+const size_t bsn_proto_nkinds = 50;

@@ -339,6 +339,33 @@ test_core_misc(void **state)
         "\"revision\":7}");
 }
 
+static void
+test_storage(void **state)
+{
+    (void)state;
+    roundtrip("{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolume\",\"metadata\":{\"name\":"
+              "\"pv1\",\"creationTimestamp\":null},\"spec\":{\"capacity\":{\"storage\":\"10Gi\"},"
+              "\"hostPath\":{\"path\":\"/srv/pv1\",\"type\":\"DirectoryOrCreate\"},"
+              "\"accessModes\":[\"ReadWriteOnce\"],\"claimRef\":{\"namespace\":\"d\",\"name\":"
+              "\"c\"},\"persistentVolumeReclaimPolicy\":\"Retain\",\"storageClassName\":"
+              "\"local\",\"volumeMode\":\"Filesystem\",\"nodeAffinity\":{\"required\":{"
+              "\"nodeSelectorTerms\":[{\"matchExpressions\":[{\"key\":\"kubernetes.io/hostname\","
+              "\"operator\":\"In\",\"values\":[\"n1\"]}]}]}}},\"status\":{\"phase\":"
+              "\"Bound\"}}");
+    roundtrip("{\"apiVersion\":\"storage.k8s.io/v1\",\"kind\":\"StorageClass\",\"metadata\":"
+              "{\"name\":\"local\",\"creationTimestamp\":null,\"annotations\":{"
+              "\"storageclass.kubernetes.io/is-default-class\":\"true\"}},\"provisioner\":"
+              "\"bosun.dev/local\",\"parameters\":{\"root\":\"/srv\"},\"reclaimPolicy\":"
+              "\"Delete\",\"allowVolumeExpansion\":false,\"volumeBindingMode\":"
+              "\"WaitForFirstConsumer\",\"allowedTopologies\":[{\"matchLabelExpressions\":[{"
+              "\"key\":\"zone\",\"values\":[\"a\"]}]}]}");
+    roundtrip("{\"apiVersion\":\"v1\",\"kind\":\"PersistentVolumeClaim\",\"metadata\":{"
+              "\"name\":\"c\",\"creationTimestamp\":null},\"spec\":{\"accessModes\":"
+              "[\"ReadWriteOnce\"],\"resources\":{\"requests\":{\"storage\":\"1Gi\"}},"
+              "\"storageClassName\":\"local\",\"volumeName\":\"pv1\"},\"status\":{\"phase\":"
+              "\"Bound\",\"capacity\":{\"storage\":\"10Gi\"}}}");
+}
+
 /* The JSON rules upstream's encoder applies after a protobuf decode. */
 static void
 test_json_rules(void **state)
@@ -407,6 +434,7 @@ main(void)
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_policy_and_autoscaling),
         cmocka_unit_test(test_core_misc),
+        cmocka_unit_test(test_storage),
         cmocka_unit_test(test_json_rules),
         cmocka_unit_test(test_unknown_kind_encode),
     };

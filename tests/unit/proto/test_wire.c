@@ -385,6 +385,21 @@ test_limits(void **state)
     bsn_buf_fini(&pod);
 }
 
+static void
+test_content_type(void **state)
+{
+    (void)state;
+    assert_true(bsn_proto_content_type(bsn_str_c("application/vnd.kubernetes.protobuf")));
+    assert_true(bsn_proto_content_type(bsn_str_c(" Application/Vnd.Kubernetes.Protobuf ; x=y")));
+    assert_false(bsn_proto_content_type(bsn_str_c("application/json")));
+    assert_false(bsn_proto_content_type(bsn_str_c("application/vnd.kubernetes.protobufx")));
+    assert_false(
+        bsn_proto_content_type(bsn_str_c("application/vnd.kubernetes.protobuf;stream=watch")));
+    assert_false(bsn_proto_content_type(BSN_STR_NULL));
+    struct bsn_str partial = {"application/vnd.kubernetes.protobuf-and-more", 35};
+    assert_true(bsn_proto_content_type(partial)); /* a view, not a C string */
+}
+
 int main(void);
 
 int
@@ -394,7 +409,8 @@ main(void)
         cmocka_unit_test(test_time),          cmocka_unit_test(test_microtime),
         cmocka_unit_test(test_intorstring),   cmocka_unit_test(test_quantity_and_maps),
         cmocka_unit_test(test_raw_extension), cmocka_unit_test(test_wire_corners),
-        cmocka_unit_test(test_malformed),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_malformed),     cmocka_unit_test(test_content_type),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
