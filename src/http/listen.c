@@ -161,6 +161,13 @@ bsn_http_server_new(struct bsn_loop *loop, const struct bsn_http_server_opts *op
         close(fd);
         return NULL;
     }
+    if (unix_path && opts->unix_mode && chmod(unix_path, (mode_t)opts->unix_mode) < 0) {
+        bsn_err_set(err, 500, "InternalError", "http server: chmod %s: %s", unix_path,
+                    strerror(errno));
+        close(fd);
+        unlink(unix_path);
+        return NULL;
+    }
     struct bsn_http_server *srv = bsn_calloc(1, sizeof(*srv));
     srv->loop = loop;
     srv->lfd = fd;

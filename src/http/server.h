@@ -61,6 +61,7 @@ struct bsn_http_server_opts {
     unsigned max_conns;         /* default 10000; more are accepted and closed at once */
     int backlog;                /* default 1024 */
     bool reuseport;             /* SO_REUSEPORT (one server per loop thread, gateway) */
+    unsigned unix_mode;         /* chmod for a unix: socket file, e.g. 0660 (0 = umask) */
     bsn_http_handler handler;
     void *data;
 };

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include "harness.h"
 
 static int closes; /* on_close calls (loop thread writes, test thread reads) */
@@ -419,9 +421,13 @@ test_unix_socket_query_upgrade(void **state)
 {
     char path[64];
     snprintf(path, sizeof(path), "unix:/tmp/bsn-http-test-%d.sock", (int)getpid());
-    struct bsn_http_server_opts o = {.listen = path};
+    struct bsn_http_server_opts o = {.listen = path, .unix_mode = 0600};
     start(&o);
     assert_int_equal(H.port, 0);
+    struct stat st;
+    assert_int_equal(stat(path + 5, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un un = {.sun_family = AF_UNIX};
     strcpy(un.sun_path, path + 5);
