@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +318,12 @@ test_sandbox_files(void **state)
     assert_true(st.ready);
     assert_string_equal(st.netns_path, "");
     assert_int_equal(strncmp(st.ip, "127.1.", 6), 0);
+    /* The pod IP is bindable as is (all of 127.0.0.0/8 is routed to lo). */
+    int sock = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, st.ip, &sa.sin_addr), 1);
+    assert_int_equal(bind(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(sock);
     BSN_AUTOFREE char *hosts = rt_read_file(st.hosts_path, 65536, NULL);
     BSN_AUTOFREE char *resolv = rt_read_file(st.resolv_path, 65536, NULL);
     BSN_AUTOFREE char *hn = rt_read_file(st.hostname_path, 65536, NULL);
