@@ -69,6 +69,8 @@ kj_true(const json_t *o, const char *path)
 json_t *
 kj_obj(json_t *o, const char *key)
 {
+    if (!json_is_object(o))
+        return NULL; /* (setting a member on a non-object would free the new value) */
     json_t *v = json_object_get(o, key);
     if (!json_is_object(v)) {
         v = json_object();

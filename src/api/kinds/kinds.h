@@ -30,7 +30,8 @@ const char *kj_str_or(const json_t *o, const char *path, const char *dflt);
 json_int_t kj_int(const json_t *o, const char *path, json_int_t dflt);
 /* true if the value at path is JSON true. */
 bool kj_true(const json_t *o, const char *path);
-/* Object member key of o, created as {} when missing or not an object. */
+/* Object member key of o, created as {} when missing or not an object; NULL if o itself is
+ * not an object (every kj_def_* accepts NULL). */
 json_t *kj_obj(json_t *o, const char *key);
 /* Sets key when it is missing or null. */
 void kj_def_str(json_t *o, const char *key, const char *v);
