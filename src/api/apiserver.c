@@ -76,6 +76,71 @@ replay_one(const struct bsn_store_event *ev, void *data)
     return 0;
 }
 
+/* ---- the HTTP sink: answers go to the connection ---- */
+
+static void
+http_add_header(struct req_ctx *c, const char *name, const char *value)
+{
+    bsn_http_req_add_header(c->req, name, value);
+}
+
+static void
+http_respond(struct req_ctx *c, int status, const char *ctype, const char *body, size_t n)
+{
+    bsn_http_respond(c->req, status, ctype, body, n);
+}
+
+static void
+http_stream_start(struct req_ctx *c, int status, const char *ctype)
+{
+    bsn_http_stream_start(c->req, status, ctype);
+}
+
+static int
+http_stream_write(struct req_ctx *c, const char *data, size_t n)
+{
+    return bsn_http_stream_write(c->req, data, n);
+}
+
+static void
+http_stream_end(struct req_ctx *c)
+{
+    bsn_http_stream_end(c->req);
+    free(c->sink_data); /* the close hook: it can no longer fire */
+    c->sink_data = NULL;
+}
+
+struct close_hook {
+    struct req_ctx *c;
+    void (*cb)(void *data);
+    void *data;
+};
+
+static void
+http_closed(struct bsn_http_req *req, void *data)
+{
+    struct close_hook h = *(struct close_hook *)data;
+    h.c->sink_data = NULL;
+    free(data);
+    h.cb(h.data);
+}
+
+static void
+http_on_close(struct req_ctx *c, void (*cb)(void *data), void *data)
+{
+    struct close_hook *h = bsn_malloc(sizeof(*h));
+    h->c = c;
+    h->cb = cb;
+    h->data = data;
+    c->sink_data = h;
+    bsn_http_req_on_close(c->req, http_closed, h);
+}
+
+const struct api_sink_ops api_http_sink = {
+    http_add_header,   http_respond,    http_stream_start,
+    http_stream_write, http_stream_end, http_on_close,
+};
+
 static void
 on_request(struct bsn_http_req *req, void *data)
 {
@@ -83,6 +148,7 @@ on_request(struct bsn_http_req *req, void *data)
     struct req_ctx *c = bsn_calloc(1, sizeof(*c));
     c->srv = s;
     c->req = req;
+    c->sink = &api_http_sink;
     c->start_ns = bsn_mono_ns();
     c->method = req->method;
     c->path = req->path;

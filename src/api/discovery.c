@@ -246,7 +246,7 @@ reply_aggregated(struct req_ctx *c, bool core, const char *ver)
              "application/json;g=apidiscovery.k8s.io;v=%s;as=APIGroupDiscoveryList",
              strcmp(ver, "apidiscovery.k8s.io/v2") == 0 ? "v2" : "v2beta1");
     json_decref(doc);
-    bsn_http_req_add_header(c->req, "Vary", "Accept");
+    c->sink->add_header(c, "Vary", "Accept");
     api_reply_raw(c, 200, ctype, s, strlen(s));
     free(s);
 }
@@ -549,7 +549,15 @@ api_discovery(struct req_ctx *c)
     }
     if (!strcmp(p, "/openapi/v2")) {
         if (strstr(accept, "protobuf") && !strstr(accept, "application/json")) {
-            api_reply_raw(c, 406, "text/plain", "only application/json is served\n", 32);
+            /* kubectl asks for the gnostic protobuf form only to validate kinds the v3
+             * documents do not cover (those get server-side validation). An empty document
+             * (swagger "2.0", info) tells it there is no client-side schema for them, so it
+             * goes on to its own "no matches for kind" error exactly as against upstream. */
+            static const char pb[] = "\x0a\x03"
+                                     "2.0"
+                                     "\x12\x1b\x0a\x0aKubernetes\x12\x0d" K8S_GIT;
+            api_reply_raw(c, 200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", pb,
+                          sizeof(pb) - 1);
             return true;
         }
         reply_doc(c, openapi_v2());

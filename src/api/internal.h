@@ -74,8 +74,26 @@ struct pending {
     void *done_data;
 };
 
+/* Where a request's answer goes: the HTTP connection, or an in-process client (client.c). */
+struct req_ctx;
+struct api_sink_ops {
+    void (*add_header)(struct req_ctx *c, const char *name, const char *value);
+    void (*respond)(struct req_ctx *c, int status, const char *ctype, const char *body, size_t n);
+    void (*stream_start)(struct req_ctx *c, int status, const char *ctype);
+    /* returns -1 when the reader is gone (its close callback follows) */
+    int (*stream_write)(struct req_ctx *c, const char *data, size_t n);
+    void (*stream_end)(struct req_ctx *c);
+    /* cb fires once if the reader goes away before the stream ends */
+    void (*on_close)(struct req_ctx *c, void (*cb)(void *data), void *data);
+    /* frees the context once the request is finished */
+    void (*release)(struct req_ctx *c);
+};
+extern const struct api_sink_ops api_http_sink;
+
 /* Parsed request. */
 struct req_ctx {
+    const struct api_sink_ops *sink;
+    void *sink_data;
     struct bsn_apiserver *srv;
     struct bsn_http_req *req;
     const char *method;

@@ -17,7 +17,10 @@
 void
 api_ctx_free(struct req_ctx *c)
 {
-    free(c);
+    if (c->sink && c->sink->release)
+        c->sink->release(c);
+    else
+        free(c);
 }
 
 void
@@ -30,7 +33,7 @@ api_reply_raw(struct req_ctx *c, int status, const char *ctype, const char *body
         return;
     }
     api_metrics_observe(s, c->verb, status, c->start_ns);
-    bsn_http_respond(c->req, status, ctype, body, n);
+    c->sink->respond(c, status, ctype, body, n);
     api_ctx_free(c);
 }
 
@@ -95,7 +98,7 @@ api_reply_err(struct req_ctx *c, const struct bsn_err *err)
     if (e.retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof(ra), "%d", e.retry_after);
-        bsn_http_req_add_header(c->req, "Retry-After", ra);
+        c->sink->add_header(c, "Retry-After", ra);
     }
     bool yaml = c->yaml;
     c->yaml = false; /* errors are always JSON Status (kubectl decodes them) */

@@ -43,7 +43,7 @@ conn_free(struct watch_conn *wc, bool end_stream)
     unlink_conn(s, wc);
     s->metrics.watchers--;
     if (end_stream)
-        bsn_http_stream_end(wc->c->req);
+        wc->c->sink->stream_end(wc->c);
     api_filter_free(wc->f);
     free(wc->w.rkey);
     api_ctx_free(wc->c);
@@ -51,7 +51,7 @@ conn_free(struct watch_conn *wc, bool end_stream)
 }
 
 static void
-on_client_close(struct bsn_http_req *req, void *data)
+on_client_close(void *data)
 {
     conn_free(data, false);
 }
@@ -61,7 +61,7 @@ send_line(struct watch_conn *wc, const char *line, size_t len)
 {
     if (wc->closed)
         return;
-    if (bsn_http_stream_write(wc->c->req, line, len) < 0)
+    if (wc->c->sink->stream_write(wc->c, line, len) < 0)
         wc->closed = true; /* on_close will follow from the loop */
 }
 
@@ -143,8 +143,8 @@ send_error(struct req_ctx *c, int code, const char *reason, const char *msg)
     json_t *st = api_status_json(&e, NULL);
     json_t *ev = json_pack("{s:s,s:o}", "type", "ERROR", "object", st);
     char *s = json_dumps(ev, JSON_COMPACT);
-    bsn_http_stream_write(c->req, s, strlen(s));
-    bsn_http_stream_write(c->req, "\n", 1);
+    c->sink->stream_write(c, s, strlen(s));
+    c->sink->stream_write(c, "\n", 1);
     free(s);
     json_decref(ev);
 }
@@ -190,8 +190,8 @@ api_watch(struct req_ctx *c, const char *rv, const char *label_sel, const char *
     s->metrics.watchers++;
     api_metrics_observe(s, VERB_WATCH, 200, c->start_ns);
 
-    bsn_http_req_on_close(c->req, on_client_close, wc);
-    bsn_http_stream_start(c->req, 200, c->table ? "application/json" : "application/json");
+    c->sink->on_close(c, on_client_close, wc);
+    c->sink->stream_start(c, 200, "application/json");
     if (!rv || !*rv || from == 0) {
         /* initial state as synthetic ADDED events, then everything after it */
         size_t n;
