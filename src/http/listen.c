@@ -211,12 +211,28 @@ bsn_http_server_conns(const struct bsn_http_server *srv)
 }
 
 void
+bsn_http_server_shutdown(struct bsn_http_server *srv)
+{
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    bsn_loop_del_fd(srv->loop, srv->lfd);
+    close(srv->lfd);
+    srv->lfd = -1;
+    if (srv->unix_path)
+        unlink(srv->unix_path);
+    bsn_http_server_drain_conns(srv);
+}
+
+void
 bsn_http_server_free(struct bsn_http_server *srv)
 {
     if (!srv)
         return;
-    bsn_loop_del_fd(srv->loop, srv->lfd);
-    close(srv->lfd);
+    if (srv->lfd >= 0) {
+        bsn_loop_del_fd(srv->loop, srv->lfd);
+        close(srv->lfd);
+    }
     bsn_http_server_close_all(srv);
     if (srv->unix_path) {
         unlink(srv->unix_path);

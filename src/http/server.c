@@ -472,6 +472,13 @@ process_input(struct conn *c)
         if (c->st == C_HEAD) {
             if (out_pending(c) > OUT_SOFT_LIMIT)
                 break; /* let the client read first */
+            if (srv->draining && c->in.len == 0) {
+                if (out_pending(c) == 0)
+                    conn_close(c);
+                else
+                    c->close_after_write = true;
+                break;
+            }
             if (c->in.len == 0) {
                 if (c->header_timer || !bsn_timer_active(&c->timer)) {
                     arm_timer(c, srv->idle_timeout_ms);
@@ -712,6 +719,20 @@ bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct socka
 }
 
 void
+bsn_http_server_drain_conns(struct bsn_http_server *srv)
+{
+    struct conn *c = srv->conns;
+    while (c) {
+        struct conn *next = c->next;
+        /* Idle keep-alive connections go now; busy ones close after their response. */
+        if ((c->st == C_HEAD || c->st == C_HANDSHAKE) && c->in.len == 0 && !c->req &&
+            out_pending(c) == 0)
+            conn_close(c);
+        c = next;
+    }
+}
+
+void
 bsn_http_server_close_all(struct bsn_http_server *srv)
 {
     srv->freeing = true;
@@ -808,7 +829,8 @@ bsn_http_req_on_close(struct bsn_http_req *req, bsn_http_close_cb cb, void *data
 static bool
 keep_alive(struct conn *c, struct req_full *r)
 {
-    return r->head.keep_alive && !r->close_after && !c->close_after_write && !c->peer_eof;
+    return r->head.keep_alive && !r->close_after && !c->close_after_write && !c->peer_eof &&
+           !c->srv->draining;
 }
 
 /* After the response to r is queued: move on to the next request. */

@@ -22,7 +22,8 @@
  * kept), Expect: 100-continue, a Date header on every response. Errors found by the parser are
  * answered with their status (400/413/414/431/501/505) and "Connection: close". A client that
  * stays silent on an idle keep-alive connection is closed after idle_timeout_ms; one that starts
- * a request but does not finish its head (or body) within header_timeout_ms gets a 408.
+ * a request but does not finish its head within header_timeout_ms (or stalls that long in the
+ * body) gets a 408.
  *
  * The server sets SIGPIPE to SIG_IGN (once, if still at the default): OpenSSL writes with
  * write(2), and a reset TLS connection must not kill the process.
@@ -51,12 +52,14 @@ typedef void (*bsn_http_close_cb)(struct bsn_http_req *req, void *data);
 
 struct bsn_http_server_opts {
     /* "127.0.0.1:6443", "[::1]:80", "0.0.0.0:0" (ephemeral port), ":8080" (wildcard;
-     * "[::]:8080" serves IPv6 and IPv4), or "unix:/path/to.sock" (an existing socket file is replaced). */
+     * "[::]:8080" serves IPv6 and IPv4), or "unix:/path/to.sock" (an existing socket file
+     * is replaced, and removed again by bsn_http_server_free). */
     const char *listen;
     SSL_CTX *tls;               /* optional; the server takes its own reference */
     size_t max_body;            /* default 3 MiB; larger bodies get 413 */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 120000 */
-    unsigned header_timeout_ms; /* head (and body) read deadline; default 10000 -> 408 */
+    unsigned header_timeout_ms; /* head deadline and body inactivity limit; default 10000
+                                 * -> 408 (also the TLS handshake deadline) */
     size_t max_stream_buffer;   /* buffered output cap per connection; default 16 MiB */
     unsigned max_conns;         /* default 10000; more are accepted and closed at once */
     int backlog;                /* default 1024 */
@@ -92,6 +95,12 @@ struct bsn_http_server *bsn_http_server_new(struct bsn_loop *loop,
 int bsn_http_server_port(const struct bsn_http_server *srv);
 /* Number of open connections (tests, metrics). */
 size_t bsn_http_server_conns(const struct bsn_http_server *srv);
+/*
+ * Graceful shutdown: stops accepting, closes idle keep-alive connections at once and every
+ * other connection after its current response ("Connection: close"). Streams stay open until
+ * the application ends them. Watch bsn_http_server_conns() reach 0, then free.
+ */
+void bsn_http_server_shutdown(struct bsn_http_server *srv);
 /*
  * Closes the listener and every connection. Pending requests with an on_close callback get it;
  * all pending requests are freed, so nothing may respond to them afterwards.

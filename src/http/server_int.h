@@ -27,11 +27,14 @@ struct bsn_http_server {
     size_t nconns;
     struct req_full *orphans; /* client gone, application still owns the request */
     bool freeing;
+    bool draining;                        /* bsn_http_server_shutdown() was called */
     struct bsn_http_request_head scratch; /* parse target, copied into each request */
 };
 
 /* Adopts an accepted non-blocking socket. */
 void bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa);
+/* Closes idle connections (graceful shutdown). */
+void bsn_http_server_drain_conns(struct bsn_http_server *srv);
 /* Closes every connection (server shutdown). */
 void bsn_http_server_close_all(struct bsn_http_server *srv);
 /* Sends a short error response with "Connection: close" and closes after it is written. */

@@ -465,6 +465,48 @@ test_unix_socket_query_upgrade(void **state)
 }
 
 static void
+shutdown_cb(struct bsn_loop *loop, void *data)
+{
+    bsn_http_server_shutdown(H.srv);
+}
+
+static void
+test_graceful_shutdown(void **state)
+{
+    struct bsn_http_server_opts o = {0};
+    start(&o);
+    int idle = tcp_connect(H.port);
+    int busy = tcp_connect(H.port);
+    struct bsn_buf pend;
+    bsn_buf_init(&pend);
+    struct raw_resp r;
+    send_str(idle, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(read_resp(idle, &pend, &r, false), 0);
+    raw_resp_free(&r);
+    send_str(busy, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
+    usleep(5000);
+    bsn_loop_post(H.loop, shutdown_cb, NULL);
+    /* The idle connection is closed; the busy one gets its answer with Connection: close. */
+    assert_true(wait_closed(idle, 3000));
+    bsn_buf_reset(&pend);
+    assert_int_equal(read_resp(busy, &pend, &r, false), 0);
+    assert_int_equal(r.status, 202);
+    assert_non_null(strstr(r.head, "Connection: close"));
+    raw_resp_free(&r);
+    assert_true(wait_closed(busy, 3000));
+    /* New connections are refused. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)H.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_not_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(fd);
+    close(idle);
+    close(busy);
+    bsn_buf_fini(&pend);
+    harness_stop(&H);
+}
+
+static void
 test_percent_decode(void **state)
 {
     char out[16];
@@ -490,6 +532,7 @@ main(void)
         cmocka_unit_test(test_stream_burst_beyond_cap),
         cmocka_unit_test(test_shutdown_with_open_stream),
         cmocka_unit_test(test_unix_socket_query_upgrade),
+        cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_percent_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
