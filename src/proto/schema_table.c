@@ -152,6 +152,10 @@ static const struct bsn_pmsg m_EventSeries;
 static const struct bsn_pmsg m_Node;
 static const struct bsn_pmsg m_NodeSpec;
 static const struct bsn_pmsg m_NodeStatus;
+static const struct bsn_pmsg m_NodeRuntimeHandler;
+static const struct bsn_pmsg m_NodeRuntimeHandlerFeatures;
+static const struct bsn_pmsg m_NodeFeatures;
+static const struct bsn_pmsg m_NodeSwapStatus;
 static const struct bsn_pmsg m_NodeCondition;
 static const struct bsn_pmsg m_NodeAddress;
 static const struct bsn_pmsg m_NodeDaemonEndpoints;
@@ -656,9 +660,10 @@ static const struct bsn_pfield f_PodSpec[] = {
     {38, BSN_PT_MSG, BSN_PF_REPEATED, "schedulingGates", &m_PodSchedulingGate},
     {39, BSN_PT_MSG, BSN_PF_REPEATED, "resourceClaims", &m_PodResourceClaim},
     {40, BSN_PT_MSG, BSN_PF_PTR, "resources", &m_ResourceRequirements},
+    {41, BSN_PT_STRING, BSN_PF_PTR, "hostnameOverride", NULL},
 };
-static const uint8_t o_PodSpec[] = {0, 19, 1, 33, 2, 3, 4, 5, 6, 7, 8, 20, 9, 10, 11, 12, 26, 13, 14, 15, 16, 17, 18, 21, 22, 23, 24, 25, 27, 28, 29, 30, 31, 32, 34, 35, 36, 37, 38, 39};
-static const struct bsn_pmsg m_PodSpec = {"PodSpec", f_PodSpec, o_PodSpec, 40};
+static const uint8_t o_PodSpec[] = {0, 19, 1, 33, 2, 3, 4, 5, 6, 7, 8, 20, 9, 10, 11, 12, 26, 13, 14, 15, 16, 17, 18, 21, 22, 23, 24, 25, 27, 28, 29, 30, 31, 32, 34, 35, 36, 37, 38, 39, 40};
+static const struct bsn_pmsg m_PodSpec = {"PodSpec", f_PodSpec, o_PodSpec, 41};
 
 static const struct bsn_pfield f_PodOS[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "name", NULL},
@@ -1368,9 +1373,10 @@ static const struct bsn_pfield f_PodStatus[] = {
     {12, BSN_PT_MSG, BSN_PF_REPEATED, "podIPs", &m_PodIP},
     {13, BSN_PT_MSG, BSN_PF_REPEATED, "ephemeralContainerStatuses", &m_ContainerStatus},
     {16, BSN_PT_MSG, BSN_PF_REPEATED, "hostIPs", &m_HostIP},
+    {17, BSN_PT_INT64, 0, "observedGeneration", NULL},
 };
-static const uint8_t o_PodStatus[] = {0, 1, 2, 3, 10, 4, 13, 5, 11, 6, 9, 7, 8, 12};
-static const struct bsn_pmsg m_PodStatus = {"PodStatus", f_PodStatus, o_PodStatus, 14};
+static const uint8_t o_PodStatus[] = {14, 0, 1, 2, 3, 10, 4, 13, 5, 11, 6, 9, 7, 8, 12};
+static const struct bsn_pmsg m_PodStatus = {"PodStatus", f_PodStatus, o_PodStatus, 15};
 
 static const struct bsn_pfield f_PodCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1629,9 +1635,37 @@ static const struct bsn_pfield f_NodeStatus[] = {
     {8, BSN_PT_MSG, BSN_PF_REPEATED, "images", &m_ContainerImage},
     {9, BSN_PT_STRING, BSN_PF_REPEATED, "volumesInUse", NULL},
     {10, BSN_PT_MSG, BSN_PF_REPEATED, "volumesAttached", &m_AttachedVolume},
+    {12, BSN_PT_MSG, BSN_PF_REPEATED, "runtimeHandlers", &m_NodeRuntimeHandler},
+    {13, BSN_PT_MSG, BSN_PF_PTR, "features", &m_NodeFeatures},
 };
-static const uint8_t o_NodeStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-static const struct bsn_pmsg m_NodeStatus = {"NodeStatus", f_NodeStatus, o_NodeStatus, 10};
+static const uint8_t o_NodeStatus[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+static const struct bsn_pmsg m_NodeStatus = {"NodeStatus", f_NodeStatus, o_NodeStatus, 12};
+
+static const struct bsn_pfield f_NodeRuntimeHandler[] = {
+    {1, BSN_PT_STRING, 0, "name", NULL},
+    {2, BSN_PT_MSG, BSN_PF_PTR, "features", &m_NodeRuntimeHandlerFeatures},
+};
+static const uint8_t o_NodeRuntimeHandler[] = {0, 1};
+static const struct bsn_pmsg m_NodeRuntimeHandler = {"NodeRuntimeHandler", f_NodeRuntimeHandler, o_NodeRuntimeHandler, 2};
+
+static const struct bsn_pfield f_NodeRuntimeHandlerFeatures[] = {
+    {1, BSN_PT_BOOL, BSN_PF_PTR, "recursiveReadOnlyMounts", NULL},
+    {2, BSN_PT_BOOL, BSN_PF_PTR, "userNamespaces", NULL},
+};
+static const uint8_t o_NodeRuntimeHandlerFeatures[] = {0, 1};
+static const struct bsn_pmsg m_NodeRuntimeHandlerFeatures = {"NodeRuntimeHandlerFeatures", f_NodeRuntimeHandlerFeatures, o_NodeRuntimeHandlerFeatures, 2};
+
+static const struct bsn_pfield f_NodeFeatures[] = {
+    {1, BSN_PT_BOOL, BSN_PF_PTR, "supplementalGroupsPolicy", NULL},
+};
+static const uint8_t o_NodeFeatures[] = {0};
+static const struct bsn_pmsg m_NodeFeatures = {"NodeFeatures", f_NodeFeatures, o_NodeFeatures, 1};
+
+static const struct bsn_pfield f_NodeSwapStatus[] = {
+    {1, BSN_PT_INT64, BSN_PF_PTR, "capacity", NULL},
+};
+static const uint8_t o_NodeSwapStatus[] = {0};
+static const struct bsn_pmsg m_NodeSwapStatus = {"NodeSwapStatus", f_NodeSwapStatus, o_NodeSwapStatus, 1};
 
 static const struct bsn_pfield f_NodeCondition[] = {
     {1, BSN_PT_STRING, BSN_PF_REQ, "type", NULL},
@@ -1674,9 +1708,10 @@ static const struct bsn_pfield f_NodeSystemInfo[] = {
     {8, BSN_PT_STRING, BSN_PF_REQ, "kubeProxyVersion", NULL},
     {9, BSN_PT_STRING, BSN_PF_REQ, "operatingSystem", NULL},
     {10, BSN_PT_STRING, BSN_PF_REQ, "architecture", NULL},
+    {11, BSN_PT_MSG, BSN_PF_PTR, "swap", &m_NodeSwapStatus},
 };
-static const uint8_t o_NodeSystemInfo[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-static const struct bsn_pmsg m_NodeSystemInfo = {"NodeSystemInfo", f_NodeSystemInfo, o_NodeSystemInfo, 10};
+static const uint8_t o_NodeSystemInfo[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+static const struct bsn_pmsg m_NodeSystemInfo = {"NodeSystemInfo", f_NodeSystemInfo, o_NodeSystemInfo, 11};
 
 static const struct bsn_pfield f_ContainerImage[] = {
     {1, BSN_PT_STRING, BSN_PF_REPEATED, "names", NULL},
