@@ -428,7 +428,7 @@ reclaim(struct bsn_dns_zone *z, bool force)
         struct bsn_dns_snap *r = *pp;
         bool pinned = false;
         for (int i = 0; i < BSN_DNS_ZONE_READERS && !force; i++)
-            if (atomic_load(&z->hp[i]) == r) {
+            if (atomic_load(&z->hp[i].p) == r) {
                 pinned = true;
                 break;
             }
@@ -828,7 +828,7 @@ bsn_dns_zone_reader_free(struct bsn_dns_zone *z, int slot)
 {
     if (slot < 0 || slot >= BSN_DNS_ZONE_READERS)
         return;
-    atomic_store(&z->hp[slot], NULL);
+    atomic_store(&z->hp[slot].p, NULL);
     atomic_store(&z->slot_used[slot], false);
 }
 
@@ -837,7 +837,7 @@ bsn_dns_zone_pin(struct bsn_dns_zone *z, int slot)
 {
     for (;;) {
         struct bsn_dns_snap *s = atomic_load(&z->cur);
-        atomic_store(&z->hp[slot], s);
+        atomic_store(&z->hp[slot].p, s);
         if (atomic_load(&z->cur) == s)
             return s;
     }
@@ -846,5 +846,5 @@ bsn_dns_zone_pin(struct bsn_dns_zone *z, int slot)
 void
 bsn_dns_zone_unpin(struct bsn_dns_zone *z, int slot)
 {
-    atomic_store(&z->hp[slot], NULL);
+    atomic_store(&z->hp[slot].p, NULL);
 }

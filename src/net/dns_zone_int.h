@@ -102,7 +102,11 @@ struct bsn_dns_zone {
     struct bsn_dns_snap *retired;
     int depth;
     uint64_t gen;
-    _Atomic(struct bsn_dns_snap *) hp[BSN_DNS_ZONE_READERS];
+    /* hazard pointers, one cache line each: reader threads pin without sharing a line */
+    struct {
+        _Atomic(struct bsn_dns_snap *) p;
+        char pad[64 - sizeof(void *)];
+    } hp[BSN_DNS_ZONE_READERS];
     atomic_bool slot_used[BSN_DNS_ZONE_READERS];
 
     struct dns_map wsvcs; /* "svc.ns" -> struct dns_wsvc */
