@@ -474,6 +474,16 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
         .security = cfg->security,
         .swap_accounting = o->swap_accounting,
     };
+    /* The host image shows the node's root filesystem: hide its secrets and Bosun's own
+     * state (data dir with keys and images, runtime state, network namespaces). */
+    BSN_AUTOFREE char *data_dir =
+        rt->opts.images ? bsn_strdup(bsn_image_store_root(rt->opts.images)) : NULL;
+    if (data_dir && strrchr(data_dir, '/') && strrchr(data_dir, '/') != data_dir)
+        *strrchr(data_dir, '/') = '\0';
+    const char *host_masked[] = {"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root",
+                                 rt->state_dir, rt->netns_dir,  data_dir,       NULL};
+    if (img.is_host)
+        in.extra_masked = host_masked;
     spec = bsn_oci_spec(&in, err);
     if (!spec)
         goto out;

@@ -371,7 +371,10 @@ bsn_oci_spec(const struct bsn_oci_spec_in *in, struct bsn_err *err)
         json_pack("{s:o,s:s,s:o}", "namespaces", ns, "cgroupsPath",
                   in->cgroups_path ? in->cgroups_path : "", "resources", resources(in));
     if (!sec->privileged) {
-        json_object_set_new(linux_, "maskedPaths", strv(masked_paths));
+        json_t *masked = strv(masked_paths);
+        for (size_t i = 0; in->extra_masked && in->extra_masked[i]; i++)
+            json_array_append_new(masked, json_string(in->extra_masked[i]));
+        json_object_set_new(linux_, "maskedPaths", masked);
         json_object_set_new(linux_, "readonlyPaths", strv(readonly_paths));
         if (sec->seccomp_runtime_default)
             json_object_set_new(linux_, "seccomp", seccomp_profile());

@@ -30,7 +30,8 @@ struct bsn_oci_spec_in {
     size_t nmounts;
     struct bsn_resources resources;
     struct bsn_security security;
-    bool swap_accounting; /* v1 memory.memsw present: set swap = memory limit */
+    bool swap_accounting;            /* v1 memory.memsw present: set swap = memory limit */
+    const char *const *extra_masked; /* more maskedPaths (host image: secrets of the node) */
 };
 
 /* Returns a new JSON object (caller decrefs) or NULL with err (bad capability name). */

@@ -356,11 +356,13 @@ test_oci_host_image(void **state)
     char sb[65], id[65];
     struct bsn_sandbox_status ss;
     make_sandbox(f, sb, &ss);
-    const char *argv[] = {"/bin/sh", "-c",
-                          "cat /etc/hostname; if touch /usr/bsn-probe 2>/dev/null; then echo "
-                          "writable; else echo readonly; fi; echo x > /tmp/y && cat /tmp/y; "
-                          "test -x /usr/bin/env && echo host-tools",
-                          NULL};
+    const char *argv[] = {
+        "/bin/sh", "-c",
+        "cat /etc/hostname; if touch /usr/bsn-probe 2>/dev/null; then echo "
+        "writable; else echo readonly; fi; echo x > /tmp/y && cat /tmp/y; "
+        "test -x /usr/bin/env && echo host-tools; test -s /etc/shadow && echo shadow-visible "
+        "|| echo shadow-hidden; ls /run/bosun /var/lib/bosun 2>/dev/null | wc -l",
+        NULL};
     struct bsn_container_config cc = {.name = "hosty", .image = "host", .argv = argv};
     cc.security.seccomp_runtime_default = true;
     cc.security.no_new_privs = true;
@@ -378,6 +380,7 @@ test_oci_host_image(void **state)
     assert_non_null(strstr(log, " stdout F readonly\n"));
     assert_non_null(strstr(log, " stdout F x\n"));
     assert_non_null(strstr(log, " stdout F host-tools\n"));
+    assert_non_null(strstr(log, " stdout F shadow-hidden\n"));
     struct stat sst;
     assert_int_equal(stat("/usr/bsn-probe", &sst), -1);
 
