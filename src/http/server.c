@@ -297,11 +297,11 @@ header_ok(const char *name, const char *value)
 {
     if (!*name)
         return false;
-    for (const char *p = name; *p; p++)
-        if (*p <= ' ' || *p == ':' || *p == 0x7f || strchr("\"(),/;<=>?@[\\]{}", *p))
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
             return false;
-    for (const char *p = value; *p; p++)
-        if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < ' ' && *p != '\t') || *p == 0x7f) /* obs-text (UTF-8) is allowed */
             return false;
     return true;
 }
@@ -315,7 +315,7 @@ put_head(struct conn *c, struct req_full *r, int status, const char *ctype, int6
     bsn_http_date(date);
     bsn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, bsn_http_status_text(status),
                    date);
-    if (ctype)
+    if (ctype && header_ok("Content-Type", ctype))
         bsn_buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
     if (clen >= 0)
         bsn_buf_printf(&c->out, "Content-Length: %lld\r\n", (long long)clen);

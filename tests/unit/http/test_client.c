@@ -52,6 +52,15 @@ handler(struct bsn_http_req *req, void *data)
         bsn_timer_start(loop, &inf_timer, 1, inf_tick, NULL);
         return;
     }
+    if (strcmp(req->path, "/big") == 0) {
+        size_t n = 5u << 20;
+        char *big = bsn_malloc(n);
+        for (size_t i = 0; i < n; i++)
+            big[i] = (char)('a' + i % 26);
+        bsn_http_respond(req, 200, "application/octet-stream", big, n);
+        free(big);
+        return;
+    }
     if (strcmp(req->path, "/hang") == 0)
         return; /* freed by bsn_http_server_free at the end */
     struct bsn_buf b;
@@ -536,6 +545,34 @@ test_async_errors_and_tls(void **state)
     run_until(loop, &c.done, 5000);
     assert_int_equal(c.status, 0);
     assert_true(strncmp(c.body, "504 ", 4) == 0);
+    /* A 5 MiB body over TLS (partial SSL writes on the server, many reads here). */
+    struct actx e = {0};
+    struct bsn_http_fetch_result res;
+    char url[96];
+    snprintf(url, sizeof(url), "%s/big", base);
+    struct bsn_http_fetch_opts fo = {.url = url, .tls.ca_file = ca};
+    assert_int_equal(bsn_http_fetch(&fo, &res, &err), 0);
+    assert_int_equal(res.body_len, 5u << 20);
+    bool pattern = true;
+    for (size_t i = 0; i < res.body_len; i += 4099)
+        pattern = pattern && res.body[i] == (char)('a' + i % 26);
+    assert_true(pattern);
+    bsn_http_fetch_result_fini(&res);
+    /* Stream over TLS, stopped by the consumer: the server notices the disconnect. */
+    e.stop_after = 2;
+    struct bsn_http_call_opts c5 = {.path = "/infinite",
+                                    .on_chunk = line_cb,
+                                    .split_lines = true,
+                                    .on_done = lines_done,
+                                    .data = &e};
+    bsn_http_client_request(cl, &c5);
+    run_until(loop, &e.done, 5000);
+    assert_int_equal(e.nlines, 2);
+    uint64_t until = bsn_mono_ms() + 3000;
+    while (__atomic_load_n(&closes, __ATOMIC_SEQ_CST) == 0 && bsn_mono_ms() < until)
+        usleep(10000);
+    assert_int_equal(__atomic_load_n(&closes, __ATOMIC_SEQ_CST), 1);
+
     /* A cancelled call never calls back. */
     struct actx d = {0};
     struct bsn_http_call_opts c4 = {.path = "/x", .on_done = async_err_done, .data = &d};

@@ -128,6 +128,8 @@ handler(struct bsn_http_req *req, void *data)
         bsn_buf_printf(&b, " ua=%s", ua);
     bsn_http_req_add_header(req, "X-Test", "yes");
     bsn_http_req_add_header(req, "X-Bad", "evil\r\nInjected: 1");
+    bsn_http_req_add_header(req, "X-Bad\xc3\xa9", "name must be a token");
+    bsn_http_req_add_header(req, "X-Utf8", "caf\xc3\xa9");
     bsn_http_respond(req, 200, "text/plain", b.data, b.len);
     bsn_buf_fini(&b);
 }
@@ -171,6 +173,8 @@ test_keepalive_and_headers(void **state)
         assert_non_null(strstr(r.head, "\r\nDate: "));
         assert_non_null(strstr(r.head, "\r\nX-Test: yes\r\n"));
         assert_null(strstr(r.head, "Injected"));
+        assert_null(strstr(r.head, "token"));
+        assert_non_null(strstr(r.head, "\r\nX-Utf8: caf\xc3\xa9\r\n"));
         assert_null(strstr(r.head, "Connection: close"));
         raw_resp_free(&r);
     }
