@@ -434,7 +434,11 @@ decode_map_entry(struct dctx *c, const struct bsn_pmsg *m, const struct bsn_pfie
         mobj = json_object();
         json_object_set_new(obj, f->json, mobj);
     }
-    json_object_set_new(mobj, key ? json_string_value(key) : "", val);
+    /* keys may hold NUL bytes; setn keeps them, as Go's map[string] would */
+    if (key)
+        json_object_setn_new(mobj, json_string_value(key), json_string_length(key), val);
+    else
+        json_object_set_new(mobj, "", val);
     json_decref(key);
     return 0;
 fail_trunc:

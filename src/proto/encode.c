@@ -255,10 +255,19 @@ enc_value(struct ectx *c, const struct bsn_pfield *f, const json_t *v, struct bs
     return rc;
 }
 
+struct mkey {
+    const char *s;
+    size_t n;
+    json_t *v;
+};
+
+/* Go sorts map keys as byte strings. */
 static int
 cmp_keys(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const struct mkey *x = a, *y = b;
+    int c = memcmp(x->s, y->s, BSN_MIN(x->n, y->n));
+    return c ? c : (x->n > y->n) - (x->n < y->n);
 }
 
 static int
@@ -269,10 +278,14 @@ enc_map(struct ectx *c, const struct bsn_pfield *f, const json_t *v, struct bsn_
     size_t n = json_object_size(v), i = 0;
     if (!n)
         return 0;
-    const char **keys = bsn_calloc(n, sizeof(*keys));
-    const char *k;
-    json_t *val;
-    json_object_foreach((json_t *)v, k, val) keys[i++] = k;
+    struct mkey *keys = bsn_calloc(n, sizeof(*keys));
+    for (void *it = json_object_iter((json_t *)v); it && i < n;
+         it = json_object_iter_next((json_t *)v, it), i++) {
+        keys[i].s = json_object_iter_key(it);
+        keys[i].n = json_object_iter_key_len(it); /* keys may contain NUL bytes */
+        keys[i].v = json_object_iter_value(it);
+    }
+    n = i;
     qsort(keys, n, sizeof(*keys), cmp_keys);
     struct bsn_pfield vf = *f;
     vf.num = 2;
@@ -282,9 +295,9 @@ enc_map(struct ectx *c, const struct bsn_pfield *f, const json_t *v, struct bsn_
     bsn_buf_init(&entry);
     for (i = 0; i < n && rc == 0; i++) {
         bsn_buf_reset(&entry);
-        bsn_pwr_lenfield(&entry, 1, keys[i], strlen(keys[i]));
-        size_t old = push(c, keys[i], -1);
-        rc = enc_value(c, &vf, json_object_get(v, keys[i]), &entry, depth + 1);
+        bsn_pwr_lenfield(&entry, 1, keys[i].s, keys[i].n);
+        size_t old = push(c, keys[i].s, -1);
+        rc = enc_value(c, &vf, keys[i].v, &entry, depth + 1);
         pop(c, old);
         if (rc == 0)
             bsn_pwr_lenfield(out, f->num, entry.data, entry.len);

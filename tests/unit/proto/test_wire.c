@@ -208,6 +208,21 @@ test_quantity_and_maps(void **state)
                                "z";
     expect_obj_error("v1", "ResourceQuota", RAW(badq), 400, "quantity");
     /* ConfigMap data map with an entry without key, and binaryData as base64 */
+    static const char nul[] = "\x12\x08\x0a\x03"
+                              "a\0b"
+                              "\x12\x01v";
+    json_t *nv = decode_obj("v1", "ConfigMap", RAW(nul), &err);
+    assert_non_null(nv);
+    assert_non_null(json_object_getn(json_object_get(nv, "data"), "a\0b", 3));
+    struct bsn_buf back;
+    bsn_buf_init(&back);
+    assert_int_equal(bsn_proto_encode(nv, &back, &err), 0);
+    assert_non_null(memmem(back.data, back.len,
+                           "\x0a\x03"
+                           "a\0b",
+                           5)); /* key kept whole */
+    bsn_buf_fini(&back);
+    json_decref(nv);
     static const char cm[] = "\x12\x03\x12\x01v"
                              "\x1a\x08\x0a\x01"
                              "b"
