@@ -58,6 +58,61 @@ bsn_cri_log_format(struct bsn_buf *out, int64_t ts_ns, const char *stream, bool 
 }
 
 int
+bsn_cri_log_parse(const char *line, size_t len, struct bsn_cri_line *out)
+{
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    /* "YYYY-MM-DDTHH:MM:SS" then optional ".fraction", then "Z" or "+hh:mm" */
+    if (len < 20 || line[4] != '-' || line[7] != '-' || line[10] != 'T' || line[13] != ':' ||
+        line[16] != ':')
+        return -1;
+    char buf[20];
+    memcpy(buf, line, 19);
+    buf[19] = '\0';
+    struct tm tm = {0};
+    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || *end)
+        return -1;
+    size_t i = 19;
+    int64_t frac = 0;
+    int digits = 0;
+    if (i < len && line[i] == '.') {
+        for (i++; i < len && line[i] >= '0' && line[i] <= '9'; i++, digits++)
+            if (digits < 9)
+                frac = frac * 10 + (line[i] - '0');
+        if (digits == 0)
+            return -1;
+    }
+    for (int d = digits; d < 9; d++)
+        frac *= 10;
+    int64_t offset = 0;
+    if (i < len && line[i] == 'Z') {
+        i++;
+    } else if (i + 6 <= len && (line[i] == '+' || line[i] == '-') && line[i + 3] == ':') {
+        int hh = (line[i + 1] - '0') * 10 + (line[i + 2] - '0');
+        int mm = (line[i + 4] - '0') * 10 + (line[i + 5] - '0');
+        offset = (line[i] == '+' ? 1 : -1) * (int64_t)(hh * 3600 + mm * 60);
+        i += 6;
+    } else {
+        return -1;
+    }
+    out->ts_ns = ((int64_t)timegm(&tm) - offset) * 1000000000 + frac;
+    if (i >= len || line[i] != ' ')
+        return -1;
+    const char *st = line + i + 1;
+    const char *sp = memchr(st, ' ', len - (size_t)(st - line));
+    if (!sp || sp == st)
+        return -1;
+    out->stream = (struct bsn_str){st, (size_t)(sp - st)};
+    size_t rest = len - (size_t)(sp + 1 - line);
+    if (rest < 1 || (sp[1] != 'F' && sp[1] != 'P') || (rest > 1 && sp[2] != ' '))
+        return -1;
+    out->partial = sp[1] == 'P';
+    out->text = rest > 2 ? (struct bsn_str){sp + 3, rest - 2} : (struct bsn_str){sp + 1 + rest, 0};
+    return 0;
+}
+
+int
 bsn_log_rotate(const char *path, int max_files)
 {
     if (max_files < 1)

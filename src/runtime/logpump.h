@@ -34,6 +34,17 @@ int bsn_logpump_open_streams(const struct bsn_logpump *p);
 /* Appends one CRI log line to out. ts_ns is wall-clock nanoseconds since the epoch. */
 void bsn_cri_log_format(struct bsn_buf *out, int64_t ts_ns, const char *stream, bool partial,
                         const char *text, size_t len);
+/* One parsed CRI log line (views into the input). */
+struct bsn_cri_line {
+    int64_t ts_ns;         /* wall clock, nanoseconds since the epoch */
+    struct bsn_str stream; /* "stdout" / "stderr" */
+    bool partial;          /* P tag */
+    struct bsn_str text;   /* without the trailing newline */
+};
+/* Parses one line (with or without its '\n'); -1 if it is not in the CRI format. Readers
+ * (kubectl logs, --timestamps, --since) join P chunks with the following F chunk. */
+int bsn_cri_log_parse(const char *line, size_t len, struct bsn_cri_line *out);
+
 /* Rotates path now (used by the pump and tests). */
 int bsn_log_rotate(const char *path, int max_files);
 

@@ -379,6 +379,35 @@ test_cri_format(void **state)
     bsn_cri_log_format(&b, 1609556645LL * 1000000000 + 123456789, "stderr", true, "ab", 2);
     assert_string_equal(b.data, "2021-01-02T03:04:05.000000007Z stdout F hello\n"
                                 "2021-01-02T03:04:05.123456789Z stderr P ab\n");
+    /* and back */
+    struct bsn_cri_line l;
+    const char *first = b.data;
+    const char *nl = strchr(first, '\n');
+    assert_int_equal(bsn_cri_log_parse(first, (size_t)(nl - first + 1), &l), 0);
+    assert_true(l.ts_ns == 1609556645LL * 1000000000 + 7);
+    assert_true(bsn_str_eq(l.stream, "stdout"));
+    assert_false(l.partial);
+    assert_true(bsn_str_eq(l.text, "hello"));
+    assert_int_equal(bsn_cri_log_parse(nl + 1, strlen(nl + 1), &l), 0);
+    assert_true(l.partial);
+    assert_true(bsn_str_eq(l.stream, "stderr"));
+    assert_true(bsn_str_eq(l.text, "ab"));
+    assert_true(l.ts_ns == 1609556645LL * 1000000000 + 123456789);
+    const char *other = "2021-01-02T05:04:05.5+02:00 stdout F x y";
+    assert_int_equal(bsn_cri_log_parse(other, strlen(other), &l), 0);
+    assert_true(l.ts_ns == 1609556645LL * 1000000000 + 500000000);
+    assert_true(bsn_str_eq(l.text, "x y"));
+    const char *empty = "2021-01-02T03:04:05Z stdout F";
+    assert_int_equal(bsn_cri_log_parse(empty, strlen(empty), &l), 0);
+    assert_int_equal(l.text.len, 0);
+    const char *bad[] = {"",
+                         "hello",
+                         "2021-01-02T03:04:05Z",
+                         "2021-01-02T03:04:05Z stdout X hi",
+                         "2021-01-02 03:04:05Z stdout F hi",
+                         "2021-01-02T03:04:05. stdout F x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(bsn_cri_log_parse(bad[i], strlen(bad[i]), &l), -1);
     bsn_buf_fini(&b);
 }
 
