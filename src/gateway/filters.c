@@ -17,7 +17,9 @@
 #include <strings.h>
 
 #include "base/mem.h"
+#include "base/time.h"
 #include "gateway/gw_filters.h"
+#include "gateway/gw_jwt.h"
 #include "gateway/gw_worker.h"
 
 struct gw_rl_slot {
@@ -235,8 +237,22 @@ gw_filters_request(struct gw_worker *w, const struct gw_route *r,
         }
     }
     struct bsn_str api_key = BSN_STR_NULL;
-    if (p->apikey_header || p->basic) {
+    if (p->apikey_header || p->basic || p->jwt) {
         const struct gw_cred *who = NULL;
+        const char *why = NULL;
+        if (p->jwt) {
+            const struct bsn_http_header *h =
+                bsn_http_find_header(req->headers, req->nheaders, "authorization");
+            if (h && h->value.len > 7 && strncasecmp(h->value.base, "Bearer ", 7) == 0) {
+                struct bsn_str tok = {h->value.base + 7, h->value.len - 7};
+                size_t mark = fwd->len;
+                if (gw_jwt_verify(p->jwt, tok, (int64_t)bsn_time_now(), fwd, &why) == 0)
+                    goto authed;
+                fwd->len = mark;
+            } else {
+                why = "missing bearer token";
+            }
+        }
         if (p->apikey_header) {
             const struct bsn_http_header *h =
                 bsn_http_find_header(req->headers, req->nheaders, p->apikey_header);
@@ -255,11 +271,17 @@ gw_filters_request(struct gw_worker *w, const struct gw_route *r,
             if (p->basic)
                 bsn_buf_printf(&reply->headers, "WWW-Authenticate: Basic realm=\"%s\"\r\n",
                                p->basic_realm ? p->basic_realm : "bosun");
+            if (p->jwt)
+                bsn_buf_printf(&reply->headers,
+                               "WWW-Authenticate: Bearer error=\"invalid_token\", "
+                               "error_description=\"%s\"\r\n",
+                               why ? why : "missing bearer token");
             reply->body = "unauthorized\n";
             return 401;
         }
         bsn_buf_printf(fwd, "X-Auth-User: %s\r\n", who->user);
     }
+authed:
     if (p->rl_rate > 0) {
         uint64_t key = gw_hash_bytes(r->name, strlen(r->name), 11);
         switch (p->rl_key) {

@@ -27,6 +27,8 @@ enum gw_lb_kind { GW_LB_ROUND_ROBIN, GW_LB_LEAST_REQUEST, GW_LB_RANDOM, GW_LB_HA
 enum gw_hash_src { GW_HASH_CLIENT_IP, GW_HASH_HEADER, GW_HASH_COOKIE };
 enum gw_rl_key { GW_RL_ROUTE, GW_RL_CLIENT_IP, GW_RL_HEADER, GW_RL_API_KEY };
 
+struct gw_jwt;
+
 struct gw_cidr {
     int family; /* AF_INET / AF_INET6 */
     uint8_t addr[16];
@@ -98,6 +100,7 @@ struct gw_policy {
     struct gw_cred *basic; /* NULL/0 = no basic auth */
     int nbasic;
     char *basic_realm;
+    struct gw_jwt *jwt; /* NULL = no JWT auth */
     /* ip allow / deny */
     struct gw_cidr *allow, *deny;
     int nallow, ndeny;

@@ -15,6 +15,7 @@
 
 #include "base/mem.h"
 #include "gateway/gw_internal.h"
+#include "gateway/gw_jwt.h"
 
 int64_t
 gw_parse_duration_ms(const char *s)
@@ -212,6 +213,29 @@ add_cred(void *arg, const char *type, const char *k, const char *v)
     struct gw_cred *c = &(*a->creds)[(*a->n)++];
     c->user = bsn_strdup(k);
     c->secret = a->basic ? bsn_sprintf("%s:%s", k, v) : bsn_strdup(v);
+}
+
+struct jwt_acc {
+    struct gw_jwt *j;
+    struct bsn_err *err;
+    int failed;
+};
+
+static void
+add_jwt_key(void *arg, const char *type, const char *k, const char *v)
+{
+    struct jwt_acc *a = arg;
+    size_t kl = strlen(k);
+    BSN_UNUSED(type);
+    if (strcmp(k, "jwks") == 0 || strcmp(k, "jwks.json") == 0) {
+        if (gw_jwt_add_jwks(a->j, v, a->err) < 0)
+            a->failed = 1;
+    } else if (strcmp(k, "hmac") == 0) {
+        gw_jwt_add_hmac(a->j, v, strlen(v));
+    } else if (kl > 4 && strcmp(k + kl - 4, ".pem") == 0) {
+        if (gw_jwt_add_pem(a->j, v, a->err) < 0)
+            a->failed = 1;
+    }
 }
 
 static int
@@ -544,6 +568,21 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
                 return bsn_err_set(err, 400, "Invalid",
                                    "spec.auth.apiKey.secretRef: Secret not found");
         }
+        const json_t *jw = json_object_get(o, "jwt");
+        if (jw) {
+            p->jwt = gw_jwt_new(jw, err);
+            if (!p->jwt)
+                return -1;
+            struct jwt_acc a = {p->jwt, err, 0};
+            if (secret_foreach(secrets, ns, json_object_get(jw, "secretRef"), add_jwt_key, &a) < 0)
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.auth.jwt.secretRef: Secret not found");
+            if (a.failed)
+                return bsn_err_prefix(err, "spec.auth.jwt");
+            if (gw_jwt_nkeys(p->jwt) == 0)
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.auth.jwt: the Secret has no jwks, hmac or *.pem key");
+        }
         const json_t *ba = json_object_get(o, "basic");
         if (ba) {
             const char *realm = json_string_value(json_object_get(ba, "realm"));
@@ -643,6 +682,7 @@ gw_policy_fini(struct gw_policy *p)
     }
     free(p->basic);
     free(p->basic_realm);
+    gw_jwt_free(p->jwt);
     free(p->allow);
     free(p->deny);
     for (int i = 0; i < p->ncors_origins; i++)
@@ -732,6 +772,7 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->basic = src->basic;
         dst->nbasic = src->nbasic;
         dst->basic_realm = src->basic_realm;
+        dst->jwt = src->jwt;
     }
     if (add & GW_P_IP) {
         dst->allow = src->allow;

@@ -580,6 +580,20 @@ send_request(struct gw_conn *c)
     update_interest(c);
 }
 
+/* True when the filter-added header lines in fwd set header n. */
+static bool
+in_fwd(const struct bsn_buf *fwd, struct bsn_str n)
+{
+    const char *p = fwd->data, *end = fwd->data + fwd->len;
+    while (p < end) {
+        if ((size_t)(end - p) > n.len && p[n.len] == ':' && strncasecmp(p, n.base, n.len) == 0)
+            return true;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    return false;
+}
+
 /* Builds the upstream request head into c->uphead. */
 static void
 build_uphead(struct gw_conn *c)
@@ -649,6 +663,8 @@ build_uphead(struct gw_conn *c)
             }
         }
         if (gw_mod_drops(&r->req_hdr, n) || gw_mod_drops(&p->req_hdr, n))
+            continue;
+        if (c->fwd.len && in_fwd(&c->fwd, n)) /* X-Auth-User, JWT claims: ours, not the client's */
             continue;
         /* the original line is contiguous in the read buffer: "Name: value" */
         bsn_buf_append(b, n.base,
