@@ -5,11 +5,22 @@
 # and RSS. Needs: dnsperf dnsmasq-base unbound (Debian packages), python3.
 #
 # usage: bench/dns/run.sh [N_SERVICES=1000] [SECONDS=10]
+#        bench/dns/run.sh --zone [N_SERVICES=5000]   (zone update cost and memory only)
 # env:   LAT_QPS=fixed load for the p99 measurement (default 10000)
 #        BOSUN=path to a bosun binary with the dns command (default: a release build of the
 #        standalone helper in build-dns-rel/), BASE_PORT (default 25300)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${1:-}" = "--zone" ]; then
+    [ -d build-dns-rel ] || meson setup build-dns-rel --buildtype=release -Dtests=true >/dev/null
+    ninja -C build-dns-rel src/net/libbsn_net.a src/base/libbsn_base.a >/dev/null
+    out=$(mktemp /tmp/bsn-dns-zone.XXXXXX)
+    cc -O2 -D_GNU_SOURCE -Isrc bench/dns/zone_update.c build-dns-rel/src/net/libbsn_net.a \
+        build-dns-rel/src/base/libbsn_base.a -ljansson -lpthread -o "$out"
+    "$out" "${2:-5000}"
+    rm -f "$out"
+    exit 0
+fi
 N=${1:-1000}
 SECS=${2:-10}
 BASE=${BASE_PORT:-25300}
