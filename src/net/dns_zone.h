@@ -131,6 +131,11 @@ int bsn_dns_zone_delete_endpoint_slice(struct bsn_dns_zone *zone, const char *ns
  */
 int bsn_dns_zone_apply_object(struct bsn_dns_zone *zone, const json_t *obj, bool deleted,
                               struct bsn_err *err);
+/* The same for an object whose kind is known to the caller but absent from the JSON (items of
+ * a typed list, informer caches that strip it): kind is "Service", "Endpoints",
+ * "EndpointSlice" or "<Kind>List". */
+int bsn_dns_zone_apply_kind(struct bsn_dns_zone *zone, const char *kind, const json_t *obj,
+                            bool deleted, struct bsn_err *err);
 
 /*
  * Forgets every Service, Endpoints and EndpointSlice. Inside begin/commit this is the way to

@@ -219,3 +219,12 @@ bsn_dns_zone_apply_object(struct bsn_dns_zone *z, const json_t *obj, bool delete
         return bsn_err_set(err, 400, "BadRequest", "dns: object without kind");
     return apply_kind(z, obj, kind, deleted, err);
 }
+
+int
+bsn_dns_zone_apply_kind(struct bsn_dns_zone *z, const char *kind, const json_t *obj, bool deleted,
+                        struct bsn_err *err)
+{
+    if (!json_is_object(obj) || !kind)
+        return bsn_err_set(err, 400, "BadRequest", "dns: not an object");
+    return apply_kind(z, obj, kind, deleted, err);
+}

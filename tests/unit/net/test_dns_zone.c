@@ -374,6 +374,16 @@ test_slices_and_json(void **state)
     ask(z, "s.default.svc.cluster.test", BSN_DNS_T_A, 0, &r);
     assert_string_equal(r.an, "A 10.43.5.5");
     json_decref(obj);
+    /* the kind can come from the caller */
+    obj = json_loads("{\"metadata\":{\"name\":\"k\"},\"spec\":{\"clusterIP\":\"10.43.6.6\"}}", 0,
+                     &jerr);
+    assert_int_equal(bsn_dns_zone_apply_kind(z, "Service", obj, false, &err), 0);
+    ask(z, "k.default.svc.cluster.test", BSN_DNS_T_A, 0, &r);
+    assert_string_equal(r.an, "A 10.43.6.6");
+    assert_int_equal(bsn_dns_zone_apply_kind(z, "Service", obj, true, &err), 0);
+    ask(z, "k.default.svc.cluster.test", BSN_DNS_T_A, 0, &r);
+    assert_int_equal(r.rcode, BSN_DNS_R_NXDOMAIN);
+    json_decref(obj);
     /* malformed objects are errors with context */
     obj = json_loads("{\"kind\":\"List\",\"items\":[{\"kind\":\"Service\",\"metadata\":{}}]}", 0,
                      &jerr);
