@@ -80,10 +80,10 @@ validate_ingress_backend(struct bsn_err *err, const json_t *b, const char *field
     if (res) {
         F(f, "%s.resource.kind", field);
         if (!*kj_str_or(res, "kind", ""))
-            rc |= kv_required(err, f, NULL);
+            rc |= kv_required(err, f, "kind is required");
         F(f, "%s.resource.name", field);
         if (!*kj_str_or(res, "name", ""))
-            rc |= kv_required(err, f, NULL);
+            rc |= kv_required(err, f, "name is required");
         return rc;
     }
     F(f, "%s.service.name", field);
@@ -92,9 +92,8 @@ validate_ingress_backend(struct bsn_err *err, const json_t *b, const char *field
     const char *pname = kj_str(port, "name");
     json_t *pnum = json_object_get(port, "number");
     bool has_num = pnum && json_is_integer(pnum) && json_integer_value(pnum) != 0;
-    F(f, "%s.service.port", field);
     if (pname && *pname && has_num) {
-        rc |= kv_invalid_raw(err, f, "\"\"", "cannot set both port name & port number");
+        rc |= kv_invalid_raw(err, field, "\"\"", "cannot set both port name & port number");
     } else if (pname && *pname) {
         const char *msg = kn_port_name(pname);
         if (msg) {
@@ -108,7 +107,7 @@ validate_ingress_backend(struct bsn_err *err, const json_t *b, const char *field
                                "must be between 1 and 65535, inclusive");
         }
     } else {
-        rc |= kv_invalid_raw(err, f, "\"\"", "port name or number is required");
+        rc |= kv_required(err, field, "port name or number is required");
     }
     return rc;
 }
@@ -122,7 +121,7 @@ ingress_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     int rc = 0;
     const json_t *def = json_object_get(spec, "defaultBackend");
     if (json_array_size(json_object_get(spec, "rules")) == 0 && !def)
-        rc |= kv_invalid_raw(err, "spec", "\"\"",
+        rc |= kv_invalid_raw(err, "spec", "[]networking.IngressRule(nil)",
                              "either `defaultBackend` or `rules` must be specified");
     if (def)
         rc |= validate_ingress_backend(err, def, "spec.defaultBackend");
@@ -155,12 +154,25 @@ ingress_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
                 rc |= kv_enum(err, p, "pathType", f, path_types, true);
             F(f, "spec.rules[%zu].http.paths[%zu].path", i, j);
             if (pt && (strcmp(pt, "Exact") == 0 || strcmp(pt, "Prefix") == 0)) {
+                static const char *const bad_seq[] = {"//", "/./", "/../", "%2f", "%2F"};
+                static const char *const bad_suffix[] = {"/..", "/."};
                 if (!path || path[0] != '/')
                     rc |= kv_invalid_s(err, f, path ? path : "", "must be an absolute path");
-                else if (strstr(path, "//"))
-                    rc |= kv_invalid_s(err, f, path, "must not contain '//'");
-                else if (strstr(path, "/./") || strstr(path, "/../"))
-                    rc |= kv_invalid_s(err, f, path, "must not contain '/./' or '/../'");
+                for (size_t k = 0; path && *path && k < BSN_ARRAY_LEN(bad_seq); k++) {
+                    if (strstr(path, bad_seq[k])) {
+                        char d[64];
+                        F(d, "must not contain '%s'", bad_seq[k]);
+                        rc |= kv_invalid_s(err, f, path, d);
+                    }
+                }
+                for (size_t k = 0; path && *path && k < BSN_ARRAY_LEN(bad_suffix); k++) {
+                    size_t pl = strlen(path), sl = strlen(bad_suffix[k]);
+                    if (pl >= sl && strcmp(path + pl - sl, bad_suffix[k]) == 0) {
+                        char d[64];
+                        F(d, "cannot end with '%s'", bad_suffix[k]);
+                        rc |= kv_invalid_s(err, f, path, d);
+                    }
+                }
             } else if (path && *path && path[0] != '/') {
                 rc |= kv_invalid_s(err, f, path, "must be an absolute path");
             }
@@ -169,14 +181,22 @@ ingress_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         }
     }
     json_t *t;
-    json_array_foreach(json_object_get(spec, "tls"), i, t){json_array_foreach(
-        json_object_get(t, "hosts"), j, h){F(f, "spec.tls[%zu].hosts[%zu]", i, j);
-    if (json_string_value(h))
-        rc |= validate_host(err, json_string_value(h), f);
-}
-}
-(void)old;
-return rc ? -1 : 0;
+    json_array_foreach(json_object_get(spec, "tls"), i, t)
+    {
+        json_array_foreach(json_object_get(t, "hosts"), j, h)
+        {
+            F(f, "spec.tls[%zu].hosts[%zu]", i, j);
+            if (json_string_value(h))
+                rc |= validate_host(err, json_string_value(h), f);
+        }
+        const char *sn = kj_str(t, "secretName");
+        if (sn && *sn && kn_dns1123_subdomain(sn)) {
+            F(f, "spec.tls[%zu].secretName", i);
+            rc |= kv_invalid_s(err, f, sn, kn_dns1123_subdomain(sn));
+        }
+    }
+    (void)old;
+    return rc ? -1 : 0;
 }
 
 static const struct bsn_column ingress_columns[] = {
@@ -728,14 +748,64 @@ httproute_defaults(json_t *obj)
 }
 
 static int
-httproute_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
+validate_route_rule(struct bsn_err *err, const json_t *r, size_t i)
 {
     static const char *const path_types[] = {"Exact", "PathPrefix", "RegularExpression", NULL};
+    char f[200];
+    int rc = 0;
+    size_t j;
+    json_t *m, *b;
+    json_array_foreach(json_object_get(r, "matches"), j, m)
+    {
+        const json_t *path = json_object_get(m, "path");
+        if (!path)
+            continue;
+        F(f, "spec.rules[%zu].matches[%zu].path.type", i, j);
+        rc |= kv_enum(err, path, "type", f, path_types, false);
+        const char *v = kj_str_or(path, "value", "/");
+        const char *t = kj_str_or(path, "type", "PathPrefix");
+        F(f, "spec.rules[%zu].matches[%zu].path", i, j);
+        if (strcmp(t, "RegularExpression") != 0 && v[0] != '/')
+            rc |= kv_invalid_raw(err, f, "\"object\"",
+                                 "value must be an absolute path and start with '/' when type "
+                                 "one of ['Exact', 'PathPrefix']");
+        else if (strcmp(t, "RegularExpression") != 0 && strstr(v, "//"))
+            rc |= kv_invalid_raw(err, f, "\"object\"",
+                                 "must not contain '//' when type one of ['Exact', 'PathPrefix']");
+    }
+    json_array_foreach(json_object_get(r, "backendRefs"), j, b)
+    {
+        F(f, "spec.rules[%zu].backendRefs[%zu]", i, j);
+        const char *kind = kj_str_or(b, "kind", "Service");
+        const char *group = kj_str_or(b, "group", "");
+        if (strcmp(kind, "Service") == 0 && !*group && !json_object_get(b, "port"))
+            rc |= kv_invalid_raw(err, f, "\"object\"", "Must have port for Service reference");
+        char nf[220];
+        F(nf, "%s.name", f);
+        if (!*kj_str_or(b, "name", ""))
+            rc |= kv_required(err, nf, NULL);
+        json_int_t w = kj_int(b, "weight", 1);
+        if (w < 0 || w > 1000000) {
+            F(nf, "%s.weight", f);
+            rc |= kv_invalid_i(err, nf, w, "must be between 0 and 1000000, inclusive");
+        }
+        json_int_t port = kj_int(b, "port", 1);
+        if (port < 1 || port > 65535) {
+            F(nf, "%s.port", f);
+            rc |= kv_invalid_i(err, nf, port, "must be between 1 and 65535, inclusive");
+        }
+    }
+    return rc;
+}
+
+static int
+httproute_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
+{
     const json_t *spec = json_object_get(obj, "spec");
     char f[200];
     int rc = 0;
-    size_t i, j;
-    json_t *r, *m, *b, *h;
+    size_t i;
+    json_t *r, *h;
     if (kj_len(spec, "rules") > 16)
         rc |= kv_toolong(err, "spec.rules", 16);
     if (kj_len(spec, "parentRefs") > 32)
@@ -752,50 +822,9 @@ httproute_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         if (!*kj_str_or(r, "name", ""))
             rc |= kv_required(err, f, NULL);
     }
-    json_array_foreach(json_object_get(spec, "rules"), i, r){json_array_foreach(
-        json_object_get(r, "matches"), j, m){const json_t *path = json_object_get(m, "path");
-    if (!path)
-        continue;
-    F(f, "spec.rules[%zu].matches[%zu].path.type", i, j);
-    rc |= kv_enum(err, path, "type", f, path_types, false);
-    const char *v = kj_str_or(path, "value", "/");
-    const char *t = kj_str_or(path, "type", "PathPrefix");
-    F(f, "spec.rules[%zu].matches[%zu].path", i, j);
-    if (strcmp(t, "RegularExpression") != 0 && v[0] != '/')
-        rc |= kv_invalid_raw(err, f, "\"object\"",
-                             "value must be an absolute path and "
-                             "start with '/' when type one of "
-                             "['Exact', 'PathPrefix']");
-    else if (strcmp(t, "RegularExpression") != 0 && strstr(v, "//"))
-        rc |= kv_invalid_raw(err, f, "\"object\"",
-                             "must not contain '//' when type one "
-                             "of ['Exact', 'PathPrefix']");
-}
-json_array_foreach(json_object_get(r, "backendRefs"), j, b)
-{
-    F(f, "spec.rules[%zu].backendRefs[%zu]", i, j);
-    const char *kind = kj_str_or(b, "kind", "Service");
-    const char *group = kj_str_or(b, "group", "");
-    if (strcmp(kind, "Service") == 0 && !*group && !json_object_get(b, "port"))
-        rc |= kv_invalid_raw(err, f, "\"object\"", "Must have port for Service reference");
-    char nf[220];
-    F(nf, "%s.name", f);
-    if (!*kj_str_or(b, "name", ""))
-        rc |= kv_required(err, nf, NULL);
-    json_int_t w = kj_int(b, "weight", 1);
-    if (w < 0 || w > 1000000) {
-        F(nf, "%s.weight", f);
-        rc |= kv_invalid_i(err, nf, w, "must be between 0 and 1000000, inclusive");
-    }
-    json_int_t port = kj_int(b, "port", 1);
-    if (port < 1 || port > 65535) {
-        F(nf, "%s.port", f);
-        rc |= kv_invalid_i(err, nf, port, "must be between 1 and 65535, inclusive");
-    }
-}
-}
-(void)old;
-return rc ? -1 : 0;
+    json_array_foreach(json_object_get(spec, "rules"), i, r) rc |= validate_route_rule(err, r, i);
+    (void)old;
+    return rc ? -1 : 0;
 }
 
 static const struct bsn_column httproute_columns[] = {

@@ -535,7 +535,10 @@ endpoints_defaults(json_t *obj)
     json_t *ss, *p;
     json_array_foreach(json_object_get(obj, "subsets"), i, ss)
     {
-        json_array_foreach(json_object_get(ss, "ports"), j, p) kj_def_str(p, "protocol", "TCP");
+        json_array_foreach(json_object_get(ss, "ports"), j, p)
+        {
+            kj_def_str(p, "protocol", "TCP");
+        }
     }
 }
 

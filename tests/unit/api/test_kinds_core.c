@@ -545,8 +545,8 @@ test_ingress_netpol(void **state)
     assert_cause(&err, "spec.rules[0].host", "must be a DNS name, not an IP address");
     assert_cause(&err, "spec.rules[0].http.paths[0].pathType",
                  "Required value: pathType must be specified");
-    assert_cause(&err, "spec.rules[0].http.paths[0].backend.service.port",
-                 "port name or number is required");
+    assert_cause(&err, "spec.rules[0].http.paths[0].backend",
+                 "Required value: port name or number is required");
     json_decref(ing);
 
     json_t *np = J("{\"metadata\":{\"name\":\"n\"},\"spec\":{\"podSelector\":{},\"egress\":[{"
