@@ -38,6 +38,8 @@ accepts_gzip(struct bsn_str v)
     while (p < end) {
         while (p < end && (*p == ' ' || *p == ','))
             p++;
+        if (p >= end)
+            break;
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
         size_t tl = 0;

@@ -100,7 +100,7 @@ b64url_dup(const char *s, size_t *len)
 static EVP_PKEY *
 rsa_from_jwk(const json_t *jwk)
 {
-    size_t nl, el;
+    size_t nl = 0, el = 0;
     unsigned char *n = b64url_dup(json_string_value(json_object_get(jwk, "n")), &nl);
     unsigned char *e = b64url_dup(json_string_value(json_object_get(jwk, "e")), &el);
     EVP_PKEY *pkey = NULL;
@@ -130,7 +130,7 @@ ec_from_jwk(const json_t *jwk)
     const char *crv = json_string_value(json_object_get(jwk, "crv"));
     if (!crv || strcmp(crv, "P-256") != 0)
         return NULL;
-    size_t xl, yl;
+    size_t xl = 0, yl = 0;
     unsigned char *x = b64url_dup(json_string_value(json_object_get(jwk, "x")), &xl);
     unsigned char *y = b64url_dup(json_string_value(json_object_get(jwk, "y")), &yl);
     EVP_PKEY *pkey = NULL;
