@@ -86,7 +86,7 @@ validate_selector_template(struct bsn_err *err, const json_t *obj, const json_t 
 /* IntOrString "25%" / 1: validates and returns the integer or percent value (-1 if invalid). */
 static int
 validate_int_or_percent(struct bsn_err *err, const json_t *v, const char *field, long *out,
-                        bool *is_pct)
+                        bool *is_pct, bool cap100)
 {
     *out = 0;
     *is_pct = false;
@@ -110,7 +110,7 @@ validate_int_or_percent(struct bsn_err *err, const json_t *v, const char *field,
     *out = p;
     if (p < 0)
         return kv_invalid_s(err, field, s, "must be greater than or equal to 0");
-    if (p > 100)
+    if (cap100 && p > 100)
         return kv_invalid_s(err, field, s, "must not be greater than 100%");
     return 0;
 }
@@ -219,9 +219,10 @@ deployment_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         long mu, ms;
         bool mu_pct, ms_pct;
         rc |= validate_int_or_percent(err, json_object_get(ru, "maxUnavailable"),
-                                      "spec.strategy.rollingUpdate.maxUnavailable", &mu, &mu_pct);
+                                      "spec.strategy.rollingUpdate.maxUnavailable", &mu, &mu_pct,
+                                      true);
         rc |= validate_int_or_percent(err, json_object_get(ru, "maxSurge"),
-                                      "spec.strategy.rollingUpdate.maxSurge", &ms, &ms_pct);
+                                      "spec.strategy.rollingUpdate.maxSurge", &ms, &ms_pct, false);
         if (mu == 0 && ms == 0 && json_object_get(ru, "maxUnavailable"))
             rc |= kv_invalid_j(err, "spec.strategy.rollingUpdate.maxUnavailable",
                                json_object_get(ru, "maxUnavailable"),
@@ -582,9 +583,11 @@ daemonset_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         long mu, ms;
         bool p1, p2;
         rc |= validate_int_or_percent(err, json_object_get(ru, "maxUnavailable"),
-                                      "spec.updateStrategy.rollingUpdate.maxUnavailable", &mu, &p1);
-        rc |= validate_int_or_percent(err, json_object_get(ru, "maxSurge"),
-                                      "spec.updateStrategy.rollingUpdate.maxSurge", &ms, &p2);
+                                      "spec.updateStrategy.rollingUpdate.maxUnavailable", &mu, &p1,
+                                      true);
+        rc |=
+            validate_int_or_percent(err, json_object_get(ru, "maxSurge"),
+                                    "spec.updateStrategy.rollingUpdate.maxSurge", &ms, &p2, false);
         if (mu == 0 && ms == 0)
             rc |= kv_invalid_j(err, "spec.updateStrategy.rollingUpdate.maxUnavailable",
                                json_object_get(ru, "maxUnavailable"),

@@ -95,10 +95,10 @@ test_deployment_validation(void **state)
          "\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":"
          "\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}",
          "spec.strategy.rollingUpdate.maxUnavailable", "may not be 0 when `maxSurge` is 0"},
-        {"\"strategy\":{\"rollingUpdate\":{\"maxSurge\":\"150%\"}},\"selector\":{"
+        {"\"strategy\":{\"rollingUpdate\":{\"maxUnavailable\":\"150%\"}},\"selector\":{"
          "\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":"
          "\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}",
-         "spec.strategy.rollingUpdate.maxSurge", "must not be greater than 100%"},
+         "spec.strategy.rollingUpdate.maxUnavailable", "must not be greater than 100%"},
         {"\"minReadySeconds\":900,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},\"template\":{"
          "\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
          "\"image\":\"x\"}]}}",
