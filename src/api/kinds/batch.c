@@ -132,11 +132,48 @@ job_spec_validate(struct bsn_err *err, const json_t *spec, const char *p, bool c
     return rc ? -1 : 0;
 }
 
+/* Without manualSelector the selector must be the generated one (upstream
+ * validateGeneratedSelector). */
+static int
+validate_generated_selector(const json_t *obj, struct bsn_err *err)
+{
+    const json_t *spec = json_object_get(obj, "spec");
+    const char *uid = kj_str(obj, "metadata.uid");
+    if (kj_true(spec, "manualSelector") || !uid || !*uid)
+        return 0;
+    const json_t *sel = json_object_get(spec, "selector");
+    const json_t *ml = json_object_get(sel, "matchLabels");
+    const char *want = json_string_value(json_object_get(ml, "batch.kubernetes.io/controller-uid"));
+    const char *legacy = json_string_value(json_object_get(ml, "controller-uid"));
+    bool ok = json_object_size(sel) == 1 && json_object_size(ml) == 1 &&
+              ((want && strcmp(want, uid) == 0) || (legacy && strcmp(legacy, uid) == 0));
+    if (!ok) {
+        char buf[512], val[600];
+        ks_go_map(ml, buf, sizeof(buf));
+        F(val, "v1.LabelSelector{MatchLabels:%s, MatchExpressions:[]v1.LabelSelectorRequirement%s}",
+          buf, kj_len(sel, "matchExpressions") ? "{...}" : "(nil)");
+        return kv_invalid_raw(err, "spec.selector", val, "`selector` not auto-generated");
+    }
+    const json_t *tl = kj_get(spec, "template.metadata.labels");
+    const char *tv = json_string_value(json_object_get(tl, "batch.kubernetes.io/controller-uid"));
+    if (want && (!tv || strcmp(tv, uid) != 0)) {
+        char d[160];
+        F(d, "must be '%s'", uid);
+        if (!tv)
+            return kv_required(
+                err, "spec.template.metadata.labels[batch.kubernetes.io/controller-uid]", d);
+        return kv_invalid_s(
+            err, "spec.template.metadata.labels[batch.kubernetes.io/controller-uid]", tv, d);
+    }
+    return 0;
+}
+
 static int
 job_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 {
     const json_t *spec = json_object_get(obj, "spec");
     int rc = job_spec_validate(err, spec, "spec", true);
+    rc |= validate_generated_selector(obj, err);
     if (old) {
         rc |= kv_immutable(err, obj, old, "spec.selector");
         rc |= kv_immutable(err, obj, old, "spec.completionMode");

@@ -326,6 +326,18 @@ test_job_defaults_and_selector(void **state)
     json_decref(cells);
     json_decref(j2);
 
+    /* a hand-written selector needs manualSelector: true */
+    json_t *man = J("{\"metadata\":{\"name\":\"m\",\"uid\":\"u-9\"},\"spec\":{\"selector\":{"
+                    "\"matchLabels\":{\"app\":\"m\"}},\"template\":{\"metadata\":{\"labels\":{"
+                    "\"app\":\"m\"}},\"spec\":{\"restartPolicy\":\"Never\",\"containers\":[{"
+                    "\"name\":\"c\",\"image\":\"x\"}]}}}}");
+    assert_int_equal(create_check(&bsn_strategy_job, man, &err), -1);
+    assert_cause(&err, "spec.selector", "`selector` not auto-generated");
+    json_object_set_new(json_object_get(man, "spec"), "manualSelector", json_true());
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_job.validate(man, NULL, &err), 0);
+    json_decref(man);
+
     /* restartPolicy Always is rejected */
     json_t *bad = J("{\"metadata\":{\"name\":\"b\",\"uid\":\"u-3\"},\"spec\":{\"template\":{"
                     "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}}}");
