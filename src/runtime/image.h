@@ -121,7 +121,7 @@ struct bsn_registry_auth {
     const char *ca_file; /* extra CA bundle for the registry */
 };
 
-/* Bodies above this are refused (manifests are capped at 8 MiB). */
+/* Blobs above this are refused (manifests are capped at 8 MiB). */
 #define BSN_IMAGE_PULL_MAX_BLOB ((size_t)2 << 30)
 
 /* Pulls ref (auth may be NULL) into the store; the stored name goes to name (may be NULL).

@@ -1,7 +1,8 @@
 /*
  * pull.c - registry pull over the OCI distribution API (see image.h).
  *
- * Blocking (bsn_http_fetch), meant for a worker thread. Flow: GET the manifest by tag or
+ * Blocking, meant for a worker thread: manifests and tokens through bsn_http_fetch, blobs
+ * streamed to disk by the async client on a private loop. Flow: GET the manifest by tag or
  * digest (Accept: OCI/Docker manifests and indexes); on 401 follow the WWW-Authenticate
  * challenge (Bearer: fetch a token from the realm, with basic credentials if any; Basic: send
  * the credentials) and retry once; an index is resolved to its linux/amd64 manifest; then the
@@ -9,6 +10,8 @@
  * storage without the registry's credentials) and verified against their digests.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -16,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -272,6 +277,115 @@ get_manifest(struct bsn_image_store *s, struct reg *r, const char *ref, const ch
     return j;
 }
 
+/* --- streamed blob download: straight to a temp file in the store, hashed on the way --- */
+
+struct dl {
+    struct bsn_loop *loop;
+    int fd;
+    EVP_MD_CTX *md;
+    int64_t bytes;
+    int status;
+    char *location;  /* 3xx */
+    char *challenge; /* 401 */
+    bool failed;
+    struct bsn_err err;
+};
+
+static char *
+resp_header(const struct bsn_http_client_resp *r, const char *name)
+{
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (bsn_str_case_eq(r->headers[i].name, name))
+            return bsn_str_dup(r->headers[i].value);
+    return NULL;
+}
+
+static int
+dl_chunk(const struct bsn_http_client_resp *resp, const char *data, size_t len, void *arg)
+{
+    struct dl *d = arg;
+    if (!data) { /* the head */
+        d->status = resp->status;
+        if (resp->status == 200)
+            return 0;
+        d->location = resp_header(resp, "Location");
+        d->challenge = resp_header(resp, "WWW-Authenticate");
+        bsn_loop_stop(d->loop);
+        return -1;
+    }
+    d->bytes += (int64_t)len;
+    if ((size_t)d->bytes > BSN_IMAGE_PULL_MAX_BLOB) {
+        d->failed = true;
+        bsn_err_set(&d->err, 413, "RequestEntityTooLarge", "blob larger than %zu bytes",
+                    BSN_IMAGE_PULL_MAX_BLOB);
+        bsn_loop_stop(d->loop);
+        return -1;
+    }
+    EVP_DigestUpdate(d->md, data, len);
+    while (len > 0) {
+        ssize_t n = write(d->fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            d->failed = true;
+            bsn_err_set(&d->err, 500, "InternalError", "write blob: %s", strerror(errno));
+            bsn_loop_stop(d->loop);
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void
+dl_done(const struct bsn_http_client_resp *resp, void *arg)
+{
+    struct dl *d = arg;
+    if (resp->err) {
+        d->failed = true;
+        bsn_err_copy(&d->err, resp->err);
+    }
+    bsn_loop_stop(d->loop);
+}
+
+/* One GET of url into d (reset per hop); runs a private loop until the call ends. */
+static int
+dl_once(struct reg *r, const char *url, struct dl *d, struct bsn_err *err)
+{
+    char origin[512];
+    url_origin(url, origin, sizeof(origin));
+    const char *path = url + strlen(origin);
+    bool same = !strcmp(origin, r->base);
+    struct bsn_http_client_opts co = {.base_url = origin, .bearer_token = same ? r->token : NULL};
+    if (r->auth) {
+        co.tls.ca_file = r->auth->ca_file;
+        co.tls.insecure = r->auth->insecure_tls;
+    }
+    d->loop = bsn_loop_new();
+    struct bsn_http_client *cl = bsn_http_client_new(d->loop, &co, err);
+    if (!cl) {
+        bsn_loop_free(d->loop);
+        return -1;
+    }
+    const char *hdrs[2] = {same && r->basic && !r->token ? r->basic : NULL, NULL};
+    struct bsn_http_call_opts o = {.path = *path ? path : "/",
+                                   .headers = hdrs,
+                                   .timeout_ms = 30 * 60 * 1000,
+                                   .on_chunk = dl_chunk,
+                                   .on_done = dl_done,
+                                   .data = d};
+    bsn_http_client_request(cl, &o);
+    bsn_loop_run(d->loop);
+    bsn_http_client_free(cl);
+    bsn_loop_free(d->loop);
+    if (d->failed) {
+        bsn_err_copy(err, &d->err);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 get_blob(struct bsn_image_store *s, struct reg *r, const char *digest, struct bsn_err *err)
 {
@@ -279,15 +393,78 @@ get_blob(struct bsn_image_store *s, struct reg *r, const char *digest, struct bs
         return bsn_err_set(err, 502, "BadGateway", "manifest names an invalid digest '%s'", digest);
     if (rt_img_blob_exists(s, digest))
         return 0;
-    BSN_AUTOFREE char *path = bsn_sprintf("/v2/%s/blobs/%s", r->repo, digest);
-    struct bsn_http_fetch_result res;
-    if (reg_get(r, path, NULL, BSN_IMAGE_PULL_MAX_BLOB, &res, err) < 0)
-        return -1;
-    if (res.status != 200)
-        return status_error(r, path, &res, err);
-    char got[72];
-    int rc = rt_img_blob_put_mem(s, res.body, res.body_len, digest, got, err);
-    bsn_http_fetch_result_fini(&res);
+    BSN_AUTOFREE char *tmp = bsn_sprintf("%s/blobs/sha256/.dl-XXXXXX", bsn_image_store_root(s));
+    char *url = bsn_sprintf("%s/v2/%s/blobs/%s", r->base, r->repo, digest);
+    int rc = -1;
+    for (int hop = 0; hop < 8; hop++) {
+        struct dl d = {.fd = mkstemp(tmp), .md = EVP_MD_CTX_new()};
+        if (d.fd < 0) {
+            EVP_MD_CTX_free(d.md);
+            bsn_err_set(err, 500, "InternalError", "blob temp: %s", strerror(errno));
+            break;
+        }
+        EVP_DigestInit_ex(d.md, EVP_sha256(), NULL);
+        int got = dl_once(r, url, &d, err);
+        close(d.fd);
+        unsigned char md[32];
+        unsigned mdlen = 0;
+        EVP_DigestFinal_ex(d.md, md, &mdlen);
+        EVP_MD_CTX_free(d.md);
+        char origin[512];
+        url_origin(url, origin, sizeof(origin));
+        bool retry = false;
+        if (got == 0 && d.status == 401 && !strcmp(origin, r->base) && !r->tried_auth) {
+            r->tried_auth = true;
+            retry = authenticate(r, d.challenge, err) == 0;
+            if (!retry)
+                got = -1;
+        } else if (got == 0 && d.status >= 300 && d.status < 400 && d.location) {
+            char *next = d.location[0] == '/' ? bsn_sprintf("%s%s", origin, d.location)
+                                              : bsn_strdup(d.location);
+            free(url);
+            url = next;
+            retry = true;
+        } else if (got == 0 && d.status != 200) {
+            bsn_err_set(err,
+                        d.status == 404   ? 404
+                        : d.status == 401 ? 401
+                                          : 502,
+                        d.status == 404 ? "NotFound" : "BadGateway", "%s/%s: blob %s: HTTP %d",
+                        r->base, r->repo, digest, d.status);
+            got = -1;
+        } else if (got == 0) {
+            char have[72] = "sha256:";
+            for (int i = 0; i < 32; i++)
+                snprintf(have + 7 + 2 * i, 3, "%02x", md[i]);
+            if (strcmp(have, digest) != 0) {
+                bsn_err_set(err, 400, "BadRequest", "blob %s: digest mismatch (content is %s)",
+                            digest, have);
+                got = -1;
+            } else {
+                BSN_AUTOFREE char *final = rt_img_blob_path(s, digest);
+                fchmodat(AT_FDCWD, tmp, 0644, 0);
+                if (rename(tmp, final) < 0) {
+                    bsn_err_set(err, 500, "InternalError", "store blob %s: %s", digest,
+                                strerror(errno));
+                    got = -1;
+                } else {
+                    rc = 0;
+                }
+            }
+        }
+        free(d.location);
+        free(d.challenge);
+        if (rc == 0 || !retry) {
+            if (rc < 0)
+                unlink(tmp);
+            break;
+        }
+        unlink(tmp);
+        snprintf(tmp + strlen(tmp) - 6, 7, "XXXXXX");
+        if (hop == 7)
+            bsn_err_set(err, 502, "BadGateway", "blob %s: too many redirects", digest);
+    }
+    free(url);
     return rc;
 }
 

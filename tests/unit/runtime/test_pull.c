@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/mem.h"
@@ -170,6 +171,17 @@ setup(void **state)
     rt_mkdir_p(src, 0755);
     snprintf(p, sizeof(p), "%s/motd", src);
     rt_write_file(p, "pulled\n", 7, 0644);
+    /* 3 MiB of incompressible bytes so the blob streams in many chunks */
+    snprintf(p, sizeof(p), "%s/big.bin", src);
+    size_t bigsz = 3u << 20;
+    unsigned char *big = bsn_malloc(bigsz);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < bigsz; i++) {
+        x = x * 1103515245u + 12345u;
+        big[i] = (unsigned char)(x >> 24);
+    }
+    rt_write_file(p, (const char *)big, bigsz, 0644);
+    free(big);
     snprintf(src, sizeof(src), "%s/src", tmpdir);
     snprintf(p, sizeof(p), "%s/layer.tar", tmpdir);
     struct bsn_err err = {0};
@@ -250,6 +262,10 @@ test_pull(void **state)
     snprintf(p, sizeof(p), "%s/etc/motd", c.layer_dirs[0]);
     BSN_AUTOFREE char *motd = rt_read_file(p, 100, NULL);
     assert_string_equal(motd, "pulled\n");
+    snprintf(p, sizeof(p), "%s/etc/big.bin", c.layer_dirs[0]);
+    struct stat bst;
+    assert_int_equal(stat(p, &bst), 0);
+    assert_int_equal(bst.st_size, 3 << 20);
     bsn_image_config_fini(&c);
 
     /* A multi-arch index resolves to the linux/amd64 manifest. */
