@@ -571,6 +571,60 @@ validate_env_source(struct bsn_err *err, const json_t *vf, const char *field)
     return rc ? -1 : 0;
 }
 
+/* A relative path without '..' elements (upstream validateLocalDescendingPath). */
+static int
+validate_local_path(struct bsn_err *err, const char *path, const char *field)
+{
+    if (path[0] == '/')
+        return kv_invalid_s(err, field, path, "must be a relative path");
+    const char *p = path;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return kv_invalid_s(err, field, path, "must not contain '..'");
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    return 0;
+}
+
+/* keyToPath items of configMap/secret/downwardAPI volumes. */
+static int
+validate_volume_items(struct bsn_err *err, const json_t *items, const char *field, bool keyed)
+{
+    char f[240];
+    int rc = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (keyed) {
+            F(f, "%s[%zu].key", field, i);
+            if (!*kj_str_or(it, "key", ""))
+                rc |= kv_required(err, f, NULL);
+        }
+        F(f, "%s[%zu].path", field, i);
+        const char *path = kj_str(it, "path");
+        if (!path || !*path) {
+            rc |= kv_required(err, f, NULL);
+        } else {
+            rc |= validate_local_path(err, path, f);
+            if (strncmp(path, "..", 2) == 0)
+                rc |= kv_invalid_s(err, f, path, "must not start with '..'");
+        }
+        json_t *mode = json_object_get(it, "mode");
+        if (json_is_integer(mode) &&
+            (json_integer_value(mode) < 0 || json_integer_value(mode) > 0777)) {
+            F(f, "%s[%zu].mode", field, i);
+            rc |= kv_invalid_i(err, f, json_integer_value(mode),
+                               "must be a number between 0 and 0777 (octal), both inclusive");
+        }
+    }
+    return rc;
+}
+
 struct names_seen {
     const char *names[64];
     size_t n;
@@ -721,6 +775,11 @@ validate_container(struct bsn_err *err, const json_t *c, const char *field, bool
             rc |= kv_required(err, f, NULL);
         else if (seen(&paths, mp))
             rc |= kv_invalid_s(err, f, mp, "must be unique");
+        const char *sp = kj_str(m, "subPath");
+        if (sp && *sp) {
+            F(f, "%s.volumeMounts[%zu].subPath", field, i);
+            rc |= validate_local_path(err, sp, f);
+        }
     }
     return rc ? -1 : 0;
 }
@@ -777,6 +836,42 @@ validate_volumes(struct bsn_err *err, const json_t *vols, const char *prefix)
             F(f, "%s.volumes[%zu].persistentVolumeClaim.claimName", prefix, i);
             if (!*kj_str_or(s, "claimName", ""))
                 rc |= kv_required(err, f, NULL);
+        }
+        static const char *const itemized[] = {"configMap", "secret", "downwardAPI"};
+        for (size_t k = 0; k < BSN_ARRAY_LEN(itemized); k++) {
+            json_t *items = kj_get(json_object_get(v, itemized[k]), "items");
+            if (!items)
+                continue;
+            F(f, "%s.volumes[%zu].%s.items", prefix, i, itemized[k]);
+            rc |= validate_volume_items(err, items, f, k < 2);
+        }
+        if ((s = json_object_get(v, "projected")) && json_is_object(s)) {
+            size_t j;
+            json_t *src;
+            json_array_foreach(json_object_get(s, "sources"), j, src)
+            {
+                static const char *const kinds[] = {"secret", "downwardAPI", "configMap",
+                                                    "serviceAccountToken", "clusterTrustBundle"};
+                int nsrc = 0;
+                for (size_t k = 0; k < BSN_ARRAY_LEN(kinds); k++)
+                    if (json_object_get(src, kinds[k]) &&
+                        !json_is_null(json_object_get(src, kinds[k])))
+                        nsrc++;
+                F(f, "%s.volumes[%zu].projected.sources[%zu]", prefix, i, j);
+                if (nsrc != 1)
+                    rc |=
+                        kv_forbidden(err, f, "may not specify more than 1 volume type per source");
+                json_t *tok = json_object_get(src, "serviceAccountToken");
+                json_int_t exp = kj_int(tok, "expirationSeconds", 3600);
+                if (tok && exp < 600) {
+                    F(f,
+                      "%s.volumes[%zu].projected.sources[%zu].serviceAccountToken."
+                      "expirationSeconds",
+                      prefix, i, j);
+                    rc |= kv_invalid_i(err, f, exp,
+                                       "may not specify a duration less than 10 minutes");
+                }
+            }
         }
         static const char *const moded[] = {"configMap", "secret", "projected", "downwardAPI"};
         for (size_t k = 0; k < BSN_ARRAY_LEN(moded); k++) {

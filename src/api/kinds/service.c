@@ -29,6 +29,25 @@ valid_ip(const char *s)
 }
 
 static bool
+valid_cidr(const char *s)
+{
+    char ip[64];
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || (size_t)(slash - s) >= sizeof(ip))
+        return false;
+    memcpy(ip, s, (size_t)(slash - s));
+    ip[slash - s] = '\0';
+    char *end;
+    long bits = strtol(slash + 1, &end, 10);
+    unsigned char b[16];
+    if (*end || end == slash + 1)
+        return false;
+    if (inet_pton(AF_INET, ip, b) == 1)
+        return bits >= 0 && bits <= 32;
+    return inet_pton(AF_INET6, ip, b) == 1 && bits >= 0 && bits <= 128;
+}
+
+static bool
 is_headless(const json_t *spec)
 {
     return strcmp(kj_str_or(spec, "clusterIP", ""), "None") == 0;
@@ -213,6 +232,24 @@ service_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         rc |= kv_invalid_s(err, "spec.clusterIPs[0]", cip,
                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
     rc |= kv_enum(err, spec, "sessionAffinity", "spec.sessionAffinity", affinity, false);
+    json_t *tmo = kj_get(spec, "sessionAffinityConfig.clientIP.timeoutSeconds");
+    if (tmo && !json_is_null(tmo) &&
+        (!json_is_integer(tmo) || json_integer_value(tmo) <= 0 || json_integer_value(tmo) > 86400))
+        rc |= kv_invalid_j(err, "spec.sessionAffinityConfig.clientIP.timeoutSeconds", tmo,
+                           "must be greater than 0 and less than 86400");
+    const json_t *lbsr = json_object_get(spec, "loadBalancerSourceRanges");
+    if (json_array_size(lbsr) > 0 && strcmp(type, "LoadBalancer") != 0)
+        rc |= kv_forbidden(err, "spec.loadBalancerSourceRanges",
+                           "may only be used when `type` is 'LoadBalancer'");
+    json_t *cidr;
+    json_array_foreach(lbsr, i, cidr)
+    {
+        F(f, "spec.loadBalancerSourceRanges[%zu]", i);
+        if (!valid_cidr(json_string_value(cidr)))
+            rc |= kv_invalid_j(err, f, cidr,
+                               "must be a list of IP ranges. For example, "
+                               "10.240.0.0/24,10.250.0.0/24 ");
+    }
     if (json_object_get(spec, "selector"))
         rc |= ks_validate_labels(err, json_object_get(spec, "selector"), "spec.selector");
     rc |=

@@ -68,6 +68,13 @@ test_service_validation(void **state)
          "must be a valid IP address"},
         {"{\"externalTrafficPolicy\":\"Local\",\"ports\":[{\"port\":80}]}",
          "spec.externalTrafficPolicy", "may only be set when `type` is 'NodePort' or"},
+        {"{\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":{"
+         "\"timeoutSeconds\":0}},\"ports\":[{\"port\":80}]}",
+         "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+         "Invalid value: 0: must be greater than 0 and less than 86400"},
+        {"{\"loadBalancerSourceRanges\":[\"10.0.0.0/8\"],\"ports\":[{\"port\":80}]}",
+         "spec.loadBalancerSourceRanges",
+         "Forbidden: may only be used when `type` is 'LoadBalancer'"},
         {"{\"ports\":[{\"port\":80,\"targetPort\":\"Not_Valid\"}]}", "spec.ports[0].targetPort",
          "must contain only alpha-numeric characters"},
     };

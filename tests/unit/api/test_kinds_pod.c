@@ -295,6 +295,15 @@ test_pod_validation(void **state)
         {"{\"hostAliases\":[{\"ip\":\"not-an-ip\",\"hostnames\":[\"a\"]}],\"containers\":[{"
          "\"name\":\"a\",\"image\":\"x\"}]}",
          "spec.hostAliases[0].ip", "must be a valid IP address"},
+        {"{\"volumes\":[{\"name\":\"v\",\"configMap\":{\"name\":\"c\",\"items\":[{\"key\":\"k\","
+         "\"path\":\"../etc/passwd\"}]}}],\"containers\":[{\"name\":\"a\",\"image\":\"x\","
+         "\"volumeMounts\":[{\"name\":\"v\",\"mountPath\":\"/v\",\"subPath\":\"/abs\"}]}]}",
+         "spec.volumes[0].configMap.items[0].path", "must not contain '..'"},
+        {"{\"volumes\":[{\"name\":\"v\",\"emptyDir\":{}}],\"containers\":[{\"name\":\"a\","
+         "\"image\":\"x\",\"volumeMounts\":[{\"name\":\"v\",\"mountPath\":\"/v\",\"subPath\":"
+         "\"/abs\"}]}]}",
+         "spec.containers[0].volumeMounts[0].subPath",
+         "Invalid value: \"/abs\": must be a relative path"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{}}]}",
          "spec.containers[0].livenessProbe", "Required value: must specify a handler type"},
         {"{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"livenessProbe\":{\"exec\":{"
