@@ -314,6 +314,33 @@ test_oci_lifecycle(void **state)
     assert_int_equal(st.exit_code, 137);
     assert_string_equal(st.reason, "Error");
 
+    /* 2b. A pid 1 that handles SIGTERM exits gracefully within the grace period. */
+    const char *gargv[] = {"/bin/sh", "-c",
+                           "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+                           NULL};
+    struct bsn_container_config cgr = {
+        .name = "graceful", .image = "bsn-test/busybox:1", .argv = gargv};
+    char idg[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cgr, idg, &err), 0);
+    int sg = f->started;
+    assert_int_equal(bsn_runtime_container_start(f->rt, idg, started_cb, f, &err), 0);
+    run_until(f, &f->started, sg + 1, 10000);
+    for (int i = 0; i < 100; i++) { /* wait until the trap is installed */
+        BSN_AUTOFREE char *gl = read_log(f, idg);
+        if (gl && strstr(gl, "stdout F ready"))
+            break;
+    }
+    t0 = bsn_mono_ms();
+    int stg = f->stopped;
+    assert_int_equal(bsn_runtime_container_stop(f->rt, idg, 10000, stopped_cb, f, &err), 0);
+    run_until(f, &f->stopped, stg + 1, 10000);
+    assert_true(bsn_mono_ms() - t0 < 5000);
+    bsn_runtime_container_status(f->rt, idg, &st, &err);
+    assert_int_equal(st.exit_code, 0);
+    assert_string_equal(st.reason, "Completed");
+    BSN_AUTOFREE char *glog = read_log(f, idg);
+    assert_non_null(strstr(glog, " stdout F bye\n"));
+
     /* 3. A memory hog in 32 MiB is OOMKilled. */
     const char *hog[] = {"/bin/sh", "-c", "a=xxxxxxxx; while :; do a=\"$a$a\"; done", NULL};
     struct bsn_container_config c3 = {.name = "hog", .image = "bsn-test/busybox:1", .argv = hog};
