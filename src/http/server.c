@@ -35,64 +35,18 @@
 #include "http/io_int.h"
 #include "http/server_int.h"
 
-#define IN_CAP         (BSN_HTTP_MAX_HEAD + 16384) /* bytes buffered before a head must parse */
-#define OUT_SOFT_LIMIT (256 * 1024) /* stop starting new pipelined requests above this */
-#define LINGER_MS      2000
-
-enum cstate { C_HANDSHAKE, C_HEAD, C_BODY, C_HANDLING, C_LINGER, C_CLOSED };
-
-struct req_full {
-    struct bsn_http_req pub;
-    struct conn *conn;
-    struct bsn_loop *loop;
-    struct bsn_http_request_head head;
-    char *head_buf;
-    struct bsn_buf extra; /* extra response header lines */
-    bsn_http_close_cb on_close;
-    void *on_close_data;
-    bool dispatched, finished, dead, defer_pending, close_after, streaming;
-    /* dead, unfinished requests without on_close wait on the server's orphan list */
-    struct bsn_http_server *orphan_of;
-    struct req_full *oprev, *onext;
-};
-
-struct conn {
-    struct bsn_http_server *srv;
-    struct conn *prev, *next;
-    int fd;
-    SSL *ssl;
-    int refs;
-    enum cstate st;
-    bool closed, in_process, kick_pending, flush_pending, peer_eof, close_after_write, header_timer;
-    unsigned read_want, write_want; /* readiness an SSL call asked for (0 = default) */
-    struct bsn_buf in;
-    struct bsn_buf out;
-    size_t out_off;
-    struct bsn_timer timer;
-    struct req_full *req; /* request being read or handled */
-    /* body reading */
-    bool body_chunked;
-    uint64_t body_need;
-    struct bsn_http_chunked ch;
-    struct bsn_buf body;
-    char remote[64];
-};
-
-static void conn_close(struct conn *c);
-static void conn_flush(struct conn *c);
-static void conn_update(struct conn *c);
 static void process_input(struct conn *c);
 
 /* ---- small helpers ---- */
 
-static void
-conn_ref(struct conn *c)
+void
+bsn_srv_conn_ref(struct conn *c)
 {
     c->refs++;
 }
 
-static void
-conn_unref(struct conn *c)
+void
+bsn_srv_conn_unref(struct conn *c)
 {
     if (--c->refs > 0)
         return;
@@ -102,14 +56,14 @@ conn_unref(struct conn *c)
     free(c);
 }
 
-static size_t
-out_pending(const struct conn *c)
+size_t
+bsn_srv_out_pending(const struct conn *c)
 {
     return c->out.len - c->out_off;
 }
 
-static void
-free_req(struct req_full *r)
+void
+bsn_srv_free_req(struct req_full *r)
 {
     free(r->head_buf);
     free(r->pub.body);
@@ -127,7 +81,7 @@ fire_on_close(struct bsn_loop *loop, void *data)
         if (r->on_close)
             r->on_close(&r->pub, r->on_close_data);
     }
-    free_req(r);
+    bsn_srv_free_req(r);
 }
 
 static void
@@ -146,8 +100,8 @@ orphan_remove(struct req_full *r)
 }
 
 /* Marks the request finished; frees it unless a deferred on_close still refers to it. */
-static void
-finish_req(struct req_full *r)
+void
+bsn_srv_finish_req(struct req_full *r)
 {
     assert(!r->finished);
     r->finished = true;
@@ -156,7 +110,7 @@ finish_req(struct req_full *r)
         r->conn->req = NULL;
     r->conn = NULL;
     if (!r->defer_pending)
-        free_req(r);
+        bsn_srv_free_req(r);
 }
 
 static void
@@ -167,9 +121,9 @@ kick_cb(struct bsn_loop *loop, void *data)
     if (!c->closed) {
         process_input(c);
         if (!c->closed)
-            conn_update(c);
+            bsn_srv_conn_update(c);
     }
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
 }
 
 static void
@@ -177,11 +131,13 @@ flush_cb(struct bsn_loop *loop, void *data)
 {
     struct conn *c = data;
     c->flush_pending = false;
-    if (!c->closed) {
-        conn_flush(c);
-        conn_update(c);
+    if (!c->closed && c->h2) {
+        bsn_h2_send(c);
+    } else if (!c->closed) {
+        bsn_srv_conn_flush(c);
+        bsn_srv_conn_update(c);
     }
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
 }
 
 static void
@@ -190,7 +146,7 @@ conn_kick(struct conn *c)
     if (c->closed || c->kick_pending || c->in_process)
         return;
     c->kick_pending = true;
-    conn_ref(c);
+    bsn_srv_conn_ref(c);
     bsn_loop_defer(c->srv->loop, kick_cb, c);
 }
 
@@ -202,16 +158,16 @@ timer_cb(struct bsn_loop *loop, void *data)
     struct conn *c = data;
     if (c->closed)
         return;
-    conn_ref(c);
+    bsn_srv_conn_ref(c);
     if (c->close_after_write) {
-        conn_close(c); /* could not deliver the final response in time */
-        conn_unref(c);
+        bsn_srv_conn_close(c); /* could not deliver the final response in time */
+        bsn_srv_conn_unref(c);
         return;
     }
     switch (c->st) {
     case C_HEAD:
         if (c->in.len == 0 && !c->req) {
-            conn_close(c); /* idle keep-alive connection */
+            bsn_srv_conn_close(c); /* idle keep-alive connection */
             break;
         }
         /* fallthrough */
@@ -219,14 +175,14 @@ timer_cb(struct bsn_loop *loop, void *data)
         bsn_http_server_send_error(c, 408);
         break;
     default:
-        conn_close(c);
+        bsn_srv_conn_close(c);
         break;
     }
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
 }
 
-static void
-arm_timer(struct conn *c, unsigned ms)
+void
+bsn_srv_arm_timer(struct conn *c, unsigned ms)
 {
     bsn_timer_start(c->srv->loop, &c->timer, ms, timer_cb, c);
 }
@@ -234,12 +190,13 @@ arm_timer(struct conn *c, unsigned ms)
 /* ---- output ---- */
 
 /* Writes as much of c->out as the socket takes. May close the connection. */
-static void
-conn_flush(struct conn *c)
+void
+bsn_srv_conn_flush(struct conn *c)
 {
-    while (!c->closed && out_pending(c) > 0) {
+    while (!c->closed && bsn_srv_out_pending(c) > 0) {
         unsigned want = 0;
-        ssize_t n = bsn_io_write(c->fd, c->ssl, c->out.data + c->out_off, out_pending(c), &want);
+        ssize_t n =
+            bsn_io_write(c->fd, c->ssl, c->out.data + c->out_off, bsn_srv_out_pending(c), &want);
         if (n > 0) {
             c->out_off += (size_t)n;
             c->write_want = 0;
@@ -249,12 +206,12 @@ conn_flush(struct conn *c)
             c->write_want = want;
             break;
         }
-        conn_close(c);
+        bsn_srv_conn_close(c);
         return;
     }
     if (c->closed)
         return;
-    if (out_pending(c) == 0) {
+    if (bsn_srv_out_pending(c) == 0) {
         bsn_buf_reset(&c->out);
         c->out_off = 0;
         if (c->close_after_write && c->st != C_LINGER) {
@@ -263,7 +220,7 @@ conn_flush(struct conn *c)
             if (c->ssl)
                 SSL_shutdown(c->ssl);
             shutdown(c->fd, SHUT_WR);
-            arm_timer(c, LINGER_MS);
+            bsn_srv_arm_timer(c, LINGER_MS);
         }
     } else if (c->out_off > 65536 && c->out_off > c->out.len / 2) {
         bsn_buf_consume(&c->out, c->out_off);
@@ -271,8 +228,8 @@ conn_flush(struct conn *c)
     }
 }
 
-static void
-conn_update(struct conn *c)
+void
+bsn_srv_conn_update(struct conn *c)
 {
     if (c->closed)
         return;
@@ -283,7 +240,7 @@ conn_update(struct conn *c)
         bool paused = c->in.len >= IN_CAP;
         if (!paused)
             ev |= c->read_want ? c->read_want : BSN_EV_READ;
-        if (out_pending(c) > 0)
+        if (bsn_srv_out_pending(c) > 0)
             ev |= c->write_want ? c->write_want : BSN_EV_WRITE;
         if (!paused && c->ssl && SSL_pending(c->ssl) > 0)
             conn_kick(c); /* decrypted bytes epoll cannot see */
@@ -337,11 +294,11 @@ bsn_http_server_send_error(struct conn *c, int status)
         return;
     if (c->req && c->req->dispatched) {
         /* The application owns the request; just drop the connection. */
-        conn_close(c);
+        bsn_srv_conn_close(c);
         return;
     }
     if (c->req) {
-        free_req(c->req);
+        bsn_srv_free_req(c->req);
         c->req = NULL;
     }
     char body[96];
@@ -350,8 +307,8 @@ bsn_http_server_send_error(struct conn *c, int status)
     bsn_buf_append(&c->out, body, (size_t)n);
     c->close_after_write = true;
     c->st = C_BODY; /* stop parsing; LINGER follows once flushed */
-    conn_flush(c);
-    conn_update(c);
+    bsn_srv_conn_flush(c);
+    bsn_srv_conn_update(c);
 }
 
 /* ---- request intake ---- */
@@ -367,17 +324,18 @@ rebase(struct bsn_str *s, const char *from, char *to)
  * Creates the request from a parsed head: copies the head bytes so the request owns them, and
  * NUL-terminates method/path/query/header names and values in the copy.
  */
-static struct req_full *
-make_req(struct conn *c, const struct bsn_http_request_head *h, size_t head_len)
+struct req_full *
+bsn_srv_make_req(struct conn *c, const struct bsn_http_request_head *h, const char *src,
+                 size_t head_len)
 {
     struct req_full *r = bsn_calloc(1, sizeof(*r));
     r->conn = c;
     r->loop = c->srv->loop;
     r->head_buf = bsn_malloc(head_len + 1);
-    memcpy(r->head_buf, c->in.data, head_len);
+    memcpy(r->head_buf, src, head_len);
     r->head_buf[head_len] = 0;
     r->head = *h;
-    const char *from = c->in.data;
+    const char *from = src;
     char *to = r->head_buf;
     struct bsn_http_request_head *rh = &r->head;
     rebase(&rh->method, from, to);
@@ -470,18 +428,18 @@ process_input(struct conn *c)
     c->in_process = true;
     while (!c->closed) {
         if (c->st == C_HEAD) {
-            if (out_pending(c) > OUT_SOFT_LIMIT)
+            if (bsn_srv_out_pending(c) > OUT_SOFT_LIMIT)
                 break; /* let the client read first */
             if (srv->draining && c->in.len == 0) {
-                if (out_pending(c) == 0)
-                    conn_close(c);
+                if (bsn_srv_out_pending(c) == 0)
+                    bsn_srv_conn_close(c);
                 else
                     c->close_after_write = true;
                 break;
             }
             if (c->in.len == 0) {
                 if (c->header_timer || !bsn_timer_active(&c->timer)) {
-                    arm_timer(c, srv->idle_timeout_ms);
+                    bsn_srv_arm_timer(c, srv->idle_timeout_ms);
                     c->header_timer = false;
                 }
                 break;
@@ -490,7 +448,7 @@ process_input(struct conn *c)
             int rc = bsn_http_parse_request(c->in.data, c->in.len, &srv->scratch, &status);
             if (rc == BSN_HTTP_INCOMPLETE) {
                 if (!c->header_timer) {
-                    arm_timer(c, srv->header_timeout_ms);
+                    bsn_srv_arm_timer(c, srv->header_timeout_ms);
                     c->header_timer = true;
                 }
                 break;
@@ -505,7 +463,7 @@ process_input(struct conn *c)
                 bsn_http_server_send_error(c, 413);
                 break;
             }
-            c->req = make_req(c, h, (size_t)rc);
+            c->req = bsn_srv_make_req(c, h, c->in.data, (size_t)rc);
             bsn_buf_consume(&c->in, (size_t)rc);
             bsn_buf_reset(&c->body);
             if (h->chunked) {
@@ -520,10 +478,10 @@ process_input(struct conn *c)
                 }
             }
             c->st = C_BODY;
-            arm_timer(c, srv->header_timeout_ms);
+            bsn_srv_arm_timer(c, srv->header_timeout_ms);
             if (h->expect_continue && c->in.len == 0 && c->req->head.minor_version == 1) {
                 bsn_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-                conn_flush(c);
+                bsn_srv_conn_flush(c);
             }
             continue;
         }
@@ -532,7 +490,7 @@ process_input(struct conn *c)
                 break; /* error response pending; input is ignored */
             if (c->in.len == 0)
                 break;
-            arm_timer(c, srv->header_timeout_ms); /* progress resets the body deadline */
+            bsn_srv_arm_timer(c, srv->header_timeout_ms); /* progress resets the body deadline */
             if (read_body(c))
                 dispatch(c);
             continue;
@@ -571,7 +529,7 @@ conn_read(struct conn *c)
             c->read_want = want;
             break;
         }
-        conn_close(c);
+        bsn_srv_conn_close(c);
     }
 }
 
@@ -579,26 +537,45 @@ static void
 conn_io(struct bsn_loop *loop, int fd, unsigned events, void *data)
 {
     struct conn *c = data;
-    conn_ref(c);
+    bsn_srv_conn_ref(c);
     if (c->st == C_HANDSHAKE) {
         unsigned want = 0;
         int rc = bsn_io_handshake(c->ssl, &want);
         if (rc == BSN_IO_ERR) {
-            conn_close(c);
+            bsn_srv_conn_close(c);
             goto out;
         }
         if (rc == BSN_IO_AGAIN) {
             c->read_want = want;
-            conn_update(c);
+            bsn_srv_conn_update(c);
             goto out;
         }
         c->read_want = 0;
         c->st = C_HEAD;
-        arm_timer(c, c->srv->idle_timeout_ms);
+        bsn_srv_arm_timer(c, c->srv->idle_timeout_ms);
         events |= BSN_EV_READ; /* the client's first request may already be decrypted */
+        const unsigned char *alpn = NULL;
+        unsigned alen = 0;
+        SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+        if (alen == 2 && memcmp(alpn, "h2", 2) == 0 && bsn_h2_start(c) < 0) {
+            bsn_srv_conn_close(c);
+            goto out;
+        }
     }
-    if (out_pending(c) > 0)
-        conn_flush(c);
+    if (c->h2) {
+        if (bsn_srv_out_pending(c) > 0)
+            bsn_srv_conn_flush(c);
+        if (!c->closed && (events & (BSN_EV_READ | BSN_EV_ERROR)))
+            conn_read(c);
+        if (!c->closed)
+            bsn_h2_io(c);
+        if (!c->closed && c->peer_eof)
+            bsn_srv_conn_close(c);
+        bsn_srv_conn_update(c);
+        goto out;
+    }
+    if (bsn_srv_out_pending(c) > 0)
+        bsn_srv_conn_flush(c);
     if (!c->closed && (events & (BSN_EV_READ | BSN_EV_ERROR)))
         conn_read(c);
     if (!c->closed)
@@ -606,22 +583,55 @@ conn_io(struct bsn_loop *loop, int fd, unsigned events, void *data)
     if (!c->closed && c->peer_eof) {
         /* Client closed its side. Finish writing what is queued for idle connections;
          * otherwise (mid-request, or while a handler/stream owns the request) drop it. */
-        if (c->st == C_HEAD && c->in.len == 0 && !c->req && out_pending(c) > 0)
+        if (c->st == C_HEAD && c->in.len == 0 && !c->req && bsn_srv_out_pending(c) > 0)
             c->close_after_write = true;
         else
-            conn_close(c);
+            bsn_srv_conn_close(c);
     }
-    if (!c->closed && c->st == C_HEAD && c->close_after_write && out_pending(c) == 0)
-        conn_close(c);
-    conn_update(c);
+    if (!c->closed && c->st == C_HEAD && c->close_after_write && bsn_srv_out_pending(c) == 0)
+        bsn_srv_conn_close(c);
+    bsn_srv_conn_update(c);
 out:
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
+}
+
+/*
+ * The connection under r is gone. An undispatched request is freed; a dispatched one is
+ * marked dead and its on_close is deferred (or, during server shutdown, called now), or it
+ * waits on the orphan list for the application to finish it.
+ */
+void
+bsn_srv_req_conn_gone(struct bsn_http_server *srv, struct req_full *r)
+{
+    r->conn = NULL;
+    if (!r->dispatched) {
+        bsn_srv_free_req(r);
+        return;
+    }
+    r->dead = true;
+    if (srv->freeing) {
+        /* Server shutdown: nobody may answer later; notify now and free. */
+        r->finished = true;
+        if (r->on_close)
+            r->on_close(&r->pub, r->on_close_data);
+        if (!r->defer_pending)
+            bsn_srv_free_req(r);
+    } else if (r->on_close && !r->defer_pending) {
+        r->defer_pending = true;
+        bsn_loop_defer(srv->loop, fire_on_close, r);
+    } else if (!r->on_close) {
+        r->orphan_of = srv;
+        r->onext = srv->orphans;
+        if (srv->orphans)
+            srv->orphans->oprev = r;
+        srv->orphans = r;
+    }
 }
 
 /* ---- connection lifecycle ---- */
 
-static void
-conn_close(struct conn *c)
+void
+bsn_srv_conn_close(struct conn *c)
 {
     if (c->closed)
         return;
@@ -647,32 +657,11 @@ conn_close(struct conn *c)
     srv->nconns--;
     struct req_full *r = c->req;
     c->req = NULL;
-    if (r) {
-        r->conn = NULL;
-        if (!r->dispatched) {
-            free_req(r);
-        } else {
-            r->dead = true;
-            if (srv->freeing) {
-                /* Server shutdown: nobody may answer later; notify now and free. */
-                r->finished = true;
-                if (r->on_close)
-                    r->on_close(&r->pub, r->on_close_data);
-                if (!r->defer_pending)
-                    free_req(r);
-            } else if (r->on_close && !r->defer_pending) {
-                r->defer_pending = true;
-                bsn_loop_defer(srv->loop, fire_on_close, r);
-            } else if (!r->on_close) {
-                r->orphan_of = srv;
-                r->onext = srv->orphans;
-                if (srv->orphans)
-                    srv->orphans->oprev = r;
-                srv->orphans = r;
-            }
-        }
-    }
-    conn_unref(c);
+    if (r)
+        bsn_srv_req_conn_gone(srv, r);
+    if (c->h2)
+        bsn_h2_conn_closed(c);
+    bsn_srv_conn_unref(c);
 }
 
 void
@@ -709,13 +698,13 @@ bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct socka
         SSL_set_fd(c->ssl, fd);
         SSL_set_accept_state(c->ssl);
         c->st = C_HANDSHAKE;
-        arm_timer(c, srv->header_timeout_ms);
+        bsn_srv_arm_timer(c, srv->header_timeout_ms);
     } else {
         c->st = C_HEAD;
-        arm_timer(c, srv->idle_timeout_ms);
+        bsn_srv_arm_timer(c, srv->idle_timeout_ms);
     }
     if (bsn_loop_add_fd(srv->loop, fd, BSN_EV_READ, conn_io, c) < 0)
-        conn_close(c);
+        bsn_srv_conn_close(c);
 }
 
 void
@@ -725,9 +714,15 @@ bsn_http_server_drain_conns(struct bsn_http_server *srv)
     while (c) {
         struct conn *next = c->next;
         /* Idle keep-alive connections go now; busy ones close after their response. */
-        if ((c->st == C_HEAD || c->st == C_HANDSHAKE) && c->in.len == 0 && !c->req &&
-            out_pending(c) == 0)
-            conn_close(c);
+        if (c->h2) {
+            if (bsn_h2_idle(c))
+                bsn_srv_conn_close(c);
+            else
+                bsn_h2_drain(c);
+        } else if ((c->st == C_HEAD || c->st == C_HANDSHAKE) && c->in.len == 0 && !c->req &&
+                   bsn_srv_out_pending(c) == 0) {
+            bsn_srv_conn_close(c);
+        }
         c = next;
     }
 }
@@ -737,13 +732,13 @@ bsn_http_server_close_all(struct bsn_http_server *srv)
 {
     srv->freeing = true;
     while (srv->conns)
-        conn_close(srv->conns);
+        bsn_srv_conn_close(srv->conns);
     while (srv->orphans) {
         struct req_full *r = srv->orphans;
         orphan_remove(r);
         r->finished = true;
         if (!r->defer_pending)
-            free_req(r);
+            bsn_srv_free_req(r);
     }
 }
 
@@ -837,16 +832,16 @@ keep_alive(struct conn *c, struct req_full *r)
 static void
 response_queued(struct conn *c, struct req_full *r, bool keep)
 {
-    finish_req(r);
+    bsn_srv_finish_req(r);
     if (!keep)
         c->close_after_write = true;
     else
         c->st = C_HEAD;
-    conn_flush(c);
+    bsn_srv_conn_flush(c);
     if (!c->closed && keep)
         conn_kick(c);
     if (!c->closed)
-        conn_update(c);
+        bsn_srv_conn_update(c);
 }
 
 void
@@ -857,17 +852,21 @@ bsn_http_respond(struct bsn_http_req *req, int status, const char *content_type,
     struct conn *c = r->conn;
     assert(!r->finished && !r->streaming && status >= 200 && status <= 999);
     if (!c) {
-        finish_req(r);
+        bsn_srv_finish_req(r);
         return;
     }
-    conn_ref(c);
+    if (r->h2s) {
+        bsn_h2_respond(r, status, content_type, body, len);
+        return;
+    }
+    bsn_srv_conn_ref(c);
     bool keep = keep_alive(c, r);
     bool no_body = status == 204 || status == 304;
     put_head(c, r, status, no_body ? NULL : content_type, no_body ? -1 : (int64_t)len, false, keep);
     if (!no_body && !req->head_only && len)
         bsn_buf_append(&c->out, body, len);
     response_queued(c, r, keep);
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
 }
 
 int
@@ -879,15 +878,17 @@ bsn_http_stream_start(struct bsn_http_req *req, int status, const char *content_
     r->streaming = true;
     if (!c)
         return -1;
+    if (r->h2s)
+        return bsn_h2_stream_start(r, status, content_type);
     bool chunked = r->head.minor_version == 1;
     if (!chunked)
         r->close_after = true;
     put_head(c, r, status, content_type, -1, chunked, keep_alive(c, r));
-    conn_ref(c);
-    conn_flush(c);
-    conn_update(c);
+    bsn_srv_conn_ref(c);
+    bsn_srv_conn_flush(c);
+    bsn_srv_conn_update(c);
     bool gone = c->closed;
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
     return gone ? -1 : 0;
 }
 
@@ -901,12 +902,23 @@ bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
         return -1;
     if (len == 0)
         return 0;
+    if (r->h2s) {
+        if (bsn_h2_stream_write(r, data, len) < 0)
+            return -1;
+        if (!c->flush_pending) {
+            c->flush_pending = true;
+            bsn_srv_conn_ref(c);
+            bsn_loop_defer(c->srv->loop, flush_cb, c);
+        }
+        return 0;
+    }
     /* A client is too slow when the backlog left from earlier loop iterations exceeds the
      * cap. Writes within one iteration (flush_pending) may burst past it: an initial watch
      * list is bounded by the application, not by how fast this client reads. */
-    if (!c->flush_pending && out_pending(c) + len > c->srv->max_stream_buffer) {
-        bsn_warn("http", "%s: closing slow stream (%zu bytes buffered)", c->remote, out_pending(c));
-        conn_close(c);
+    if (!c->flush_pending && bsn_srv_out_pending(c) + len > c->srv->max_stream_buffer) {
+        bsn_warn("http", "%s: closing slow stream (%zu bytes buffered)", c->remote,
+                 bsn_srv_out_pending(c));
+        bsn_srv_conn_close(c);
         return -1;
     }
     if (r->head.minor_version == 1)
@@ -916,18 +928,18 @@ bsn_http_stream_write(struct bsn_http_req *req, const void *data, size_t len)
         bsn_buf_puts(&c->out, "\r\n");
     /* Coalesce: chunks written during this loop iteration go out together, but a large
      * burst (an initial watch list) is written as it grows so the kernel absorbs it. */
-    if (out_pending(c) >= OUT_SOFT_LIMIT) {
-        conn_ref(c);
-        conn_flush(c);
-        conn_update(c);
+    if (bsn_srv_out_pending(c) >= OUT_SOFT_LIMIT) {
+        bsn_srv_conn_ref(c);
+        bsn_srv_conn_flush(c);
+        bsn_srv_conn_update(c);
         bool gone = c->closed;
-        conn_unref(c);
+        bsn_srv_conn_unref(c);
         if (gone)
             return -1;
     }
-    if (!c->flush_pending && out_pending(c) > 0) {
+    if (!c->flush_pending && bsn_srv_out_pending(c) > 0) {
         c->flush_pending = true;
-        conn_ref(c);
+        bsn_srv_conn_ref(c);
         bsn_loop_defer(c->srv->loop, flush_cb, c);
     }
     return 0;
@@ -937,7 +949,9 @@ size_t
 bsn_http_stream_pending(const struct bsn_http_req *req)
 {
     const struct req_full *r = (const struct req_full *)req;
-    return r->conn ? out_pending(r->conn) : 0;
+    if (r->h2s)
+        return bsn_h2_stream_pending(r);
+    return r->conn ? bsn_srv_out_pending(r->conn) : 0;
 }
 
 void
@@ -947,15 +961,19 @@ bsn_http_stream_end(struct bsn_http_req *req)
     struct conn *c = r->conn;
     assert(r->streaming && !r->finished);
     if (!c) {
-        finish_req(r);
+        bsn_srv_finish_req(r);
         return;
     }
-    conn_ref(c);
+    if (r->h2s) {
+        bsn_h2_stream_end(r);
+        return;
+    }
+    bsn_srv_conn_ref(c);
     bool keep = keep_alive(c, r);
     if (r->head.minor_version == 1)
         bsn_buf_puts(&c->out, "0\r\n\r\n");
     response_queued(c, r, keep);
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
 }
 
 int
@@ -967,10 +985,15 @@ bsn_http_req_upgrade(struct bsn_http_req *req, int status, struct bsn_http_upgra
     memset(out, 0, sizeof(*out));
     out->fd = -1;
     if (!c) {
-        finish_req(r);
+        bsn_srv_finish_req(r);
         return -1;
     }
-    conn_ref(c);
+    if (r->h2s) {
+        static const char msg[] = "protocol upgrades are not available over HTTP/2\n";
+        bsn_http_respond(req, 501, "text/plain", msg, sizeof(msg) - 1);
+        return -1;
+    }
+    bsn_srv_conn_ref(c);
     if (status) {
         char date[30];
         bsn_http_date(date);
@@ -979,22 +1002,22 @@ bsn_http_req_upgrade(struct bsn_http_req *req, int status, struct bsn_http_upgra
         bsn_buf_append(&c->out, r->extra.data ? r->extra.data : "", r->extra.len);
         bsn_buf_puts(&c->out, "\r\n");
     }
-    conn_flush(c);
-    finish_req(r);
+    bsn_srv_conn_flush(c);
+    bsn_srv_finish_req(r);
     int rc = -1;
     if (!c->closed) {
         out->fd = c->fd;
         out->ssl = c->ssl;
         out->in_len = c->in.len;
         out->in = c->in.len ? bsn_strndup(c->in.data, c->in.len) : NULL;
-        out->out_len = out_pending(c);
+        out->out_len = bsn_srv_out_pending(c);
         out->out = out->out_len ? bsn_strndup(c->out.data + c->out_off, out->out_len) : NULL;
         bsn_loop_del_fd(c->srv->loop, c->fd);
         c->fd = -1;
         c->ssl = NULL;
-        conn_close(c);
+        bsn_srv_conn_close(c);
         rc = 0;
     }
-    conn_unref(c);
+    bsn_srv_conn_unref(c);
     return rc;
 }

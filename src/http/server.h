@@ -25,6 +25,11 @@
  * a request but does not finish its head within header_timeout_ms (or stalls that long in the
  * body) gets a 408.
  *
+ * HTTP/2: a TLS connection that negotiates ALPN "h2" (offer it in bsn_tls_server_ctx) is
+ * served by nghttp2 with the same request API; each stream is one request, streams run
+ * concurrently, a stream reset fires on_close. bsn_http_req_upgrade is not available there
+ * (answers 501). minor_version reads 1 for HTTP/2 requests.
+ *
  * The server sets SIGPIPE to SIG_IGN (once, if still at the default): OpenSSL writes with
  * write(2), and a reset TLS connection must not kill the process.
  *

@@ -323,6 +323,10 @@ bsn_tls_server_ctx(const char *cert, const char *key, const char *const *alpn, s
             size_t l = strlen(alpn[i]);
             if (l == 0 || l > 255)
                 continue;
+#ifndef BSN_HAVE_NGHTTP2
+            if (strcmp(alpn[i], "h2") == 0)
+                continue; /* built without HTTP/2 */
+#endif
             bsn_buf_putc(&w, (char)l);
             bsn_buf_append(&w, alpn[i], l);
         }

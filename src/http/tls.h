@@ -35,8 +35,10 @@ int bsn_tls_issue(const char *ca_cert, const char *ca_key, const char *cn, const
 
 /*
  * Server context: TLS 1.2+, cert chain + key from PEM files, ALPN list (NULL-terminated, in
- * preference order; NULL = no ALPN; the API server passes {"http/1.1", NULL} — do not offer
- * "h2", the server speaks HTTP/1.1 only). Free with SSL_CTX_free.
+ * preference order; NULL = no ALPN). The HTTP server (server.h) speaks HTTP/2 on connections
+ * that negotiate "h2", so {"h2", "http/1.1", NULL} enables HTTP/2 and {"http/1.1", NULL}
+ * keeps clients on HTTP/1.1 ("h2" is dropped when built without nghttp2). Free with
+ * SSL_CTX_free.
  */
 SSL_CTX *bsn_tls_server_ctx(const char *cert, const char *key, const char *const *alpn,
                             struct bsn_err *err);
