@@ -412,6 +412,16 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     }
     struct oci_container *oc = bsn_calloc(1, sizeof(*oc));
     c->impl = oc;
+    if (img.digest) {
+        /* imageID as kubelet reports it: the repository with the manifest digest */
+        const char *at = strchr(img.name, '@');
+        const char *colon = strrchr(img.name, ':');
+        const char *slash = strrchr(img.name, '/');
+        int repo_len = at                                   ? (int)(at - img.name)
+                       : colon && (!slash || colon > slash) ? (int)(colon - img.name)
+                                                            : (int)strlen(img.name);
+        snprintf(c->st.image_id, sizeof(c->st.image_id), "%.*s@%s", repo_len, img.name, img.digest);
+    }
     oc->cgroups_path = bsn_sprintf("%s/%s", sb->cgroup_parent, c->st.id);
     json_t *spec = NULL;
     char **argv = NULL;

@@ -416,6 +416,7 @@ rt_container_new(struct bsn_runtime *rt, struct rt_sandbox *sb,
     c->rt = rt;
     rt_random_id(c->st.id);
     snprintf(c->st.name, sizeof(c->st.name), "%s", cfg->name);
+    snprintf(c->st.image, sizeof(c->st.image), "%s", cfg->image ? cfg->image : "");
     c->st.state = BSN_CONTAINER_CREATED;
     c->st.created_us = bsn_time_now_us();
     c->dir = bsn_sprintf("%s/containers/%s", rt->state_dir, c->st.id);

@@ -142,7 +142,9 @@ struct bsn_container_status {
     int exit_code; /* 128+signal when killed by a signal (Kubernetes convention) */
     int signal;    /* terminating signal, 0 if exited normally */
     int64_t created_us, started_us, finished_us; /* wall clock, 0 = not yet */
-    char reason[32]; /* "OOMKilled", "Error", "Completed", "StartError" */
+    char image[256];                             /* the image ref the container was created from */
+    char image_id[320]; /* resolved "<name>@sha256:<manifest>" (oci); "" for process/host */
+    char reason[32];    /* "OOMKilled", "Error", "Completed", "StartError" */
     char message[256];
 };
 

@@ -208,6 +208,8 @@ test_oci_lifecycle(void **state)
     assert_int_equal(st.state, BSN_CONTAINER_EXITED);
     assert_int_equal(st.exit_code, 7);
     assert_string_equal(st.reason, "Error");
+    assert_string_equal(st.image, "bsn-test/busybox:1");
+    assert_true(bsn_str_has_prefix(bsn_str_c(st.image_id), "docker.io/bsn-test/busybox@sha256:"));
     BSN_AUTOFREE char *log = read_log(f, id);
     BSN_AUTOFREE char *want = bsn_sprintf(" stdout F %s\n", f->hostname);
     assert_non_null(log);
