@@ -132,6 +132,22 @@ int bsn_image_pull(struct bsn_image_store *s, const char *ref, const struct bsn_
 int bsn_image_pull_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
                          const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data);
 
+/* imagePullPolicy. */
+enum bsn_pull_policy { BSN_PULL_IF_NOT_PRESENT, BSN_PULL_ALWAYS, BSN_PULL_NEVER };
+
+/* Kubernetes' default policy for a ref: Always for ":latest" or no tag, else IfNotPresent. */
+enum bsn_pull_policy bsn_image_default_policy(const char *ref);
+/* Parses "Always" / "IfNotPresent" / "Never" (NULL or "" -> default for ref); -1 if unknown. */
+int bsn_image_parse_policy(const char *s, const char *ref, enum bsn_pull_policy *out);
+/* Makes ref available in the store under policy: Never only checks (404 reason
+ * ErrImageNeverPull when missing), IfNotPresent pulls when missing, Always pulls (digest refs
+ * already present are not pulled again). "host" is always available. Blocking. */
+int bsn_image_ensure(struct bsn_image_store *s, const char *ref, enum bsn_pull_policy policy,
+                     const struct bsn_registry_auth *auth, struct bsn_err *err);
+int bsn_image_ensure_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+                           enum bsn_pull_policy policy, const struct bsn_registry_auth *auth,
+                           bsn_image_done_cb cb, void *data);
+
 /* --- layer tars (also used by tests) --- */
 
 struct bsn_unpack_stats {

@@ -542,10 +542,64 @@ out:
     return rc;
 }
 
+enum bsn_pull_policy
+bsn_image_default_policy(const char *refstr)
+{
+    struct bsn_image_ref ref;
+    if (bsn_image_is_host(refstr) || bsn_image_ref_parse(refstr, &ref, NULL) < 0)
+        return BSN_PULL_IF_NOT_PRESENT;
+    if (ref.digest[0])
+        return BSN_PULL_IF_NOT_PRESENT;
+    return !strcmp(ref.tag, "latest") ? BSN_PULL_ALWAYS : BSN_PULL_IF_NOT_PRESENT;
+}
+
+int
+bsn_image_parse_policy(const char *s, const char *ref, enum bsn_pull_policy *out)
+{
+    if (!s || !*s)
+        *out = bsn_image_default_policy(ref);
+    else if (!strcmp(s, "Always"))
+        *out = BSN_PULL_ALWAYS;
+    else if (!strcmp(s, "IfNotPresent"))
+        *out = BSN_PULL_IF_NOT_PRESENT;
+    else if (!strcmp(s, "Never"))
+        *out = BSN_PULL_NEVER;
+    else
+        return -1;
+    return 0;
+}
+
+int
+bsn_image_ensure(struct bsn_image_store *s, const char *ref, enum bsn_pull_policy policy,
+                 const struct bsn_registry_auth *auth, struct bsn_err *err)
+{
+    if (bsn_image_is_host(ref))
+        return 0;
+    struct bsn_image_ref r;
+    if (bsn_image_ref_parse(ref, &r, err) < 0)
+        return -1;
+    struct bsn_image_config c;
+    struct bsn_err probe = {0};
+    bool present = bsn_image_resolve(s, ref, &c, &probe) == 0;
+    if (present)
+        bsn_image_config_fini(&c);
+    if (policy == BSN_PULL_NEVER) {
+        if (present)
+            return 0;
+        return bsn_err_set(err, 404, "ErrImageNeverPull",
+                           "image %s is not present and the pull policy is Never", ref);
+    }
+    if (present && (policy == BSN_PULL_IF_NOT_PRESENT || r.digest[0]))
+        return 0;
+    return bsn_image_pull(s, ref, auth, NULL, 0, err);
+}
+
 struct pull_job {
     struct bsn_image_store *s;
     struct bsn_loop *loop;
     char *ref;
+    enum bsn_pull_policy policy;
+    bool ensure;
     struct bsn_registry_auth auth;
     char *strs[6];
     bsn_image_done_cb cb;
@@ -569,7 +623,8 @@ static void *
 pull_thread(void *arg)
 {
     struct pull_job *j = arg;
-    j->rc = bsn_image_pull(j->s, j->ref, &j->auth, NULL, 0, &j->err);
+    j->rc = j->ensure ? bsn_image_ensure(j->s, j->ref, j->policy, &j->auth, &j->err)
+                      : bsn_image_pull(j->s, j->ref, &j->auth, NULL, 0, &j->err);
     bsn_loop_post(j->loop, pull_done, j);
     return NULL;
 }
@@ -581,11 +636,33 @@ keep(struct pull_job *j, int i, const char *s)
     return j->strs[i];
 }
 
+static int start_job(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+                     const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data,
+                     bool ensure, enum bsn_pull_policy policy);
+
 int
 bsn_image_pull_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
                      const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data)
 {
+    return start_job(s, loop, ref, auth, cb, data, false, BSN_PULL_ALWAYS);
+}
+
+int
+bsn_image_ensure_async(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+                       enum bsn_pull_policy policy, const struct bsn_registry_auth *auth,
+                       bsn_image_done_cb cb, void *data)
+{
+    return start_job(s, loop, ref, auth, cb, data, true, policy);
+}
+
+static int
+start_job(struct bsn_image_store *s, struct bsn_loop *loop, const char *ref,
+          const struct bsn_registry_auth *auth, bsn_image_done_cb cb, void *data, bool ensure,
+          enum bsn_pull_policy policy)
+{
     struct pull_job *j = bsn_calloc(1, sizeof(*j));
+    j->ensure = ensure;
+    j->policy = policy;
     j->s = s;
     j->loop = loop;
     j->ref = bsn_strdup(ref);

@@ -30,7 +30,7 @@ static int port;
 static struct bsn_loop *srv_loop;
 static struct bsn_http_server *srv;
 static pthread_t srv_thread;
-static int token_requests;
+static int token_requests, manifest_requests;
 
 static char *
 blob_file(const char *digest)
@@ -97,6 +97,7 @@ handle(struct bsn_http_req *req, void *data)
     }
     const char *m = "/v2/team/app/manifests/", *b = "/v2/team/app/blobs/";
     if (!strncmp(req->path, m, strlen(m))) {
+        manifest_requests++;
         const char *ref = req->path + strlen(m);
         const char *digest = !strncmp(ref, "sha256:", 7) ? ref : NULL;
         for (int i = 0; i < 3 && !digest; i++)
@@ -306,6 +307,44 @@ test_pull(void **state)
     bsn_image_store_close(s);
 }
 
+static void
+test_ensure(void **state)
+{
+    char data[300], ref[200];
+    snprintf(data, sizeof(data), "%s/data3", tmpdir);
+    struct bsn_err err = {0};
+    struct bsn_image_store *s = bsn_image_store_open(data, &err);
+    struct bsn_registry_auth auth = {.username = "alice", .password = "secret"};
+    snprintf(ref, sizeof(ref), "127.0.0.1:%d/team/app:1.0", port);
+    /* Never: missing is an error, nothing is fetched. */
+    int before = manifest_requests;
+    assert_int_equal(bsn_image_ensure(s, ref, BSN_PULL_NEVER, &auth, &err), -1);
+    assert_string_equal(err.reason, "ErrImageNeverPull");
+    assert_int_equal(manifest_requests, before);
+    /* IfNotPresent pulls once, then uses the store. */
+    assert_int_equal(bsn_image_ensure(s, ref, BSN_PULL_IF_NOT_PRESENT, &auth, &err), 0);
+    int after_first = manifest_requests;
+    assert_true(after_first > before);
+    assert_int_equal(bsn_image_ensure(s, ref, BSN_PULL_IF_NOT_PRESENT, &auth, &err), 0);
+    assert_int_equal(bsn_image_ensure(s, ref, BSN_PULL_NEVER, &auth, &err), 0);
+    assert_int_equal(manifest_requests, after_first);
+    /* Always asks the registry again. */
+    assert_int_equal(bsn_image_ensure(s, ref, BSN_PULL_ALWAYS, &auth, &err), 0);
+    assert_true(manifest_requests > after_first);
+    assert_int_equal(bsn_image_ensure(s, "host", BSN_PULL_NEVER, NULL, &err), 0);
+    /* Defaults and parsing follow Kubernetes. */
+    assert_int_equal(bsn_image_default_policy("busybox"), BSN_PULL_ALWAYS);
+    assert_int_equal(bsn_image_default_policy("busybox:latest"), BSN_PULL_ALWAYS);
+    assert_int_equal(bsn_image_default_policy("busybox:1.36"), BSN_PULL_IF_NOT_PRESENT);
+    enum bsn_pull_policy p;
+    assert_int_equal(bsn_image_parse_policy("Never", "x", &p), 0);
+    assert_int_equal(p, BSN_PULL_NEVER);
+    assert_int_equal(bsn_image_parse_policy(NULL, "x:2", &p), 0);
+    assert_int_equal(p, BSN_PULL_IF_NOT_PRESENT);
+    assert_int_equal(bsn_image_parse_policy("Sometimes", "x", &p), -1);
+    bsn_image_store_close(s);
+}
+
 static int async_rc = 1;
 
 static void
@@ -344,6 +383,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pull),
         cmocka_unit_test(test_pull_async),
+        cmocka_unit_test(test_ensure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
