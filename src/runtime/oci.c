@@ -573,17 +573,19 @@ oci_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb 
     struct oci_container *oc = c->impl;
     if (oc->runc_running)
         return bsn_err_set(err, 409, "Conflict", "container %s is starting", c->st.name);
-    int out[2];
-    if (rt_container_open_logs(rt, c, out, err) < 0)
+    int out[2], in;
+    if (rt_container_open_logs(rt, c, out, &in, err) < 0)
         return -1;
     BSN_AUTOFREE char *pidfile = bsn_sprintf("%s/pid", c->dir);
     BSN_AUTOFREE char *logfile = bsn_sprintf("%s/runc.log", c->dir);
     char *argv[] = {rt->oci_runtime, "--root",     o->runc_root, "--log",    logfile,
                     "--log-format",  "json",       "run",        "--detach", "--bundle",
                     c->dir,          "--pid-file", pidfile,      c->st.id,   NULL};
-    pid_t pid = spawn(argv, -1, out[0], out[1]);
+    pid_t pid = spawn(argv, in, out[0], out[1]);
     close(out[0]);
     close(out[1]);
+    if (in >= 0)
+        close(in);
     if (pid < 0)
         return bsn_err_set(err, 500, "InternalError", "spawn %s: %s", rt->oci_runtime,
                            strerror((int)-pid));

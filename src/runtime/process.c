@@ -222,13 +222,15 @@ proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb
     struct start_done *d = bsn_calloc(1, sizeof(*d));
     d->cb = cb;
     d->data = data;
-    int out[2];
-    if (rt_container_open_logs(rt, c, out, &d->err) < 0) {
+    int out[2], in;
+    if (rt_container_open_logs(rt, c, out, &in, &d->err) < 0) {
         d->rc = -1;
     } else {
-        pid_t pid = spawn(pc, pc->argv, pc->env, -1, out[0], out[1], true, false, &d->err);
+        pid_t pid = spawn(pc, pc->argv, pc->env, in, out[0], out[1], true, false, &d->err);
         close(out[0]);
         close(out[1]);
+        if (in >= 0)
+            close(in);
         if (pid < 0 || rt_container_running(rt, c, pid, &d->err) < 0)
             d->rc = -1;
     }

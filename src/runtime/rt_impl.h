@@ -35,6 +35,8 @@ struct rt_container {
     char *dir; /* <state_dir>/containers/<id> */
     char *log_path;
     struct bsn_logpump *pump;
+    bool stdin_open;
+    int stdin_fd; /* write end kept by the runtime, -1 */
     struct bsn_child child;
     bool watching;
     bool stopping;
@@ -85,8 +87,9 @@ struct rt_container *rt_container_new(struct bsn_runtime *rt, struct rt_sandbox 
                                       const struct bsn_container_config *cfg, struct bsn_err *err);
 void rt_container_destroy(struct bsn_runtime *rt, struct rt_container *c);
 /* Pipes for stdout/stderr hooked to a new log pump; out[0]/out[1] are the write ends that the
- * child gets (caller closes them after spawning). */
-int rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2],
+ * child gets (caller closes them after spawning). With stdin_open, *in is the read end of a
+ * new stdin pipe for the child (caller closes it), else -1. */
+int rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2], int *in,
                            struct bsn_err *err);
 /* Marks the container running with pid and watches it (must be our child). */
 int rt_container_running(struct bsn_runtime *rt, struct rt_container *c, pid_t pid,

@@ -423,6 +423,8 @@ rt_container_new(struct bsn_runtime *rt, struct rt_sandbox *sb,
     c->log_path = cfg->log_path ? bsn_strdup(cfg->log_path)
                                 : bsn_sprintf("%s/%s/0.log", sb->log_dir, cfg->name);
     c->child.pidfd = -1;
+    c->stdin_open = cfg->stdin_open;
+    c->stdin_fd = -1;
     bsn_timer_init(&c->kill_timer);
     BSN_AUTOFREE char *logdir = bsn_strdup(c->log_path);
     char *slash = strrchr(logdir, '/');
@@ -472,6 +474,8 @@ rt_container_destroy(struct bsn_runtime *rt, struct rt_container *c)
     if (rt->hooks->container_fini)
         rt->hooks->container_fini(rt, c);
     bsn_logpump_free(c->pump);
+    if (c->stdin_fd >= 0)
+        close(c->stdin_fd);
     run_waiters(rt, c);
     rt_rm_rf(c->dir);
     free(c->dir);
@@ -480,9 +484,19 @@ rt_container_destroy(struct bsn_runtime *rt, struct rt_container *c)
 }
 
 int
-rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2],
+rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2], int *in,
                        struct bsn_err *err)
 {
+    *in = -1;
+    if (c->stdin_open) {
+        int pi[2];
+        if (pipe2(pi, O_CLOEXEC) < 0)
+            return bsn_err_set(err, 500, "InternalError", "pipe: %s", strerror(errno));
+        if (c->stdin_fd >= 0)
+            close(c->stdin_fd);
+        c->stdin_fd = pi[1];
+        *in = pi[0];
+    }
     int po[2], pe[2];
     if (pipe2(po, O_CLOEXEC) < 0)
         return bsn_err_set(err, 500, "InternalError", "pipe: %s", strerror(errno));
@@ -496,6 +510,10 @@ rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2
         bsn_logpump_new(rt->loop, c->log_path, rt->opts.log_max_bytes, rt->opts.log_max_files, err);
     if (!c->pump) {
         close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+        if (*in >= 0) {
+            close(*in);
+            *in = -1;
+        }
         return -1;
     }
     bsn_logpump_add(c->pump, po[0], "stdout");
@@ -838,6 +856,23 @@ bsn_runtime_cleanup_stale(struct bsn_runtime *rt)
     if (n > 0)
         bsn_info("runtime", "removed %d leftovers of an earlier run from %s", n, rt->state_dir);
     return n;
+}
+
+int
+bsn_runtime_container_stdin(struct bsn_runtime *rt, const char *id)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    return c && c->st.state == BSN_CONTAINER_RUNNING ? c->stdin_fd : -1;
+}
+
+void
+bsn_runtime_container_close_stdin(struct bsn_runtime *rt, const char *id)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    if (c && c->stdin_fd >= 0) {
+        close(c->stdin_fd);
+        c->stdin_fd = -1;
+    }
 }
 
 const char *

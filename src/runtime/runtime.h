@@ -123,7 +123,9 @@ struct bsn_container_config {
     size_t nmounts;
     struct bsn_resources resources;
     struct bsn_security security;
-    bool stdin_open, tty; /* accepted; stdin is /dev/null and no tty in this version */
+    bool stdin_open;      /* stdin is a pipe the agent writes (bsn_runtime_container_stdin);
+                        otherwise /dev/null */
+    bool tty;             /* accepted but not implemented: stdout/stderr stay pipes */
     const char *log_path; /* NULL = <sandbox log_dir>/<name>/0.log */
 };
 
@@ -241,6 +243,10 @@ int bsn_runtime_container_stop(struct bsn_runtime *rt, const char *id, int64_t g
 int bsn_runtime_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err);
 int bsn_runtime_container_status(struct bsn_runtime *rt, const char *id,
                                  struct bsn_container_status *st, struct bsn_err *err);
+/* The write end of a running container's stdin pipe (stdin_open), or -1. The runtime owns
+ * it; bsn_runtime_container_close_stdin() closes it (the process then reads EOF, stdinOnce). */
+int bsn_runtime_container_stdin(struct bsn_runtime *rt, const char *id);
+void bsn_runtime_container_close_stdin(struct bsn_runtime *rt, const char *id);
 /* Ids of a sandbox's containers (caller frees the array and strings). */
 int bsn_runtime_container_list(struct bsn_runtime *rt, const char *sandbox_id, char ***ids,
                                size_t *n);

@@ -316,6 +316,23 @@ test_oci_lifecycle(void **state)
     assert_int_equal(st.exit_code, 137);
     assert_string_equal(st.reason, "Error");
 
+    /* 2a. stdin_open: the agent writes the container's stdin. */
+    const char *rargv[] = {"/bin/sh", "-c", "read l; echo got:$l", NULL};
+    struct bsn_container_config cr = {
+        .name = "reader", .image = "bsn-test/busybox:1", .argv = rargv, .stdin_open = true};
+    char idr[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cr, idr, &err), 0);
+    int sr = f->started, er = f->exits;
+    assert_int_equal(bsn_runtime_container_start(f->rt, idr, started_cb, f, &err), 0);
+    run_until(f, &f->started, sr + 1, 10000);
+    int in = bsn_runtime_container_stdin(f->rt, idr);
+    assert_true(in >= 0);
+    assert_int_equal(write(in, "hello\n", 6), 6);
+    bsn_runtime_container_close_stdin(f->rt, idr);
+    run_until(f, &f->exits, er + 1, 10000);
+    BSN_AUTOFREE char *rlog = read_log(f, idr);
+    assert_non_null(strstr(rlog, " stdout F got:hello\n"));
+
     /* 2b. A pid 1 that handles SIGTERM exits gracefully within the grace period. */
     const char *gargv[] = {"/bin/sh", "-c",
                            "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done",

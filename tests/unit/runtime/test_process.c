@@ -148,6 +148,31 @@ test_exit_code_and_logs(void **state)
 }
 
 static void
+test_stdin(void **state)
+{
+    struct fixture *f = *state;
+    char sb[65], id[65];
+    make_sandbox(f, sb);
+    const char *argv[] = {"/bin/sh", "-c", "while read l; do echo in:$l; done; echo eof", NULL};
+    struct bsn_container_config cc = {.name = "cat", .argv = argv, .stdin_open = true};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_stdin(f->rt, id), -1); /* not running yet */
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, NULL, NULL, &err), 0);
+    int fd = bsn_runtime_container_stdin(f->rt, id);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "one\ntwo\n", 8), 8);
+    bsn_runtime_container_close_stdin(f->rt, id);
+    int one = 1;
+    run_until(f, exited_n, &one);
+    const char *w1[] = {id, " stdout F in:two\n"}, *w2[] = {id, " stdout F eof\n"};
+    run_until(f, log_has, w2);
+    assert_true(log_has(f, w1));
+    assert_true(log_has(f, w2));
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+}
+
+static void
 test_bad_command(void **state)
 {
     struct fixture *f = *state;
@@ -539,6 +564,7 @@ main(void)
         cmocka_unit_test(test_cri_format),
         cmocka_unit_test_setup_teardown(test_exit_code_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_term_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_files, setup, teardown),
