@@ -474,6 +474,10 @@ test_pod_status_column(void **state)
          "Completed", "0/1", "0"},
         {"\"status\":{\"phase\":\"Failed\",\"reason\":\"Evicted\",\"message\":\"low on memory\"}",
          "Evicted", "0/1", "0"},
+        {"\"status\":{\"phase\":\"Running\",\"reason\":\"NodeLost\"}", "NodeLost", "0/1", "0"},
+        {"\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"c\",\"ready\":false,"
+         "\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\"}}}]}",
+         "ImagePullBackOff", "0/1", "0"},
         {"\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}]},\"status\":{\"phase\":"
          "\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}],"
          "\"containerStatuses\":[{\"name\":\"a\",\"ready\":true,\"state\":{\"running\":{}}},"
