@@ -495,6 +495,7 @@ rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2
         if (c->stdin_fd >= 0)
             close(c->stdin_fd);
         c->stdin_fd = pi[1];
+        fcntl(pi[1], F_SETFL, O_NONBLOCK); /* written from the loop: never block it */
         *in = pi[0];
     }
     int po[2], pe[2];

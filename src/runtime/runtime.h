@@ -243,8 +243,9 @@ int bsn_runtime_container_stop(struct bsn_runtime *rt, const char *id, int64_t g
 int bsn_runtime_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err);
 int bsn_runtime_container_status(struct bsn_runtime *rt, const char *id,
                                  struct bsn_container_status *st, struct bsn_err *err);
-/* The write end of a running container's stdin pipe (stdin_open), or -1. The runtime owns
- * it; bsn_runtime_container_close_stdin() closes it (the process then reads EOF, stdinOnce). */
+/* The write end of a running container's stdin pipe (stdin_open), or -1. Non-blocking: write
+ * what fits and wait for BSN_EV_WRITE on the loop for the rest. The runtime owns it;
+ * bsn_runtime_container_close_stdin() closes it (the process then reads EOF, stdinOnce). */
 int bsn_runtime_container_stdin(struct bsn_runtime *rt, const char *id);
 void bsn_runtime_container_close_stdin(struct bsn_runtime *rt, const char *id);
 /* Ids of a sandbox's containers (caller frees the array and strings). */
