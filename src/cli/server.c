@@ -23,6 +23,8 @@
 #include "base/time.h"
 #include "cli/commands.h"
 #include "cli/util.h"
+#include "controllers/controllers.h"
+#include "scheduler/scheduler.h"
 #include "http/tls.h"
 #include "loop/loop.h"
 #include "store/store.h"
@@ -43,6 +45,12 @@ server_usage(FILE *out)
                  "                          (local development and benchmarks only)\n"
                  "  --log-level LEVEL       debug, info, warn or error (default info)\n"
                  "  --log-json              log as JSON lines\n"
+                 "  --simulate-nodes N      register N simulated nodes (kwok style) whose pods\n"
+                 "                          run at once without a runtime\n"
+                 "  --sim-node-cpu Q, --sim-node-memory Q, --sim-node-pods N, --sim-node-labels\n"
+                 "                          K=V,...  capacity and labels of simulated nodes\n"
+                 "  --disable-controllers LIST  comma-separated controllers not to run, or all\n"
+                 "                          (scheduler is one of them)\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -164,8 +172,15 @@ bsn_cmd_server(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"log-json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
+        {"simulate-nodes", required_argument, NULL, 1001},
+        {"sim-node-cpu", required_argument, NULL, 1002},
+        {"sim-node-memory", required_argument, NULL, 1003},
+        {"sim-node-pods", required_argument, NULL, 1004},
+        {"sim-node-labels", required_argument, NULL, 1005},
+        {"disable-controllers", required_argument, NULL, 1006},
         {NULL, 0, NULL, 0},
     };
+    struct bsn_controllers_opts copts = {0};
     const char *data_dir = NULL, *listen = "127.0.0.1:6443", *advertise = NULL;
     const char *store_kind = "sqlite";
     bool insecure = false;
@@ -199,6 +214,24 @@ bsn_cmd_server(int argc, char **argv)
         }
         case 'J':
             bsn_log_set_json(1);
+            break;
+        case 1001:
+            copts.sim_nodes = atoi(optarg);
+            break;
+        case 1002:
+            copts.sim_cpu = optarg;
+            break;
+        case 1003:
+            copts.sim_memory = optarg;
+            break;
+        case 1004:
+            copts.sim_pods = optarg;
+            break;
+        case 1005:
+            copts.sim_labels = optarg;
+            break;
+        case 1006:
+            copts.disable = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -305,7 +338,16 @@ bsn_cmd_server(int argc, char **argv)
     bsn_loop_add_signal(loop, SIGTERM, on_stop_signal, NULL);
     bsn_loop_add_signal(loop, SIGINT, on_stop_signal, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* controllers and scheduler: clients of the API on the same loop */
+    struct bsn_ctrl *ctrl = bsn_ctrl_new(loop, api);
+    struct bsn_controllers *ctrls = bsn_controllers_new(ctrl, &copts, &err);
+    struct bsn_scheduler *sched =
+        bsn_controllers_listed(copts.disable, "scheduler") ? NULL : bsn_scheduler_new(ctrl);
+    bsn_ctrl_start(ctrl);
     bsn_loop_run(loop);
+    bsn_scheduler_free(sched);
+    bsn_controllers_free(ctrls);
+    bsn_ctrl_free(ctrl);
     bsn_apiserver_free(api);
     bsn_loop_free(loop);
     bsn_store_close(store);

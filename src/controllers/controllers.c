@@ -1,0 +1,73 @@
+/*
+ * controllers.c - the table of built-in controllers and their start/stop.
+ */
+#include "controllers/controllers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "controllers/ctrl_int.h"
+
+struct entry {
+    const char *name;
+    void *(*make)(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
+    void (*destroy)(void *self);
+};
+
+static const struct entry table[] = {
+    {"replicaset", bsn_rs_ctrl_new, bsn_rs_ctrl_free},
+    {"replicationcontroller", bsn_rc_ctrl_new, bsn_rs_ctrl_free},
+};
+
+#define NCTRL (sizeof(table) / sizeof(table[0]))
+
+struct bsn_controllers {
+    void *sim;
+    void *inst[NCTRL];
+};
+
+bool
+bsn_controllers_listed(const char *list, const char *name)
+{
+    if (!list || !*list)
+        return false;
+    if (!strcmp(list, "all") || !strcmp(list, "*"))
+        return true;
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+struct bsn_controllers *
+bsn_controllers_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *opts,
+                    struct bsn_err *err)
+{
+    struct bsn_controllers *cs = bsn_calloc(1, sizeof(*cs));
+    cs->sim = bsn_simnodes_new(ctx, opts);
+    for (size_t i = 0; i < NCTRL; i++) {
+        if (bsn_controllers_listed(opts->disable, table[i].name))
+            continue;
+        cs->inst[i] = table[i].make(ctx, opts);
+    }
+    return cs;
+}
+
+void
+bsn_controllers_free(struct bsn_controllers *cs)
+{
+    if (!cs)
+        return;
+    for (size_t i = 0; i < NCTRL; i++)
+        if (cs->inst[i])
+            table[i].destroy(cs->inst[i]);
+    bsn_simnodes_free(cs->sim);
+    free(cs);
+}

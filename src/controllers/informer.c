@@ -1,0 +1,294 @@
+/*
+ * informer.c - list + watch into a local cache, with add/update/delete handlers.
+ *
+ * Owns the cached objects (one reference each), a per-namespace index and the watch. Relists
+ * on 410 Expired and reports the difference between the old cache and the new list.
+ */
+#include "controllers/informer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/client.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "codec/json.h"
+
+#define MAX_HANDLERS 16
+
+struct bsn_informer {
+    struct bsn_loop *loop;
+    struct bsn_client *cl;
+    char *path;
+    struct bsn_map objs;  /* key -> json_t* (owned) */
+    struct bsn_map by_ns; /* ns -> struct bsn_map* of key -> json_t* (borrowed from objs) */
+    struct bsn_informer_handler h[MAX_HANDLERS];
+    int nh;
+    struct bsn_client_watch *watch;
+    char rv[32];
+    bool synced;
+    struct bsn_timer retry;
+};
+
+void
+bsn_obj_key(const json_t *obj, char *out, size_t n)
+{
+    const char *ns = bsn_json_str(obj, "metadata.namespace");
+    const char *name = bsn_json_str(obj, "metadata.name");
+    if (ns && *ns)
+        snprintf(out, n, "%s/%s", ns, name ? name : "");
+    else
+        snprintf(out, n, "%s", name ? name : "");
+}
+
+static void
+index_put(struct bsn_informer *inf, const char *key, json_t *obj)
+{
+    const char *ns = bsn_json_str(obj, "metadata.namespace");
+    if (!ns)
+        ns = "";
+    struct bsn_map *m = bsn_map_get(&inf->by_ns, ns);
+    if (!m) {
+        m = bsn_calloc(1, sizeof(*m));
+        bsn_map_init(m);
+        bsn_map_put(&inf->by_ns, ns, m);
+    }
+    bsn_map_put(m, key, obj);
+}
+
+static void
+index_del(struct bsn_informer *inf, const char *key, json_t *obj)
+{
+    const char *ns = bsn_json_str(obj, "metadata.namespace");
+    struct bsn_map *m = bsn_map_get(&inf->by_ns, ns ? ns : "");
+    if (m)
+        bsn_map_del(m, key);
+}
+
+/* Stores obj (takes a reference) and fires handlers. */
+static void
+upsert(struct bsn_informer *inf, json_t *obj)
+{
+    char key[512];
+    bsn_obj_key(obj, key, sizeof(key));
+    json_incref(obj);
+    json_t *old = bsn_map_put(&inf->objs, key, obj);
+    if (old)
+        index_del(inf, key, old);
+    index_put(inf, key, obj);
+    for (int i = 0; i < inf->nh; i++) {
+        if (old && inf->h[i].on_update)
+            inf->h[i].on_update(old, obj, inf->h[i].data);
+        else if (!old && inf->h[i].on_add)
+            inf->h[i].on_add(obj, inf->h[i].data);
+    }
+    json_decref(old);
+}
+
+static void
+remove_key(struct bsn_informer *inf, const char *key)
+{
+    json_t *old = bsn_map_del(&inf->objs, key);
+    if (!old)
+        return;
+    index_del(inf, key, old);
+    for (int i = 0; i < inf->nh; i++)
+        if (inf->h[i].on_delete)
+            inf->h[i].on_delete(old, inf->h[i].data);
+    json_decref(old);
+}
+
+static void start_watch(struct bsn_informer *inf);
+static void do_list(struct bsn_informer *inf);
+
+static void
+retry_cb(struct bsn_loop *loop, void *data)
+{
+    struct bsn_informer *inf = data;
+    if (inf->rv[0])
+        start_watch(inf);
+    else
+        do_list(inf);
+}
+
+static void
+on_event(const char *type, json_t *obj, void *data)
+{
+    struct bsn_informer *inf = data;
+    if (!strcmp(type, "ERROR")) {
+        if (json_integer_value(json_object_get(obj, "code")) == 410)
+            inf->rv[0] = '\0'; /* relist when the stream closes */
+        return;
+    }
+    const char *rv = bsn_json_str(obj, "metadata.resourceVersion");
+    if (rv)
+        snprintf(inf->rv, sizeof(inf->rv), "%s", rv);
+    if (!strcmp(type, "BOOKMARK"))
+        return;
+    if (!strcmp(type, "DELETED")) {
+        char key[512];
+        bsn_obj_key(obj, key, sizeof(key));
+        remove_key(inf, key);
+        return;
+    }
+    upsert(inf, obj);
+}
+
+static void
+on_closed(int status, void *data)
+{
+    struct bsn_informer *inf = data;
+    inf->watch = NULL;
+    if (status == 410)
+        inf->rv[0] = '\0';
+    bsn_timer_start(inf->loop, &inf->retry, inf->rv[0] ? 0 : 100, retry_cb, inf);
+}
+
+static void
+start_watch(struct bsn_informer *inf)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s?resourceVersion=%s&allowWatchBookmarks=true", inf->path,
+             inf->rv);
+    inf->watch = bsn_client_watch(inf->cl, path, on_event, on_closed, inf);
+}
+
+static void
+on_list(int status, const char *body, size_t len, void *data)
+{
+    struct bsn_informer *inf = data;
+    struct bsn_err err;
+    json_t *list = status == 200 ? bsn_json_parse(body, len, &err) : NULL;
+    if (!list) {
+        bsn_warn("informer", "list %s: HTTP %d; retrying", inf->path, status);
+        bsn_timer_start(inf->loop, &inf->retry, 1000, retry_cb, inf);
+        return;
+    }
+    json_t *items = json_object_get(list, "items");
+    /* the new list replaces the cache: delete what vanished, upsert the rest */
+    struct bsn_map seen;
+    bsn_map_init(&seen);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char key[512];
+        bsn_obj_key(it, key, sizeof(key));
+        bsn_map_put(&seen, key, it);
+    }
+    const char *k;
+    void *v;
+    size_t iter = 0;
+    char **gone = NULL;
+    size_t ngone = 0;
+    while (bsn_map_next(&inf->objs, &iter, &k, &v)) {
+        if (!bsn_map_get(&seen, k)) {
+            gone = bsn_realloc(gone, (ngone + 1) * sizeof(*gone));
+            gone[ngone++] = bsn_strdup(k);
+        }
+    }
+    for (size_t j = 0; j < ngone; j++) {
+        remove_key(inf, gone[j]);
+        free(gone[j]);
+    }
+    free(gone);
+    bsn_map_fini(&seen);
+    json_array_foreach(items, i, it)
+    {
+        char key[512];
+        bsn_obj_key(it, key, sizeof(key));
+        json_t *old = bsn_map_get(&inf->objs, key);
+        if (old && !strcmp(bsn_json_str(old, "metadata.resourceVersion") ?: "",
+                           bsn_json_str(it, "metadata.resourceVersion") ?: "-"))
+            continue;
+        upsert(inf, it);
+    }
+    snprintf(inf->rv, sizeof(inf->rv), "%s", bsn_json_str(list, "metadata.resourceVersion") ?: "0");
+    json_decref(list);
+    inf->synced = true;
+    start_watch(inf);
+}
+
+static void
+do_list(struct bsn_informer *inf)
+{
+    bsn_client_request(inf->cl, "GET", inf->path, NULL, NULL, 0, on_list, inf);
+}
+
+struct bsn_informer *
+bsn_informer_new(struct bsn_loop *loop, struct bsn_client *cl, const char *path)
+{
+    struct bsn_informer *inf = bsn_calloc(1, sizeof(*inf));
+    inf->loop = loop;
+    inf->cl = cl;
+    inf->path = bsn_strdup(path);
+    bsn_map_init(&inf->objs);
+    bsn_map_init(&inf->by_ns);
+    bsn_timer_init(&inf->retry);
+    return inf;
+}
+
+void
+bsn_informer_add_handler(struct bsn_informer *inf, const struct bsn_informer_handler *h)
+{
+    if (inf->nh < MAX_HANDLERS)
+        inf->h[inf->nh++] = *h;
+}
+
+void
+bsn_informer_start(struct bsn_informer *inf)
+{
+    do_list(inf);
+}
+
+bool
+bsn_informer_synced(const struct bsn_informer *inf)
+{
+    return inf->synced;
+}
+
+json_t *
+bsn_informer_get(const struct bsn_informer *inf, const char *key)
+{
+    return bsn_map_get(&inf->objs, key);
+}
+
+const struct bsn_map *
+bsn_informer_ns(const struct bsn_informer *inf, const char *ns)
+{
+    if (!ns)
+        return &inf->objs;
+    return bsn_map_get(&inf->by_ns, ns);
+}
+
+size_t
+bsn_informer_len(const struct bsn_informer *inf)
+{
+    return inf->objs.len;
+}
+
+void
+bsn_informer_free(struct bsn_informer *inf)
+{
+    if (!inf)
+        return;
+    if (inf->watch)
+        bsn_client_watch_stop(inf->watch);
+    bsn_timer_stop(inf->loop, &inf->retry);
+    size_t it = 0;
+    void *v;
+    while (bsn_map_next(&inf->objs, &it, NULL, &v))
+        json_decref(v);
+    bsn_map_fini(&inf->objs);
+    it = 0;
+    while (bsn_map_next(&inf->by_ns, &it, NULL, &v)) {
+        bsn_map_fini(v);
+        free(v);
+    }
+    bsn_map_fini(&inf->by_ns);
+    free(inf->path);
+    /* a list still in flight must not call back: free the client right after the informers
+     * (bsn_client_free drops the callbacks of requests in flight) */
+    free(inf);
+}

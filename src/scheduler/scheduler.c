@@ -1,0 +1,459 @@
+/*
+ * scheduler.c - the scheduling loop: a work queue of pending pods, incremental per-node
+ * accounting from the informers, filters + scores (filters.c), binding and failure reporting.
+ */
+#include "scheduler/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "codec/json.h"
+#include "codec/quantity.h"
+#include "controllers/ctrl.h"
+
+struct placed {
+    char node[254];
+    char owner[64];
+    struct bsn_sched_req req;
+    bool assumed; /* bound by us, not yet seen bound in the informer */
+};
+
+struct bsn_scheduler {
+    struct bsn_ctrl *ctx;
+    struct bsn_informer *nodes, *pods;
+    struct bsn_workqueue *q;
+    struct bsn_map node_map;      /* name -> struct bsn_sched_node* */
+    struct bsn_sched_node **list; /* nodes that exist */
+    size_t nlist;
+    bool list_dirty;
+    struct bsn_map placed;    /* pod key -> struct placed* */
+    struct bsn_map unsched;   /* pod key -> strdup(last message) */
+    struct bsn_map owner_cnt; /* "uid|node" -> (uintptr_t)count */
+    size_t rr;
+    uint64_t bound;
+};
+
+static struct bsn_sched_node *
+node_get(struct bsn_scheduler *s, const char *name, bool create)
+{
+    struct bsn_sched_node *n = bsn_map_get(&s->node_map, name);
+    if (!n && create) {
+        n = bsn_calloc(1, sizeof(*n));
+        snprintf(n->name, sizeof(n->name), "%s", name);
+        bsn_map_put(&s->node_map, name, n);
+    }
+    return n;
+}
+
+static void
+owner_add(struct bsn_scheduler *s, const char *owner, const char *node, int delta)
+{
+    if (!owner[0])
+        return;
+    char k[400];
+    snprintf(k, sizeof(k), "%s|%s", owner, node);
+    intptr_t c = (intptr_t)bsn_map_get(&s->owner_cnt, k) + delta;
+    if (c <= 0)
+        bsn_map_del(&s->owner_cnt, k);
+    else
+        bsn_map_put(&s->owner_cnt, k, (void *)c);
+}
+
+static void
+account(struct bsn_scheduler *s, struct placed *p, int sign)
+{
+    struct bsn_sched_node *n = node_get(s, p->node, true);
+    n->used_cpu += sign * p->req.cpu_milli;
+    n->used_mem += sign * p->req.memory;
+    n->used_eph += sign * p->req.ephemeral;
+    n->used_pods += sign;
+    for (int i = 0; i < p->req.nports; i++) {
+        if (sign > 0) {
+            if (n->nports == n->capports) {
+                n->capports = n->capports ? n->capports * 2 : 8;
+                n->ports = bsn_realloc(n->ports, n->capports * sizeof(*n->ports));
+            }
+            n->ports[n->nports++] = p->req.ports[i];
+        } else {
+            for (size_t j = 0; j < n->nports; j++)
+                if (n->ports[j] == p->req.ports[i]) {
+                    n->ports[j] = n->ports[--n->nports];
+                    break;
+                }
+        }
+    }
+    owner_add(s, p->owner, p->node, sign);
+}
+
+static void
+owner_uid(const json_t *pod, char *out, size_t n)
+{
+    json_t *ref = bsn_ctrl_owner(pod);
+    snprintf(out, n, "%s", ref ? json_string_value(json_object_get(ref, "uid")) ?: "" : "");
+}
+
+static struct placed *
+place(struct bsn_scheduler *s, const char *key, const json_t *pod, const char *node, bool assumed)
+{
+    struct placed *p = bsn_calloc(1, sizeof(*p));
+    snprintf(p->node, sizeof(p->node), "%s", node);
+    owner_uid(pod, p->owner, sizeof(p->owner));
+    bsn_sched_pod_request(pod, &p->req);
+    p->assumed = assumed;
+    account(s, p, +1);
+    struct placed *old = bsn_map_put(&s->placed, key, p);
+    if (old) {
+        account(s, old, -1);
+        free(old);
+    }
+    return p;
+}
+
+static void
+unplace(struct bsn_scheduler *s, const char *key)
+{
+    struct placed *p = bsn_map_del(&s->placed, key);
+    if (p) {
+        account(s, p, -1);
+        free(p);
+    }
+}
+
+/* Something changed that may let unschedulable pods fit: queue them all again. */
+static void
+flush_unschedulable(struct bsn_scheduler *s)
+{
+    const char *k;
+    void *v;
+    size_t it = 0;
+    while (bsn_map_next(&s->unsched, &it, &k, &v))
+        bsn_workqueue_add(s->q, k);
+}
+
+static bool
+pod_wants_us(const json_t *pod)
+{
+    const char *sn = bsn_json_str(pod, "spec.schedulerName");
+    const char *node = bsn_json_str(pod, "spec.nodeName");
+    return (!sn || !strcmp(sn, "default-scheduler")) && (!node || !*node) && bsn_pod_active(pod);
+}
+
+static void
+pod_seen(struct bsn_scheduler *s, json_t *pod)
+{
+    char key[512];
+    bsn_obj_key(pod, key, sizeof(key));
+    const char *node = bsn_json_str(pod, "spec.nodeName");
+    const char *phase = bsn_json_str(pod, "status.phase") ?: "";
+    bool terminal = !strcmp(phase, "Succeeded") || !strcmp(phase, "Failed");
+    if (node && *node) {
+        free(bsn_map_del(&s->unsched, key));
+        if (terminal) {
+            if (bsn_map_get(&s->placed, key)) {
+                unplace(s, key);
+                flush_unschedulable(s);
+            }
+            return;
+        }
+        struct placed *p = bsn_map_get(&s->placed, key);
+        if (p && !strcmp(p->node, node)) {
+            p->assumed = false;
+            return;
+        }
+        place(s, key, pod, node, false);
+        return;
+    }
+    if (pod_wants_us(pod))
+        bsn_workqueue_add(s->q, key);
+}
+
+static void
+pod_added(json_t *pod, void *data)
+{
+    pod_seen(data, pod);
+}
+
+static void
+pod_updated(json_t *old, json_t *pod, void *data)
+{
+    pod_seen(data, pod);
+}
+
+static void
+pod_deleted(json_t *pod, void *data)
+{
+    struct bsn_scheduler *s = data;
+    char key[512];
+    bsn_obj_key(pod, key, sizeof(key));
+    free(bsn_map_del(&s->unsched, key));
+    if (bsn_map_get(&s->placed, key)) {
+        unplace(s, key);
+        flush_unschedulable(s);
+    }
+}
+
+static int64_t
+qty(const json_t *v, bool milli)
+{
+    struct bsn_quantity q;
+    struct bsn_err err;
+    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
+        return 0;
+    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
+}
+
+static void
+node_seen(struct bsn_scheduler *s, json_t *node)
+{
+    const char *name = bsn_json_str(node, "metadata.name");
+    if (!name)
+        return;
+    struct bsn_sched_node *n = node_get(s, name, true);
+    if (!n->node)
+        s->list_dirty = true;
+    n->node = node;
+    json_t *alloc = bsn_json_path(node, "status.allocatable");
+    if (!alloc)
+        alloc = bsn_json_path(node, "status.capacity");
+    n->alloc_cpu = qty(json_object_get(alloc, "cpu"), true);
+    n->alloc_mem = qty(json_object_get(alloc, "memory"), false);
+    n->alloc_eph = qty(json_object_get(alloc, "ephemeral-storage"), false);
+    if (!json_object_get(alloc, "ephemeral-storage"))
+        n->alloc_eph = INT64_MAX / 2;
+    n->alloc_pods = qty(json_object_get(alloc, "pods"), false);
+    n->unschedulable = json_is_true(
+        bsn_json_path(node, "spec") ? json_object_get(bsn_json_path(node, "spec"), "unschedulable")
+                                    : NULL);
+    n->ready = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(bsn_json_path(node, "status")
+                           ? json_object_get(bsn_json_path(node, "status"), "conditions")
+                           : NULL,
+                       i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "type")) ?: "", "Ready"))
+            n->ready = !strcmp(json_string_value(json_object_get(c, "status")) ?: "", "True");
+    }
+    flush_unschedulable(s);
+}
+
+static void
+node_added(json_t *node, void *data)
+{
+    node_seen(data, node);
+}
+
+static void
+node_updated(json_t *old, json_t *node, void *data)
+{
+    node_seen(data, node);
+}
+
+static void
+node_deleted(json_t *node, void *data)
+{
+    struct bsn_scheduler *s = data;
+    struct bsn_sched_node *n = node_get(s, bsn_json_str(node, "metadata.name") ?: "", false);
+    if (n) {
+        n->node = NULL;
+        s->list_dirty = true;
+    }
+}
+
+static void
+rebuild_list(struct bsn_scheduler *s)
+{
+    free(s->list);
+    s->list = bsn_calloc(s->node_map.len + 1, sizeof(*s->list));
+    s->nlist = 0;
+    void *v;
+    size_t it = 0;
+    while (bsn_map_next(&s->node_map, &it, NULL, &v)) {
+        struct bsn_sched_node *n = v;
+        if (n->node)
+            s->list[s->nlist++] = n;
+    }
+    s->list_dirty = false;
+}
+
+struct bind_ctx {
+    struct bsn_scheduler *s;
+    char key[512];
+};
+
+static void
+bind_done(int status, json_t *body, void *data)
+{
+    struct bind_ctx *b = data;
+    if (status >= 300) {
+        struct placed *p = bsn_map_get(&b->s->placed, b->key);
+        if (p && p->assumed)
+            unplace(b->s, b->key);
+    } else {
+        b->s->bound++;
+    }
+    free(b);
+}
+
+static void
+report_unschedulable(struct bsn_scheduler *s, const char *key, const json_t *pod, const char *msg)
+{
+    const char *prev = bsn_map_get(&s->unsched, key);
+    json_t *cond = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(bsn_json_path(pod, "status")
+                           ? json_object_get(bsn_json_path(pod, "status"), "conditions")
+                           : NULL,
+                       i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "type")) ?: "", "PodScheduled"))
+            cond = c;
+    }
+    bool same = cond && !strcmp(json_string_value(json_object_get(cond, "message")) ?: "", msg);
+    if (!(prev && !strcmp(prev, msg)))
+        bsn_ctrl_event(s->ctx, pod, "Warning", "FailedScheduling", "%s", msg);
+    free(bsn_map_put(&s->unsched, key, bsn_strdup(msg)));
+    if (same)
+        return;
+    char now[40];
+    bsn_ctrl_now(now, sizeof(now));
+    json_t *patch = json_pack("{s:{s:[{s:s,s:s,s:n,s:s,s:s,s:s}]}}", "status", "conditions", "type",
+                              "PodScheduled", "status", "False", "lastProbeTime",
+                              "lastTransitionTime", now, "reason", "Unschedulable", "message", msg);
+    char path[600];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status",
+             bsn_json_str(pod, "metadata.namespace"), bsn_json_str(pod, "metadata.name"));
+    bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", patch, NULL, NULL, NULL,
+                  NULL);
+    json_decref(patch);
+}
+
+static int
+schedule_one(const char *key, void *data)
+{
+    struct bsn_scheduler *s = data;
+    json_t *pod = bsn_informer_get(s->pods, key);
+    if (!pod || !pod_wants_us(pod))
+        return 0;
+    if (!bsn_informer_synced(s->nodes) || !bsn_informer_synced(s->pods))
+        return 200;
+    struct placed *already = bsn_map_get(&s->placed, key);
+    if (already && already->assumed)
+        return 0; /* binding in flight */
+    if (s->list_dirty)
+        rebuild_list(s);
+    struct bsn_sched_req req;
+    bsn_sched_pod_request(pod, &req);
+    char owner[64];
+    owner_uid(pod, owner, sizeof(owner));
+    size_t n = s->nlist;
+    struct bsn_sched_fail *fails = bsn_calloc(n ? n : 1, sizeof(*fails));
+    int64_t *same = bsn_calloc(n ? n : 1, sizeof(*same));
+    int64_t max_same = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!bsn_sched_filter(pod, &req, s->list[i], &fails[i])) {
+            same[i] = -1;
+            continue;
+        }
+        any = true;
+        if (owner[0]) {
+            char k[400];
+            snprintf(k, sizeof(k), "%s|%s", owner, s->list[i]->name);
+            same[i] = (intptr_t)bsn_map_get(&s->owner_cnt, k);
+            if (same[i] > max_same)
+                max_same = same[i];
+        }
+    }
+    if (!any) {
+        char *msg = bsn_sched_message(fails, n);
+        report_unschedulable(s, key, pod, msg);
+        free(msg);
+        free(fails);
+        free(same);
+        return 0;
+    }
+    struct bsn_sched_node *best = NULL;
+    int64_t best_score = -1;
+    s->rr++;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = (j + s->rr) % n;
+        if (same[i] < 0)
+            continue;
+        int64_t sc = bsn_sched_score(pod, &req, s->list[i], same[i], max_same);
+        if (sc > best_score) {
+            best_score = sc;
+            best = s->list[i];
+        }
+    }
+    free(fails);
+    free(same);
+    free(bsn_map_del(&s->unsched, key));
+    place(s, key, pod, best->name, true);
+    const char *ns = bsn_json_str(pod, "metadata.namespace");
+    const char *name = bsn_json_str(pod, "metadata.name");
+    json_t *b = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s}}", "apiVersion", "v1", "kind",
+                          "Binding", "metadata", "name", name, "namespace", ns, "target",
+                          "apiVersion", "v1", "kind", "Node", "name", best->name);
+    char path[600];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/binding", ns, name);
+    struct bind_ctx *bc = bsn_calloc(1, sizeof(*bc));
+    bc->s = s;
+    snprintf(bc->key, sizeof(bc->key), "%s", key);
+    bsn_ctrl_send(s->ctx, "POST", path, NULL, b, s->q, key, bind_done, bc);
+    json_decref(b);
+    bsn_ctrl_event(s->ctx, pod, "Normal", "Scheduled", "Successfully assigned %s/%s to %s", ns,
+                   name, best->name);
+    return 0;
+}
+
+struct bsn_scheduler *
+bsn_scheduler_new(struct bsn_ctrl *ctx)
+{
+    struct bsn_scheduler *s = bsn_calloc(1, sizeof(*s));
+    s->ctx = ctx;
+    bsn_map_init(&s->node_map);
+    bsn_map_init(&s->placed);
+    bsn_map_init(&s->unsched);
+    bsn_map_init(&s->owner_cnt);
+    s->q = bsn_workqueue_new(ctx->loop, "scheduler", schedule_one, s);
+    s->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
+    s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
+    struct bsn_informer_handler hn = {node_added, node_updated, node_deleted, s};
+    bsn_informer_add_handler(s->nodes, &hn);
+    struct bsn_informer_handler hp = {pod_added, pod_updated, pod_deleted, s};
+    bsn_informer_add_handler(s->pods, &hp);
+    return s;
+}
+
+void
+bsn_scheduler_free(struct bsn_scheduler *s)
+{
+    if (!s)
+        return;
+    bsn_workqueue_free(s->q);
+    void *v;
+    size_t it = 0;
+    while (bsn_map_next(&s->node_map, &it, NULL, &v)) {
+        struct bsn_sched_node *n = v;
+        free(n->ports);
+        free(n);
+    }
+    bsn_map_fini(&s->node_map);
+    it = 0;
+    while (bsn_map_next(&s->placed, &it, NULL, &v))
+        free(v);
+    bsn_map_fini(&s->placed);
+    it = 0;
+    while (bsn_map_next(&s->unsched, &it, NULL, &v))
+        free(v);
+    bsn_map_fini(&s->unsched);
+    bsn_map_fini(&s->owner_cnt);
+    free(s->list);
+    free(s);
+}
