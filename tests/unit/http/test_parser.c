@@ -198,6 +198,60 @@ test_rejects(void **state)
     }
 }
 
+/* The 8-bytes-at-a-time scanners must catch a bad byte at any offset. */
+static void
+test_bad_byte_at_every_offset(void **state)
+{
+    const unsigned char bad_value[] = {0x00, 0x01, 0x0b, 0x1f, 0x7f, '\r', '\n'};
+    const unsigned char bad_target[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '#', '\t', '\r'};
+    char buf[256];
+    int st;
+    for (size_t pos = 0; pos < 40; pos++) {
+        for (size_t k = 0; k < sizeof(bad_value); k++) {
+            char val[41];
+            memset(val, 'v', 40);
+            val[40] = 0;
+            val[pos] = (char)bad_value[k];
+            static const char pre[] = "GET / HTTP/1.1\r\nHost: a\r\nX: ";
+            memcpy(buf, pre, sizeof(pre) - 1);
+            memcpy(buf + sizeof(pre) - 1, val, 40);
+            memcpy(buf + sizeof(pre) - 1 + 40, "\r\n\r\n", 4);
+            int n = (int)sizeof(pre) - 1 + 44;
+            int rc = bsn_http_parse_request(buf, (size_t)n, &H, &st);
+            if (rc != BSN_HTTP_ERROR || st != 400)
+                fail_msg("value byte 0x%02x at %zu: rc=%d", bad_value[k], pos, rc);
+        }
+        for (size_t k = 0; k < sizeof(bad_target); k++) {
+            char tgt[42];
+            tgt[0] = '/';
+            memset(tgt + 1, 't', 40);
+            tgt[41] = 0;
+            tgt[1 + pos] = (char)bad_target[k];
+            static const char tail[] = " HTTP/1.1\r\nHost: a\r\n\r\n";
+            memcpy(buf, "GET ", 4);
+            memcpy(buf + 4, tgt, 41);
+            memcpy(buf + 45, tail, sizeof(tail) - 1);
+            int n = 45 + (int)sizeof(tail) - 1;
+            int rc = bsn_http_parse_request(buf, (size_t)n, &H, &st);
+            if (rc != BSN_HTTP_ERROR || st != 400)
+                fail_msg("target byte 0x%02x at %zu: rc=%d", bad_target[k], pos, rc);
+        }
+    }
+    /* obs-text (UTF-8) is fine in values at any offset, and '?' splits the query anywhere. */
+    for (size_t pos = 1; pos < 40; pos++) {
+        char b2[128];
+        memcpy(b2, "GET /", 5);
+        memset(b2 + 5, 'p', 40);
+        b2[5 + pos] = '?';
+        static const char tail2[] = " HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n";
+        memcpy(b2 + 45, tail2, sizeof(tail2) - 1);
+        int n2 = 45 + (int)sizeof(tail2) - 1;
+        assert_int_equal(bsn_http_parse_request(b2, (size_t)n2, &H, &st), n2);
+        assert_int_equal(H.path.len, pos + 1);
+        assert_int_equal(H.query.len, 40 - pos - 1);
+    }
+}
+
 static void
 test_limits(void **state)
 {
@@ -382,11 +436,17 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),     cmocka_unit_test(test_incomplete_every_prefix),
-        cmocka_unit_test(test_pipelined),      cmocka_unit_test(test_connection_semantics),
-        cmocka_unit_test(test_rejects),        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_response),       cmocka_unit_test(test_chunked_every_split),
-        cmocka_unit_test(test_chunked_errors), cmocka_unit_test(test_list_has),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_incomplete_every_prefix),
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_connection_semantics),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_bad_byte_at_every_offset),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_response),
+        cmocka_unit_test(test_chunked_every_split),
+        cmocka_unit_test(test_chunked_errors),
+        cmocka_unit_test(test_list_has),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
