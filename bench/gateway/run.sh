@@ -5,16 +5,19 @@
 # Same upstream for all (bench/gateway/upstream.c, 13-byte body, keep-alive), equivalent proxy
 # configs (keep-alive to the upstream, access logging off), wrk with a fixed client load, at 1
 # and 2 worker threads/processes each. Reports req/s, p99 latency, RSS and ratios, plus Bosun
-# with 1,000 routes (1,000 hosts x 1 path) vs 1 route. Takes about 2 minutes.
+# with 1,000 routes (1,000 hosts x 1 path) vs 1 route. The machine may be shared, so every
+# configuration is measured ROUNDS times, interleaved, and the median is reported. Takes
+# about 2.5 minutes.
 #
 #   bench/gateway/run.sh            # builds build-bench (release) if BOSUN_GATEWAY is unset
-#   DURATION=10 CONNS=100 bench/gateway/run.sh
+#   ROUNDS=5 DURATION=5 CONNS=100 bench/gateway/run.sh
 #
 # Needs: wrk, nginx (nginx-light), haproxy, gcc, meson/ninja.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 WRK_THREADS=${WRK_THREADS:-1}
 BASE_PORT=${BASE_PORT:-19100}
@@ -73,7 +76,7 @@ run_wrk() {
     local port=$1 host=${2:-} path=${3:-/}
     local hdr=()
     [ -n "$host" ] && hdr=(-H "Host: $host")
-    wrk -t1 -c"$CONNS" -d1s "${hdr[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 # warm-up
+    wrk -t1 -c"$CONNS" -d0.5s "${hdr[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 # warm-up
     local out
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" \
         "http://127.0.0.1:$port$path" 2>&1)
@@ -185,33 +188,43 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 write_bosun_config 1 "$TMP/bosun-1.yaml"
 write_bosun_config 1000 "$TMP/bosun-1000.yaml"
 
-declare -A RPS P99 RSS
-for w in 1 2; do
-    start_nginx "$w"
-    read -r RPS[nginx$w] P99[nginx$w] < <(run_wrk "$NGX_PORT")
-    RSS[nginx$w]=$(rss_kb "$NGX_PID")
-    stop "$NGX_PID"
+declare -A RPS P99 RSS ALL
+add() { RPS[$1]="${RPS[$1]:-} $2"; P99[$1]="${P99[$1]:-} $3"; }
+median() { echo "$@" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for round in $(seq 1 "$ROUNDS"); do
+    for w in 1 2; do
+        start_nginx "$w"
+        add nginx$w $(run_wrk "$NGX_PORT")
+        RSS[nginx$w]=$(rss_kb "$NGX_PID")
+        stop "$NGX_PID"
 
-    start_haproxy "$w"
-    read -r RPS[haproxy$w] P99[haproxy$w] < <(run_wrk "$HAP_PORT")
-    RSS[haproxy$w]=$(rss_kb "$HAP_PID")
-    stop "$HAP_PID"
+        start_haproxy "$w"
+        add haproxy$w $(run_wrk "$HAP_PORT")
+        RSS[haproxy$w]=$(rss_kb "$HAP_PID")
+        stop "$HAP_PID"
 
-    start_bosun "$w" "$TMP/bosun-1.yaml"
-    read -r RPS[bosun$w] P99[bosun$w] < <(run_wrk "$BSN_PORT")
-    RSS[bosun$w]=$(rss_kb "$BSN_PID")
+        start_bosun "$w" "$TMP/bosun-1.yaml"
+        add bosun$w $(run_wrk "$BSN_PORT")
+        RSS[bosun$w]=$(rss_kb "$BSN_PID")
+        stop "$BSN_PID"
+    done
+    start_bosun 1 "$TMP/bosun-1000.yaml"
+    add bosun1000 $(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
+    RSS[bosun1000]=$(rss_kb "$BSN_PID")
     stop "$BSN_PID"
+    echo "round $round done" >&2
 done
-start_bosun 1 "$TMP/bosun-1000.yaml"
-read -r RPS[bosun1000] P99[bosun1000] < <(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
-RSS[bosun1000]=$(rss_kb "$BSN_PID")
-stop "$BSN_PID"
+for k in "${!RPS[@]}"; do
+    ALL[$k]=${RPS[$k]}
+    RPS[$k]=$(median ${RPS[$k]})
+    P99[$k]=$(median ${P99[$k]})
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 {
     echo "# Gateway benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) CPUs"
-    echo "# wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, 13-byte body, keep-alive both sides, logs off"
+    echo "# wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s x $ROUNDS rounds (median), 13-byte body, keep-alive both sides, logs off"
     printf "%-22s %10s %9s %9s\n" "proxy (workers)" "req/s" "p99 ms" "RSS KiB"
     for w in 1 2; do
         for p in nginx haproxy bosun; do
@@ -225,4 +238,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
             "bosun/haproxy $(ratio "${RPS[bosun$w]}" "${RPS[haproxy$w]}")"
     done
     echo "bosun 1000 routes / 1 route: $(ratio "${RPS[bosun1000]}" "${RPS[bosun1]}")"
+    echo "# all rounds (req/s):"
+    for k in nginx1 haproxy1 bosun1 nginx2 haproxy2 bosun2 bosun1000; do echo "#   $k:${ALL[$k]}"; done
+    echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$ROOT/bench/gateway/last-run.txt"

@@ -108,6 +108,10 @@ int gw_gzip_start(struct gw_conn *c);
 long gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
                   int npre);
 void gw_gzip_end(struct gw_conn *c);
+/* mirror.c */
+struct gw_mirror;
+void gw_mirror_request(struct gw_conn *c);
+void gw_mirror_fini(struct gw_worker *w);
 /* cache.c */
 bool gw_cache_request(struct gw_conn *c);
 bool gw_cache_serve(struct gw_conn *c);

@@ -98,7 +98,9 @@ struct gw_worker {
     /* retry budget */
     long active_requests, active_retries;
     uint64_t conns_total, requests_total, cache_hits;
-    struct gw_cache *cache; /* cache.c, created on first store */
+    struct gw_cache *cache;        /* cache.c, created on first store */
+    struct gw_mirror *mirror_list; /* mirror.c: in-flight mirrored requests */
+    int mirrors;
 };
 
 struct bsn_gw {

@@ -580,6 +580,46 @@ send_request(struct gw_conn *c)
     update_interest(c);
 }
 
+static void
+put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < digits; i++)
+        out[i] = hex[(v >> (4 * (digits - 1 - i))) & 15];
+}
+
+/*
+ * W3C Trace Context: the gateway is a hop, so it keeps the trace id of a valid incoming
+ * traceparent ("00-<32 hex>-<16 hex>-<2 hex>") and replaces the parent id with its own span
+ * id; without one (or with a malformed one) it starts a new sampled trace.
+ */
+static void
+put_traceparent(struct gw_conn *c, struct bsn_buf *b, struct bsn_str in)
+{
+    char tp[13 + 55 + 2] = "traceparent: ";
+    char *v = tp + 13;
+    bool valid = in.len == 55 && in.base[2] == '-' && in.base[35] == '-' && in.base[52] == '-';
+    for (size_t i = 0; valid && i < 55; i++)
+        if (i != 2 && i != 35 && i != 52)
+            valid = (in.base[i] >= '0' && in.base[i] <= '9') ||
+                    (in.base[i] >= 'a' && in.base[i] <= 'f');
+    if (valid && memcmp(in.base + 3, "00000000000000000000000000000000", 32) == 0)
+        valid = false;
+    if (valid) {
+        memcpy(v, in.base, 55);
+    } else {
+        memcpy(v, "00-", 3);
+        put_hex(v + 3, gw_rand(c->w), 16);
+        put_hex(v + 19, gw_rand(c->w), 16);
+        memcpy(v + 52, "-01", 3);
+    }
+    v[35] = '-';
+    put_hex(v + 36, gw_rand(c->w) | 1, 16);
+    v[55] = '\r';
+    v[56] = '\n';
+    bsn_buf_append(b, tp, 13 + 57);
+}
+
 /* True when the filter-added header lines in fwd set header n. */
 static bool
 in_fwd(const struct bsn_buf *fwd, struct bsn_str n)
@@ -636,7 +676,7 @@ build_uphead(struct gw_conn *c)
     bsn_buf_puts(b, "\r\n");
     bool conn_tokens = q->connection.len > 0 && !bsn_str_case_eq(q->connection, "keep-alive") &&
                        !bsn_str_case_eq(q->connection, "close");
-    struct bsn_str xff = BSN_STR_NULL;
+    struct bsn_str xff = BSN_STR_NULL, tp = BSN_STR_NULL;
     bool has_rid = false;
     for (size_t i = 0; i < q->nheaders; i++) {
         struct bsn_str n = q->headers[i].name;
@@ -653,6 +693,10 @@ build_uphead(struct gw_conn *c)
             continue;
         if (n.len == 12 && bsn_str_case_eq(n, "x-request-id"))
             has_rid = true;
+        if (n.len == 11 && bsn_str_case_eq(n, "traceparent")) {
+            tp = q->headers[i].value;
+            continue;
+        }
         if (conn_tokens) {
             char tmp[64];
             if (n.len < sizeof(tmp)) {
@@ -692,6 +736,7 @@ build_uphead(struct gw_conn *c)
         rid[47] = '\n';
         bsn_buf_append(b, rid, sizeof(rid));
     }
+    put_traceparent(c, b, tp);
     gw_put_mods(b, &r->req_hdr);
     gw_put_mods(b, &p->req_hdr);
     if (c->fwd.len)
@@ -819,6 +864,8 @@ start_request(struct gw_conn *c)
         return;
     }
     build_uphead(c);
+    if (r->mirror)
+        gw_mirror_request(c);
     start_upstream(c);
 }
 
@@ -1169,6 +1216,7 @@ gw_proxy_worker_fini(struct gw_worker *w)
     }
     w->nfree_conns = 0;
     gw_cache_free(w);
+    gw_mirror_fini(w);
     for (int ch = 0; ch < GW_HOST_CHUNKS; ch++) {
         if (!w->hosts[ch])
             continue;

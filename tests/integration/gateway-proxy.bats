@@ -549,3 +549,55 @@ EOF2
     run curl -s -H "Authorization: Bearer $good" -H 'X-User: root' $u/echo
     [ "$(echo "$output" | grep -ci '^X-User:')" = 1 ]
 }
+
+@test "gateway: RequestMirror sends a copy of each request to the mirror backend" {
+    start_upstream a; PA=$UP_PORT
+    MP=$(free_port)
+    (cd "$BATS_TEST_TMPDIR" && exec python3 -m http.server "$MP" --bind 127.0.0.1 2>"$BATS_TEST_TMPDIR/mirror.log") &
+    echo $! >>"$BATS_TEST_TMPDIR/pids"
+    wait_port "$MP"
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"; service m "$MP"
+        cat <<EOF2
+---
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: bosun, listeners: [{name: http, port: 80}]}
+---
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}}}]
+    backendRefs: [{name: s, port: 80}]
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg"
+    run count_names "http://127.0.0.1:$GW_PORT/mirrored/name" 20
+    [ "$output" = "a 20" ]
+    for _ in $(seq 1 40); do
+        [ "$(grep -c 'GET /mirrored/name' "$BATS_TEST_TMPDIR/mirror.log")" -ge 20 ] && break
+        sleep 0.1
+    done
+    [ "$(grep -c 'GET /mirrored/name' "$BATS_TEST_TMPDIR/mirror.log")" -eq 20 ]
+}
+
+@test "gateway: traceparent is continued (same trace, new span) or started, X-Request-Id kept or set" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    start_gateway "$cfg"
+    in=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+    run curl -s -H "traceparent: $in" -H 'X-Request-Id: req-1' http://127.0.0.1:$GW_PORT/echo
+    tp=$(echo "$output" | tr -d '\r' | awk '/^traceparent:/ {print $2}')
+    [[ "$tp" =~ ^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$ ]]
+    [ "$tp" != "$in" ]
+    [ "$(echo "$output" | grep -c '^traceparent:')" = 1 ]
+    echo "$output" | grep -q '^X-Request-Id: req-1'
+    run curl -s -H 'traceparent: garbage' http://127.0.0.1:$GW_PORT/echo
+    tp=$(echo "$output" | tr -d '\r' | awk '/^traceparent:/ {print $2}')
+    [[ "$tp" =~ ^00-[0-9a-f]{32}-[0-9a-f]{16}-01$ ]]
+    echo "$output" | tr -d '\r' | grep -Eq '^X-Request-Id: [0-9a-f]{32}$'
+}
