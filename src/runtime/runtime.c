@@ -550,6 +550,20 @@ rt_container_exited(struct bsn_runtime *rt, struct rt_container *c, int wstatus,
         rt->opts.on_exit(rt->opts.on_exit_data, &c->st);
 }
 
+struct exit_note {
+    struct bsn_runtime *rt;
+    struct bsn_container_status st;
+};
+
+static void
+exit_note_run(struct bsn_loop *loop, void *data)
+{
+    struct exit_note *n = data;
+    if (n->rt->opts.on_exit)
+        n->rt->opts.on_exit(n->rt->opts.on_exit_data, &n->st);
+    free(n);
+}
+
 void
 rt_container_start_failed(struct bsn_runtime *rt, struct rt_container *c, const struct bsn_err *err)
 {
@@ -559,8 +573,13 @@ rt_container_start_failed(struct bsn_runtime *rt, struct rt_container *c, const 
     snprintf(c->st.reason, sizeof(c->st.reason), "StartError");
     snprintf(c->st.message, sizeof(c->st.message), "%s", err ? err->msg : "start failed");
     run_waiters(rt, c);
-    if (rt->opts.on_exit)
-        rt->opts.on_exit(rt->opts.on_exit_data, &c->st);
+    /* Deferred: this may run inside bsn_runtime_container_start() itself. */
+    if (rt->opts.on_exit) {
+        struct exit_note *n = bsn_calloc(1, sizeof(*n));
+        n->rt = rt;
+        n->st = c->st;
+        bsn_loop_defer(rt->loop, exit_note_run, n);
+    }
 }
 
 static void

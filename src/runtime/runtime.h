@@ -169,7 +169,8 @@ struct bsn_exec_config {
 /* --- the runtime object --- */
 
 typedef void (*bsn_runtime_done_cb)(void *data, int rc, const struct bsn_err *err);
-/* Called on the loop whenever a container's process exits (status filled in). */
+/* Called on the loop whenever a container's process exits, and after a failed start (reason
+ * StartError), with the status at that moment; never from inside a runtime call. */
 typedef void (*bsn_runtime_exit_cb)(void *data, const struct bsn_container_status *st);
 /* Network hooks supplied by the networking layer. netns_path is "" for the process runtime.
  * attach writes the pod IP into ip (size iplen); returns 0 or -1 with err set. */

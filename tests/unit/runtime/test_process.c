@@ -188,6 +188,11 @@ test_bad_command(void **state)
     assert_int_equal(st.state, BSN_CONTAINER_EXITED);
     assert_string_equal(st.reason, "StartError");
     assert_non_null(strstr(st.message, "No such file"));
+    /* on_exit is deferred to the loop, not called from inside start */
+    assert_int_equal(f->exits, 0);
+    bsn_loop_run_once(f->loop, 0);
+    assert_int_equal(f->exits, 1);
+    assert_string_equal(f->last.reason, "StartError");
     assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
 }
 
