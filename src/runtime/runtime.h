@@ -170,7 +170,9 @@ struct bsn_exec_config {
 
 typedef void (*bsn_runtime_done_cb)(void *data, int rc, const struct bsn_err *err);
 /* Called on the loop whenever a container's process exits, and after a failed start (reason
- * StartError), with the status at that moment; never from inside a runtime call. */
+ * StartError, reported from the loop, not from inside bsn_runtime_container_start), with the
+ * status at that moment. bsn_runtime_sandbox_remove reports the exits of the containers it
+ * kills before it returns. */
 typedef void (*bsn_runtime_exit_cb)(void *data, const struct bsn_container_status *st);
 /* Network hooks supplied by the networking layer. netns_path is "" for the process runtime.
  * attach writes the pod IP into ip (size iplen); returns 0 or -1 with err set. */
