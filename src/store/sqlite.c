@@ -43,7 +43,7 @@
 #define DEFAULT_CACHE_KIB  16384
 #define CHECKPOINT_BUSY_MS 20   /* how long a forced checkpoint waits for readers */
 #define VACUUM_MIN_FREE    1024 /* free pages before giving space back to the filesystem */
-#define VACUUM_PAGES       128  /* pages released per housekeeping call */
+#define VACUUM_PAGES       64   /* pages released per housekeeping call */
 
 enum {
     S_BEGIN,
