@@ -264,8 +264,11 @@ oci_sandbox_create(struct bsn_runtime *rt, const struct bsn_sandbox_config *cfg,
     os->default_cgroup = !cfg->cgroup_parent || !*cfg->cgroup_parent;
     sb->impl = os;
     if (os->default_cgroup) {
+        /* v1: under the agent's own cgroups, so its limits cover the pods. v2 forbids
+         * processes in inner nodes (the agent's cgroup would become one): use /bosun. */
+        struct oci_runtime *o = rt->impl;
         free(sb->cgroup_parent);
-        sb->cgroup_parent = bsn_sprintf("bosun/pod-%s", sb->st.id);
+        sb->cgroup_parent = bsn_sprintf("%sbosun/pod-%s", o->cgroup_v2 ? "/" : "", sb->st.id);
     }
     memcpy(id, sb->st.id, 65);
     return 0;
@@ -280,7 +283,8 @@ oci_sandbox_fini(struct bsn_runtime *rt, struct rt_sandbox *sb)
     netns_remove(os->netns_path);
     if (os->default_cgroup) {
         cgroup_each(sb->cgroup_parent, rmdir_cb, NULL);
-        cgroup_each("bosun", rmdir_cb, NULL); /* fails quietly while other pods use it */
+        /* fails quietly while other pods use it */
+        cgroup_each(sb->cgroup_parent[0] == '/' ? "/bosun" : "bosun", rmdir_cb, NULL);
     }
     free(os->netns_path);
     free(os);
@@ -822,7 +826,7 @@ oci_cleanup_stale(struct bsn_runtime *rt)
             continue;
         BSN_AUTOFREE char *ns = bsn_sprintf("%s/%s", rt->netns_dir, de->d_name);
         netns_remove(ns);
-        BSN_AUTOFREE char *cg = bsn_sprintf("bosun/pod-%s", de->d_name);
+        BSN_AUTOFREE char *cg = bsn_sprintf("%sbosun/pod-%s", o->cgroup_v2 ? "/" : "", de->d_name);
         cgroup_each(cg, rmdir_cb, NULL);
         BSN_AUTOFREE char *dir = bsn_sprintf("%s/%s", sdir, de->d_name);
         rt_rm_rf(dir);
