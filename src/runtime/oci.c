@@ -429,6 +429,7 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     oc->cgroups_path = bsn_sprintf("%s/%s", sb->cgroup_parent, c->st.id);
     json_t *spec = NULL;
     char **argv = NULL;
+    char *data_dir = NULL;
     int rc = -1;
     if (cfg->argv && cfg->argv[0]) {
         argv = rt_strv_dup(cfg->argv);
@@ -490,8 +491,7 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     };
     /* The host image shows the node's root filesystem: hide its secrets and Bosun's own
      * state (data dir with keys and images, runtime state, network namespaces). */
-    BSN_AUTOFREE char *data_dir =
-        rt->opts.images ? bsn_strdup(bsn_image_store_root(rt->opts.images)) : NULL;
+    data_dir = rt->opts.images ? bsn_strdup(bsn_image_store_root(rt->opts.images)) : NULL;
     if (data_dir && strrchr(data_dir, '/') && strrchr(data_dir, '/') != data_dir)
         *strrchr(data_dir, '/') = '\0';
     const char *host_masked[] = {"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root",
@@ -511,6 +511,7 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     memcpy(id, c->st.id, 65);
     rc = 0;
 out:
+    free(data_dir);
     json_decref(spec);
     rt_strv_free(argv);
     bsn_image_config_fini(&img);
