@@ -73,6 +73,18 @@ crash_child(const char *path, const struct bsn_store_opts *opts, int fd, int64_t
     }
 }
 
+/* h[0]: last revision seen, h[1]: events, h[2]: gaps found. */
+static int
+history_cb(const struct bsn_store_event *ev, void *data)
+{
+    int64_t *h = data;
+    if (ev->kv.mod_rev != h[0] + 1)
+        h[2]++;
+    h[0] = ev->kv.mod_rev;
+    h[1]++;
+    return 0;
+}
+
 static void
 t_crash_kill9(void **state)
 {
@@ -133,6 +145,11 @@ t_crash_kill9(void **state)
         /* The child may have committed one more batch that it did not get to report. */
         assert_true(counter == last.batch || counter == last.batch + 1);
         next_batch = counter + 1;
+        /* The history after the compaction point is gap-free and ends at the current rev. */
+        int64_t h[3] = {bsn_store_compact_rev(fx->st), 0, 0};
+        assert_true(bsn_store_events_since(fx->st, h[0], history_cb, h, NULL) >= 0);
+        assert_int_equal(h[0], bsn_store_current_rev(fx->st));
+        assert_int_equal(h[2], 0);
         int64_t r = fx_update(fx->st, "/crash/counter", "probe");
         assert_true(r > last.rev);
         fx_update(fx->st, "/crash/counter", "x");
