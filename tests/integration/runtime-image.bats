@@ -21,7 +21,11 @@ setup() {
 }
 
 teardown() {
-    [ -n "${TMP:-}" ] && rm -rf "$TMP"
+    if [ -n "${REG_PID:-}" ]; then
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+    fi
+    if [ -n "${TMP:-}" ]; then rm -rf "$TMP"; fi
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -99,6 +103,30 @@ build_layout() {
     [[ "$output" == *"imported docker.io/saved/app:7"* ]]
     [[ "$output" == *"imported docker.io/saved/app:latest"* ]]
     [ -f "$DATA/images/layers/$ld/bin/app" ]
+}
+
+@test "pull from a registry (static OCI distribution tree served on 127.0.0.1)" {
+    command -v python3 >/dev/null || skip "python3 not installed"
+    build_layout "$TMP/layout"
+    # GET /v2/<name>/manifests/<tag> and /v2/<name>/blobs/<digest> as plain files
+    mkdir -p "$TMP/reg/v2/team/app/manifests" "$TMP/reg/v2/team/app/blobs"
+    local md; md=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$TMP/layout/index.json")
+    cp "$TMP/layout/blobs/sha256/${md#sha256:}" "$TMP/reg/v2/team/app/manifests/2.0"
+    for b in "$TMP/layout/blobs/sha256/"*; do cp "$b" "$TMP/reg/v2/team/app/blobs/sha256:$(basename "$b")"; done
+    local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$TMP/reg" >"$TMP/reg.log" 2>&1 &
+    REG_PID=$!
+    for _ in $(seq 1 50); do
+        curl -s "http://127.0.0.1:$port/v2/team/app/manifests/2.0" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    run "$BOSUN" image pull --data-dir "$DATA" "127.0.0.1:$port/team/app:2.0"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"pulled 127.0.0.1:$port/team/app:2.0"* ]]
+    [ -f "$DATA/images/layers/$LAYER_DIGEST/etc/motd" ]
+    run "$BOSUN" image pull --data-dir "$DATA" "127.0.0.1:$port/team/app:nope"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"HTTP 404"* ]]
 }
 
 @test "usage errors" {
