@@ -19,6 +19,7 @@ struct entry {
 static const struct entry table[] = {
     {"replicaset", bsn_rs_ctrl_new, bsn_rs_ctrl_free},
     {"replicationcontroller", bsn_rc_ctrl_new, bsn_rs_ctrl_free},
+    {"deployment", bsn_deploy_ctrl_new, bsn_deploy_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))
