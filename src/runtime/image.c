@@ -744,9 +744,9 @@ import_dir(struct bsn_image_store *s, const char *dir, const char *default_name,
                        dir);
 }
 
-int
-bsn_image_import(struct bsn_image_store *s, const char *path, const char *default_name,
-                 char ***names, struct bsn_err *err)
+static int
+import_guarded(struct bsn_image_store *s, const char *path, const char *default_name, char ***names,
+               struct bsn_err *err)
 {
     size_t nnames = 0;
     if (names)
@@ -785,9 +785,34 @@ strv_json(const char *const *v)
 }
 
 int
+bsn_image_import(struct bsn_image_store *s, const char *path, const char *default_name,
+                 char ***names, struct bsn_err *err)
+{
+    int g = rt_img_guard_begin(s);
+    int rc = import_guarded(s, path, default_name, names, err);
+    rt_img_guard_end(g);
+    return rc;
+}
+
+static int pack_guarded(struct bsn_image_store *s, const char *dir, const char *name,
+                        const char *const *entrypoint, const char *const *cmd,
+                        const char *const *env, const char *workdir, struct bsn_err *err);
+
+int
 bsn_image_pack(struct bsn_image_store *s, const char *dir, const char *name,
                const char *const *entrypoint, const char *const *cmd, const char *const *env,
                const char *workdir, struct bsn_err *err)
+{
+    int g = rt_img_guard_begin(s);
+    int rc = pack_guarded(s, dir, name, entrypoint, cmd, env, workdir, err);
+    rt_img_guard_end(g);
+    return rc;
+}
+
+static int
+pack_guarded(struct bsn_image_store *s, const char *dir, const char *name,
+             const char *const *entrypoint, const char *const *cmd, const char *const *env,
+             const char *workdir, struct bsn_err *err)
 {
     struct bsn_image_ref ref;
     if (bsn_image_ref_parse(name, &ref, err) < 0)
@@ -972,10 +997,38 @@ bsn_image_list(struct bsn_image_store *s, struct bsn_image_entry **out, size_t *
     return 0;
 }
 
+/* Writers (import, pack, pull) hold gc.lock shared while they add blobs that no index entry
+ * references yet; GC runs only when it gets the lock exclusively (else it is skipped, and the
+ * next remove collects). */
+int
+rt_img_guard_begin(struct bsn_image_store *s)
+{
+    BSN_AUTOFREE char *path = bsn_sprintf("%s/gc.lock", s->root);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        flock(fd, LOCK_SH);
+    return fd;
+}
+
+void
+rt_img_guard_end(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Marks every blob and layer an indexed image uses; removes the rest. Caller holds the lock. */
 static void
 gc(struct bsn_image_store *s, json_t *idx)
 {
+    BSN_AUTOFREE char *gpath = bsn_sprintf("%s/gc.lock", s->root);
+    int gfd = open(gpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (gfd < 0 || flock(gfd, LOCK_EX | LOCK_NB) < 0) {
+        bsn_info("runtime", "image GC skipped: an import or pull is in progress");
+        if (gfd >= 0)
+            close(gfd);
+        return;
+    }
     json_t *keep = json_object();
     const char *key;
     json_t *val;
@@ -1026,6 +1079,7 @@ gc(struct bsn_image_store *s, json_t *idx)
             closedir(d);
     }
     json_decref(keep);
+    close(gfd);
 }
 
 int

@@ -32,4 +32,8 @@ bool rt_img_is_index(const char *media_type);
  * out (truncated to n). */
 bool rt_img_challenge_param(const char *params, const char *key, char *out, size_t n);
 
+/* Shared gc.lock held while blobs are added (see image.c); returns the fd to pass to end. */
+int rt_img_guard_begin(struct bsn_image_store *s);
+void rt_img_guard_end(int fd);
+
 #endif

@@ -475,9 +475,23 @@ is_local(const char *domain)
            !strncmp(domain, "[::1]", 5);
 }
 
+static int pull_guarded(struct bsn_image_store *s, const char *refstr,
+                        const struct bsn_registry_auth *auth, char *name, size_t namelen,
+                        struct bsn_err *err);
+
 int
 bsn_image_pull(struct bsn_image_store *s, const char *refstr, const struct bsn_registry_auth *auth,
                char *name, size_t namelen, struct bsn_err *err)
+{
+    int g = rt_img_guard_begin(s);
+    int rc = pull_guarded(s, refstr, auth, name, namelen, err);
+    rt_img_guard_end(g);
+    return rc;
+}
+
+static int
+pull_guarded(struct bsn_image_store *s, const char *refstr, const struct bsn_registry_auth *auth,
+             char *name, size_t namelen, struct bsn_err *err)
 {
     struct bsn_image_ref ref;
     if (bsn_image_ref_parse(refstr, &ref, err) < 0)

@@ -22,6 +22,7 @@
 #include "base/mem.h"
 #include "loop/loop.h"
 #include "runtime/image.h"
+#include "runtime/image_int.h"
 #include "runtime/rt_impl.h"
 
 static char tmpdir[256];
@@ -292,6 +293,31 @@ test_pack_resolve_remove(void **state)
     bsn_image_store_close(s);
 }
 
+/* GC never runs while an import/pack/pull holds the guard (their blobs are not indexed yet). */
+static void
+test_gc_guard(void **state)
+{
+    char data[300], a[300], b[300], blobs[400];
+    snprintf(data, sizeof(data), "%s/data", tmpdir);
+    snprintf(a, sizeof(a), "%s/a", tmpdir);
+    snprintf(b, sizeof(b), "%s/b", tmpdir);
+    snprintf(blobs, sizeof(blobs), "%s/images/blobs/sha256", data);
+    make_tree(a, "aaa\n");
+    make_tree(b, "bbb\n");
+    struct bsn_err err = {0};
+    struct bsn_image_store *s = bsn_image_store_open(data, &err);
+    assert_int_equal(bsn_image_pack(s, a, "a:1", NULL, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(bsn_image_pack(s, b, "b:1", NULL, NULL, NULL, NULL, &err), 0);
+    int n = count_entries(blobs);
+    int g = rt_img_guard_begin(s);
+    assert_int_equal(bsn_image_remove(s, "a:1", &err), 0);
+    assert_int_equal(count_entries(blobs), n); /* GC skipped */
+    rt_img_guard_end(g);
+    assert_int_equal(bsn_image_remove(s, "b:1", &err), 0);
+    assert_int_equal(count_entries(blobs), 0); /* collects a's leftovers too */
+    bsn_image_store_close(s);
+}
+
 /* Writes a JSON value to dir/blobs/sha256/<digest> and returns its descriptor fields. */
 static void
 put_blob_json(const char *layout, json_t *j, char digest[72], int64_t *size)
@@ -486,6 +512,7 @@ main(void)
         cmocka_unit_test(test_refs),
         cmocka_unit_test_setup_teardown(test_unpack_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_resolve_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_oci, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_docker_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_async, setup, teardown),
