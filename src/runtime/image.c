@@ -1061,6 +1061,7 @@ gc(struct bsn_image_store *s, json_t *idx)
         json_decref(cfg);
         json_decref(m);
     }
+    BSN_AUTOFREE char *mounts = rt_read_file("/proc/self/mountinfo", 16u << 20, NULL);
     const char *dirs[] = {"blobs/sha256", "layers"};
     for (int k = 0; k < 2; k++) {
         BSN_AUTOFREE char *dpath = bsn_sprintf("%s/%s", s->root, dirs[k]);
@@ -1073,6 +1074,11 @@ gc(struct bsn_image_store *s, json_t *idx)
             if (json_object_get(keep, kk))
                 continue;
             BSN_AUTOFREE char *p = bsn_sprintf("%s/%s", dpath, de->d_name);
+            /* A layer still under a container's overlay mount stays until a later GC. */
+            if (k == 1 && mounts && strstr(mounts, p)) {
+                bsn_info("runtime", "image GC: layer %s is in use, kept", de->d_name);
+                continue;
+            }
             rt_rm_rf(p);
         }
         if (d)

@@ -374,6 +374,20 @@ test_oci_lifecycle(void **state)
     assert_string_equal(st.reason, "OOMKilled");
     assert_int_equal(st.signal, SIGKILL);
 
+    /* 3b. Removing the image of a live container keeps its layers (overlay lowerdirs). */
+    const char *slp[] = {"/bin/sleep", "60", NULL};
+    struct bsn_container_config cl = {
+        .name = "layer-user", .image = "bsn-test/busybox:1", .argv = slp};
+    char idl[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cl, idl, &err), 0);
+    struct bsn_image_config ic;
+    assert_int_equal(bsn_image_resolve(f->images, "bsn-test/busybox:1", &ic, &err), 0);
+    BSN_AUTOFREE char *layer = bsn_strdup(ic.layer_dirs[0]);
+    bsn_image_config_fini(&ic);
+    assert_int_equal(bsn_image_remove(f->images, "bsn-test/busybox:1", &err), 0);
+    assert_int_equal(stat(layer, &sst), 0);
+    assert_int_equal(bsn_runtime_container_remove(f->rt, idl, &err), 0);
+
     /* 4. Removing the sandbox removes its containers, mounts, netns and cgroups. */
     BSN_AUTOFREE char *statedir = bsn_sprintf("%s/state", f->dir);
     assert_true(mounts_mention(statedir));
