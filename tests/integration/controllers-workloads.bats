@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# Workload controllers and the scheduler on simulated nodes, driven by the real kubectl.
+
+load helpers
+
+setup_file() {
+    start_server --simulate-nodes 3
+}
+
+teardown_file() {
+    stop_server
+}
+
+setup() {
+    export KUBECONFIG="$BOSUN_DIR/data/kubeconfig" HOME="$BOSUN_DIR/home"
+}
+
+# wait_for CMD...: retries a command for up to 20 s.
+wait_for() {
+    for _ in $(seq 1 200); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
+
+deploy_yaml() { # name replicas image
+    cat <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $1}
+spec:
+  replicas: $2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      containers: [{name: c, image: "$3", resources: {requests: {cpu: 100m}}}]
+YAML
+}
+
+pods_of() { kubectl get pods -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} {.spec.nodeName}{"\n"}{end}'; }
+
+@test "simulated nodes register Ready with capacity and leases" {
+    wait_for test "$(kubectl get nodes -o name | wc -l)" -eq 3
+    run kubectl get node sim-node-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.allocatable.cpu} {.metadata.labels.kubernetes\.io/hostname}'
+    [ "$status" -eq 0 ]
+    [ "$output" = "True 32 sim-node-1" ]
+    run kubectl -n kube-node-lease get lease sim-node-2 -o jsonpath='{.spec.holderIdentity}'
+    [ "$output" = "sim-node-2" ]
+}
+
+@test "deployment rolls out, set image, undo restores the previous template" {
+    deploy_yaml web 4 nginx:1.0 | kubectl apply -f -
+    run timeout 30 kubectl rollout status deploy/web
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"successfully rolled out"* ]]
+    [ "$(pods_of web | grep -c Running)" -eq 4 ]
+    # pods spread over the three nodes
+    [ "$(pods_of web | awk '{print $3}' | sort -u | wc -l)" -eq 3 ]
+    rs1=$(kubectl get rs -l app=web -o jsonpath='{.items[0].metadata.name}')
+    [[ "$rs1" == web-* ]]
+    kubectl set image deploy/web c=nginx:2.0
+    run timeout 30 kubectl rollout status deploy/web
+    [ "$status" -eq 0 ]
+    run kubectl get rs "$rs1" -o jsonpath='{.spec.replicas}'
+    [ "$output" = "0" ]
+    run kubectl get deploy web -o jsonpath='{.status.updatedReplicas}/{.status.availableReplicas}/{.metadata.annotations.deployment\.kubernetes\.io/revision}'
+    [ "$output" = "4/4/2" ]
+    kubectl rollout undo deploy/web
+    run timeout 30 kubectl rollout status deploy/web
+    [ "$status" -eq 0 ]
+    run kubectl get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}'
+    [ "$output" = "nginx:1.0" ]
+    # the first ReplicaSet is current again, with revision 3
+    run kubectl get rs "$rs1" -o jsonpath='{.spec.replicas} {.metadata.annotations.deployment\.kubernetes\.io/revision}'
+    [ "$output" = "4 3" ]
+    run kubectl rollout history deploy/web
+    [[ "$output" == *"2 "* && "$output" == *"3 "* ]]
+}
+
+@test "scale up and down; a deleted pod is replaced" {
+    deploy_yaml sc 2 app:1 | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/sc
+    kubectl scale deploy/sc --replicas=5
+    wait_for test "$(kubectl get deploy sc -o jsonpath='{.status.availableReplicas}')" = 5
+    kubectl scale deploy/sc --replicas=1
+    wait_for test "$(pods_of sc | wc -l)" -eq 1
+    victim=$(pods_of sc | awk '{print $1}')
+    kubectl delete pod "$victim" --wait=false
+    wait_for test "$(pods_of sc | grep -v "^$victim " | grep -c Running)" -eq 1
+    run kubectl get deploy sc -o jsonpath='{.status.readyReplicas}'
+    [ "$output" = "1" ]
+}
+
+@test "recreate strategy, pause and resume, restart" {
+    deploy_yaml rc 3 app:1 | sed 's/^spec:/spec:\n  strategy: {type: Recreate}/' | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/rc
+    kubectl rollout pause deploy/rc
+    kubectl set image deploy/rc c=app:2
+    sleep 0.5
+    # paused: no new ReplicaSet
+    [ "$(kubectl get rs -l app=rc -o name | wc -l)" -eq 1 ]
+    run kubectl get deploy rc -o jsonpath='{.status.conditions[?(@.type=="Progressing")].reason}'
+    [ "$output" = "DeploymentPaused" ]
+    kubectl rollout resume deploy/rc
+    run timeout 30 kubectl rollout status deploy/rc
+    [ "$status" -eq 0 ]
+    [ "$(kubectl get rs -l app=rc -o name | wc -l)" -eq 2 ]
+    kubectl rollout restart deploy/rc
+    run timeout 30 kubectl rollout status deploy/rc
+    [ "$status" -eq 0 ]
+    [ "$(kubectl get rs -l app=rc -o name | wc -l)" -eq 3 ]
+}
+
+@test "unschedulable pod gets upstream's message and a FailedScheduling event" {
+    kubectl apply -f - <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  containers: [{name: c, image: x, resources: {requests: {cpu: "100"}}}]
+YAML
+    wait_for test -n "$(kubectl get pod huge -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')"
+    run kubectl get pod huge -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].reason}: {.status.conditions[?(@.type=="PodScheduled")].message}'
+    [ "$output" = "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod." ]
+    run kubectl get events -o jsonpath='{range .items[?(@.reason=="FailedScheduling")]}{.involvedObject.name}{"\n"}{end}'
+    [[ "$output" == *huge* ]]
+    kubectl delete pod huge --wait=false
+}
+
+@test "nodeSelector and taints steer placement" {
+    kubectl taint node sim-node-0 dedicated=db:NoSchedule
+    kubectl apply -f - <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: pinned}
+spec:
+  nodeSelector: {kubernetes.io/hostname: sim-node-0}
+  containers: [{name: c, image: x}]
+YAML
+    wait_for test -n "$(kubectl get pod pinned -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')"
+    run kubectl get pod pinned -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}'
+    [ "$output" = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling." ]
+    # tolerating the taint: the pending pod cannot change, a new one lands on sim-node-0
+    kubectl apply -f - <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: tolerant}
+spec:
+  nodeSelector: {kubernetes.io/hostname: sim-node-0}
+  tolerations: [{key: dedicated, operator: Equal, value: db, effect: NoSchedule}]
+  containers: [{name: c, image: x}]
+YAML
+    wait_for test "$(kubectl get pod tolerant -o jsonpath='{.status.phase}')" = Running
+    run kubectl get pod tolerant -o jsonpath='{.spec.nodeName}'
+    [ "$output" = "sim-node-0" ]
+    # removing the taint lets the pending pod schedule (retried on node change)
+    kubectl taint node sim-node-0 dedicated=db:NoSchedule-
+    wait_for test "$(kubectl get pod pinned -o jsonpath='{.status.phase}')" = Running
+    kubectl delete pod pinned tolerant --wait=false
+}
+
+@test "cordon and evict move a deployment's pods to other nodes" {
+    deploy_yaml mv 6 app:1 | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/mv
+    kubectl cordon sim-node-2
+    # kubectl drain sends Eviction bodies as protobuf; evict through the API with JSON
+    for p in $(kubectl get pods -l app=mv --field-selector spec.nodeName=sim-node-2 -o name); do
+        n=${p#pod/}
+        api "/api/v1/namespaces/default/pods/$n/eviction" -X POST -H 'Content-Type: application/json' \
+            -d "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"$n\"}}"
+    done
+    wait_for test "$(kubectl get pods -l app=mv --field-selector spec.nodeName=sim-node-2 -o name | wc -l)" -eq 0
+    wait_for test "$(kubectl get deploy mv -o jsonpath='{.status.availableReplicas}')" = 6
+    [ "$(pods_of mv | grep -c sim-node-2)" -eq 0 ]
+    kubectl uncordon sim-node-2
+}
+
+@test "deleting a deployment cascades to its ReplicaSets and pods" {
+    deploy_yaml gone 2 app:1 | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/gone
+    kubectl delete deploy gone
+    wait_for test "$(kubectl get rs -l app=gone -o name | wc -l)" -eq 0
+    wait_for test "$(kubectl get pods -l app=gone -o name | wc -l)" -eq 0
+}
