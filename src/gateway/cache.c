@@ -154,7 +154,7 @@ gw_cache_serve(struct gw_conn *c)
                            {e->data + e->head_len, c->is_head ? 0 : e->body_len}};
     c->status = 200;
     c->bytes_out += e->head_len + (size_t)tl + iov[2].iov_len;
-    if (gw_q_send(c->fd, &c->q, iov, 3) < 0)
+    if (gw_client_send(c, iov, 3) < 0)
         c->keep_alive = false;
     GW_INC(&c->w->cache_hits, 1);
     return true;

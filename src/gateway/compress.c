@@ -162,7 +162,7 @@ gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec 
             iov[n++] = (struct iovec){"0\r\n\r\n", 5};
         for (int i = 0; i < n; i++)
             total += (long)iov[i].iov_len;
-        if (n > 0 && gw_q_send(c->fd, &c->q, iov, n) < 0)
+        if (n > 0 && gw_client_send(c, iov, n) < 0)
             return -1;
         if (done)
             return total;

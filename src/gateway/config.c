@@ -400,6 +400,98 @@ valid_host(const char *h)
     return true;
 }
 
+static bool gateway_class_ours(struct ctx *c, const char *cls);
+
+/* --- TLS certificates --- */
+
+/* Adds Secret ns/name (kubernetes.io/tls) as the certificate of each host in hosts. */
+static void
+add_cert(struct ctx *c, const char *ns, const char *name, const char *const *hosts, size_t nh,
+         const char *what)
+{
+    struct bsn_gw_config *cfg = c->cfg;
+    char *crt = gw_secret_value(c->secrets, ns, name, "tls.crt");
+    char *key = gw_secret_value(c->secrets, ns, name, "tls.key");
+    if (!crt || !key) {
+        gw_warn(cfg, "%s: TLS Secret %s/%s not found or without tls.crt/tls.key", what, ns, name);
+        free(crt);
+        free(key);
+        return;
+    }
+    struct bsn_err err = {0};
+    void *tctx = gw_tls_ctx_new(crt, key, &err);
+    free(crt);
+    free(key);
+    if (!tctx) {
+        gw_warn(cfg, "%s: TLS Secret %s/%s: %s", what, ns, name, err.msg);
+        return;
+    }
+    static const char *const none[] = {""};
+    if (nh == 0) {
+        hosts = none;
+        nh = 1;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        cfg->certs = bsn_realloc(cfg->certs, (cfg->ncerts + 1) * sizeof(*cfg->certs));
+        if (i > 0)
+            gw_tls_ctx_ref(tctx);
+        cfg->certs[cfg->ncerts++] = (struct gw_tls_cert){bsn_strdup(hosts[i]), tctx};
+    }
+}
+
+static void
+ingress_tls(struct ctx *c, const json_t *ing, const char *what)
+{
+    size_t i, j;
+    json_t *t, *h;
+    json_array_foreach(json_object_get(json_object_get(ing, "spec"), "tls"), i, t)
+    {
+        const char *secret = jstr(t, "secretName");
+        if (!secret)
+            continue;
+        const char *hosts[64];
+        size_t nh = 0;
+        json_array_foreach(json_object_get(t, "hosts"), j, h)
+        {
+            if (json_is_string(h) && nh < 64)
+                hosts[nh++] = json_string_value(h);
+        }
+        add_cert(c, ns_of(ing), secret, hosts, nh, what);
+    }
+}
+
+static void
+gateway_tls(struct ctx *c)
+{
+    const char *key;
+    json_t *gw;
+    json_object_foreach(c->gateways, key, gw)
+    {
+        if (!gateway_class_ours(c, jstr(json_object_get(gw, "spec"), "gatewayClassName")))
+            continue;
+        size_t i, j;
+        json_t *l, *ref;
+        json_array_foreach(json_object_get(json_object_get(gw, "spec"), "listeners"), i, l)
+        {
+            const char *proto = jstr(l, "protocol");
+            if (!proto || strcmp(proto, "HTTPS") != 0)
+                continue;
+            const char *host = jstr(l, "hostname");
+            json_array_foreach(json_object_get(json_object_get(l, "tls"), "certificateRefs"), j,
+                               ref)
+            {
+                const char *n = jstr(ref, "name");
+                if (!n)
+                    continue;
+                char what[600];
+                snprintf(what, sizeof(what), "Gateway %s listener %zu", key, i);
+                add_cert(c, jstr(ref, "namespace") ? jstr(ref, "namespace") : ns_of(gw), n,
+                         host ? &host : NULL, host ? 1 : 0, what);
+            }
+        }
+    }
+}
+
 /* --- Ingress --- */
 
 static bool
@@ -447,6 +539,7 @@ compile_ingress(struct ctx *c, const json_t *ing)
     const json_t *spec = json_object_get(ing, "spec");
     char what[600];
     snprintf(what, sizeof(what), "Ingress %s/%s", ns, name);
+    ingress_tls(c, ing, what);
     const struct gw_policy *pol = policy_for(c, "Ingress", ns, name);
     const char *ann_policy = annotation(ing, "gateway.bosun.dev/policy");
     if (!pol && ann_policy)
@@ -837,6 +930,7 @@ bsn_gw_config_build(const json_t *objects, struct bsn_err *err)
             compile_ingress(&c, o);
     }
     json_array_foreach(c.routes, i, o) compile_httproute(&c, o);
+    gateway_tls(&c);
     finish_policies(&c);
     gw_router_build(cfg);
     json_decref(c.services);
@@ -910,6 +1004,11 @@ bsn_gw_config_unref(struct bsn_gw_config *cfg)
         free(cfg->policies[i]);
     }
     free(cfg->policies);
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        free(cfg->certs[i].host);
+        gw_tls_ctx_free(cfg->certs[i].ctx);
+    }
+    free(cfg->certs);
     bsn_buf_fini(&cfg->warnings);
     free(cfg);
 }

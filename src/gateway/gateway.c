@@ -121,6 +121,8 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
     bsn_map_init(&gw->host_ids);
     gw->host_info = bsn_calloc(GW_HOST_CHUNKS * GW_HOST_CHUNK, sizeof(*gw->host_info));
     gw->rl = gw_rl_new(16384);
+    if (opts->ntls_listen > 0)
+        gw->tls_ctx = gw_tls_listener_ctx();
     gw_hc_init(gw);
     gw->admin_fd = -1;
     gw->log_fd = -1;
@@ -157,13 +159,16 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
                  (uint64_t)getpid();
         bsn_buf_init(&w->log);
         bsn_timer_init(&w->sweep);
-        for (int i = 0; i < opts->nlisten; i++) {
-            int fd = listen_on(opts->listen[i], true, err);
+        for (int i = 0; i < opts->nlisten + opts->ntls_listen; i++) {
+            bool tls = i >= opts->nlisten;
+            int fd =
+                listen_on(tls ? opts->tls_listen[i - opts->nlisten] : opts->listen[i], true, err);
             if (fd < 0) {
                 bsn_gw_config_unref(empty);
                 bsn_gw_free(gw);
                 return NULL;
             }
+            w->lfd_tls[w->nlfds] = tls;
             w->lfds[w->nlfds++] = fd;
         }
     }
@@ -298,7 +303,8 @@ worker_main(void *arg)
 {
     struct gw_worker *w = arg;
     for (int i = 0; i < w->nlfds; i++)
-        bsn_loop_add_fd(w->loop, w->lfds[i], BSN_EV_READ, gw_proxy_accept, w);
+        bsn_loop_add_fd(w->loop, w->lfds[i], BSN_EV_READ,
+                        w->lfd_tls[i] ? gw_proxy_accept_tls : gw_proxy_accept, w);
     bsn_timer_start(w->loop, &w->sweep, 1000, gw_proxy_sweep, w);
     bsn_loop_run(w->loop);
     return NULL;
@@ -602,6 +608,8 @@ bsn_gw_free(struct bsn_gw *gw)
     free(gw->host_info);
     gw_rl_free(gw->rl);
     gw_hc_free(gw);
+    if (gw->tls_ctx)
+        gw_tls_ctx_free(gw->tls_ctx);
     if (gw->admin_fd >= 0)
         close(gw->admin_fd);
     if (gw->log_fd >= 0)

@@ -73,6 +73,8 @@ const char *bsn_gw_route_backend(const struct bsn_gw_route *r, size_t i);
 struct bsn_gw_options {
     const char *listen[BSN_GW_MAX_LISTENERS]; /* "ADDR:PORT", "[v6]:PORT" or ":PORT" */
     int nlisten;
+    const char *tls_listen[BSN_GW_MAX_LISTENERS]; /* HTTPS listeners (certificates by SNI) */
+    int ntls_listen;
     const char *admin;      /* "ADDR:PORT" for /metrics and /healthz, or NULL */
     int threads;            /* <= 0: one per online CPU */
     const char *access_log; /* NULL/"off", "stdout" or a file path */

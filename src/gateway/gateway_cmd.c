@@ -1,7 +1,8 @@
 /*
  * gateway_cmd.c - `bosun gateway`: runs the gateway data plane from configuration files.
  *
- *   bosun gateway --listen ADDR:PORT [--listen ...] --config FILE|DIR [--threads N]
+ *   bosun gateway --listen ADDR:PORT [--listen ...] [--tls-listen ADDR:PORT ...]
+ *                 --config FILE|DIR [--threads N]
  *                 [--access-log off|stdout|FILE] [--admin ADDR:PORT] [--log-level L]
  *
  * --config takes a YAML (multi-document) or JSON file of Kubernetes objects, or a directory
@@ -198,7 +199,8 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "usage: bosun gateway --listen ADDR:PORT [--listen ...] --config FILE|DIR\n"
+            "usage: bosun gateway --listen ADDR:PORT [--listen ...] [--tls-listen ADDR:PORT]\n"
+            "                     --config FILE|DIR\n"
             "                     [--threads N] [--access-log off|stdout|FILE]\n"
             "                     [--admin ADDR:PORT] [--log-level debug|info|warn|error]\n\n"
             "Runs the API gateway / ingress data plane. The configuration is Kubernetes objects\n"
@@ -230,8 +232,11 @@ bsn_cmd_gateway(int argc, char **argv)
             }
             o.listen[o.nlisten++] = v;
         } else if (strcmp(a, "--tls-listen") == 0) {
-            fprintf(stderr, "bosun gateway: --tls-listen is not implemented yet\n");
-            return 2;
+            if (o.ntls_listen == BSN_GW_MAX_LISTENERS) {
+                fprintf(stderr, "bosun gateway: at most %d --tls-listen\n", BSN_GW_MAX_LISTENERS);
+                return 2;
+            }
+            o.tls_listen[o.ntls_listen++] = v;
         } else if (strcmp(a, "--config") == 0) {
             config = v;
         } else if (strcmp(a, "--threads") == 0) {
@@ -259,7 +264,7 @@ bsn_cmd_gateway(int argc, char **argv)
             return 2;
         }
     }
-    if (o.nlisten == 0 || !config) {
+    if (o.nlisten + o.ntls_listen == 0 || !config) {
         usage(stderr);
         return 2;
     }
@@ -300,7 +305,8 @@ bsn_cmd_gateway(int argc, char **argv)
         bsn_loop_free(c.loop);
         return 1;
     }
-    bsn_info("gateway", "listening on %s (%d listeners)%s%s", o.listen[0], o.nlisten,
+    bsn_info("gateway", "listening on %s (%d listeners)%s%s",
+             o.nlisten ? o.listen[0] : o.tls_listen[0], o.nlisten + o.ntls_listen,
              o.admin ? ", admin on " : "", o.admin ? o.admin : "");
     bsn_loop_run(c.loop);
     bsn_info("gateway", "stopping");

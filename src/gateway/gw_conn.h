@@ -70,6 +70,9 @@ struct gw_conn {
     struct gw_conn *next_free, *lprev, *lnext;
     struct gw_gzip *gzip; /* response compression in progress (compress.c) */
     bool cacheable, caching;
+    struct ssl_st *ssl; /* TLS client connection (tls.c), NULL for plain HTTP */
+    bool tls_want_write, tls_pend;
+    struct gw_conn *tls_next;
     size_t head_cache_len, cache_head_len;
     uint64_t cache_ttl_ms;
     /* --- kept across connections --- */
@@ -108,6 +111,15 @@ int gw_gzip_start(struct gw_conn *c);
 long gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
                   int npre);
 void gw_gzip_end(struct gw_conn *c);
+/* tls.c */
+void *gw_tls_listener_ctx(void);
+int gw_tls_accept(struct gw_conn *c, void *listener_ctx);
+void gw_tls_free(struct gw_conn *c);
+ssize_t gw_tls_read(struct gw_conn *c, char *buf, size_t len);
+int gw_tls_flush(struct gw_conn *c);
+bool gw_tls_pending(struct gw_conn *c);
+/* proxy.c: writes to the client, through TLS when the connection has it */
+int gw_client_send(struct gw_conn *c, struct iovec *iov, int iovcnt);
 /* mirror.c */
 struct gw_mirror;
 void gw_mirror_request(struct gw_conn *c);

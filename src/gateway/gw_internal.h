@@ -222,8 +222,15 @@ struct gw_host_bind {
     struct gw_route *route;
 };
 
+struct gw_tls_cert {
+    char *host; /* "a.example.com", "*.example.com" or "" (no host: default only) */
+    void *ctx;  /* SSL_CTX *, one reference per entry */
+};
+
 struct bsn_gw_config {
     atomic_int refs;
+    struct gw_tls_cert *certs; /* the first is the default certificate */
+    size_t ncerts;
     struct gw_route **routes;
     size_t nroutes, routes_cap;
     struct gw_backend **backends;
@@ -255,6 +262,12 @@ int64_t gw_parse_duration_ms(const char *s);
 int gw_parse_cidr(const char *s, struct gw_cidr *out);
 bool gw_cidr_match(const struct gw_cidr *c, const struct sockaddr *sa);
 void gw_warn(struct bsn_gw_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The decoded value of Secret ns/name's key (data or stringData), or NULL. Caller frees. */
+char *gw_secret_value(const json_t *secrets, const char *ns, const char *name, const char *key);
+/* tls.c: an SSL_CTX for a PEM chain and key, or NULL with err set. */
+void *gw_tls_ctx_new(const char *cert_pem, const char *key_pem, struct bsn_err *err);
+void gw_tls_ctx_free(void *ctx);
+void gw_tls_ctx_ref(void *ctx);
 /* Parses a GatewayPolicy spec into *p (secrets: the config's Secret objects by ns/name). */
 int gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const json_t *secrets,
                     struct bsn_err *err);

@@ -79,8 +79,10 @@ struct gw_worker {
     int id;
     struct bsn_loop *loop;
     pthread_t thread;
-    int lfds[BSN_GW_MAX_LISTENERS];
+    int lfds[2 * BSN_GW_MAX_LISTENERS];
+    bool lfd_tls[2 * BSN_GW_MAX_LISTENERS];
     int nlfds;
+    struct gw_conn *tls_pend; /* TLS connections with decrypted bytes waiting (tls.c) */
     struct gw_cfg_ref *cur;
     struct gw_host *hosts[GW_HOST_CHUNKS];
     uint32_t *rr;
@@ -118,6 +120,7 @@ struct bsn_gw {
     uint32_t nhosts;
     uint64_t reloads;
     struct gw_ratelimiter *rl;
+    void *tls_ctx;    /* listening SSL_CTX with the SNI callback, NULL without --tls-listen */
     struct gw_hc *hc; /* active health checks (healthcheck.c) */
     /* admin */
     int admin_fd;
@@ -169,6 +172,7 @@ void gw_hc_free(struct bsn_gw *gw);
 
 /* proxy.c */
 void gw_proxy_accept(struct bsn_loop *loop, int fd, unsigned events, void *data);
+void gw_proxy_accept_tls(struct bsn_loop *loop, int fd, unsigned events, void *data);
 void gw_proxy_worker_init(struct gw_worker *w);
 void gw_proxy_worker_fini(struct gw_worker *w);
 /* Drops idle pool connections not belonging to the current hosts (after a swap). */

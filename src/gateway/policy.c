@@ -154,6 +154,19 @@ b64_decode(const char *in)
     return out;
 }
 
+char *
+gw_secret_value(const json_t *secrets, const char *ns, const char *name, const char *key)
+{
+    char k[512];
+    snprintf(k, sizeof(k), "%s/%s", ns, name);
+    const json_t *s = json_object_get(secrets, k);
+    const char *v = json_string_value(json_object_get(json_object_get(s, "stringData"), key));
+    if (v)
+        return bsn_strdup(v);
+    v = json_string_value(json_object_get(json_object_get(s, "data"), key));
+    return v ? b64_decode(v) : NULL;
+}
+
 /*
  * Calls fn(key, value) for each entry of a Secret's data (base64) and stringData (plain).
  * Returns -1 if the Secret does not exist.

@@ -214,6 +214,58 @@ set_deadline(struct gw_conn *c, uint64_t when)
 }
 
 static void
+tls_pend_run(struct bsn_loop *loop, void *data)
+{
+    struct gw_worker *w = data;
+    struct gw_conn *batch = w->tls_pend;
+    w->tls_pend = NULL;
+    while (batch) {
+        struct gw_conn *c = batch;
+        batch = c->tls_next;
+        c->tls_pend = false;
+        c->tls_next = NULL;
+        client_cb(loop, c->fd, BSN_EV_READ, c);
+    }
+}
+
+static void
+tls_schedule(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+    if (c->tls_pend)
+        return;
+    if (!w->tls_pend)
+        bsn_loop_defer(w->loop, tls_pend_run, w);
+    c->tls_pend = true;
+    c->tls_next = w->tls_pend;
+    w->tls_pend = c;
+}
+
+static void
+tls_unschedule(struct gw_conn *c)
+{
+    if (!c->tls_pend)
+        return;
+    for (struct gw_conn **pp = &c->w->tls_pend; *pp; pp = &(*pp)->tls_next)
+        if (*pp == c) {
+            *pp = c->tls_next;
+            break;
+        }
+    c->tls_pend = false;
+}
+
+int
+gw_client_send(struct gw_conn *c, struct iovec *iov, int iovcnt)
+{
+    if (!c->ssl)
+        return gw_q_send(c->fd, &c->q, iov, iovcnt);
+    for (int i = 0; i < iovcnt; i++)
+        if (iov[i].iov_len)
+            q_append(&c->q, iov[i].iov_base, iov[i].iov_len);
+    return gw_tls_flush(c);
+}
+
+static void
 update_interest(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
@@ -241,9 +293,11 @@ update_interest(struct gw_conn *c)
     default:
         break;
     }
-    if (gw_q_pending(&c->q))
+    if (gw_q_pending(&c->q) || c->tls_want_write)
         ce |= BSN_EV_WRITE;
     bsn_loop_mod_fd(w->loop, c->fd, ce);
+    if ((ce & BSN_EV_READ) && gw_tls_pending(c))
+        tls_schedule(c); /* decrypted bytes epoll cannot see */
     if (u) {
         if (!u->connected)
             ue = BSN_EV_WRITE;
@@ -264,6 +318,8 @@ conn_free(struct gw_conn *c)
     struct gw_worker *w = c->w;
     bsn_timer_stop(w->loop, &c->timer);
     bsn_loop_del_fd(w->loop, c->fd);
+    tls_unschedule(c);
+    gw_tls_free(c);
     close(c->fd);
     if (c->up) {
         up_close(w, c->up);
@@ -298,10 +354,23 @@ conn_free(struct gw_conn *c)
     }
 }
 
+static void accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls);
+
 void
 gw_proxy_accept(struct bsn_loop *loop, int lfd, unsigned events, void *data)
 {
-    struct gw_worker *w = data;
+    accept_conns(loop, lfd, data, false);
+}
+
+void
+gw_proxy_accept_tls(struct bsn_loop *loop, int lfd, unsigned events, void *data)
+{
+    accept_conns(loop, lfd, data, true);
+}
+
+static void
+accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
+{
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -339,8 +408,15 @@ gw_proxy_accept(struct bsn_loop *loop, int lfd, unsigned events, void *data)
                       sizeof(c->peer_ip));
         else
             strcpy(c->peer_ip, "unix");
-        if (bsn_loop_add_fd(loop, fd, BSN_EV_READ, client_cb, c) < 0) {
+        if ((tls && gw_tls_accept(c, w->gw->tls_ctx) < 0) ||
+            bsn_loop_add_fd(loop, fd, BSN_EV_READ, client_cb, c) < 0) {
+            gw_tls_free(c);
             close(fd);
+            bsn_buf_fini(&c->uphead);
+            bsn_buf_fini(&c->head);
+            bsn_buf_fini(&c->fwd);
+            bsn_buf_fini(&c->cache_key);
+            bsn_buf_fini(&c->cache_body);
             free(c);
             continue;
         }
@@ -372,7 +448,7 @@ gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const c
     struct iovec iov[2] = {{c->head.data, c->head.len}, {(void *)body, c->is_head ? 0 : blen}};
     c->status = status;
     c->bytes_out += c->head.len + iov[1].iov_len;
-    if (gw_q_send(c->fd, &c->q, iov, 2) < 0)
+    if (gw_client_send(c, iov, 2) < 0)
         c->keep_alive = false;
     c->req_done = true;
     if (c->req_left != 0 || c->req_chunked) /* unread request body: cannot keep the conn */
@@ -721,7 +797,8 @@ build_uphead(struct gw_conn *c)
         bsn_buf_puts(b, ", ");
     }
     bsn_buf_puts(b, c->peer_ip);
-    bsn_buf_puts(b, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    bsn_buf_puts(b, c->ssl ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
+                           : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     bsn_buf_append(b, q->host.base, q->host.len);
     bsn_buf_puts(b, "\r\n");
     if (!has_rid) {
@@ -833,7 +910,7 @@ start_request(struct gw_conn *c)
     if (q->expect_continue && c->req_left > 0) {
         /* We stream the body anyway; tell the client to go ahead. */
         struct iovec iov = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
-        gw_q_send(c->fd, &c->q, &iov, 1);
+        gw_client_send(c, &iov, 1);
     }
     struct gw_local_reply lr = {0};
     bsn_buf_init(&lr.headers);
@@ -1014,7 +1091,8 @@ client_read(struct gw_conn *c)
             update_interest(c); /* stop reading until the buffer drains */
             return;
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, space, 0);
+        ssize_t n = c->ssl ? gw_tls_read(c, c->in + c->in_len, space)
+                           : recv(c->fd, c->in + c->in_len, space, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1074,9 +1152,13 @@ client_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
 {
     struct gw_conn *c = data;
     if (ev & BSN_EV_WRITE) {
-        if (q_flush(fd, &c->q) < 0) {
+        if ((c->ssl ? gw_tls_flush(c) : q_flush(fd, &c->q)) < 0) {
             conn_close_now(c);
             return;
+        }
+        if (c->tls_want_write) { /* a handshake/read waited for the socket to drain */
+            c->tls_want_write = false;
+            ev |= BSN_EV_READ;
         }
         if (!gw_q_pending(&c->q) && c->closing) {
             conn_free(c);

@@ -213,7 +213,7 @@ forward_resp(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
     c->up_len = 0;
     if (extra)
         c->resp_keep_alive = false; /* the upstream sent more than one response */
-    if (n > 0 && gw_q_send(c->fd, &c->q, iov, n) < 0) {
+    if (n > 0 && gw_client_send(c, iov, n) < 0) {
         abort_conn(c);
         return;
     }
@@ -287,7 +287,7 @@ start_tunnel(struct gw_conn *c, size_t hlen)
     c->bytes_out += c->up_len;
     c->up_len = 0;
     (void)hlen;
-    if (gw_q_send(c->fd, &c->q, &iov, 1) < 0) {
+    if (gw_client_send(c, &iov, 1) < 0) {
         abort_conn(c);
         return;
     }
@@ -342,7 +342,7 @@ handle_head(struct gw_conn *c)
             /* interim responses: pass 100 Continue only to clients that asked for it */
             if (status != 100 || c->req.expect_continue) {
                 struct iovec iov = {c->upin, (size_t)rc};
-                gw_q_send(c->fd, &c->q, &iov, 1);
+                gw_client_send(c, &iov, 1);
             }
             memmove(c->upin, c->upin + rc, c->up_len - (size_t)rc);
             c->up_len -= (size_t)rc;
@@ -434,7 +434,7 @@ gw_upstream_read(struct gw_conn *c)
             if (c->gzip)
                 gw_gzip_body(c, NULL, 0, true, NULL, 0);
             else if (c->resp_chunked_out)
-                gw_q_send(c->fd, &c->q, &iov, 1);
+                gw_client_send(c, &iov, 1);
             c->ustate = U_DONE;
             gw_proxy_finish(c);
             return;
@@ -448,7 +448,7 @@ gw_upstream_read(struct gw_conn *c)
         struct iovec iov = {c->upin, c->up_len};
         c->bytes_out += c->up_len;
         c->up_len = 0;
-        if (gw_q_send(c->fd, &c->q, &iov, 1) < 0) {
+        if (gw_client_send(c, &iov, 1) < 0) {
             abort_conn(c);
             return;
         }

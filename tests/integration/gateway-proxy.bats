@@ -601,3 +601,60 @@ EOF2
     [[ "$tp" =~ ^00-[0-9a-f]{32}-[0-9a-f]{16}-01$ ]]
     echo "$output" | tr -d '\r' | grep -Eq '^X-Request-Id: [0-9a-f]{32}$'
 }
+
+@test "gateway: TLS termination picks the certificate by SNI from Secrets" {
+    command -v openssl >/dev/null || skip "openssl not installed"
+    start_upstream a; PA=$UP_PORT
+    d=$BATS_TEST_TMPDIR
+    for h in a.test b.test; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+            -subj "/CN=$h" -addext "subjectAltName=DNS:$h" \
+            -keyout "$d/$h.key" -out "$d/$h.crt" 2>/dev/null
+    done
+    cfg=$d/cfg.yaml
+    {
+        service s "$PA"
+        for h in a.test b.test; do
+            cat <<EOF2
+---
+kind: Secret
+metadata: {name: $h}
+type: kubernetes.io/tls
+data: {tls.crt: $(base64 -w0 "$d/$h.crt"), tls.key: $(base64 -w0 "$d/$h.key")}
+EOF2
+        done
+        cat <<EOF2
+---
+kind: Ingress
+metadata: {name: secure}
+spec:
+  tls:
+  - {hosts: [a.test], secretName: a.test}
+  - {hosts: [b.test], secretName: b.test}
+  rules:
+  - http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s, port: {number: 80}}}}]}
+EOF2
+    } >"$cfg"
+    gw_find_binary
+    TLS_PORT=$(free_port)
+    start_gateway "$cfg" --tls-listen 127.0.0.1:$TLS_PORT
+    wait_port "$TLS_PORT"
+    for h in a.test b.test; do
+        run curl -s --cacert "$d/$h.crt" --resolve "$h:$TLS_PORT:127.0.0.1" "https://$h:$TLS_PORT/name"
+        [ "$output" = a ]
+    done
+    curl -s --cacert "$d/a.test.crt" --resolve "a.test:$TLS_PORT:127.0.0.1" "https://a.test:$TLS_PORT/echo" |
+        grep -q '^X-Forwarded-Proto: https'
+    # keep-alive over TLS: several requests on one connection, and a large body
+    run curl -s --cacert "$d/b.test.crt" --resolve "b.test:$TLS_PORT:127.0.0.1" \
+        "https://b.test:$TLS_PORT/name" "https://b.test:$TLS_PORT/gzip-text" "https://b.test:$TLS_PORT/name"
+    [ "${lines[0]}" = a ] && [ "${lines[${#lines[@]}-1]}" = a ]
+    head -c 2000000 /dev/urandom >"$d/big"
+    curl -s -D - -o /dev/null --cacert "$d/a.test.crt" --resolve "a.test:$TLS_PORT:127.0.0.1" \
+        --data-binary @"$d/big" "https://a.test:$TLS_PORT/x" | grep -q 'X-Body-Bytes: 2000000'
+    # a wrong name gets the default (first) certificate, which does not verify for it
+    run curl -s --cacert "$d/b.test.crt" --resolve "c.test:$TLS_PORT:127.0.0.1" "https://c.test:$TLS_PORT/name"
+    [ "$status" -ne 0 ]
+    # plain HTTP keeps working next to it
+    [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = a ]
+}
