@@ -21,7 +21,11 @@
  * its prev_rev, which is deleted by primary key; tombstones are deleted themselves. A step is
  * one short transaction. WAL growth is bounded by journal_size_limit, SQLite's autocheckpoint,
  * and a TRUNCATE checkpoint from compaction when the WAL still exceeds the limit (e.g. a
- * reader held an old snapshot); that checkpoint waits for readers only briefly.
+ * reader held an old snapshot); that checkpoint waits for readers only briefly. Space freed
+ * by compaction is reused by new rows, and once more than a quarter of the file is free it is
+ * handed back to the filesystem a little per idle compaction call (auto_vacuum=INCREMENTAL).
+ *
+ * One writer: "<path>-lock" is flock'ed while the store is open.
  */
 #include <errno.h>
 #include <sqlite3.h>
