@@ -5,11 +5,28 @@
 #define BSN_RUNTIME_IMAGE_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/image.h"
+
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_CONFIG   "application/vnd.oci.image.config.v1+json"
+#define MT_OCI_LAYER    "application/vnd.oci.image.layer.v1.tar"
+#define JSON_MAX        (8u << 20) /* manifests, configs and indexes are small */
+
+struct bsn_image_store {
+    char *root;
+    pthread_mutex_t mu;
+};
+
+/* A stored JSON blob (manifest, config), parsed; NULL with err. */
+json_t *rt_img_blob_json(struct bsn_image_store *s, const char *digest, struct bsn_err *err);
+/* Stores a JSON value as a blob (compact, sorted keys). */
+int rt_img_blob_put_json(struct bsn_image_store *s, json_t *j, char digest[72], int64_t *size,
+                         struct bsn_err *err);
 
 bool rt_img_valid_digest(const char *d);
 char *rt_img_blob_path(struct bsn_image_store *s, const char *digest);
