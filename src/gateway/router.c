@@ -28,13 +28,20 @@
 uint64_t
 gw_hash_bytes(const void *p, size_t n, uint64_t seed)
 {
+    /* 8 bytes per step (keys are hosts and paths: short), then a full avalanche (fmix64) */
     const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        h = (h ^ v) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
     }
-    /* final avalanche (fmix64) so that every bit depends on every input byte */
+    uint64_t v = 0;
+    memcpy(&v, s, n);
+    h = (h ^ v) * 0x94d049bb133111ebULL;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
