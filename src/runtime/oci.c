@@ -177,6 +177,44 @@ oom_kills(struct bsn_runtime *rt, const char *cgpath)
     return p ? strtol(p + 9, NULL, 10) : -1;
 }
 
+struct stat_files {
+    bool v2;
+    char cpu[1536], mem[1536];
+};
+
+static void
+statdirs_cb(const char *dir, const char *ctrl, void *arg)
+{
+    struct stat_files *f = arg;
+    if (f->v2 && !strcmp(ctrl, "unified")) {
+        snprintf(f->cpu, sizeof(f->cpu), "%s", dir);
+        snprintf(f->mem, sizeof(f->mem), "%s", dir);
+    } else if (!f->v2 && strstr(ctrl, "cpuacct")) {
+        snprintf(f->cpu, sizeof(f->cpu), "%s", dir);
+    } else if (!f->v2 && strstr(ctrl, "memory")) {
+        snprintf(f->mem, sizeof(f->mem), "%s", dir);
+    }
+}
+
+/* "key value" from a stat file (memory.stat, cpu.stat); 0 if absent. */
+static uint64_t
+stat_key(const char *s, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, key, kl) && p[kl] == ' ')
+            return strtoull(p + kl + 1, NULL, 10);
+    return 0;
+}
+
+static uint64_t
+read_u64(const char *dir, const char *file)
+{
+    BSN_AUTOFREE char *p = bsn_sprintf("%s/%s", dir, file);
+    BSN_AUTOFREE char *s = rt_read_file(p, 4096, NULL);
+    return s ? strtoull(s, NULL, 10) : 0;
+}
+
 /* --- sandboxes --- */
 
 /* In a forked child: new netns, loopback up, bind it onto path. */
@@ -616,6 +654,38 @@ oci_signal(struct bsn_runtime *rt, struct rt_container *c, int sig)
     return kill(c->st.pid, sig) == 0 ? 0 : -errno;
 }
 
+static int
+oci_stats(struct bsn_runtime *rt, const char *id, struct bsn_container_stats *st,
+          struct bsn_err *err)
+{
+    struct oci_runtime *o = rt->impl;
+    struct rt_container *c = rt_container_find(rt, id);
+    struct oci_container *oc = c->impl;
+    struct stat_files f = {.v2 = o->cgroup_v2};
+    cgroup_each(oc->cgroups_path, statdirs_cb, &f);
+    if (!f.cpu[0] || !f.mem[0])
+        return bsn_err_set(err, 500, "InternalError", "container %s: no cgroup found", c->st.name);
+    BSN_AUTOFREE char *mstat_path = bsn_sprintf("%s/memory.stat", f.mem);
+    BSN_AUTOFREE char *mstat = rt_read_file(mstat_path, 1 << 16, NULL);
+    uint64_t usage, inactive;
+    if (o->cgroup_v2) {
+        BSN_AUTOFREE char *cpath = bsn_sprintf("%s/cpu.stat", f.cpu);
+        BSN_AUTOFREE char *cstat = rt_read_file(cpath, 1 << 16, NULL);
+        st->cpu_usage_ns = (cstat ? stat_key(cstat, "usage_usec") : 0) * 1000;
+        usage = read_u64(f.mem, "memory.current");
+        inactive = mstat ? stat_key(mstat, "inactive_file") : 0;
+        st->memory_rss = mstat ? stat_key(mstat, "anon") + stat_key(mstat, "file_mapped") : 0;
+    } else {
+        st->cpu_usage_ns = read_u64(f.cpu, "cpuacct.usage");
+        usage = read_u64(f.mem, "memory.usage_in_bytes");
+        inactive = mstat ? stat_key(mstat, "total_inactive_file") : 0;
+        st->memory_rss =
+            mstat ? stat_key(mstat, "total_rss") + stat_key(mstat, "total_mapped_file") : 0;
+    }
+    st->memory_working_set = usage > inactive ? usage - inactive : 0;
+    return 0;
+}
+
 static const char *
 oci_exit_reason(struct bsn_runtime *rt, struct rt_container *c)
 {
@@ -902,6 +972,7 @@ const struct bsn_runtime_ops bsn_oci_ops = {
     .container_start = oci_container_start,
     .container_remove = oci_container_remove,
     .exec = oci_exec,
+    .stats = oci_stats,
     .destroy = oci_destroy,
 };
 

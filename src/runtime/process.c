@@ -313,6 +313,49 @@ proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *
     return 0;
 }
 
+/* Sums CPU time and resident memory over the container's process group (/proc/<pid>/stat:
+ * pgrp is field 5, utime/stime 14/15, rss 24 in pages). */
+static int
+proc_stats(struct bsn_runtime *rt, const char *id, struct bsn_container_stats *st,
+           struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    DIR *d = opendir("/proc");
+    if (!d)
+        return bsn_err_set(err, 500, "InternalError", "/proc: %s", strerror(errno));
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    uint64_t ticks = 0, pages = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        BSN_AUTOFREE char *s = rt_read_file(path, 4096, NULL);
+        char *rp = s ? strrchr(s, ')') : NULL; /* comm may contain spaces */
+        if (!rp)
+            continue;
+        long pgrp = 0, rss = 0;
+        unsigned long ut = 0, stime = 0;
+        /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+         * utime stime cutime cstime priority nice threads itreal starttime vsize rss */
+        if (sscanf(rp + 2,
+                   "%*c %*d %ld %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d "
+                   "%*d %*d %*d %*u %*u %ld",
+                   &pgrp, &ut, &stime, &rss) != 4)
+            continue;
+        if (pgrp != c->st.pid)
+            continue;
+        ticks += ut + stime;
+        pages += rss > 0 ? (uint64_t)rss : 0;
+    }
+    closedir(d);
+    st->cpu_usage_ns = ticks * (1000000000ull / (uint64_t)(tick > 0 ? tick : 100));
+    st->memory_rss = pages * (uint64_t)page;
+    st->memory_working_set = st->memory_rss;
+    return 0;
+}
+
 /* Process containers of an earlier run cannot be found again (they were plain children of
  * the old agent); only their directories are removed. */
 static int
@@ -352,6 +395,7 @@ const struct bsn_runtime_ops bsn_process_ops = {
     .container_start = proc_container_start,
     .container_remove = proc_container_remove,
     .exec = proc_exec,
+    .stats = proc_stats,
 };
 
 const struct rt_hooks bsn_process_hooks = {

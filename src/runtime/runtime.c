@@ -879,6 +879,20 @@ bsn_runtime_cleanup_stale(struct bsn_runtime *rt)
 }
 
 int
+bsn_runtime_container_stats(struct bsn_runtime *rt, const char *id, struct bsn_container_stats *st,
+                            struct bsn_err *err)
+{
+    struct rt_container *c = rt_container_find(rt, id);
+    if (!c)
+        return bsn_err_set(err, 404, "NotFound", "container %s not found", id ? id : "");
+    if (c->st.state != BSN_CONTAINER_RUNNING)
+        return bsn_err_set(err, 409, "Conflict", "container %s is not running", c->st.name);
+    memset(st, 0, sizeof(*st));
+    st->timestamp_us = bsn_time_now_us();
+    return rt->ops->stats(rt, id, st, err);
+}
+
+int
 bsn_runtime_container_stdin(struct bsn_runtime *rt, const char *id)
 {
     struct rt_container *c = rt_container_find(rt, id);

@@ -152,6 +152,14 @@ struct bsn_container_status {
 
 const char *bsn_container_state_name(enum bsn_container_state s);
 
+/* Resource usage (metrics API / kubectl top / HPA). */
+struct bsn_container_stats {
+    int64_t timestamp_us;        /* wall clock when read */
+    uint64_t cpu_usage_ns;       /* cumulative CPU time of all the container's processes */
+    uint64_t memory_working_set; /* bytes: usage minus inactive file cache (as kubelet) */
+    uint64_t memory_rss;         /* bytes: anonymous + mapped resident memory */
+};
+
 /* --- exec --- */
 
 struct bsn_exec_config {
@@ -212,6 +220,8 @@ struct bsn_runtime_ops {
     int (*container_remove)(struct bsn_runtime *rt, const char *id, struct bsn_err *err);
     int (*exec)(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *cfg,
                 pid_t *pid, struct bsn_err *err);
+    int (*stats)(struct bsn_runtime *rt, const char *id, struct bsn_container_stats *st,
+                 struct bsn_err *err);
     void (*destroy)(struct bsn_runtime *rt);
 };
 
@@ -246,6 +256,10 @@ int bsn_runtime_container_stop(struct bsn_runtime *rt, const char *id, int64_t g
 int bsn_runtime_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err);
 int bsn_runtime_container_status(struct bsn_runtime *rt, const char *id,
                                  struct bsn_container_status *st, struct bsn_err *err);
+/* Current resource usage of a running container (oci: its cgroup; process: the sum over its
+ * process group from /proc). 409 if it is not running. */
+int bsn_runtime_container_stats(struct bsn_runtime *rt, const char *id,
+                                struct bsn_container_stats *st, struct bsn_err *err);
 /* The write end of a running container's stdin pipe (stdin_open), or -1. Non-blocking: write
  * what fits and wait for BSN_EV_WRITE on the loop for the rest. The runtime owns it;
  * bsn_runtime_container_close_stdin() closes it (the process then reads EOF, stdinOnce). */

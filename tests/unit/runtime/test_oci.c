@@ -360,6 +360,27 @@ test_oci_lifecycle(void **state)
     BSN_AUTOFREE char *glog = read_log(f, idg);
     assert_non_null(strstr(glog, " stdout F bye\n"));
 
+    /* 2c. Stats from the container's cgroup. */
+    const char *busy[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    struct bsn_container_config cb2 = {.name = "busy", .image = "bsn-test/busybox:1", .argv = busy};
+    char idb[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cb2, idb, &err), 0);
+    int sbz = f->started;
+    assert_int_equal(bsn_runtime_container_start(f->rt, idb, started_cb, f, &err), 0);
+    run_until(f, &f->started, sbz + 1, 10000);
+    struct bsn_container_stats cs0, cs1;
+    if (bsn_runtime_container_stats(f->rt, idb, &cs0, &err) < 0)
+        fail_msg("stats: %s", err.msg);
+    uint64_t send = bsn_mono_ms() + 400;
+    while (bsn_mono_ms() < send)
+        bsn_loop_run_once(f->loop, 50);
+    assert_int_equal(bsn_runtime_container_stats(f->rt, idb, &cs1, &err), 0);
+    assert_true(cs1.cpu_usage_ns > cs0.cpu_usage_ns);
+    assert_true(cs1.memory_working_set > 0);
+    int stb = f->stopped;
+    assert_int_equal(bsn_runtime_container_stop(f->rt, idb, 0, stopped_cb, f, &err), 0);
+    run_until(f, &f->stopped, stb + 1, 10000);
+
     /* 3. A memory hog in 32 MiB is OOMKilled. */
     const char *hog[] = {"/bin/sh", "-c", "a=xxxxxxxx; while :; do a=\"$a$a\"; done", NULL};
     struct bsn_container_config c3 = {.name = "hog", .image = "bsn-test/busybox:1", .argv = hog};

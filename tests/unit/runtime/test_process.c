@@ -173,6 +173,30 @@ test_stdin(void **state)
 }
 
 static void
+test_stats(void **state)
+{
+    struct fixture *f = *state;
+    char sb[65], id[65];
+    make_sandbox(f, sb);
+    const char *argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    struct bsn_container_config cc = {.name = "busy", .argv = argv};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    struct bsn_container_stats s0, s1;
+    assert_int_equal(bsn_runtime_container_stats(f->rt, id, &s0, &err), -1); /* not running */
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, NULL, NULL, &err), 0);
+    assert_int_equal(bsn_runtime_container_stats(f->rt, id, &s0, &err), 0);
+    uint64_t end = bsn_mono_ms() + 400;
+    while (bsn_mono_ms() < end)
+        bsn_loop_run_once(f->loop, 50);
+    assert_int_equal(bsn_runtime_container_stats(f->rt, id, &s1, &err), 0);
+    assert_true(s1.cpu_usage_ns > s0.cpu_usage_ns);
+    assert_true(s1.memory_rss > 0);
+    assert_true(s1.timestamp_us > s0.timestamp_us);
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+}
+
+static void
 test_bad_command(void **state)
 {
     struct fixture *f = *state;
@@ -570,6 +594,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_exit_code_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_term_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_files, setup, teardown),
