@@ -449,12 +449,12 @@ cron_parse(const char *spec, char *msg, size_t msgn)
         n++;
     }
     if (n != 5) {
-        size_t off = (size_t)snprintf(msg, msgn, "expected exactly 5 fields, found %d: [", n);
+        size_t off = 0;
+        kc_appendf(msg, msgn, &off, "expected exactly 5 fields, found %d: [", n);
         for (int i = 0; i < n && i < 8 && off < msgn; i++)
-            off += (size_t)snprintf(msg + off, msgn - off, "%s%.*s", i ? " " : "", (int)lens[i],
-                                    fields[i]);
+            kc_appendf(msg, msgn, &off, "%s%.*s", i ? " " : "", (int)lens[i], fields[i]);
         if (off < msgn)
-            snprintf(msg + off, msgn - off, "]");
+            kc_appendf(msg, msgn, &off, "]");
         return -1;
     }
     for (int i = 0; i < 5; i++) {

@@ -449,8 +449,7 @@ ks_selector_string(const json_t *sel, char *out, size_t n)
             qsort(vals, nv, sizeof(vals[0]), cmp_str);
             size_t off = 0;
             for (j = 0; j < nv && off < sizeof(r->values); j++)
-                off += (size_t)snprintf(r->values + off, sizeof(r->values) - off, "%s%s",
-                                        j ? "," : "", vals[j]);
+                kc_appendf(r->values, sizeof(r->values), &off, "%s%s", j ? "," : "", vals[j]);
         } else if (strcmp(op, "Exists") == 0) {
             r->op = "exists";
         } else {
@@ -463,14 +462,13 @@ ks_selector_string(const json_t *sel, char *out, size_t n)
         const char *sep = i ? "," : "";
         struct req *r = &reqs[i];
         if (strcmp(r->op, "=") == 0)
-            off += (size_t)snprintf(out + off, n - off, "%s%s=%s", sep, r->key, r->values);
+            kc_appendf(out, n, &off, "%s%s=%s", sep, r->key, r->values);
         else if (strcmp(r->op, "exists") == 0)
-            off += (size_t)snprintf(out + off, n - off, "%s%s", sep, r->key);
+            kc_appendf(out, n, &off, "%s%s", sep, r->key);
         else if (strcmp(r->op, "!") == 0)
-            off += (size_t)snprintf(out + off, n - off, "%s!%s", sep, r->key);
+            kc_appendf(out, n, &off, "%s!%s", sep, r->key);
         else
-            off +=
-                (size_t)snprintf(out + off, n - off, "%s%s %s (%s)", sep, r->key, r->op, r->values);
+            kc_appendf(out, n, &off, "%s%s %s (%s)", sep, r->key, r->op, r->values);
     }
 }
 
@@ -497,7 +495,7 @@ ks_labels_string(const json_t *map, char *out, size_t n)
     out[0] = '\0';
     for (size_t i = 0; i < nk && off < n; i++) {
         const char *v = json_string_value(json_object_get(map, keys[i]));
-        off += (size_t)snprintf(out + off, n - off, "%s%s=%s", i ? "," : "", keys[i], v ? v : "");
+        kc_appendf(out, n, &off, "%s%s=%s", i ? "," : "", keys[i], v ? v : "");
     }
     if (nk == 0)
         snprintf(out, n, "<none>");
@@ -508,14 +506,14 @@ ks_go_map(const json_t *map, char *out, size_t n)
 {
     const char *keys[128];
     size_t nk = sorted_keys(map, keys, BSN_ARRAY_LEN(keys));
-    size_t off = (size_t)snprintf(out, n, "map[string]string{");
+    size_t off = 0;
+    kc_appendf(out, n, &off, "map[string]string{");
     for (size_t i = 0; i < nk && off < n; i++) {
         const char *v = json_string_value(json_object_get(map, keys[i]));
-        off += (size_t)snprintf(out + off, n - off, "%s\"%s\":\"%s\"", i ? ", " : "", keys[i],
-                                v ? v : "");
+        kc_appendf(out, n, &off, "%s\"%s\":\"%s\"", i ? ", " : "", keys[i], v ? v : "");
     }
     if (off < n)
-        snprintf(out + off, n - off, "}");
+        kc_appendf(out, n, &off, "}");
     if (nk == 0)
         snprintf(out, n, "map[string]string(nil)");
 }
@@ -626,6 +624,25 @@ ks_validate_selector(struct bsn_err *err, const json_t *sel, const char *field)
 }
 
 /* ---- Table cells and ages ---- */
+
+void
+kc_appendf(char *buf, size_t n, size_t *off, const char *fmt, ...)
+{
+    if (n == 0)
+        return;
+    if (*off >= n - 1) {
+        *off = n - 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(buf + *off, n - *off, fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        *off += (size_t)r;
+    if (*off > n - 1)
+        *off = n - 1; /* truncated: stays NUL-terminated, later appends are no-ops */
+}
 
 void
 kc_str(json_t *cells, const char *s)
@@ -740,8 +757,7 @@ kc_containers(const json_t *podspec, bool images, char *out, size_t n)
     {
         if (off >= n)
             break;
-        off += (size_t)snprintf(out + off, n - off, "%s%s", i ? "," : "",
-                                kj_str_or(c, images ? "image" : "name", ""));
+        kc_appendf(out, n, &off, "%s%s", i ? "," : "", kj_str_or(c, images ? "image" : "name", ""));
     }
 }
 

@@ -587,7 +587,7 @@ node_row(const json_t *obj, json_t *cells)
     qsort(rl, nr, sizeof(rl[0]), cmp_cstr);
     size_t off = 0;
     for (i = 0; i < nr && off < sizeof(roles); i++)
-        off += (size_t)snprintf(roles + off, sizeof(roles) - off, "%s%s", i ? "," : "", rl[i]);
+        kc_appendf(roles, sizeof(roles), &off, "%s%s", i ? "," : "", rl[i]);
     if (!nr)
         F(roles, "<none>");
     kc_name(cells, obj);

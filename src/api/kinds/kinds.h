@@ -118,6 +118,9 @@ int ks_validate_labels(struct bsn_err *err, const json_t *labels, const char *fi
 
 /* ---- Table cells ---- */
 
+/* snprintf at buf+*off, advancing *off; never writes past n, *off stays < n (truncates). */
+void kc_appendf(char *buf, size_t n, size_t *off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void kc_str(json_t *cells, const char *s);
 void kc_int(json_t *cells, json_int_t v);
 void kc_bool(json_t *cells, bool v);

@@ -226,14 +226,14 @@ ingress_row(const json_t *obj, json_t *cells)
             more = true;
         const char *h = kj_str_or(r, "host", "");
         if (!more && *h && off < sizeof(hosts)) {
-            off += (size_t)snprintf(hosts + off, sizeof(hosts) - off, "%s%s", shown ? "," : "", h);
+            kc_appendf(hosts, sizeof(hosts), &off, "%s%s", shown ? "," : "", h);
             shown++;
         }
     }
     if (shown == 0)
         F(hosts, "*");
     else if (more && off < sizeof(hosts))
-        snprintf(hosts + off, sizeof(hosts) - off, " + %zu more...", json_array_size(rules) - 3);
+        kc_appendf(hosts, sizeof(hosts), &off, " + %zu more...", json_array_size(rules) - 3);
     kc_lb_ingress(kj_get(obj, "status.loadBalancer.ingress"), addr, sizeof(addr));
     const char *cls = kj_str(spec, "ingressClassName");
     kc_name(cells, obj);

@@ -420,13 +420,12 @@ hpa_row(const json_t *obj, json_t *cells)
             if (i == 2)
                 break;
             hpa_metric_text(m, json_array_get(current, i), entry, sizeof(entry));
-            off += (size_t)snprintf(targets + off, sizeof(targets) - off, "%s%s", i ? ", " : "",
-                                    entry);
+            kc_appendf(targets, sizeof(targets), &off, "%s%s", i ? ", " : "", entry);
         }
         if (n == 0)
             F(targets, "<none>");
         else if (n > 2 && off < sizeof(targets))
-            snprintf(targets + off, sizeof(targets) - off, " + %zu more...", n - 2);
+            kc_appendf(targets, sizeof(targets), &off, " + %zu more...", n - 2);
     }
     if (json_is_integer(json_object_get(spec, "minReplicas")))
         F(minp, "%lld", (long long)kj_int(spec, "minReplicas", 0));

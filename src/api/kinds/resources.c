@@ -84,7 +84,7 @@ access_modes_short(const json_t *modes, char *out, size_t n)
         json_array_foreach(modes, i, m)
         {
             if (json_string_value(m) && strcmp(json_string_value(m), tbl[t].full) == 0 && off < n) {
-                off += (size_t)snprintf(out + off, n - off, "%s%s", off ? "," : "", tbl[t].abbr);
+                kc_appendf(out, n, &off, "%s%s", off ? "," : "", tbl[t].abbr);
                 break;
             }
         }

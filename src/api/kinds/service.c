@@ -477,7 +477,7 @@ kc_lb_ingress(const json_t *ingress, char *out, size_t n)
     for (i = 0; i < nv && off < n; i++) {
         if (i && strcmp(vals[i], vals[i - 1]) == 0)
             continue;
-        off += (size_t)snprintf(out + off, n - off, "%s%s", off ? "," : "", vals[i]);
+        kc_appendf(out, n, &off, "%s%s", off ? "," : "", vals[i]);
     }
 }
 
@@ -489,9 +489,9 @@ service_row(const json_t *obj, json_t *cells)
     char ext[512] = "", ports[512] = "", buf[512];
     size_t i, off = 0;
     json_t *v;
-    json_array_foreach(json_object_get(spec, "externalIPs"), i, v) off +=
-        (size_t)snprintf(ext + off, sizeof(ext) - off, "%s%s", i ? "," : "",
-                         json_string_value(v) ? json_string_value(v) : "");
+    json_array_foreach(json_object_get(spec, "externalIPs"), i, v)
+        kc_appendf(ext, sizeof(ext), &off, "%s%s", i ? "," : "",
+                   json_string_value(v) ? json_string_value(v) : "");
     if (strcmp(type, "ClusterIP") == 0 || strcmp(type, "NodePort") == 0) {
         if (!*ext)
             F(ext, "<none>");
@@ -519,12 +519,11 @@ service_row(const json_t *obj, json_t *cells)
         if (off >= sizeof(ports))
             break;
         if (np)
-            off +=
-                (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%lld:%lld/%s", i ? "," : "",
-                                 (long long)kj_int(v, "port", 0), (long long)np, proto);
+            kc_appendf(ports, sizeof(ports), &off, "%s%lld:%lld/%s", i ? "," : "",
+                       (long long)kj_int(v, "port", 0), (long long)np, proto);
         else
-            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%lld/%s", i ? "," : "",
-                                    (long long)kj_int(v, "port", 0), proto);
+            kc_appendf(ports, sizeof(ports), &off, "%s%lld/%s", i ? "," : "",
+                       (long long)kj_int(v, "port", 0), proto);
     }
     if (!*ports)
         F(ports, "<none>");
@@ -657,8 +656,8 @@ endpoints_row(const json_t *obj, json_t *cells)
             json_array_foreach(addrs, j, a)
             {
                 if (shown < max && off < sizeof(list)) {
-                    off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-                                            shown ? "," : "", kj_str_or(a, "ip", ""));
+                    kc_appendf(list, sizeof(list), &off, "%s%s", shown ? "," : "",
+                               kj_str_or(a, "ip", ""));
                     shown++;
                 }
             }
@@ -672,9 +671,8 @@ endpoints_row(const json_t *obj, json_t *cells)
                 if (shown < max && off < sizeof(list)) {
                     const char *ip = kj_str_or(a, "ip", "");
                     bool v6 = strchr(ip, ':') != NULL;
-                    off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s%s%s:%lld",
-                                            shown ? "," : "", v6 ? "[" : "", ip, v6 ? "]" : "",
-                                            (long long)kj_int(p, "port", 0));
+                    kc_appendf(list, sizeof(list), &off, "%s%s%s%s:%lld", shown ? "," : "",
+                               v6 ? "[" : "", ip, v6 ? "]" : "", (long long)kj_int(p, "port", 0));
                     shown++;
                 }
             }
@@ -683,7 +681,7 @@ endpoints_row(const json_t *obj, json_t *cells)
     if (json_array_size(subsets) == 0)
         F(list, "<none>");
     else if (count > max && off < sizeof(list))
-        snprintf(list + off, sizeof(list) - off, " + %zu more...", count - max);
+        kc_appendf(list, sizeof(list), &off, " + %zu more...", count - max);
     kc_name(cells, obj);
     kc_str(cells, list);
     kc_age(cells, obj);
@@ -784,14 +782,13 @@ endpointslice_row(const json_t *obj, json_t *cells)
         json_t *port = json_object_get(p, "port");
         const char *pname = kj_str(p, "name");
         if (json_is_integer(port))
-            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%lld", i ? "," : "",
-                                    (long long)json_integer_value(port));
+            kc_appendf(ports, sizeof(ports), &off, "%s%lld", i ? "," : "",
+                       (long long)json_integer_value(port));
         else
-            off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%s", i ? "," : "",
-                                    pname ? pname : "*");
+            kc_appendf(ports, sizeof(ports), &off, "%s%s", i ? "," : "", pname ? pname : "*");
     }
     if (nports > 3 && off < sizeof(ports))
-        snprintf(ports + off, sizeof(ports) - off, " + %zu more...", nports - 3);
+        kc_appendf(ports, sizeof(ports), &off, " + %zu more...", nports - 3);
     if (!*ports)
         F(ports, "<unset>");
     off = 0;
@@ -801,8 +798,8 @@ endpointslice_row(const json_t *obj, json_t *cells)
         {
             count++;
             if (shown < 3 && off < sizeof(eps)) {
-                off += (size_t)snprintf(eps + off, sizeof(eps) - off, "%s%s", shown ? "," : "",
-                                        json_string_value(a) ? json_string_value(a) : "");
+                kc_appendf(eps, sizeof(eps), &off, "%s%s", shown ? "," : "",
+                           json_string_value(a) ? json_string_value(a) : "");
                 shown++;
             }
         }
@@ -810,7 +807,7 @@ endpointslice_row(const json_t *obj, json_t *cells)
     if (count == 0)
         F(eps, "<unset>");
     else if (count > 3 && off < sizeof(eps))
-        snprintf(eps + off, sizeof(eps) - off, " + %zu more...", count - 3);
+        kc_appendf(eps, sizeof(eps), &off, " + %zu more...", count - 3);
     kc_name(cells, obj);
     kc_str(cells, kj_str_or(obj, "addressType", ""));
     kc_str(cells, ports);

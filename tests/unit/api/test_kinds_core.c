@@ -198,6 +198,25 @@ test_endpoints(void **state)
     assert_cause(&err, "subsets[0].ports[0].port", "must be between 1 and 65535");
     json_decref(ep);
 
+    /* long lists are truncated, never overflow (ASan checks) */
+    json_t *big = J("{\"metadata\":{\"name\":\"b\"},\"spec\":{\"type\":\"ClusterIP\","
+                    "\"externalIPs\":[],\"ports\":[],\"selector\":{}}}");
+    for (int k = 0; k < 200; k++) {
+        char ip[64], port[32];
+        snprintf(ip, sizeof(ip), "2001:db8:aaaa:bbbb:cccc:dddd:eeee:%x", k);
+        json_array_append_new(kj_get(big, "spec.externalIPs"), json_string(ip));
+        json_array_append_new(kj_get(big, "spec.ports"),
+                              json_pack("{s:i, s:s, s:i}", "port", 1000 + k, "protocol", "TCP",
+                                        "nodePort", 30000 + k));
+        snprintf(port, sizeof(port), "label-key-%d", k);
+        json_object_set_new(kj_get(big, "spec.selector"), port, json_string("some-long-value"));
+    }
+    cells = row_of(&bsn_strategy_service, big);
+    assert_true(strlen(cell(&bsn_strategy_service, cells, "External-IP")) > 100);
+    assert_true(strlen(cell(&bsn_strategy_service, cells, "Port(s)")) > 100);
+    json_decref(cells);
+    json_decref(big);
+
     json_t *es = J("{\"metadata\":{\"name\":\"es\"},\"addressType\":\"IPv4\",\"endpoints\":[{"
                    "\"addresses\":[\"10.42.0.1\"]}],\"ports\":[{\"port\":80}]}");
     assert_int_equal(create_check(&bsn_strategy_endpointslice, es, &err), 0);
