@@ -544,6 +544,13 @@ compile_ingress(struct ctx *c, const json_t *ing)
     const char *ann_policy = annotation(ing, "gateway.bosun.dev/policy");
     if (!pol && ann_policy)
         pol = policy_for(c, "Name", ns, ann_policy);
+    /* gateway.bosun.dev/rewrite-target: replaces the matched path prefix */
+    const char *rewrite = annotation(ing, "gateway.bosun.dev/rewrite-target");
+    if (rewrite && rewrite[0] != '/') {
+        gw_warn(c->cfg, "%s: annotation gateway.bosun.dev/rewrite-target %s: must start with '/'",
+                what, rewrite);
+        rewrite = NULL;
+    }
 
     const json_t *def = json_object_get(spec, "defaultBackend");
     if (def) {
@@ -602,6 +609,8 @@ compile_ingress(struct ctx *c, const json_t *ing)
             r->path_kind = kind;
             r->path = np;
             r->policy = pol;
+            if (rewrite && kind == GW_PATH_PREFIX)
+                r->rewrite_prefix = bsn_strdup(rewrite);
             route_add_backend(r, b, 1);
             gw_router_add(c->cfg, host ? host : "", false, r);
         }

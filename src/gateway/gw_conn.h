@@ -55,6 +55,7 @@ struct gw_conn {
     bool resp_started, resp_keep_alive, resp_chunked_in, resp_chunked_out, resp_close_delim;
     struct gw_sendq q; /* pending bytes to the client */
     struct bsn_timer timer;
+    struct bsn_timer retry_timer; /* back-off before a retry (proxy_resp.c) */
     uint64_t deadline, req_deadline;
     /* current request */
     size_t head_len, body_in_buf, pipe_off; /* pipelined bytes: in[pipe_off..in_len) */

@@ -317,6 +317,7 @@ conn_free(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
     bsn_timer_stop(w->loop, &c->timer);
+    bsn_timer_stop(w->loop, &c->retry_timer);
     bsn_loop_del_fd(w->loop, c->fd);
     tls_unschedule(c);
     gw_tls_free(c);
@@ -400,6 +401,7 @@ accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
         c->peer = ss;
         c->in_len = 0;
         bsn_timer_init(&c->timer);
+        bsn_timer_init(&c->retry_timer);
         if (ss.ss_family == AF_INET)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer_ip,
                       sizeof(c->peer_ip));
@@ -769,6 +771,8 @@ build_uphead(struct gw_conn *c)
             continue;
         if (n.len == 12 && bsn_str_case_eq(n, "x-request-id"))
             has_rid = true;
+        if (n.len == 6 && q->expect_continue && bsn_str_case_eq(n, "expect"))
+            continue; /* the gateway answered 100 Continue itself */
         if (n.len == 11 && bsn_str_case_eq(n, "traceparent")) {
             tp = q->headers[i].value;
             continue;
@@ -1024,6 +1028,7 @@ finish_request(struct gw_conn *c)
         h->active--;
         c->host_counted = false;
     }
+    bsn_timer_stop(w->loop, &c->retry_timer);
     gw_gzip_end(c);
     gw_cache_capture_end(c, false);
     c->cacheable = false;
@@ -1195,6 +1200,10 @@ conn_timer_cb(struct bsn_loop *loop, void *data)
     }
     if (c->ustate == U_CONNECTING) {
         gw_upstream_failed(c, GW_FAIL_CONNECT_TIMEOUT);
+        return;
+    }
+    if (c->ustate == U_NONE && !c->resp_started && c->route) { /* waiting to retry */
+        gw_fail_reply(c, 504, "upstream timeout\n");
         return;
     }
     if (c->ustate == U_HEAD && !c->resp_started) {

@@ -83,6 +83,16 @@ may_retry(struct gw_conn *c)
            (c->retried || budget_ok(c->w, p));
 }
 
+static void
+retry_fire(struct bsn_loop *loop, void *data)
+{
+    gw_proxy_retry(data);
+}
+
+/*
+ * Retries now when another endpoint can take it (the first retry), else after an
+ * exponential, jittered back-off: base * 2^(n-1) * [0.5, 1), capped at 10 x base.
+ */
 static int
 retry(struct gw_conn *c)
 {
@@ -90,7 +100,16 @@ retry(struct gw_conn *c)
         c->retried = true;
         c->w->active_retries++;
     }
-    return gw_proxy_retry(c);
+    const struct gw_policy *p = c->route->policy;
+    if ((c->attempts <= 1 && c->backend->neps > 1) || p->retry_backoff_ms == 0)
+        return gw_proxy_retry(c);
+    uint64_t d = (uint64_t)p->retry_backoff_ms << BSN_MIN(c->attempts - 1, 10);
+    d = BSN_MIN(d, (uint64_t)p->retry_backoff_ms * 10);
+    d = d / 2 + gw_rand(c->w) % (d / 2 + 1);
+    c->ustate = U_NONE;
+    bsn_timer_start(c->w->loop, &c->retry_timer, d, retry_fire, c);
+    gw_proxy_interest(c);
+    return 0;
 }
 
 int

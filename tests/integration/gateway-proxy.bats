@@ -39,6 +39,13 @@ EOF
         ingress_for i3 a.test /b/exact sc Exact
         cat <<EOF
 ---
+kind: Ingress
+metadata: {name: rw, annotations: {gateway.bosun.dev/rewrite-target: /new}}
+spec:
+  rules: [{host: rw.test, http: {paths: [{path: /old, pathType: Prefix, backend: {service: {name: sa, port: {number: 80}}}}]}}]
+EOF
+        cat <<EOF
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: default}
@@ -67,6 +74,8 @@ EOF
     [ "$(curl -s -H 'Host: a.test' $u/b/exact -D - -o /dev/null | grep -i x-upstream | tr -d '\r')" = "X-Upstream: c" ]
     [ "$(curl -s -H 'Host: api.test' $u/v2/name)" = b ]
     [ "$(curl -s -H 'Host: api.test' -H 'x-env: canary' $u/v2/name -D - -o /dev/null | grep -i x-upstream | tr -d '\r')" = "X-Upstream: c" ]
+    # an Ingress annotation rewrites the matched prefix
+    curl -s -H 'Host: rw.test' "$u/old/echo" | grep -q '^GET /new/echo HTTP/1.1'
     # the rewrite strips /v2: the upstream sees /echo
     curl -s -H 'Host: api.test' "$u/v2/echo?q=1" | grep -q '^GET /echo?q=1 HTTP/1.1'
     # forwarded headers
@@ -657,4 +666,28 @@ EOF2
     [ "$status" -ne 0 ]
     # plain HTTP keeps working next to it
     [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = a ]
+}
+
+@test "gateway: retries back off exponentially and stop after the configured attempts" {
+    start_upstream bad -e 503; PB=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PB"
+        ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: p}
+spec:
+  targetRefs: [{kind: Service, name: s}]
+  retries: {attempts: 3, on: [5xx], backoff: 100ms}
+  outlierDetection: {consecutive5xx: 0}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg" --threads 1
+    run curl -s -o /dev/null -w '%{http_code} %{time_total}' http://127.0.0.1:$GW_PORT/
+    echo "$output"
+    [ "${output%% *}" = 503 ]
+    awk -v t="${output##* }" 'BEGIN { exit !(t >= 0.15 && t < 2) }'
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_requests_total{endpoint=\"127.0.0.1:$PB\"} 3"
 }
