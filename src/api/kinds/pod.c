@@ -56,6 +56,36 @@ validate_pod_update(const json_t *obj, const json_t *old, struct bsn_err *err)
     /* The scheduler's binding fills nodeName once. */
     if (!*kj_str_or(os, "nodeName", "") && json_object_get(ns, "nodeName"))
         json_object_set(mut, "nodeName", json_object_get(ns, "nodeName"));
+    /* Scheduling gates may be removed (never added); while the pod is still gated its node
+     * selector and affinity may be made stricter (accepted here without the stricter check). */
+    json_t *ogates = json_object_get(os, "schedulingGates");
+    if (json_array_size(ogates) > 0) {
+        json_t *ng = json_object_get(ns, "schedulingGates");
+        bool subset = true;
+        size_t gi, gj;
+        json_t *g, *og;
+        json_array_foreach(ng, gi, g)
+        {
+            bool found = false;
+            json_array_foreach(ogates, gj, og)
+            {
+                if (json_equal(g, og))
+                    found = true;
+            }
+            if (!found)
+                subset = false;
+        }
+        if (subset) {
+            static const char *const gated[] = {"schedulingGates", "nodeSelector", "affinity"};
+            for (size_t k = 0; k < BSN_ARRAY_LEN(gated); k++) {
+                json_t *v = json_object_get(ns, gated[k]);
+                if (v)
+                    json_object_set(mut, gated[k], v);
+                else
+                    json_object_del(mut, gated[k]);
+            }
+        }
+    }
     int rc = 0;
     if (!json_equal(mut, ns))
         rc = kv_forbidden(err, "spec",

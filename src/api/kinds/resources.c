@@ -148,8 +148,19 @@ pv_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     rc |= kv_enum(err, spec, "volumeMode", "spec.volumeMode", volume_modes, false);
     if (json_object_get(spec, "hostPath") && !*kj_str_or(spec, "hostPath.path", ""))
         rc |= kv_required(err, "spec.hostPath.path", NULL);
-    if (old)
+    if (old) {
         rc |= kv_immutable(err, obj, old, "spec.volumeMode");
+        /* the volume source itself cannot change */
+        const json_t *os = kj_get(old, "spec");
+        for (size_t i = 0; i < BSN_ARRAY_LEN(sources); i++) {
+            json_t *a = json_object_get(spec, sources[i]), *b = json_object_get(os, sources[i]);
+            if ((a || b) && !(a && b && json_equal(a, b))) {
+                rc |= kv_forbidden(err, "spec.persistentvolumesource",
+                                   "spec.persistentvolumesource is forbidden.");
+                break;
+            }
+        }
+    }
     return rc ? -1 : 0;
 }
 

@@ -363,6 +363,12 @@ test_pv_pvc(void **state)
     assert_int_equal(create_check(&bsn_strategy_pv, pv, &err), 0);
     assert_string_equal(kj_str(pv, "spec.persistentVolumeReclaimPolicy"), "Retain");
     assert_string_equal(kj_str(pv, "status.phase"), "Pending");
+    json_t *pv2 = json_deep_copy(pv);
+    json_object_set_new(json_object_get(pv2, "spec"), "hostPath", J("{\"path\":\"/elsewhere\"}"));
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_pv.validate(pv2, pv, &err), -1);
+    assert_cause(&err, "spec.persistentvolumesource", "Forbidden");
+    json_decref(pv2);
     json_t *cells = row_of(&bsn_strategy_pv, pv);
     assert_string_equal(cell(&bsn_strategy_pv, cells, "Access Modes"), "RWO,RWX");
     assert_string_equal(cell(&bsn_strategy_pv, cells, "Claim"), "default/c");

@@ -353,6 +353,20 @@ test_pod_update_rules(void **state)
     assert_int_equal(bsn_strategy_pod.validate(bad, old, &err), -1);
     assert_cause(&err, "spec", "Forbidden: pod updates may not change fields other than");
 
+    /* scheduling gates may be removed, not added */
+    json_t *gated = json_deep_copy(old);
+    json_object_set_new(json_object_get(gated, "spec"), "schedulingGates",
+                        J("[{\"name\":\"a\"},{\"name\":\"b\"}]"));
+    json_t *ungate = json_deep_copy(gated);
+    json_object_set_new(json_object_get(ungate, "spec"), "schedulingGates",
+                        J("[{\"name\":\"b\"}]"));
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_pod.validate(ungate, gated, &err), 0);
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_strategy_pod.validate(gated, ungate, &err), -1);
+    json_decref(ungate);
+    json_decref(gated);
+
     /* status is kept on a main-resource update; spec is kept on a status update */
     json_object_set_new(json_object_get(old, "status"), "podIP", json_string("10.42.0.5"));
     json_object_set_new(img, "status", json_pack("{s:s}", "phase", "Failed"));
