@@ -28,7 +28,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/openat2.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <sys/un.h>
@@ -410,25 +412,109 @@ merge_env(char **image_env, const char *const *env, const char *hostname)
     return out;
 }
 
-/* The image's User when numeric ("1000" or "1000:1000"). */
-static int
-image_user(const char *user, uint32_t *uid, uint32_t *gid)
+/* Opens path inside rootfs with every symlink resolved inside it (openat2 RESOLVE_IN_ROOT),
+ * so an image's /etc/passwd can never point at the host's files. */
+static FILE *
+open_in_root(const char *rootfs, const char *path)
 {
-    if (!user || !*user)
-        return 0;
-    char *end;
-    unsigned long u = strtoul(user, &end, 10);
-    if (end == user || (*end && *end != ':'))
+    int rfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0)
+        return NULL;
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+    int fd = (int)syscall(SYS_openat2, rfd, path, &how, sizeof(how));
+    close(rfd);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
+    return f;
+}
+
+/* Finds a passwd (by name, or by uid when name is NULL) or group entry: fields 0 name,
+ * 2 id, 3 primary gid (passwd). Returns 0 and fills id/gid, or -1. */
+static int
+etc_lookup(const char *rootfs, const char *file, const char *name, uint32_t want_id, uint32_t *id,
+           uint32_t *gid)
+{
+    FILE *f = open_in_root(rootfs, file);
+    if (!f)
         return -1;
-    *uid = (uint32_t)u;
-    *gid = (uint32_t)u;
-    if (*end == ':') {
-        const char *g = end + 1;
-        unsigned long gv = strtoul(g, &end, 10);
-        if (end == g || *end)
-            return -1;
-        *gid = (uint32_t)gv;
+    char line[1024];
+    int rc = -1;
+    while (rc < 0 && fgets(line, sizeof(line), f)) {
+        char *fields[4] = {0};
+        char *p = line;
+        for (int i = 0; i < 4 && p; i++) {
+            fields[i] = p;
+            p = strchr(p, ':');
+            if (p)
+                *p++ = '\0';
+        }
+        if (!fields[2])
+            continue;
+        char *end;
+        unsigned long v = strtoul(fields[2], &end, 10);
+        if (end == fields[2])
+            continue;
+        if (name ? strcmp(fields[0], name) != 0 : v != want_id)
+            continue;
+        *id = (uint32_t)v;
+        if (gid)
+            *gid = fields[3] ? (uint32_t)strtoul(fields[3], NULL, 10) : 0;
+        rc = 0;
     }
+    fclose(f);
+    return rc;
+}
+
+static bool
+all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/* uid/gid for the container the way Docker and containerd resolve them: the image's User
+ * ("name", "uid", "name:group", "uid:gid"; names from the image's /etc/passwd and
+ * /etc/group), then runAsUser (primary group from /etc/passwd, else 0) and runAsGroup. */
+static int
+resolve_user(const char *rootfs, const char *user, const struct bsn_security *sec, uint32_t *uid,
+             uint32_t *gid, struct bsn_err *err)
+{
+    *uid = 0;
+    *gid = 0;
+    if (user && *user) {
+        char u[256], *g;
+        snprintf(u, sizeof(u), "%s", user);
+        g = strchr(u, ':');
+        if (g)
+            *g++ = '\0';
+        if (all_digits(u)) {
+            *uid = (uint32_t)strtoul(u, NULL, 10);
+            uint32_t pw_uid;
+            if (etc_lookup(rootfs, "/etc/passwd", NULL, *uid, &pw_uid, gid) < 0)
+                *gid = 0;
+        } else if (etc_lookup(rootfs, "/etc/passwd", u, 0, uid, gid) < 0 && !sec->has_run_as_user) {
+            return bsn_err_set(err, 400, "Invalid",
+                               "image user '%s' is not in the image's /etc/passwd", u);
+        }
+        if (g && all_digits(g))
+            *gid = (uint32_t)strtoul(g, NULL, 10);
+        else if (g && etc_lookup(rootfs, "/etc/group", g, 0, gid, NULL) < 0)
+            return bsn_err_set(err, 400, "Invalid",
+                               "image group '%s' is not in the image's /etc/group", g);
+    }
+    if (sec->has_run_as_user) {
+        *uid = sec->run_as_user;
+        uint32_t pw_uid;
+        if (etc_lookup(rootfs, "/etc/passwd", NULL, *uid, &pw_uid, gid) < 0)
+            *gid = 0;
+    }
+    if (sec->has_run_as_group)
+        *gid = sec->run_as_group;
     return 0;
 }
 
@@ -487,22 +573,11 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
                     cfg->name, img.name);
         goto out;
     }
-    uint32_t uid = 0, gid = 0;
-    if (image_user(img.user, &uid, &gid) < 0 && !cfg->security.has_run_as_user) {
-        bsn_err_set(err, 400, "Invalid",
-                    "image %s: User '%s' is not numeric; set "
-                    "securityContext.runAsUser",
-                    img.name, img.user);
-        goto out;
-    }
-    if (cfg->security.has_run_as_user)
-        uid = cfg->security.run_as_user;
-    if (cfg->security.has_run_as_group)
-        gid = cfg->security.run_as_group;
-    else if (cfg->security.has_run_as_user && !img.user)
-        gid = 0;
     oc->env = merge_env(img.env, cfg->env, sb->hostname);
     if (mount_rootfs(c, &img, err) < 0)
+        goto out;
+    uint32_t uid, gid;
+    if (resolve_user(oc->rootfs, img.user, &cfg->security, &uid, &gid, err) < 0)
         goto out;
     struct bsn_oci_spec_in in = {
         .argv = (const char *const *)argv,

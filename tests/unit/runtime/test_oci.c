@@ -21,6 +21,7 @@
 #include "base/time.h"
 #include "loop/loop.h"
 #include "runtime/image.h"
+#include "runtime/image_int.h"
 #include "runtime/rt_impl.h"
 #include "runtime/runtime.h"
 
@@ -82,6 +83,12 @@ setup(void **state)
     rt_mkdir_p(p, 0755);
     snprintf(p, sizeof(p), "%s/imgroot/tmp", f->dir);
     rt_mkdir_p(p, 01777);
+    snprintf(p, sizeof(p), "%s/imgroot/etc/passwd", f->dir);
+    const char *pw = "root:x:0:0:root:/root:/bin/sh\napp:x:1234:5678:app:/:/bin/sh\n";
+    rt_write_file(p, pw, strlen(pw), 0644);
+    snprintf(p, sizeof(p), "%s/imgroot/etc/group", f->dir);
+    const char *gr = "root:x:0:\nstaff:x:4321:app\n";
+    rt_write_file(p, gr, strlen(gr), 0644);
     char data[300];
     snprintf(data, sizeof(data), "%s/data", f->dir);
     struct bsn_err err = {0};
@@ -246,6 +253,43 @@ test_oci_lifecycle(void **state)
     assert_non_null(strstr(slog, " stdout F ro\n"));
     assert_non_null(strstr(slog, "stdout F CapEff:\t0000000000000000"));
     assert_int_equal(bsn_runtime_container_remove(f->rt, ids, &err), 0);
+
+    /* 1c. Users by name: an image whose config says User "app:staff", and runAsUser taking
+     * its primary group from the image's /etc/passwd. */
+    struct bsn_image_config base;
+    assert_int_equal(bsn_image_resolve(f->images, "bsn-test/busybox:1", &base, &err), 0);
+    json_t *man = rt_img_blob_json(f->images, base.digest, &err);
+    const char *cfgd = json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+    json_t *cfgj = rt_img_blob_json(f->images, cfgd, &err);
+    json_object_set_new(json_object_get(cfgj, "config"), "User", json_string("app:staff"));
+    char ncd[72], nmd[72];
+    int64_t ncs = 0;
+    assert_int_equal(rt_img_blob_put_json(f->images, cfgj, ncd, &ncs, &err), 0);
+    json_object_set_new(json_object_get(man, "config"), "digest", json_string(ncd));
+    json_object_set_new(json_object_get(man, "config"), "size", json_integer(ncs));
+    assert_int_equal(rt_img_blob_put_json(f->images, man, nmd, NULL, &err), 0);
+    assert_int_equal(rt_img_commit(f->images, nmd, "bsn-test/busybox:user", &err), 0);
+    json_decref(man);
+    json_decref(cfgj);
+    bsn_image_config_fini(&base);
+    const char *idargv[] = {"/bin/sh", "-c", "echo ids:$(id -u):$(id -g)", NULL};
+    const char *uimgs[] = {"bsn-test/busybox:user", "bsn-test/busybox:1"};
+    const char *uwant[] = {" stdout F ids:1234:4321\n", " stdout F ids:1234:5678\n"};
+    for (int k = 0; k < 2; k++) {
+        struct bsn_container_config cu = {
+            .name = k ? "runas" : "named", .image = uimgs[k], .argv = idargv};
+        if (k)
+            cu.security = (struct bsn_security){.has_run_as_user = true, .run_as_user = 1234};
+        char idu[65];
+        assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cu, idu, &err), 0);
+        int eu = f->exits;
+        assert_int_equal(bsn_runtime_container_start(f->rt, idu, NULL, NULL, &err), 0);
+        run_until(f, &f->exits, eu + 1, 10000);
+        BSN_AUTOFREE char *ulog = read_log(f, idu);
+        if (!strstr(ulog, uwant[k]))
+            fail_msg("want '%s' in log: %s", uwant[k], ulog);
+        assert_int_equal(bsn_runtime_container_remove(f->rt, idu, &err), 0);
+    }
 
     /* 2. Image defaults (entrypoint + cmd) and exec into a running container; stop falls back
      * to SIGKILL because pid 1 without a TERM handler ignores SIGTERM. */
