@@ -324,6 +324,51 @@ require_key(struct bsn_err *err, const json_t *obj, const char *key)
     return kv_required(err, f, NULL);
 }
 
+/* Decodes standard base64 into a new NUL-terminated buffer (NULL if invalid). */
+static char *
+b64_decode(const char *s, size_t *outlen)
+{
+    long n = b64_decoded_len(s);
+    if (n < 0)
+        return NULL;
+    char *out = bsn_malloc((size_t)n + 1);
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (const char *p = s; *p && *p != '='; p++) {
+        acc = (acc << 6) | (unsigned)b64val((unsigned char)*p);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* The docker config secrets must hold JSON (upstream unmarshals it). */
+static int
+require_json(struct bsn_err *err, const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(kj_get(obj, "data"), key));
+    size_t len;
+    char *raw = v ? b64_decode(v, &len) : NULL;
+    if (!raw)
+        return 0; /* missing or bad base64 is reported elsewhere */
+    json_error_t je;
+    json_t *doc = json_loadb(raw, len, JSON_DECODE_ANY, &je);
+    free(raw);
+    if (doc) {
+        json_decref(doc);
+        return 0;
+    }
+    char f[128];
+    F(f, "data[%s]", key);
+    return kv_invalid_raw(err, f, "\"<secret contents redacted>\"", je.text);
+}
+
 static int
 secret_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 {
@@ -341,9 +386,10 @@ secret_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
             rc |=
                 kv_required(err, "metadata.annotations[kubernetes.io/service-account.name]", NULL);
     } else if (strcmp(type, "kubernetes.io/dockercfg") == 0) {
-        rc |= require_key(err, obj, ".dockercfg");
+        rc |= require_key(err, obj, ".dockercfg") ?: require_json(err, obj, ".dockercfg");
     } else if (strcmp(type, "kubernetes.io/dockerconfigjson") == 0) {
-        rc |= require_key(err, obj, ".dockerconfigjson");
+        rc |= require_key(err, obj, ".dockerconfigjson")
+                  ?: require_json(err, obj, ".dockerconfigjson");
     } else if (strcmp(type, "kubernetes.io/ssh-auth") == 0) {
         rc |= require_key(err, obj, "ssh-privatekey");
     } else if (strcmp(type, "kubernetes.io/tls") == 0) {
@@ -351,8 +397,10 @@ secret_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         rc |= require_key(err, obj, "tls.crt");
     } else if (strcmp(type, "kubernetes.io/basic-auth") == 0) {
         if (!json_object_get(kj_get(obj, "data"), "username") &&
-            !json_object_get(kj_get(obj, "data"), "password"))
+            !json_object_get(kj_get(obj, "data"), "password")) {
             rc |= kv_required(err, "data[username]", NULL);
+            rc |= kv_required(err, "data[password]", NULL);
+        }
     }
     if (old) {
         const char *ot = kj_str_or(old, "type", "");

@@ -291,6 +291,15 @@ test_configmap_secret(void **state)
     assert_cause(&err, "data[tls.crt]", "Required value");
     json_decref(s2);
     json_decref(s);
+    s = J("{\"metadata\":{\"name\":\"s\"},\"type\":\"kubernetes.io/dockerconfigjson\",\"data\":{"
+          "\".dockerconfigjson\":\"bm90IGpzb24=\"}}");
+    assert_int_equal(create_check(&bsn_strategy_secret, s, &err), -1);
+    assert_cause(&err, "data[.dockerconfigjson]", "Invalid value: \"<secret contents redacted>\"");
+    json_decref(s);
+    s = J("{\"metadata\":{\"name\":\"s\"},\"type\":\"kubernetes.io/dockerconfigjson\",\"data\":{"
+          "\".dockerconfigjson\":\"eyJhdXRocyI6e319\"}}");
+    assert_int_equal(create_check(&bsn_strategy_secret, s, &err), 0);
+    json_decref(s);
     s = J("{\"metadata\":{\"name\":\"s\"},\"data\":{\"k\":\"not base64!\"}}");
     assert_int_equal(create_check(&bsn_strategy_secret, s, &err), -1);
     assert_cause(&err, "data[k]", "illegal base64 data");
