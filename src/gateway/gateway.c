@@ -246,7 +246,8 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
                     snprintf(hi->name, sizeof(hi->name), "%s", b->eps[e].name);
                     atomic_init(&hi->healthy, 1);
                     __atomic_store_n(&gw->host_info[gw->nhosts], hi, __ATOMIC_RELEASE);
-                    id = ++gw->nhosts;
+                    id = gw->nhosts + 1;
+                    __atomic_store_n(&gw->nhosts, (uint32_t)id, __ATOMIC_RELEASE);
                     bsn_map_put(&gw->host_ids, b->eps[e].name, (void *)id);
                 }
             }

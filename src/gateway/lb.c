@@ -63,8 +63,8 @@ available(struct gw_worker *w, const struct gw_backend *b, uint32_t i, uint64_t 
     struct gw_host *h = gw_host_get(w, id);
     if (h && h->ejected_until > now)
         return false;
-    if (id < w->gw->nhosts && w->gw->host_info[id] &&
-        !atomic_load_explicit(&w->gw->host_info[id]->healthy, memory_order_relaxed))
+    struct gw_host_info *hi = __atomic_load_n(&w->gw->host_info[id], __ATOMIC_ACQUIRE);
+    if (hi && !atomic_load_explicit(&hi->healthy, memory_order_relaxed))
         return false;
     return true;
 }

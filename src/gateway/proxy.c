@@ -174,7 +174,8 @@ gw_proxy_sweep(struct bsn_loop *loop, void *data)
 {
     struct gw_worker *w = data;
     uint64_t now = bsn_loop_now(loop);
-    for (uint32_t id = 0; id < w->gw->nhosts; id++) {
+    uint32_t nhosts = __atomic_load_n(&w->gw->nhosts, __ATOMIC_ACQUIRE);
+    for (uint32_t id = 0; id < nhosts; id++) {
         struct gw_host *h = gw_host_get(w, id);
         if (!h)
             continue;
@@ -329,7 +330,7 @@ conn_free(struct gw_conn *c)
     if (c->cref)
         gw_cfg_release(w, c->cref);
     q_free(&c->q);
-    w->nconns--;
+    GW_INC(&w->nconns, -1);
     if (c->lprev)
         c->lprev->lnext = c->lnext;
     else
@@ -428,8 +429,8 @@ accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
         if (w->conns)
             w->conns->lprev = c;
         w->conns = c;
-        w->nconns++;
-        w->conns_total++;
+        GW_INC(&w->nconns, 1);
+        GW_INC(&w->conns_total, 1);
         set_deadline(c, bsn_loop_now(loop) + GW_HEADER_TIMEOUT_MS);
     }
 }
@@ -879,7 +880,7 @@ start_request(struct gw_conn *c)
     c->cref = w->cur;
     c->cref->inflight++;
     w->active_requests++;
-    w->requests_total++;
+    GW_INC(&w->requests_total, 1);
     c->keep_alive = q->keep_alive;
     c->is_head = bsn_str_eq(q->method, "HEAD");
     c->req_chunked = q->chunked;
