@@ -45,6 +45,34 @@ check_object(json_t *obj, struct bsn_err *err)
     json_t *cells = row_of(r->strategy, obj);
     json_decref(cells);
     nchecked++;
+    if (rc == 0) {
+        /* defaulting is idempotent, and an unchanged update (kubectl apply again, a status
+         * write) validates */
+        const struct bsn_strategy *st = r->strategy;
+        json_t *again = json_deep_copy(obj);
+        if (st->prepare_update)
+            st->prepare_update(again, obj);
+        if (st->defaults)
+            st->defaults(again);
+        if (!json_equal(again, obj)) {
+            char *a = json_dumps(again, JSON_SORT_KEYS), *b = json_dumps(obj, JSON_SORT_KEYS);
+            fprintf(stderr, "after update:\n%s\nbefore:\n%s\n", a, b);
+            free(a);
+            free(b);
+            fail_msg("%s: defaults/prepare_update not idempotent", kj_str_or(obj, "kind", "?"));
+        }
+        struct bsn_err uerr;
+        bsn_err_clear(&uerr);
+        if (st->validate && st->validate(again, obj, &uerr) != 0) {
+            dump_causes(&uerr);
+            fail_msg("%s: unchanged update rejected", kj_str_or(obj, "kind", "?"));
+        }
+        if (st->prepare_status_update) {
+            st->prepare_status_update(again, obj);
+            assert_true(json_equal(again, obj));
+        }
+        json_decref(again);
+    }
     return rc;
 }
 
