@@ -495,6 +495,35 @@ json_strv(json_t *a)
     return v;
 }
 
+static void
+strv_append(char ***v, size_t *n, const char *const *add)
+{
+    for (size_t i = 0; add && add[i]; i++) {
+        *v = bsn_realloc(*v, (*n + 2) * sizeof(char *));
+        (*v)[(*n)++] = bsn_strdup(add[i]);
+        (*v)[*n] = NULL;
+    }
+}
+
+char **
+bsn_image_container_argv(const struct bsn_image_config *img, const char *const *command,
+                         const char *const *args)
+{
+    char **v = NULL;
+    size_t n = 0;
+    bool has_cmd = command && command[0], has_args = args && args[0];
+    if (has_cmd) {
+        strv_append(&v, &n, command);
+    } else if (img) {
+        strv_append(&v, &n, (const char *const *)img->entrypoint);
+    }
+    if (has_args)
+        strv_append(&v, &n, args);
+    else if (!has_cmd && img)
+        strv_append(&v, &n, (const char *const *)img->cmd);
+    return v;
+}
+
 void
 bsn_image_config_fini(struct bsn_image_config *c)
 {

@@ -75,6 +75,12 @@ struct bsn_image_config {
 };
 
 void bsn_image_config_fini(struct bsn_image_config *c);
+/* The argv a pod container runs, by Kubernetes' rules: command + args; command alone (the
+ * image's Cmd is dropped); args alone after the image's Entrypoint; neither: Entrypoint +
+ * Cmd. img may be NULL (no image defaults). Returns a NULL-terminated vector (free each string
+ * and the array) or NULL when nothing is left to run. */
+char **bsn_image_container_argv(const struct bsn_image_config *img, const char *const *command,
+                                const char *const *args);
 /* Resolves a pod's image ref to its config and layer directories. 404 NotFound if the store
  * does not hold it. */
 int bsn_image_resolve(struct bsn_image_store *s, const char *ref, struct bsn_image_config *out,

@@ -555,18 +555,9 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     char **argv = NULL;
     char *data_dir = NULL;
     int rc = -1;
-    if (cfg->argv && cfg->argv[0]) {
-        argv = rt_strv_dup(cfg->argv);
-    } else {
-        size_t ne = rt_strv_len((const char *const *)img.entrypoint),
-               nc = rt_strv_len((const char *const *)img.cmd);
-        argv = bsn_calloc(ne + nc + 1, sizeof(char *));
-        for (size_t i = 0; i < ne; i++)
-            argv[i] = bsn_strdup(img.entrypoint[i]);
-        for (size_t i = 0; i < nc; i++)
-            argv[ne + i] = bsn_strdup(img.cmd[i]);
-    }
-    if (!argv[0]) {
+    argv = cfg->argv && cfg->argv[0] ? rt_strv_dup(cfg->argv)
+                                     : bsn_image_container_argv(&img, NULL, NULL);
+    if (!argv || !argv[0]) {
         bsn_err_set(err, 400, "Invalid",
                     "container %s: no command and image %s has neither "
                     "Entrypoint nor Cmd",

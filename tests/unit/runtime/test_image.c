@@ -295,6 +295,32 @@ test_pack_resolve_remove(void **state)
 
 /* GC never runs while an import/pack/pull holds the guard (their blobs are not indexed yet). */
 static void
+check_argv(char **got, const char *want)
+{
+    char buf[256] = "";
+    for (size_t i = 0; got && got[i]; i++)
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", i ? " " : "", got[i]);
+    assert_string_equal(buf, want);
+    rt_strv_free(got);
+}
+
+static void
+test_container_argv(void **state)
+{
+    char *ep[] = {"/entry", "-x", NULL}, *cmd[] = {"serve", "--port=80", NULL};
+    struct bsn_image_config img = {.entrypoint = ep, .cmd = cmd};
+    const char *c[] = {"/bin/sh", "-c", NULL}, *a[] = {"echo hi", NULL};
+    check_argv(bsn_image_container_argv(&img, NULL, NULL), "/entry -x serve --port=80");
+    check_argv(bsn_image_container_argv(&img, c, NULL), "/bin/sh -c");
+    check_argv(bsn_image_container_argv(&img, NULL, a), "/entry -x echo hi");
+    check_argv(bsn_image_container_argv(&img, c, a), "/bin/sh -c echo hi");
+    const char *empty[] = {NULL};
+    check_argv(bsn_image_container_argv(&img, empty, empty), "/entry -x serve --port=80");
+    assert_null(bsn_image_container_argv(NULL, NULL, NULL));
+    check_argv(bsn_image_container_argv(NULL, NULL, a), "echo hi");
+}
+
+static void
 test_gc_guard(void **state)
 {
     char data[300], a[300], b[300], blobs[400];
@@ -513,6 +539,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_unpack_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pack_resolve_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_guard, setup, teardown),
+        cmocka_unit_test(test_container_argv),
         cmocka_unit_test_setup_teardown(test_import_oci, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_docker_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_async, setup, teardown),
