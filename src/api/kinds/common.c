@@ -19,6 +19,7 @@
 #include "base/time.h"
 #include "codec/names.h"
 #include "codec/quantity.h"
+#include "codec/selector.h"
 
 /* ---- JSON access ---- */
 
@@ -389,87 +390,33 @@ kq_text(const json_t *v, char *out, size_t n)
         snprintf(out, n, "%s", "");
 }
 
-/* ---- label selectors ---- */
+/* ---- label selectors (matching and printing through codec/selector.h) ---- */
 
-struct req {
-    const char *key;
-    const char *op; /* "=", "in", "notin", "exists", "!" */
-    char values[256];
-};
-
-static int
-cmp_req(const void *a, const void *b)
+void
+ks_selector_string(const json_t *sel, char *out, size_t n)
 {
-    return strcmp(((const struct req *)a)->key, ((const struct req *)b)->key);
+    struct bsn_selector s;
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    out[0] = '\0';
+    if (!sel || json_is_null(sel))
+        return;
+    if (bsn_selector_from_json(sel, &s, &e) < 0) {
+        snprintf(out, n, "<invalid>");
+        return;
+    }
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_selector_string(&s, &b);
+    snprintf(out, n, "%s", b.data ? b.data : "");
+    bsn_buf_fini(&b);
+    bsn_selector_fini(&s);
 }
 
 static int
 cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-void
-ks_selector_string(const json_t *sel, char *out, size_t n)
-{
-    struct req reqs[64];
-    size_t nr = 0;
-    const char *k;
-    json_t *v;
-    out[0] = '\0';
-    json_object_foreach((json_t *)json_object_get(sel, "matchLabels"), k, v)
-    {
-        if (nr < BSN_ARRAY_LEN(reqs)) {
-            reqs[nr] = (struct req){k, "=", ""};
-            snprintf(reqs[nr].values, sizeof(reqs[nr].values), "%s",
-                     json_string_value(v) ? json_string_value(v) : "");
-            nr++;
-        }
-    }
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
-    {
-        const char *key = kj_str(e, "key"), *op = kj_str(e, "operator");
-        if (!key || !op || nr >= BSN_ARRAY_LEN(reqs))
-            continue;
-        struct req *r = &reqs[nr++];
-        r->key = key;
-        r->values[0] = '\0';
-        if (strcmp(op, "In") == 0 || strcmp(op, "NotIn") == 0) {
-            r->op = strcmp(op, "In") == 0 ? "in" : "notin";
-            const char *vals[32];
-            size_t nv = 0, j;
-            json_t *vv;
-            json_array_foreach(json_object_get(e, "values"), j, vv)
-            {
-                if (json_is_string(vv) && nv < BSN_ARRAY_LEN(vals))
-                    vals[nv++] = json_string_value(vv);
-            }
-            qsort(vals, nv, sizeof(vals[0]), cmp_str);
-            size_t off = 0;
-            for (j = 0; j < nv && off < sizeof(r->values); j++)
-                kc_appendf(r->values, sizeof(r->values), &off, "%s%s", j ? "," : "", vals[j]);
-        } else if (strcmp(op, "Exists") == 0) {
-            r->op = "exists";
-        } else {
-            r->op = "!";
-        }
-    }
-    qsort(reqs, nr, sizeof(reqs[0]), cmp_req);
-    size_t off = 0;
-    for (i = 0; i < nr && off < n; i++) {
-        const char *sep = i ? "," : "";
-        struct req *r = &reqs[i];
-        if (strcmp(r->op, "=") == 0)
-            kc_appendf(out, n, &off, "%s%s=%s", sep, r->key, r->values);
-        else if (strcmp(r->op, "exists") == 0)
-            kc_appendf(out, n, &off, "%s%s", sep, r->key);
-        else if (strcmp(r->op, "!") == 0)
-            kc_appendf(out, n, &off, "%s!%s", sep, r->key);
-        else
-            kc_appendf(out, n, &off, "%s%s %s (%s)", sep, r->key, r->op, r->values);
-    }
 }
 
 static size_t
@@ -532,43 +479,17 @@ ks_map_matches(const json_t *sel, const json_t *labels)
     return true;
 }
 
-static bool
-in_values(const json_t *values, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(values, i, v)
-    {
-        if (s && json_string_value(v) && strcmp(json_string_value(v), s) == 0)
-            return true;
-    }
-    return false;
-}
-
 bool
 ks_selector_matches(const json_t *sel, const json_t *labels)
 {
-    if (!ks_map_matches(json_object_get(sel, "matchLabels"), labels))
+    struct bsn_selector s;
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    if (bsn_selector_from_json(sel, &s, &e) < 0)
         return false;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(sel, "matchExpressions"), i, e)
-    {
-        const char *key = kj_str(e, "key"), *op = kj_str(e, "operator");
-        if (!key || !op)
-            return false;
-        const char *val = json_string_value(json_object_get(labels, key));
-        json_t *values = json_object_get(e, "values");
-        if (strcmp(op, "In") == 0 && !(val && in_values(values, val)))
-            return false;
-        if (strcmp(op, "NotIn") == 0 && val && in_values(values, val))
-            return false;
-        if (strcmp(op, "Exists") == 0 && !val)
-            return false;
-        if (strcmp(op, "DoesNotExist") == 0 && val)
-            return false;
-    }
-    return true;
+    bool ok = bsn_selector_match(&s, json_is_object(labels) ? labels : NULL);
+    bsn_selector_fini(&s);
+    return ok;
 }
 
 int
