@@ -99,7 +99,7 @@ void kq_canonicalize(json_t *map);
 /* Text of a quantity value as given (strings as-is, numbers printed). */
 void kq_text(const json_t *v, char *out, size_t n);
 
-/* ---- label selectors (matching/printing via codec/selector.h; validation with field paths here) ---- */
+/* ---- label selectors (match/print via codec/selector.h; validation with field paths) ---- */
 
 /* metav1.LabelSelector as selector text ("app=web,tier in (a,b)"), "" if empty. */
 void ks_selector_string(const json_t *sel, char *out, size_t n);
