@@ -261,8 +261,7 @@ configmap_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
         }
     }
     if (total > MAX_DATA_SIZE)
-        rc |= bsn_invalid(err, "FieldValueTooLong", "", "Too long: must have at most %d bytes",
-                          MAX_DATA_SIZE);
+        rc |= kv_toolong(err, "", MAX_DATA_SIZE);
     rc |= validate_immutable_data(err, obj, old, keys);
     return rc ? -1 : 0;
 }
@@ -376,8 +375,7 @@ secret_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     size_t total = 0;
     int rc = validate_data_map(err, json_object_get(obj, "data"), "data", true, &total);
     if (total > MAX_DATA_SIZE)
-        rc |= bsn_invalid(err, "FieldValueTooLong", "data", "Too long: must have at most %d bytes",
-                          MAX_DATA_SIZE);
+        rc |= kv_toolong(err, "data", MAX_DATA_SIZE);
     const char *type = kj_str_or(obj, "type", "");
     if (strcmp(type, "kubernetes.io/service-account-token") == 0) {
         if (!*kj_str_or(json_object_get(kj_get(obj, "metadata.annotations"),
