@@ -35,6 +35,7 @@ struct cmd {
     struct bsn_gw *gw;
     struct bsn_loop *loop;
     const char *config;
+    const char *file; /* basename of --config when it is a file: other files are ignored */
     int ino_fd;
     struct bsn_timer debounce;
 };
@@ -176,8 +177,18 @@ on_inotify(struct bsn_loop *loop, int fd, unsigned ev, void *data)
 {
     struct cmd *c = data;
     char buf[4096] __attribute__((aligned(8)));
-    while (read(fd, buf, sizeof(buf)) > 0) {
+    bool relevant = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ie = (struct inotify_event *)p;
+            if (!c->file || (ie->len && strcmp(ie->name, c->file) == 0))
+                relevant = true;
+            p += sizeof(*ie) + ie->len;
+        }
     }
+    if (!relevant)
+        return;
     bsn_timer_stop(loop, &c->debounce);
     bsn_timer_start(loop, &c->debounce, 100, on_debounce, c);
 }
@@ -292,7 +303,10 @@ bsn_cmd_gateway(int argc, char **argv)
     if (c.ino_fd >= 0) {
         struct stat st;
         char *dup = bsn_strdup(config);
-        const char *dir = (stat(config, &st) == 0 && S_ISDIR(st.st_mode)) ? config : dirname(dup);
+        bool isdir = stat(config, &st) == 0 && S_ISDIR(st.st_mode);
+        const char *slash = strrchr(config, '/');
+        c.file = isdir ? NULL : slash ? slash + 1 : config;
+        const char *dir = isdir ? config : dirname(dup);
         if (inotify_add_watch(c.ino_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) <
             0)
             bsn_warn("gateway", "inotify %s: %s (reload with SIGHUP)", dir, strerror(errno));
