@@ -65,7 +65,9 @@ struct oci_container {
     bool runc_running;
     bsn_runtime_done_cb start_cb;
     void *start_data;
-    char **env; /* final env, for exec */
+    char **env;        /* final env, for exec */
+    int console_lsock; /* tty: listening --console-socket while runc starts, -1 */
+    char console_path[108];
 };
 
 /* --- helpers --- */
@@ -216,6 +218,9 @@ read_u64(const char *dir, const char *file)
     BSN_AUTOFREE char *s = rt_read_file(p, 4096, NULL);
     return s ? strtoull(s, NULL, 10) : 0;
 }
+
+static int console_listen(struct oci_runtime *o, char sockpath[108]);
+static int console_receive(int lsock, pid_t runc);
 
 /* --- sandboxes --- */
 
@@ -539,6 +544,7 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
         return -1;
     }
     struct oci_container *oc = bsn_calloc(1, sizeof(*oc));
+    oc->console_lsock = -1;
     c->impl = oc;
     if (img.digest) {
         /* imageID as kubelet reports it: the repository with the manifest digest */
@@ -592,6 +598,7 @@ oci_container_create(struct bsn_runtime *rt, const char *sandbox_id,
         .resources = cfg->resources,
         .security = cfg->security,
         .swap_accounting = o->swap_accounting,
+        .terminal = cfg->tty,
     };
     /* The host image shows the node's root filesystem: hide its secrets and Bosun's own
      * state (data dir with keys and images, runtime state, network namespaces). */
@@ -652,6 +659,23 @@ runc_run_exited(struct bsn_loop *loop, pid_t pid, int wstatus, void *data)
     oc->runc_running = false;
     struct bsn_err err = {0};
     int rc = -1;
+    if (oc->console_lsock >= 0) {
+        int m = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0
+                    ? console_receive(oc->console_lsock, 0)
+                    : -ECHILD;
+        close(oc->console_lsock);
+        oc->console_lsock = -1;
+        unlink(oc->console_path);
+        if (m >= 0 && rt_container_attach_tty(rt, c, m, &err) < 0)
+            m = -EIO;
+        if (m < 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+            /* running but without a console: nothing to log; kill it, it cannot be used */
+            BSN_AUTOFREE char *pf = bsn_sprintf("%s/pid", c->dir);
+            BSN_AUTOFREE char *ps = rt_read_file(pf, 64, NULL);
+            if (ps && atoi(ps) > 0)
+                kill(atoi(ps), SIGKILL);
+        }
+    }
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
         BSN_AUTOFREE char *pf = bsn_sprintf("%s/pid", c->dir);
         BSN_AUTOFREE char *s = rt_read_file(pf, 64, NULL);
@@ -682,17 +706,45 @@ oci_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb 
     struct oci_container *oc = c->impl;
     if (oc->runc_running)
         return bsn_err_set(err, 409, "Conflict", "container %s is starting", c->st.name);
-    int out[2], in;
-    if (rt_container_open_logs(rt, c, out, &in, err) < 0)
+    int out[2] = {-1, -1}, in = -1;
+    if (c->tty) {
+        /* the pty master arrives on the console socket; the log pump reads it once runc
+         * has handed it over (runc_run_exited) */
+        oc->console_lsock = console_listen(o, oc->console_path);
+        if (oc->console_lsock < 0)
+            return bsn_err_set(err, 500, "InternalError", "console socket: %s",
+                               strerror(-oc->console_lsock));
+    } else if (rt_container_open_logs(rt, c, out, &in, err) < 0) {
         return -1;
+    }
     BSN_AUTOFREE char *pidfile = bsn_sprintf("%s/pid", c->dir);
     BSN_AUTOFREE char *logfile = bsn_sprintf("%s/runc.log", c->dir);
-    char *argv[] = {rt->oci_runtime, "--root",     o->runc_root, "--log",    logfile,
-                    "--log-format",  "json",       "run",        "--detach", "--bundle",
-                    c->dir,          "--pid-file", pidfile,      c->st.id,   NULL};
+    char *argv[20];
+    int k = 0;
+    argv[k++] = rt->oci_runtime;
+    argv[k++] = "--root";
+    argv[k++] = o->runc_root;
+    argv[k++] = "--log";
+    argv[k++] = logfile;
+    argv[k++] = "--log-format";
+    argv[k++] = "json";
+    argv[k++] = "run";
+    argv[k++] = "--detach";
+    argv[k++] = "--bundle";
+    argv[k++] = c->dir;
+    argv[k++] = "--pid-file";
+    argv[k++] = pidfile;
+    if (c->tty) {
+        argv[k++] = "--console-socket";
+        argv[k++] = oc->console_path;
+    }
+    argv[k++] = c->st.id;
+    argv[k] = NULL;
     pid_t pid = spawn(argv, in, out[0], out[1]);
-    close(out[0]);
-    close(out[1]);
+    if (out[0] >= 0)
+        close(out[0]);
+    if (out[1] >= 0)
+        close(out[1]);
     if (in >= 0)
         close(in);
     if (pid < 0)
@@ -793,10 +845,15 @@ oci_container_fini(struct bsn_runtime *rt, struct rt_container *c)
         for (int i = 0; pid > 0 && i < 100 && waitpid(pid, NULL, WNOHANG) == 0; i++)
             usleep(10000);
     }
-    if (oc->rootfs_mounted && umount2(oc->rootfs, MNT_DETACH) < 0)
+    if (oc->rootfs_mounted && umount2(oc->rootfs, MNT_DETACH) < 0 && errno != ENOENT &&
+        errno != EINVAL)
         bsn_warn("runtime", "umount %s: %s", oc->rootfs, strerror(errno));
     /* runc removes the container's cgroup; make sure, in case it never ran. */
     cgroup_each(oc->cgroups_path, rmdir_cb, NULL);
+    if (oc->console_lsock >= 0) {
+        close(oc->console_lsock);
+        unlink(oc->console_path);
+    }
     free(oc->rootfs);
     free(oc->cgroups_path);
     rt_strv_free(oc->env);
@@ -811,6 +868,30 @@ oci_container_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err
     return 0;
 }
 
+/* A listening Unix socket for runc's --console-socket (path written to sockpath, 108 bytes).
+ * Returns the fd or -errno. */
+static int
+console_listen(struct oci_runtime *o, char sockpath[108])
+{
+    char rnd[65];
+    rt_random_id(rnd);
+    /* sun_path is short: keep the socket in the runc root, not the bundle */
+    snprintf(sockpath, 108, "%s/c-%.16s.sock", o->runc_root, rnd);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(sockpath) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
+    int lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lsock < 0)
+        return -errno;
+    if (bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0) {
+        int e = errno;
+        close(lsock);
+        return -e;
+    }
+    return lsock;
+}
+
 /* Receives the pty master runc sends over the console socket (SCM_RIGHTS); waits at most
  * 10 s or until runc exits. Returns the fd or -errno. */
 static int
@@ -821,8 +902,8 @@ console_receive(int lsock, pid_t runc)
         struct pollfd p = {.fd = lsock, .events = POLLIN};
         if (poll(&p, 1, 50) > 0)
             conn = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
-        else if (waitpid(runc, NULL, WNOHANG) == runc)
-            return -ECHILD; /* runc failed before handing over a console (and is reaped) */
+        else if (runc <= 0 || waitpid(runc, NULL, WNOHANG) == runc)
+            return -ECHILD; /* runc is gone without handing over a console */
     }
     if (conn < 0)
         return -ETIMEDOUT;
@@ -859,21 +940,11 @@ oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *c
     char sockpath[108] = "";
     BSN_AUTOFREE char *pidfile = NULL;
     if (cfg->tty) {
-        char rnd[65];
-        rt_random_id(rnd);
-        /* sun_path is short: keep the socket in the runc root, not the bundle */
-        snprintf(sockpath, sizeof(sockpath), "%s/c-%.16s.sock", o->runc_root, rnd);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
-        lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (lsock < 0 || strlen(sockpath) >= sizeof(sa.sun_path) ||
-            bind(lsock, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lsock, 1) < 0) {
-            int e = errno;
-            if (lsock >= 0)
-                close(lsock);
+        lsock = console_listen(o, sockpath);
+        if (lsock < 0) {
             free(argv);
             return bsn_err_set(err, 500, "InternalError", "exec in %s: console socket: %s",
-                               c->st.name, strerror(e));
+                               c->st.name, strerror(-lsock));
         }
         /* runc only hands out the console in detached mode; the process is then
          * re-parented to us (subreaper) and found through the pid file. */

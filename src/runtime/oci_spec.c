@@ -300,10 +300,10 @@ bsn_oci_spec(const struct bsn_oci_spec_in *in, struct bsn_err *err)
     if (!caps)
         return NULL;
     json_t *process = json_pack(
-        "{s:b,s:{s:i,s:i},s:o,s:o,s:s,s:{s:O,s:O,s:O},s:b}", "terminal", 0, "user", "uid",
-        (int)in->uid, "gid", (int)in->gid, "args", strv(in->argv), "env", strv(in->env), "cwd",
-        in->cwd && *in->cwd ? in->cwd : "/", "capabilities", "bounding", caps, "effective", caps,
-        "permitted", caps, "noNewPrivileges", sec->no_new_privs && !sec->privileged);
+        "{s:b,s:{s:i,s:i},s:o,s:o,s:s,s:{s:O,s:O,s:O},s:b}", "terminal", in->terminal, "user",
+        "uid", (int)in->uid, "gid", (int)in->gid, "args", strv(in->argv), "env", strv(in->env),
+        "cwd", in->cwd && *in->cwd ? in->cwd : "/", "capabilities", "bounding", caps, "effective",
+        caps, "permitted", caps, "noNewPrivileges", sec->no_new_privs && !sec->privileged);
     json_decref(caps);
 
     json_t *mounts = json_array();

@@ -32,6 +32,7 @@ struct bsn_oci_spec_in {
     struct bsn_security security;
     bool swap_accounting;            /* v1 memory.memsw present: set swap = memory limit */
     const char *const *extra_masked; /* more maskedPaths (host image: secrets of the node) */
+    bool terminal;                   /* process.terminal (container tty) */
 };
 
 /* Returns a new JSON object (caller decrefs) or NULL with err (bad capability name). */

@@ -223,7 +223,22 @@ proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb
     d->cb = cb;
     d->data = data;
     int out[2], in;
-    if (rt_container_open_logs(rt, c, out, &in, &d->err) < 0) {
+    int master = -1, slave = -1;
+    if (c->tty) {
+        int rc = rt_open_pty(&master, &slave);
+        if (rc < 0) {
+            bsn_err_set(&d->err, 500, "InternalError", "pty: %s", strerror(-rc));
+            d->rc = -1;
+        } else if (rt_container_attach_tty(rt, c, master, &d->err) < 0) { /* takes master */
+            close(slave);
+            d->rc = -1;
+        } else {
+            pid_t pid = spawn(pc, pc->argv, pc->env, slave, slave, slave, true, true, &d->err);
+            close(slave);
+            if (pid < 0 || rt_container_running(rt, c, pid, &d->err) < 0)
+                d->rc = -1;
+        }
+    } else if (rt_container_open_logs(rt, c, out, &in, &d->err) < 0) {
         d->rc = -1;
     } else {
         pid_t pid = spawn(pc, pc->argv, pc->env, in, out[0], out[1], true, false, &d->err);

@@ -36,6 +36,7 @@ struct rt_container {
     char *log_path;
     struct bsn_logpump *pump;
     bool stdin_open;
+    bool tty;
     int stdin_fd; /* write end kept by the runtime, -1 */
     struct bsn_child child;
     bool watching;
@@ -91,6 +92,10 @@ void rt_container_destroy(struct bsn_runtime *rt, struct rt_container *c);
  * new stdin pipe for the child (caller closes it), else -1. */
 int rt_container_open_logs(struct bsn_runtime *rt, struct rt_container *c, int out[2], int *in,
                            struct bsn_err *err);
+/* Container tty: the log pump reads master as "stdout" (the pump owns it); with stdin_open
+ * the stdin fd is a non-blocking dup of master. */
+int rt_container_attach_tty(struct bsn_runtime *rt, struct rt_container *c, int master,
+                            struct bsn_err *err);
 /* Marks the container running with pid and watches it (must be our child). */
 int rt_container_running(struct bsn_runtime *rt, struct rt_container *c, pid_t pid,
                          struct bsn_err *err);

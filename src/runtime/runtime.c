@@ -424,6 +424,7 @@ rt_container_new(struct bsn_runtime *rt, struct rt_sandbox *sb,
                                 : bsn_sprintf("%s/%s/0.log", sb->log_dir, cfg->name);
     c->child.pidfd = -1;
     c->stdin_open = cfg->stdin_open;
+    c->tty = cfg->tty;
     c->stdin_fd = -1;
     bsn_timer_init(&c->kill_timer);
     BSN_AUTOFREE char *logdir = bsn_strdup(c->log_path);
@@ -580,6 +581,28 @@ rt_container_start_failed(struct bsn_runtime *rt, struct rt_container *c, const 
         n->st = c->st;
         bsn_loop_defer(rt->loop, exit_note_run, n);
     }
+}
+
+int
+rt_container_attach_tty(struct bsn_runtime *rt, struct rt_container *c, int master,
+                        struct bsn_err *err)
+{
+    bsn_logpump_free(c->pump);
+    c->pump =
+        bsn_logpump_new(rt->loop, c->log_path, rt->opts.log_max_bytes, rt->opts.log_max_files, err);
+    if (!c->pump) {
+        close(master);
+        return -1;
+    }
+    if (c->stdin_open) {
+        if (c->stdin_fd >= 0)
+            close(c->stdin_fd);
+        c->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        if (c->stdin_fd >= 0)
+            fcntl(c->stdin_fd, F_SETFL, O_NONBLOCK);
+    }
+    bsn_logpump_add(c->pump, master, "stdout");
+    return 0;
 }
 
 static void

@@ -377,6 +377,30 @@ test_oci_lifecycle(void **state)
     BSN_AUTOFREE char *rlog = read_log(f, idr);
     assert_non_null(strstr(rlog, " stdout F got:hello\n"));
 
+    /* 2a'. tty: true — output through a pseudo-terminal, stdin written to it. */
+    const char *ttargv[] = {"/bin/sh", "-c",
+                            "test -t 0 && test -t 1 && echo is-tty; read l; echo got-$l", NULL};
+    struct bsn_container_config ct = {.name = "tty",
+                                      .image = "bsn-test/busybox:1",
+                                      .argv = ttargv,
+                                      .tty = true,
+                                      .stdin_open = true};
+    char idt[65];
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &ct, idt, &err), 0);
+    int stt = f->started, ett = f->exits;
+    assert_int_equal(bsn_runtime_container_start(f->rt, idt, started_cb, f, &err), 0);
+    run_until(f, &f->started, stt + 1, 10000);
+    assert_int_equal(f->started, stt + 1);
+    int tin = bsn_runtime_container_stdin(f->rt, idt);
+    assert_true(tin >= 0);
+    assert_int_equal(write(tin, "xyz\n", 4), 4);
+    run_until(f, &f->exits, ett + 1, 10000);
+    BSN_AUTOFREE char *tlog = read_log(f, idt);
+    if (!strstr(tlog, " stdout F is-tty") || !strstr(tlog, " stdout F got-xyz"))
+        fail_msg("tty log: %s", tlog);
+    bsn_runtime_container_status(f->rt, idt, &st, &err);
+    assert_int_equal(st.exit_code, 0);
+
     /* 2b. A pid 1 that handles SIGTERM exits gracefully within the grace period. */
     const char *gargv[] = {"/bin/sh", "-c",
                            "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.1; done",

@@ -173,6 +173,33 @@ test_stdin(void **state)
 }
 
 static void
+test_container_tty(void **state)
+{
+    struct fixture *f = *state;
+    char sb[65], id[65];
+    make_sandbox(f, sb);
+    const char *argv[] = {"/bin/sh", "-c",
+                          "test -t 0 && test -t 1 && echo is-tty; read x; echo got-$x", NULL};
+    struct bsn_container_config cc = {.name = "tty", .argv = argv, .tty = true, .stdin_open = true};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, NULL, NULL, &err), 0);
+    int fd = bsn_runtime_container_stdin(f->rt, id);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "abc\n", 4), 4);
+    int one = 1;
+    run_until(f, exited_n, &one);
+    const char *w1[] = {id, " stdout F is-tty"}, *w2[] = {id, " stdout F got-abc"};
+    run_until(f, log_has, w2);
+    assert_true(log_has(f, w1));
+    assert_true(log_has(f, w2));
+    struct bsn_container_status st;
+    bsn_runtime_container_status(f->rt, id, &st, &err);
+    assert_int_equal(st.exit_code, 0);
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+}
+
+static void
 test_stats(void **state)
 {
     struct fixture *f = *state;
@@ -595,6 +622,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_container_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_term_then_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sandbox_files, setup, teardown),
