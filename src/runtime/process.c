@@ -115,6 +115,37 @@ proc_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     return 0;
 }
 
+/* execvpe() searches the agent's PATH; a container's command is looked up in the
+ * container's own PATH (from env) instead. Stack buffers only: this runs after fork. */
+static void
+exec_in_path(char **argv, char **env)
+{
+    if (strchr(argv[0], '/')) {
+        execve(argv[0], argv, env);
+        return;
+    }
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (size_t i = 0; env && env[i]; i++)
+        if (!strncmp(env[i], "PATH=", 5))
+            path = env[i] + 5;
+    int first_err = ENOENT;
+    for (const char *p = path;;) {
+        const char *end = strchrnul(p, ':');
+        char full[4096];
+        int n = snprintf(full, sizeof(full), "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "",
+                         argv[0]);
+        if (n > 0 && (size_t)n < sizeof(full)) {
+            execve(full, argv, env);
+            if (errno != ENOENT && errno != ENOTDIR)
+                first_err = errno; /* e.g. EACCES: report it unless a later entry works */
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    errno = first_err;
+}
+
 /* In the child after fork: only async-signal-safe calls until exec. Writes errno to errfd. */
 static void __attribute__((noreturn))
 child_exec(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
@@ -153,7 +184,7 @@ child_exec(const struct proc_container *pc, char **argv, char **env, int in, int
         goto fail;
     if (pc->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         goto fail;
-    execvpe(argv[0], argv, env);
+    exec_in_path(argv, env);
 fail:;
     int e = errno;
     ssize_t r = write(report, &e, sizeof(e));

@@ -223,6 +223,29 @@ test_stats(void **state)
     assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
 }
 
+/* The command is looked up in the container's PATH, not the agent's. */
+static void
+test_container_path(void **state)
+{
+    struct fixture *f = *state;
+    char sb[65], id[65], bin[400], tool[420];
+    make_sandbox(f, sb);
+    snprintf(bin, sizeof(bin), "%s/mybin", f->dir);
+    assert_int_equal(rt_mkdir_p(bin, 0755), 0);
+    snprintf(tool, sizeof(tool), "%s/only-here", bin);
+    assert_int_equal(rt_write_file(tool, "#!/bin/sh\necho found-it\n", 24, 0755), 0);
+    BSN_AUTOFREE char *pathenv = bsn_sprintf("PATH=%s:/bin:/usr/bin", bin);
+    const char *argv[] = {"only-here", NULL}, *env[] = {pathenv, NULL};
+    struct bsn_container_config cc = {.name = "pathy", .argv = argv, .env = env};
+    struct bsn_err err = {0};
+    assert_int_equal(bsn_runtime_container_create(f->rt, sb, &cc, id, &err), 0);
+    assert_int_equal(bsn_runtime_container_start(f->rt, id, NULL, NULL, &err), 0);
+    const char *w[] = {id, " stdout F found-it\n"};
+    run_until(f, log_has, w);
+    assert_true(log_has(f, w));
+    assert_int_equal(bsn_runtime_sandbox_remove(f->rt, sb, &err), 0);
+}
+
 static void
 test_bad_command(void **state)
 {
@@ -621,6 +644,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_exit_code_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stdin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_container_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_term_then_kill, setup, teardown),
