@@ -22,6 +22,7 @@ static const struct entry table[] = {
     {"deployment", bsn_deploy_ctrl_new, bsn_deploy_ctrl_free},
     {"endpoints", bsn_endpoints_ctrl_new, bsn_endpoints_ctrl_free},
     {"job", bsn_job_ctrl_new, bsn_job_ctrl_free},
+    {"cronjob", bsn_cronjob_ctrl_new, bsn_cronjob_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))

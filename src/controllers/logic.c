@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "base/mem.h"
 #include "base/time.h"
 #include "codec/json.h"
 #include "codec/util.h"
@@ -157,4 +159,233 @@ bsn_pod_template_hash(const json_t *template, int64_t collision, char *out, size
     for (const char *p = dec; *p && j + 1 < n; p++)
         out[j++] = alnum[(unsigned char)*p % (sizeof(alnum) - 1)];
     out[j] = '\0';
+}
+
+/* ---- cron ---- */
+
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                          "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+
+static int
+cron_value(const char *s, size_t len, int lo, int hi, const char *const *names, int base, int *out)
+{
+    if (len == 0)
+        return -1;
+    if (names && len == 3) {
+        for (int i = 0; i <= hi - lo; i++)
+            if (!strncasecmp(s, names[i], 3)) {
+                *out = i + base;
+                return 0;
+            }
+    }
+    int v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > 1000)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parses one field into a bit set; hi_alias lets dow accept 7 for Sunday. */
+static int
+cron_field(const char *f, int lo, int hi, const char *const *names, int base, uint64_t *bits,
+           bool *star, char *msg, size_t msgn, const char *what)
+{
+    *bits = 0;
+    *star = false;
+    char *dup = bsn_strdup(f), *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(dup, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *slash = strchr(part, '/');
+        int step = 1;
+        if (slash) {
+            *slash = '\0';
+            if (cron_value(slash + 1, strlen(slash + 1), 1, 1000, NULL, 0, &step) < 0 ||
+                step <= 0) {
+                snprintf(msg, msgn, "failed to parse int from %s: %s", what, slash + 1);
+                rc = -1;
+                break;
+            }
+        }
+        int a, b;
+        if (!strcmp(part, "*") || !strcmp(part, "?")) {
+            a = lo;
+            b = hi;
+            if (!slash && f[0] == *part)
+                *star = true;
+        } else {
+            char *dash = strchr(part, '-');
+            size_t alen = dash ? (size_t)(dash - part) : strlen(part);
+            if (cron_value(part, alen, lo, hi, names, base, &a) < 0) {
+                snprintf(msg, msgn, "failed to parse int from %s: %.*s", what, (int)alen, part);
+                rc = -1;
+                break;
+            }
+            b = a;
+            if (dash) {
+                if (cron_value(dash + 1, strlen(dash + 1), lo, hi, names, base, &b) < 0) {
+                    snprintf(msg, msgn, "failed to parse int from %s: %s", what, dash + 1);
+                    rc = -1;
+                    break;
+                }
+            } else if (slash) {
+                b = hi;
+            }
+        }
+        int max = hi;
+        if (names == dow_names)
+            max = 7;
+        if (a < lo || b > max || a > b) {
+            snprintf(msg, msgn, "end of range (%d) above maximum (%d): %s", b, hi, part);
+            if (a < lo)
+                snprintf(msg, msgn, "beginning of range (%d) below minimum (%d): %s", a, lo, part);
+            else if (a > b)
+                snprintf(msg, msgn, "beginning of range (%d) beyond end of range (%d): %s", a, b,
+                         part);
+            rc = -1;
+            break;
+        }
+        for (int v = a; v <= b; v += step)
+            *bits |= 1ULL << (names == dow_names && v == 7 ? 0 : v);
+    }
+    free(dup);
+    return rc;
+}
+
+int
+bsn_cron_parse(const char *spec, struct bsn_cron *c, char *msg, size_t msgn)
+{
+    memset(c, 0, sizeof(*c));
+    static const struct {
+        const char *name, *expr;
+    } macros[] = {{"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+                  {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+                  {"@hourly", "0 * * * *"}};
+    while (*spec == ' ')
+        spec++;
+    if (spec[0] == '@') {
+        for (size_t i = 0; i < sizeof(macros) / sizeof(macros[0]); i++)
+            if (!strcmp(spec, macros[i].name))
+                return bsn_cron_parse(macros[i].expr, c, msg, msgn);
+        snprintf(msg, msgn, "unrecognized descriptor: %s", spec);
+        return -1;
+    }
+    char *dup = bsn_strdup(spec), *save = NULL;
+    char *f[6];
+    int n = 0;
+    for (char *t = strtok_r(dup, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (n == 5) {
+            n++;
+            break;
+        }
+        f[n++] = t;
+    }
+    if (n != 5) {
+        snprintf(msg, msgn, "expected exactly 5 fields, found %d: %s", n > 5 ? 6 : n, spec);
+        free(dup);
+        return -1;
+    }
+    uint64_t bits;
+    bool star;
+    int rc = cron_field(f[0], 0, 59, NULL, 0, &bits, &star, msg, msgn, "minute");
+    c->minute = bits;
+    if (!rc)
+        rc = cron_field(f[1], 0, 23, NULL, 0, &bits, &star, msg, msgn, "hour");
+    c->hour = (uint32_t)bits;
+    if (!rc)
+        rc = cron_field(f[2], 1, 31, NULL, 0, &bits, &c->dom_star, msg, msgn, "day of month");
+    c->dom = (uint32_t)bits;
+    if (!rc)
+        rc = cron_field(f[3], 1, 12, month_names, 1, &bits, &star, msg, msgn, "month");
+    c->month = (uint16_t)bits;
+    if (!rc)
+        rc = cron_field(f[4], 0, 6, dow_names, 0, &bits, &c->dow_star, msg, msgn, "day of week");
+    c->dow = (uint8_t)bits;
+    free(dup);
+    return rc;
+}
+
+/* Broken-down time in tz (NULL = UTC) and back. */
+static void
+to_tm(time_t t, const char *tz, struct tm *tm)
+{
+    if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC")) {
+        gmtime_r(&t, tm);
+        return;
+    }
+    char *old = getenv("TZ") ? bsn_strdup(getenv("TZ")) : NULL;
+    setenv("TZ", tz, 1);
+    tzset();
+    localtime_r(&t, tm);
+    if (old) {
+        setenv("TZ", old, 1);
+        free(old);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+}
+
+static time_t
+from_tm(struct tm *tm, const char *tz)
+{
+    if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC"))
+        return timegm(tm);
+    char *old = getenv("TZ") ? bsn_strdup(getenv("TZ")) : NULL;
+    setenv("TZ", tz, 1);
+    tzset();
+    tm->tm_isdst = -1;
+    time_t t = mktime(tm);
+    if (old) {
+        setenv("TZ", old, 1);
+        free(old);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+    return t;
+}
+
+static bool
+day_matches(const struct bsn_cron *c, const struct tm *tm)
+{
+    bool dm = c->dom & (1u << tm->tm_mday);
+    bool wm = c->dow & (1u << tm->tm_wday);
+    if (c->dom_star || c->dow_star)
+        return dm && wm;
+    return dm || wm;
+}
+
+time_t
+bsn_cron_next(const struct bsn_cron *c, time_t t, const char *tz)
+{
+    struct tm tm;
+    t = t - t % 60 + 60; /* next whole minute */
+    to_tm(t, tz, &tm);
+    int year_limit = tm.tm_year + 5;
+    for (int guard = 0; guard < 100000 && tm.tm_year <= year_limit; guard++) {
+        if (!(c->month & (1u << (tm.tm_mon + 1)))) {
+            tm.tm_mon++;
+            tm.tm_mday = 1;
+            tm.tm_hour = tm.tm_min = 0;
+        } else if (!day_matches(c, &tm)) {
+            tm.tm_mday++;
+            tm.tm_hour = tm.tm_min = 0;
+        } else if (!(c->hour & (1u << tm.tm_hour))) {
+            tm.tm_hour++;
+            tm.tm_min = 0;
+        } else if (!(c->minute & (1ULL << tm.tm_min))) {
+            tm.tm_min++;
+        } else {
+            return from_tm(&tm, tz);
+        }
+        /* normalize */
+        tm.tm_sec = 0;
+        time_t n = from_tm(&tm, tz);
+        to_tm(n, tz, &tm);
+    }
+    return -1;
 }

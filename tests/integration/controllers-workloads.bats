@@ -15,10 +15,10 @@ setup() {
     export KUBECONFIG="$BOSUN_DIR/data/kubeconfig" HOME="$BOSUN_DIR/home"
 }
 
-# wait_for CMD...: retries a command for up to 20 s.
+# wait_for 'SHELL CONDITION': re-evaluates the condition for up to 20 s.
 wait_for() {
     for _ in $(seq 1 200); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
+        if eval "$1" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
     done
     echo "timed out waiting for: $*" >&2
@@ -43,7 +43,7 @@ YAML
 pods_of() { kubectl get pods -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase} {.spec.nodeName}{"\n"}{end}'; }
 
 @test "simulated nodes register Ready with capacity and leases" {
-    wait_for test "$(kubectl get nodes -o name | wc -l)" -eq 3
+    wait_for 'test "$(kubectl get nodes -o name | wc -l)" -eq 3'
     run kubectl get node sim-node-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.allocatable.cpu} {.metadata.labels.kubernetes\.io/hostname}'
     [ "$status" -eq 0 ]
     [ "$output" = "True 32 sim-node-1" ]
@@ -84,12 +84,12 @@ pods_of() { kubectl get pods -l "app=$1" -o jsonpath='{range .items[*]}{.metadat
     deploy_yaml sc 2 app:1 | kubectl apply -f -
     timeout 30 kubectl rollout status deploy/sc
     kubectl scale deploy/sc --replicas=5
-    wait_for test "$(kubectl get deploy sc -o jsonpath='{.status.availableReplicas}')" = 5
+    wait_for 'test "$(kubectl get deploy sc -o jsonpath="{.status.availableReplicas}")" = 5'
     kubectl scale deploy/sc --replicas=1
-    wait_for test "$(pods_of sc | wc -l)" -eq 1
+    wait_for 'test "$(pods_of sc | wc -l)" -eq 1'
     victim=$(pods_of sc | awk '{print $1}')
     kubectl delete pod "$victim" --wait=false
-    wait_for test "$(pods_of sc | grep -v "^$victim " | grep -c Running)" -eq 1
+    wait_for 'test "$(pods_of sc | grep -v "^$victim " | grep -c Running)" -eq 1'
     run kubectl get deploy sc -o jsonpath='{.status.readyReplicas}'
     [ "$output" = "1" ]
 }
@@ -122,7 +122,7 @@ metadata: {name: huge}
 spec:
   containers: [{name: c, image: x, resources: {requests: {cpu: "100"}}}]
 YAML
-    wait_for test -n "$(kubectl get pod huge -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')"
+    wait_for 'test -n "$(kubectl get pod huge -o jsonpath="{.status.conditions[?(@.type==\"PodScheduled\")].message}")"'
     run kubectl get pod huge -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].reason}: {.status.conditions[?(@.type=="PodScheduled")].message}'
     [ "$output" = "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod." ]
     run kubectl get events -o jsonpath='{range .items[?(@.reason=="FailedScheduling")]}{.involvedObject.name}{"\n"}{end}'
@@ -140,7 +140,7 @@ spec:
   nodeSelector: {kubernetes.io/hostname: sim-node-0}
   containers: [{name: c, image: x}]
 YAML
-    wait_for test -n "$(kubectl get pod pinned -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')"
+    wait_for 'test -n "$(kubectl get pod pinned -o jsonpath="{.status.conditions[?(@.type==\"PodScheduled\")].message}")"'
     run kubectl get pod pinned -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}'
     [ "$output" = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling." ]
     # tolerating the taint: the pending pod cannot change, a new one lands on sim-node-0
@@ -153,12 +153,12 @@ spec:
   tolerations: [{key: dedicated, operator: Equal, value: db, effect: NoSchedule}]
   containers: [{name: c, image: x}]
 YAML
-    wait_for test "$(kubectl get pod tolerant -o jsonpath='{.status.phase}')" = Running
+    wait_for 'test "$(kubectl get pod tolerant -o jsonpath="{.status.phase}")" = Running'
     run kubectl get pod tolerant -o jsonpath='{.spec.nodeName}'
     [ "$output" = "sim-node-0" ]
     # removing the taint lets the pending pod schedule (retried on node change)
     kubectl taint node sim-node-0 dedicated=db:NoSchedule-
-    wait_for test "$(kubectl get pod pinned -o jsonpath='{.status.phase}')" = Running
+    wait_for 'test "$(kubectl get pod pinned -o jsonpath="{.status.phase}")" = Running'
     kubectl delete pod pinned tolerant --wait=false
 }
 
@@ -172,8 +172,8 @@ YAML
         api "/api/v1/namespaces/default/pods/$n/eviction" -X POST -H 'Content-Type: application/json' \
             -d "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{\"name\":\"$n\"}}"
     done
-    wait_for test "$(kubectl get pods -l app=mv --field-selector spec.nodeName=sim-node-2 -o name | wc -l)" -eq 0
-    wait_for test "$(kubectl get deploy mv -o jsonpath='{.status.availableReplicas}')" = 6
+    wait_for 'test "$(kubectl get pods -l app=mv --field-selector spec.nodeName=sim-node-2 -o name | wc -l)" -eq 0'
+    wait_for 'test "$(kubectl get deploy mv -o jsonpath="{.status.availableReplicas}")" = 6'
     [ "$(pods_of mv | grep -c sim-node-2)" -eq 0 ]
     kubectl uncordon sim-node-2
 }
@@ -182,6 +182,7 @@ YAML
     deploy_yaml gone 2 app:1 | kubectl apply -f -
     timeout 30 kubectl rollout status deploy/gone
     kubectl delete deploy gone
-    wait_for test "$(kubectl get rs -l app=gone -o name | wc -l)" -eq 0
-    wait_for test "$(kubectl get pods -l app=gone -o name | wc -l)" -eq 0
+    wait_for 'test "$(kubectl get rs -l app=gone -o name | wc -l)" -eq 0'
+    wait_for 'test "$(kubectl get pods -l app=gone -o name | wc -l)" -eq 0'
 }
+

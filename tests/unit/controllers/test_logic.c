@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "base/time.h"
 #include "codec/json.h"
 #include "controllers/logic.h"
 
@@ -147,13 +148,62 @@ test_template_hash(void **state)
     json_decref(b);
 }
 
+static void
+test_cron(void **state)
+{
+    static const struct {
+        const char *spec;
+        const char *from, *next; /* UTC */
+    } cases[] = {
+        {"*/5 * * * *", "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"},
+        {"*/5 * * * *", "2026-01-01T00:04:59Z", "2026-01-01T00:05:00Z"},
+        {"0 * * * *", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"},
+        {"@hourly", "2026-01-01T10:30:00Z", "2026-01-01T11:00:00Z"},
+        {"@daily", "2026-01-31T10:30:00Z", "2026-02-01T00:00:00Z"},
+        {"30 2 * * mon-fri", "2026-01-02T03:00:00Z", "2026-01-05T02:30:00Z"}, /* Fri -> Mon */
+        {"0 0 1,15 * *", "2026-01-02T00:00:00Z", "2026-01-15T00:00:00Z"},
+        {"0 0 29 2 *", "2026-01-01T00:00:00Z", "2028-02-29T00:00:00Z"},  /* leap day */
+        {"0 12 13 * 5", "2026-01-01T00:00:00Z", "2026-01-02T12:00:00Z"}, /* dom OR dow */
+        {"15-20/5 1 * JAN,dec *", "2026-02-01T00:00:00Z", "2026-12-01T01:15:00Z"},
+        {"0 0 * * 7", "2026-01-01T00:00:00Z", "2026-01-04T00:00:00Z"}, /* 7 = Sunday */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bsn_cron c;
+        char msg[200];
+        assert_int_equal(bsn_cron_parse(cases[i].spec, &c, msg, sizeof(msg)), 0);
+        time_t from, want;
+        assert_int_equal(bsn_time_parse(cases[i].from, &from), 0);
+        assert_int_equal(bsn_time_parse(cases[i].next, &want), 0);
+        time_t got = bsn_cron_next(&c, from, NULL);
+        char gs[40];
+        bsn_time_format(got, gs, sizeof(gs));
+        assert_string_equal(gs, cases[i].next);
+    }
+    /* a zone: 09:00 in Europe/Paris is 08:00 UTC in winter */
+    struct bsn_cron c;
+    char msg[200];
+    assert_int_equal(bsn_cron_parse("0 9 * * *", &c, msg, sizeof(msg)), 0);
+    time_t from;
+    bsn_time_parse("2026-01-10T00:00:00Z", &from);
+    char gs[40];
+    bsn_time_format(bsn_cron_next(&c, from, "Europe/Paris"), gs, sizeof(gs));
+    assert_string_equal(gs, "2026-01-10T08:00:00Z");
+    static const char *const bad[] = {"* * * *", "60 * * * *",  "* 24 * * *",  "* * 0 * *",
+                                      "@often",  "* * * foo *", "*/0 * * * *", "5-1 * * * *"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        msg[0] = '\0';
+        assert_int_equal(bsn_cron_parse(bad[i], &c, msg, sizeof(msg)), -1);
+        assert_true(msg[0] != '\0');
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rank_for_deletion), cmocka_unit_test(test_rs_status),
         cmocka_unit_test(test_rolling_limits),    cmocka_unit_test(test_rolling_steps),
-        cmocka_unit_test(test_template_hash),
+        cmocka_unit_test(test_template_hash),     cmocka_unit_test(test_cron),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
