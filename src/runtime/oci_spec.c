@@ -92,7 +92,8 @@ static const char *const readonly_paths[] = {
 
 /* RuntimeDefault: allow everything except the syscalls Docker's and containerd's default
  * profiles refuse to unprivileged containers (kernel modules, kexec, reboot, clock and
- * accounting changes, keyrings, BPF and perf, mount and namespace tricks, NUMA policy). */
+ * accounting changes, keyrings, BPF and perf, mount and namespace tricks, NUMA policy).
+ * ptrace, process_vm_* and personality stay allowed, as in Docker on kernels >= 4.8. */
 static const char *const seccomp_denied[] = {
     "acct",
     "add_key",
@@ -126,11 +127,7 @@ static const char *const seccomp_denied[] = {
     "open_by_handle_at",
     "open_tree",
     "perf_event_open",
-    "personality",
     "pivot_root",
-    "process_vm_readv",
-    "process_vm_writev",
-    "ptrace",
     "query_module",
     "quotactl",
     "quotactl_fd",
