@@ -144,7 +144,7 @@ bench_backend(const char *b, bool memory, int n)
         bsn_store_kv_fini(&kv);
     }
     qsort(lat, NGET, sizeof(*lat), cmp_u64);
-    printf("%-8s| get (10k keys), p50 / p99        | %8.1f us    | %8.1f us\n", b,
+    printf("%-8s| get (10k keys), p50 / p99        | %8.1f us    | %6.1f us p99\n", b,
            lat[NGET / 2] / 1e3, lat[NGET * 99 / 100] / 1e3);
     uint64_t best = UINT64_MAX;
     for (int r = 0; r < 10; r++) {
@@ -156,7 +156,7 @@ bench_backend(const char *b, bool memory, int n)
             die("list", &err);
         best = BSN_MIN(best, d);
     }
-    printf("%-8s| list 10,000 keys (1 KiB), best  | %8.2f ms    |\n", b, best / 1e6);
+    printf("%-8s| list 10,000 keys (1 KiB), best   | %8.2f ms    |\n", b, best / 1e6);
     best = UINT64_MAX;
     for (int r = 0; r < 10; r++) {
         size_t bytes = 0;
@@ -197,7 +197,7 @@ bench_backend(const char *b, bool memory, int n)
         sum += d;
         calls++;
     }
-    printf("%-8s| maybe_compact call mean/max    | %6.2f ms    | %8.2f ms  (%d steps)\n", b,
+    printf("%-8s| maybe_compact call mean/max      | %6.2f ms    | %6.2f ms max (%d calls)\n", b,
            calls ? sum / 1e6 / calls : 0.0, worst / 1e6, calls);
     struct bsn_store_stats stats;
     bsn_store_stats(st, &stats, &err);
@@ -216,8 +216,8 @@ bench_backend(const char *b, bool memory, int n)
             sum += d;
             bsn_store_stats(st, &stats, &err);
         }
-        printf("%-8s| idle maybe_compact (vacuum) mean/max | %6.2f ms | %8.2f ms  (%d calls)\n", b,
-               vcalls ? sum / 1e6 / vcalls : 0.0, worst / 1e6, vcalls);
+        printf("%-8s| idle compact call (vacuum) mean/max | %6.2f ms | %6.2f ms max (%d calls)\n",
+               b, vcalls ? sum / 1e6 / vcalls : 0.0, worst / 1e6, vcalls);
         printf("%-8s| after compaction: rows %lld, db %lld -> %lld KiB, wal %lld KiB\n", b,
                (long long)stats.rows, (long long)before / 1024, (long long)stats.db_bytes / 1024,
                (long long)stats.wal_bytes / 1024);
@@ -259,7 +259,7 @@ bench_raw(int n)
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
         }
         double rate = total / secs_since(t0);
-        printf("raw     | INSERT, 1 KiB, batch %-3d        | %10.0f ops/s | %8.0f commits/s\n",
+        printf("raw     | INSERT, 1 KiB, batch %-3d         | %10.0f ops/s | %8.0f commits/s\n",
                batches[i], rate, rate / batches[i]);
         sqlite3_finalize(ins);
         sqlite3_close(db);
@@ -295,8 +295,8 @@ main(int argc, char **argv)
         g_value[i] = (char)('a' + i % 26);
     printf("store benchmark: %d creates per batched run (batch 1: %d), values 1 KiB, dir %s\n", n,
            n / 5, g_dir);
-    printf("backend | measurement                      | result        |\n");
-    printf("--------+----------------------------------+---------------+------------\n");
+    printf("backend | measurement                       | result        |\n");
+    printf("--------+-----------------------------------+---------------+------------\n");
     bench_raw(n);
     bench_backend("sqlite", false, n);
     bench_backend("memory", true, n);
