@@ -23,6 +23,7 @@ static const struct entry table[] = {
     {"endpoints", bsn_endpoints_ctrl_new, bsn_endpoints_ctrl_free},
     {"job", bsn_job_ctrl_new, bsn_job_ctrl_free},
     {"cronjob", bsn_cronjob_ctrl_new, bsn_cronjob_ctrl_free},
+    {"statefulset", bsn_sts_ctrl_new, bsn_sts_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))

@@ -186,3 +186,53 @@ YAML
     wait_for 'test "$(kubectl get pods -l app=gone -o name | wc -l)" -eq 0'
 }
 
+@test "statefulset pods appear in order with stable names, PVCs and rolling update" {
+    kubectl get pods -l app=db -w --output-watch-events -o jsonpath='{.type} {.object.metadata.name} {.object.status.phase}{"\n"}' >"$BOSUN_DIR/sts-watch" 2>&1 &
+    watcher=$!
+    sleep 0.5
+    kubectl apply -f - <<'YAML'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: c, image: pg:1}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+YAML
+    run timeout 30 kubectl rollout status sts/db
+    [ "$status" -eq 0 ]
+    kill "$watcher" 2>/dev/null || true
+    wait "$watcher" 2>/dev/null || true
+    # creation order is 0, 1, 2 and each pod was Running before the next one was created
+    run awk '$1 == "ADDED" {print $2}' "$BOSUN_DIR/sts-watch"
+    [ "$(echo "$output" | tr '\n' ' ')" = "db-0 db-1 db-2 " ]
+    for i in 0 1; do
+        next=$((i + 1))
+        added=$(grep -n "^ADDED db-$next " "$BOSUN_DIR/sts-watch" | cut -d: -f1)
+        running=$(grep -n "^MODIFIED db-$i Running" "$BOSUN_DIR/sts-watch" | head -1 | cut -d: -f1)
+        [ -n "$running" ] && [ "$running" -lt "$added" ]
+    done
+    run kubectl get pod db-1 -o jsonpath='{.spec.hostname}.{.spec.subdomain} {.spec.volumes[0].persistentVolumeClaim.claimName}'
+    [ "$output" = "db-1.db data-db-1" ]
+    [ "$(kubectl get pvc -o name | grep -c data-db-)" -eq 3 ]
+    kubectl set image sts/db c=pg:2
+    run timeout 30 kubectl rollout status sts/db
+    [ "$status" -eq 0 ]
+    run kubectl get pods -l app=db -o jsonpath='{.items[*].spec.containers[0].image}'
+    [ "$output" = "pg:2 pg:2 pg:2" ]
+    run kubectl get sts db -o jsonpath='{.status.currentRevision} {.status.updateRevision} {.status.updatedReplicas}'
+    read -r cur upd n <<<"$output"
+    [ "$cur" = "$upd" ] && [ "$n" = 3 ]
+    [ "$(kubectl get controllerrevisions -o name | grep -c db-)" -eq 2 ]
+    kubectl scale sts db --replicas=1
+    wait_for 'test "$(kubectl get pods -l app=db -o name | tr "\n" " ")" = "pod/db-0 "'
+    # claims survive scale-down
+    [ "$(kubectl get pvc -o name | grep -c data-db-)" -eq 3 ]
+}
