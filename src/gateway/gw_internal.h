@@ -68,6 +68,7 @@ struct gw_policy {
 #define GW_P_HC       0x400
 #define GW_P_COMP     0x800
 #define GW_P_CACHE    0x1000
+#define GW_P_TRACE    0x2000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -117,6 +118,8 @@ struct gw_policy {
     int64_t gzip_min_size;
     char **gzip_types;
     int gzip_ntypes;
+    /* tracing: generate X-Request-Id / continue traceparent */
+    bool gen_request_id, gen_traceparent;
     /* response cache */
     int64_t cache_max_bytes, cache_max_object;
     uint64_t cache_ttl_ms;

@@ -138,6 +138,10 @@ hc_main(void *arg)
                 }
             }
         }
+        if (hc->n == 0) { /* nothing to probe: sleep until a publish or stop */
+            pthread_cond_wait(&hc->cv, &hc->mu);
+            continue;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000L;

@@ -655,6 +655,11 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             p->gzip_types[p->gzip_ntypes++] = bsn_strdup(json_string_value(v));
         }
     }
+    if ((o = json_object_get(spec, "tracing"))) {
+        p->set |= GW_P_TRACE;
+        p->gen_request_id = !json_is_false(json_object_get(o, "requestId"));
+        p->gen_traceparent = !json_is_false(json_object_get(o, "traceparent"));
+    }
     if ((o = json_object_get(spec, "cache"))) {
         p->set |= GW_P_CACHE;
         p->cache_max_bytes = 64 << 20;
@@ -807,6 +812,10 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->gzip_min_size = src->gzip_min_size;
         dst->gzip_types = src->gzip_types;
         dst->gzip_ntypes = src->gzip_ntypes;
+    }
+    if (add & GW_P_TRACE) {
+        dst->gen_request_id = src->gen_request_id;
+        dst->gen_traceparent = src->gen_traceparent;
     }
     if (add & GW_P_CACHE) {
         dst->cache_max_bytes = src->cache_max_bytes;

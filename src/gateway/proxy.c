@@ -774,7 +774,7 @@ build_uphead(struct gw_conn *c)
             has_rid = true;
         if (n.len == 6 && q->expect_continue && bsn_str_case_eq(n, "expect"))
             continue; /* the gateway answered 100 Continue itself */
-        if (n.len == 11 && bsn_str_case_eq(n, "traceparent")) {
+        if (n.len == 11 && p->gen_traceparent && bsn_str_case_eq(n, "traceparent")) {
             tp = q->headers[i].value;
             continue;
         }
@@ -806,7 +806,7 @@ build_uphead(struct gw_conn *c)
                            : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     bsn_buf_append(b, q->host.base, q->host.len);
     bsn_buf_puts(b, "\r\n");
-    if (!has_rid) {
+    if (!has_rid && p->gen_request_id) {
         static const char hex[] = "0123456789abcdef";
         char rid[14 + 32 + 2] = "X-Request-Id: ";
         uint64_t r1 = gw_rand(c->w), r2 = gw_rand(c->w);
@@ -818,7 +818,8 @@ build_uphead(struct gw_conn *c)
         rid[47] = '\n';
         bsn_buf_append(b, rid, sizeof(rid));
     }
-    put_traceparent(c, b, tp);
+    if (p->gen_traceparent)
+        put_traceparent(c, b, tp);
     gw_put_mods(b, &r->req_hdr);
     gw_put_mods(b, &p->req_hdr);
     if (c->fwd.len)

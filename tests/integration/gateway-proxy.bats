@@ -596,8 +596,22 @@ EOF2
 @test "gateway: traceparent is continued (same trace, new span) or started, X-Request-Id kept or set" {
     start_upstream a; PA=$UP_PORT
     cfg=$BATS_TEST_TMPDIR/cfg.yaml
-    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    {
+        service s "$PA"; ingress_for i "" / s; ingress_for plain plain.test / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: trace}
+spec:
+  targetRefs: [{kind: Ingress, name: i}]
+  tracing: {requestId: true, traceparent: true}
+EOF2
+    } >"$cfg"
     start_gateway "$cfg"
+    # without the tracing policy: passed through untouched, nothing generated
+    run curl -s -H 'Host: plain.test' -H 'traceparent: garbage' http://127.0.0.1:$GW_PORT/echo
+    echo "$output" | tr -d '\r' | grep -qx 'traceparent: garbage'
+    ! echo "$output" | grep -qi '^X-Request-Id'
     in=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
     run curl -s -H "traceparent: $in" -H 'X-Request-Id: req-1' http://127.0.0.1:$GW_PORT/echo
     tp=$(echo "$output" | tr -d '\r' | awk '/^traceparent:/ {print $2}')
