@@ -10,6 +10,26 @@
 #define GW_HEADER_TIMEOUT_MS 30000 /* a new connection must send a request head within */
 #define GW_IDLE_TIMEOUT_MS   60000 /* keep-alive idle client connections */
 
+/*
+ * Socket calls on the hot path go straight to the kernel: the libc wrappers of recv/sendmsg
+ * are pthread cancellation points and toggle async-cancel state around every call (about 2%
+ * of the proxy's CPU). Nothing in the gateway uses thread cancellation.
+ */
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static inline ssize_t
+gw_sys_recv(int fd, void *buf, size_t len)
+{
+    return syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+}
+
+static inline ssize_t
+gw_sys_sendmsg(int fd, const struct msghdr *mh)
+{
+    return syscall(SYS_sendmsg, fd, mh, MSG_NOSIGNAL);
+}
+
 struct gw_sendq {
     char *buf;
     size_t len, off, cap;

@@ -66,7 +66,7 @@ gw_q_send(int fd, struct gw_sendq *q, struct iovec *iov, int iovcnt)
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
         ssize_t n;
         do
-            n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+            n = gw_sys_sendmsg(fd, &mh);
         while (n < 0 && errno == EINTR);
         if (n < 0) {
             if (errno != EAGAIN)
@@ -1099,7 +1099,7 @@ client_read(struct gw_conn *c)
             return;
         }
         ssize_t n = c->ssl ? gw_tls_read(c, c->in + c->in_len, space)
-                           : recv(c->fd, c->in + c->in_len, space, 0);
+                           : gw_sys_recv(c->fd, c->in + c->in_len, space);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

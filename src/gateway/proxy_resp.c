@@ -429,7 +429,7 @@ gw_upstream_read(struct gw_conn *c)
     }
     ssize_t n;
     do
-        n = recv(u->fd, c->upin + c->up_len, space, 0);
+        n = gw_sys_recv(u->fd, c->upin + c->up_len, space);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN)
         return;
