@@ -159,6 +159,7 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
                  (uint64_t)getpid();
         bsn_buf_init(&w->log);
         bsn_timer_init(&w->sweep);
+        bsn_timer_init(&w->accept_pause);
         for (int i = 0; i < opts->nlisten + opts->ntls_listen; i++) {
             bool tls = i >= opts->nlisten;
             int fd =

@@ -93,6 +93,7 @@ struct gw_worker {
     int nfree_conns;
     long nconns;
     struct bsn_timer sweep;
+    struct bsn_timer accept_pause; /* accepts paused after EMFILE */
     struct bsn_buf log;
     /* rate limiting: token buckets keyed by (route, key) hash; bounded, evicts on collision */
     struct gw_bucket *buckets;

@@ -358,6 +358,14 @@ conn_free(struct gw_conn *c)
 
 static void accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls);
 
+static void
+accept_resume(struct bsn_loop *loop, void *data)
+{
+    struct gw_worker *w = data;
+    for (int i = 0; i < w->nlfds; i++)
+        bsn_loop_mod_fd(loop, w->lfds[i], BSN_EV_READ);
+}
+
 void
 gw_proxy_accept(struct bsn_loop *loop, int lfd, unsigned events, void *data)
 {
@@ -378,8 +386,16 @@ accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                bsn_warn("gateway", "accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: the listener would fire again at once (level-
+                 * triggered), so stop accepting for a moment instead of spinning */
+                if (!bsn_timer_active(&w->accept_pause)) {
+                    bsn_warn("gateway", "accept: %s; pausing accepts for 100 ms", strerror(errno));
+                    for (int k = 0; k < w->nlfds; k++)
+                        bsn_loop_mod_fd(loop, w->lfds[k], 0);
+                    bsn_timer_start(loop, &w->accept_pause, 100, accept_resume, w);
+                }
+            }
             return;
         }
         int one = 1;
@@ -1324,5 +1340,6 @@ gw_proxy_worker_fini(struct gw_worker *w)
         }
     }
     bsn_timer_stop(w->loop, &w->sweep);
+    bsn_timer_stop(w->loop, &w->accept_pause);
     gw_log_flush(w);
 }

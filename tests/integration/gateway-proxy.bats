@@ -705,3 +705,38 @@ EOF2
     awk -v t="${output##* }" 'BEGIN { exit !(t >= 0.15 && t < 2) }'
     curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_requests_total{endpoint=\"127.0.0.1:$PB\"} 3"
 }
+
+@test "gateway: running out of file descriptors pauses accepts instead of spinning" {
+    start_upstream a; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    gw_find_binary
+    GW_PORT=$(free_port)
+    (ulimit -n 48; exec "${GW_CMD[@]}" --listen 127.0.0.1:"$GW_PORT" --config "$cfg" --threads 1 \
+        2>>"$BATS_TEST_TMPDIR/gateway.log") &
+    GW_PID=$!
+    echo "$GW_PID" >>"$BATS_TEST_TMPDIR/pids"
+    wait_port "$GW_PORT"
+    run python3 - "$GW_PORT" "$GW_PID" <<'EOF2'
+import os, socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().split(")")[1].split()
+    return int(f[11]) + int(f[12])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+time.sleep(0.3)
+c0 = cpu(); time.sleep(1.0); used = cpu() - c0
+for s in socks:
+    s.close()
+time.sleep(0.5)
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"GET /name HTTP/1.1\r\nHost: x\r\n\r\n")
+print(used, s.recv(4096).split(b"\r\n")[0].decode())
+EOF2
+    echo "$output"
+    [ "${lines[0]##* }" != "" ]
+    ticks=${output%% *}
+    [ "$ticks" -lt 50 ]   # well under one CPU-second per second
+    [[ "$output" == *"HTTP/1.1 200"* ]]
+    grep -q "pausing accepts" "$BATS_TEST_TMPDIR/gateway.log"
+}
