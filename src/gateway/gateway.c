@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "base/time.h"
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -536,6 +539,31 @@ bsn_gw_start(struct bsn_gw *gw, struct bsn_err *err)
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc ? -rc : 0;
+}
+
+static void
+drain_cb(struct bsn_loop *loop, void *data)
+{
+    gw_proxy_drain(data);
+}
+
+long
+bsn_gw_drain(struct bsn_gw *gw, int timeout_ms)
+{
+    if (!gw->started)
+        return 0;
+    for (int t = 0; t < gw->nthreads; t++)
+        bsn_loop_post(gw->workers[t].loop, drain_cb, &gw->workers[t]);
+    uint64_t deadline = bsn_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        long open = 0;
+        for (int t = 0; t < gw->nthreads; t++)
+            open += GW_LOAD(&gw->workers[t].nconns);
+        if (open == 0 || bsn_mono_ms() >= deadline)
+            return open;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void

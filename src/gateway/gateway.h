@@ -92,6 +92,13 @@ int bsn_gw_update(struct bsn_gw *gw, const json_t *objects, struct bsn_err *err)
 void bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg);
 /* Starts the worker threads and the admin server; returns 0 or a negative errno. */
 int bsn_gw_start(struct bsn_gw *gw, struct bsn_err *err);
+/*
+ * Graceful shutdown, first half: stop accepting, close idle keep-alive connections, answer
+ * in-flight requests with "Connection: close", and wait up to timeout_ms for every client
+ * connection to finish. Returns the number of connections still open. Follow with
+ * bsn_gw_stop()/bsn_gw_free().
+ */
+long bsn_gw_drain(struct bsn_gw *gw, int timeout_ms);
 /* Asks every worker to stop and joins them. */
 void bsn_gw_stop(struct bsn_gw *gw);
 void bsn_gw_free(struct bsn_gw *gw);

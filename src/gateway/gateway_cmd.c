@@ -323,7 +323,10 @@ bsn_cmd_gateway(int argc, char **argv)
              o.nlisten ? o.listen[0] : o.tls_listen[0], o.nlisten + o.ntls_listen,
              o.admin ? ", admin on " : "", o.admin ? o.admin : "");
     bsn_loop_run(c.loop);
-    bsn_info("gateway", "stopping");
+    bsn_info("gateway", "stopping: draining connections (up to 10 s)");
+    long left = bsn_gw_drain(c.gw, 10000);
+    if (left > 0)
+        bsn_warn("gateway", "%ld connections still open after 10 s; closing them", left);
     bsn_timer_stop(c.loop, &c.debounce);
     bsn_gw_free(c.gw);
     if (c.ino_fd >= 0) {

@@ -94,6 +94,7 @@ struct gw_worker {
     long nconns;
     struct bsn_timer sweep;
     struct bsn_timer accept_pause; /* accepts paused after EMFILE */
+    bool draining;
     struct bsn_buf log;
     /* rate limiting: token buckets keyed by (route, key) hash; bounded, evicts on collision */
     struct gw_bucket *buckets;
@@ -176,6 +177,8 @@ void gw_proxy_accept(struct bsn_loop *loop, int fd, unsigned events, void *data)
 void gw_proxy_accept_tls(struct bsn_loop *loop, int fd, unsigned events, void *data);
 void gw_proxy_worker_init(struct gw_worker *w);
 void gw_proxy_worker_fini(struct gw_worker *w);
+/* Stops accepting and closes idle connections; the rest close after their response. */
+void gw_proxy_drain(struct gw_worker *w);
 /* Drops idle pool connections not belonging to the current hosts (after a swap). */
 void gw_proxy_sweep(struct bsn_loop *loop, void *data);
 

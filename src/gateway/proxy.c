@@ -898,7 +898,7 @@ start_request(struct gw_conn *c)
     c->cref->inflight++;
     w->active_requests++;
     GW_INC(&w->requests_total, 1);
-    c->keep_alive = q->keep_alive;
+    c->keep_alive = q->keep_alive && !w->draining;
     c->is_head = bsn_str_eq(q->method, "HEAD");
     c->req_chunked = q->chunked;
     c->req_left = q->chunked ? 0 : (q->content_length > 0 ? q->content_length : 0);
@@ -1342,4 +1342,25 @@ gw_proxy_worker_fini(struct gw_worker *w)
     bsn_timer_stop(w->loop, &w->sweep);
     bsn_timer_stop(w->loop, &w->accept_pause);
     gw_log_flush(w);
+}
+
+void
+gw_proxy_drain(struct gw_worker *w)
+{
+    w->draining = true;
+    bsn_timer_stop(w->loop, &w->accept_pause);
+    for (int i = 0; i < w->nlfds; i++) {
+        bsn_loop_del_fd(w->loop, w->lfds[i]);
+        close(w->lfds[i]);
+    }
+    w->nlfds = 0;
+    struct gw_conn *c = w->conns;
+    while (c) {
+        struct gw_conn *next = c->lnext;
+        if (c->state == C_HEAD && c->in_len == 0 && !gw_q_pending(&c->q))
+            conn_free(c); /* idle keep-alive */
+        else
+            c->keep_alive = false; /* "Connection: close" on the response being made */
+        c = next;
+    }
 }

@@ -740,3 +740,25 @@ EOF2
     [[ "$output" == *"HTTP/1.1 200"* ]]
     grep -q "pausing accepts" "$BATS_TEST_TMPDIR/gateway.log"
 }
+
+@test "gateway: SIGTERM drains: in-flight requests complete, new connections are refused" {
+    start_upstream a -t 2; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    { service s "$PA"; ingress_for i "" / s; } >"$cfg"
+    start_gateway "$cfg"
+    curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' http://127.0.0.1:$GW_PORT/sleep/1000 >"$BATS_TEST_TMPDIR/slow.code" &
+    SLOW=$!
+    # an idle keep-alive connection is closed at once
+    exec 5<>/dev/tcp/127.0.0.1/$GW_PORT
+    printf 'GET /name HTTP/1.1\r\nHost: x\r\n\r\n' >&5
+    sleep 0.3
+    kill -TERM "$GW_PID"
+    sleep 0.2
+    run curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$GW_PORT/name
+    [ "$output" = 000 ] # refused: the listeners are closed
+    wait "$SLOW"
+    [ "$(cat "$BATS_TEST_TMPDIR/slow.code")" = 200 ]
+    for _ in $(seq 1 60); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.05; done
+    ! kill -0 "$GW_PID" 2>/dev/null
+    exec 5<&-
+}
