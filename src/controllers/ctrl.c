@@ -142,8 +142,10 @@ bsn_ctrl_now(char *out, size_t n)
 static const char *
 component_for(const char *kind, const char *reason, char *buf, size_t n)
 {
-    if (!strcmp(reason, "Scheduled") || !strcmp(reason, "FailedScheduling"))
-        return "default-scheduler";
+    if (!strcmp(reason, "Scheduled") || !strcmp(reason, "FailedScheduling")) {
+        snprintf(buf, n, "default-scheduler");
+        return buf;
+    }
     size_t j = 0;
     for (const char *p = kind; *p && j + 12 < n; p++)
         buf[j++] = (char)tolower((unsigned char)*p);

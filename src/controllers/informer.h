@@ -55,6 +55,9 @@ void bsn_obj_key(const json_t *obj, char *out, size_t n);
 /* ---- work queue ---- */
 
 struct bsn_workqueue;
+/* Delay for keys queued because a dependent object changed: a burst of pod updates is handled
+ * by one reconcile of their owner. */
+#define BSN_COALESCE_MS 20
 /*
  * Reconciles one key. Returns 0 when done, a negative value to retry with back-off, or a
  * positive number of milliseconds to look again after (without counting as a failure).
