@@ -54,17 +54,20 @@ bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out)
         if (mem > out->memory)
             out->memory = mem;
     }
+    out->tolerations = json_object_get(spec, "tolerations");
+    out->node_selector = json_object_get(spec, "nodeSelector");
+    json_t *na = bsn_json_path(pod, "spec.affinity.nodeAffinity");
+    out->required_terms = json_object_get(
+        json_object_get(na, "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms");
+    out->preferred_terms = json_object_get(na, "preferredDuringSchedulingIgnoredDuringExecution");
     json_t *oh = json_object_get(spec, "overhead");
     out->cpu_milli += qty(json_object_get(oh, "cpu"), true);
     out->memory += qty(json_object_get(oh, "memory"), false);
 }
 
 static bool
-tolerated(const json_t *tolerations, const json_t *taint)
+tolerated_kv(const json_t *tolerations, const char *tk, const char *tv, const char *te)
 {
-    const char *tk = json_string_value(json_object_get(taint, "key")) ?: "";
-    const char *tv = json_string_value(json_object_get(taint, "value")) ?: "";
-    const char *te = json_string_value(json_object_get(taint, "effect")) ?: "";
     size_t i;
     json_t *t;
     json_array_foreach(tolerations, i, t)
@@ -83,6 +86,14 @@ tolerated(const json_t *tolerations, const json_t *taint)
         }
     }
     return false;
+}
+
+static bool
+tolerated(const json_t *tolerations, const json_t *taint)
+{
+    return tolerated_kv(tolerations, json_string_value(json_object_get(taint, "key")) ?: "",
+                        json_string_value(json_object_get(taint, "value")) ?: "",
+                        json_string_value(json_object_get(taint, "effect")) ?: "");
 }
 
 /* One NodeSelectorRequirement against labels (or the node name for matchFields). */
@@ -142,10 +153,9 @@ term_match(const json_t *term, const json_t *labels, const char *node_name)
 }
 
 static bool
-affinity_match(const json_t *pod, const json_t *node, const char *node_name)
+affinity_match(const struct bsn_sched_req *req, const json_t *labels, const char *node_name)
 {
-    json_t *labels = bsn_json_path(node, "metadata.labels");
-    json_t *ns = bsn_json_path(pod, "spec.nodeSelector");
+    json_t *ns = req->node_selector;
     const char *k;
     json_t *v;
     json_object_foreach(ns, k, v)
@@ -154,9 +164,7 @@ affinity_match(const json_t *pod, const json_t *node, const char *node_name)
         if (!have || strcmp(have, json_string_value(v) ?: ""))
             return false;
     }
-    json_t *terms = bsn_json_path(
-        pod, "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution");
-    terms = json_object_get(terms, "nodeSelectorTerms");
+    json_t *terms = req->required_terms;
     if (!json_is_array(terms))
         return true;
     size_t i;
@@ -182,14 +190,10 @@ bsn_sched_filter(const json_t *pod, const struct bsn_sched_req *req, const struc
                  struct bsn_sched_fail *why)
 {
     memset(why, 0, sizeof(*why));
-    json_t *tol = bsn_json_path(pod, "spec.tolerations");
+    json_t *tol = req->tolerations;
     /* NodeUnschedulable: cordoned nodes, unless the pod tolerates the unschedulable taint */
     if (n->unschedulable) {
-        json_t *t = json_pack("{s:s,s:s}", "key", "node.kubernetes.io/unschedulable", "effect",
-                              "NoSchedule");
-        bool ok = tolerated(tol, t);
-        json_decref(t);
-        if (!ok) {
+        if (!tolerated_kv(tol, "node.kubernetes.io/unschedulable", "", "NoSchedule")) {
             add_reason(why, "node(s) were unschedulable", NULL, NULL);
             return false;
         }
@@ -208,10 +212,7 @@ bsn_sched_filter(const json_t *pod, const struct bsn_sched_req *req, const struc
     }
     size_t i;
     json_t *taint;
-    json_array_foreach(bsn_json_path(n->node, "spec")
-                           ? json_object_get(bsn_json_path(n->node, "spec"), "taints")
-                           : NULL,
-                       i, taint)
+    json_array_foreach(n->taints, i, taint)
     {
         const char *eff = json_string_value(json_object_get(taint, "effect")) ?: "";
         if (strcmp(eff, "NoSchedule") && strcmp(eff, "NoExecute"))
@@ -224,7 +225,7 @@ bsn_sched_filter(const json_t *pod, const struct bsn_sched_req *req, const struc
         }
     }
     /* NodeAffinity */
-    if (!affinity_match(pod, n->node, n->name)) {
+    if (!affinity_match(req, n->labels, n->name)) {
         add_reason(why, "node(s) didn't match Pod's node affinity/selector", NULL, NULL);
         return false;
     }
@@ -271,14 +272,11 @@ bsn_sched_score(const json_t *pod, const struct bsn_sched_req *req, const struct
     int64_t balanced = (int64_t)((1 - diff) * 100);
     int64_t spread = max_same > 0 ? 100 - same_owner * 100 / max_same : 100;
     int64_t pref = 0;
-    json_t *terms = bsn_json_path(
-        pod, "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
     size_t i;
     json_t *t;
-    json_array_foreach(terms, i, t)
+    json_array_foreach(req->preferred_terms, i, t)
     {
-        if (term_match(json_object_get(t, "preference"), bsn_json_path(n->node, "metadata.labels"),
-                       n->name))
+        if (term_match(json_object_get(t, "preference"), n->labels, n->name))
             pref += json_integer_value(json_object_get(t, "weight"));
     }
     return least + balanced + 2 * spread + pref;

@@ -215,6 +215,8 @@ node_seen(struct bsn_scheduler *s, json_t *node)
     if (!n->node)
         s->list_dirty = true;
     n->node = node;
+    n->labels = bsn_json_path(node, "metadata.labels");
+    n->taints = json_object_get(bsn_json_path(node, "spec"), "taints");
     json_t *alloc = bsn_json_path(node, "status.allocatable");
     if (!alloc)
         alloc = bsn_json_path(node, "status.capacity");

@@ -35,13 +35,17 @@ struct bsn_sched_req {
     int64_t cpu_milli, memory, ephemeral;
     int32_t ports[16]; /* host ports (TCP and UDP alike) */
     int nports;
+    /* borrowed from the pod, looked up once */
+    json_t *tolerations, *node_selector, *required_terms, *preferred_terms;
 };
 void bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out);
 
 /* One node as the filters see it. */
 struct bsn_sched_node {
     char name[254];
-    json_t *node; /* borrowed Node object */
+    json_t *node;   /* borrowed Node object */
+    json_t *labels; /* its metadata.labels and spec.taints, borrowed */
+    json_t *taints;
     int64_t alloc_cpu, alloc_mem, alloc_eph, alloc_pods;
     int64_t used_cpu, used_mem, used_eph, used_pods;
     int32_t *ports;

@@ -28,6 +28,9 @@ mknode(struct bsn_sched_node *n, json_t *obj, int64_t cpu_used)
     memset(n, 0, sizeof(*n));
     snprintf(n->name, sizeof(n->name), "%s", bsn_json_str(obj, "metadata.name"));
     n->node = obj;
+    n->labels = bsn_json_path(obj, "metadata.labels");
+    n->taints =
+        bsn_json_path(obj, "spec") ? json_object_get(bsn_json_path(obj, "spec"), "taints") : NULL;
     n->alloc_cpu = 4000;
     n->alloc_mem = 8LL << 30;
     n->alloc_eph = 100LL << 30;
