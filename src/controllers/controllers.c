@@ -24,6 +24,10 @@ static const struct entry table[] = {
     {"job", bsn_job_ctrl_new, bsn_job_ctrl_free},
     {"cronjob", bsn_cronjob_ctrl_new, bsn_cronjob_ctrl_free},
     {"statefulset", bsn_sts_ctrl_new, bsn_sts_ctrl_free},
+    {"daemonset", bsn_ds_ctrl_new, bsn_ds_ctrl_free},
+    {"serviceaccount", bsn_ns_ctrl_new, bsn_ns_ctrl_free},
+    {"disruption", bsn_pdb_ctrl_new, bsn_pdb_ctrl_free},
+    {"nodelifecycle", bsn_nodelifecycle_ctrl_new, bsn_nodelifecycle_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))

@@ -25,5 +25,9 @@ void *bsn_ds_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o
 void bsn_ds_ctrl_free(void *self);
 void *bsn_ns_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
 void bsn_ns_ctrl_free(void *self);
+void *bsn_pdb_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
+void bsn_pdb_ctrl_free(void *self);
+void *bsn_nodelifecycle_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
+void bsn_nodelifecycle_ctrl_free(void *self);
 
 #endif
