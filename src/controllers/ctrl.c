@@ -41,6 +41,8 @@ bsn_ctrl_informer(struct bsn_ctrl *c, const char *path)
     struct bsn_informer *inf = bsn_map_get(&c->informers, path);
     if (!inf) {
         inf = bsn_informer_new(c->loop, c->cl, path);
+        if (!strcmp(path, "/api/v1/pods"))
+            bsn_informer_set_transform(inf, bsn_pod_slim);
         bsn_map_put(&c->informers, path, inf);
         if (c->started)
             bsn_informer_start(inf);

@@ -29,7 +29,14 @@ struct bsn_informer {
     char rv[32];
     bool synced;
     struct bsn_timer retry;
+    bsn_informer_transform_fn transform;
 };
+
+void
+bsn_informer_set_transform(struct bsn_informer *inf, bsn_informer_transform_fn fn)
+{
+    inf->transform = fn;
+}
 
 void
 bsn_obj_key(const json_t *obj, char *out, size_t n)
@@ -66,13 +73,13 @@ index_del(struct bsn_informer *inf, const char *key, json_t *obj)
         bsn_map_del(m, key);
 }
 
-/* Stores obj (takes a reference) and fires handlers. */
+/* Stores obj (takes a reference, or its transform) and fires handlers. */
 static void
 upsert(struct bsn_informer *inf, json_t *obj)
 {
     char key[512];
     bsn_obj_key(obj, key, sizeof(key));
-    json_incref(obj);
+    obj = inf->transform ? inf->transform(obj) : json_incref(obj);
     json_t *old = bsn_map_put(&inf->objs, key, obj);
     if (old)
         index_del(inf, key, old);
@@ -291,4 +298,105 @@ bsn_informer_free(struct bsn_informer *inf)
     /* a list still in flight must not call back: free the client right after the informers
      * (bsn_client_free drops the callbacks of requests in flight) */
     free(inf);
+}
+
+/* Copies the listed members of src (those present) into a new object. */
+static json_t *
+pick(const json_t *src, const char *const *keys, size_t n)
+{
+    json_t *out = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(src, keys[i]);
+        if (v)
+            json_object_set(out, keys[i], v);
+    }
+    return out;
+}
+
+static json_t *
+pick_array(const json_t *arr, const char *const *keys, size_t n)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        json_array_append_new(out, pick(v, keys, n));
+    }
+    return out;
+}
+
+json_t *
+bsn_pod_slim(json_t *pod)
+{
+    static const char *const top[] = {"apiVersion", "kind"};
+    static const char *const meta[] = {"name",
+                                       "namespace",
+                                       "uid",
+                                       "resourceVersion",
+                                       "generation",
+                                       "creationTimestamp",
+                                       "deletionTimestamp",
+                                       "deletionGracePeriodSeconds",
+                                       "labels",
+                                       "annotations",
+                                       "ownerReferences",
+                                       "finalizers"};
+    static const char *const spec[] = {"nodeName",     "schedulerName", "hostname",     "subdomain",
+                                       "nodeSelector", "affinity",      "tolerations",  "overhead",
+                                       "priority",     "hostNetwork",   "restartPolicy"};
+    static const char *const ctr[] = {"name", "image", "ports", "resources"};
+    static const char *const status[] = {"phase", "podIP", "hostIP", "startTime", "reason"};
+    static const char *const cond[] = {"type", "status", "lastTransitionTime", "reason", "message"};
+    json_t *out = pick(pod, top, BSN_ARRAY_LEN(top));
+    json_t *m = pick(json_object_get(pod, "metadata"), meta, BSN_ARRAY_LEN(meta));
+    json_t *ann = json_object_get(m, "annotations");
+    if (json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration")) {
+        ann = json_copy(ann);
+        json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+        json_object_set_new(m, "annotations", ann);
+    }
+    json_object_set_new(out, "metadata", m);
+    json_t *ps = json_object_get(pod, "spec");
+    json_t *sp = pick(ps, spec, BSN_ARRAY_LEN(spec));
+    json_object_set_new(sp, "containers",
+                        pick_array(json_object_get(ps, "containers"), ctr, BSN_ARRAY_LEN(ctr)));
+    if (json_object_get(ps, "initContainers"))
+        json_object_set_new(
+            sp, "initContainers",
+            pick_array(json_object_get(ps, "initContainers"), ctr, BSN_ARRAY_LEN(ctr)));
+    json_object_set_new(out, "spec", sp);
+    json_t *pst = json_object_get(pod, "status");
+    if (pst) {
+        json_t *st = pick(pst, status, BSN_ARRAY_LEN(status));
+        /* only the Ready and PodScheduled conditions are read; of container statuses only
+         * when terminated containers finished */
+        json_t *conds = json_array();
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(pst, "conditions"), i, c)
+        {
+            const char *t = json_string_value(json_object_get(c, "type")) ?: "";
+            if (!strcmp(t, "Ready") || !strcmp(t, "PodScheduled"))
+                json_array_append_new(conds, pick(c, cond, BSN_ARRAY_LEN(cond)));
+        }
+        json_object_set_new(st, "conditions", conds);
+        json_t *cs = NULL;
+        json_array_foreach(json_object_get(pst, "containerStatuses"), i, c)
+        {
+            json_t *term = bsn_json_path(c, "state.terminated");
+            if (!term)
+                continue;
+            if (!cs)
+                cs = json_array();
+            json_array_append_new(
+                cs, json_pack("{s:O,s:{s:{s:O}}}", "name",
+                              json_object_get(c, "name") ?: json_null(), "state", "terminated",
+                              "finishedAt", json_object_get(term, "finishedAt") ?: json_null()));
+        }
+        if (cs)
+            json_object_set_new(st, "containerStatuses", cs);
+        json_object_set_new(out, "status", st);
+    }
+    return out;
 }

@@ -36,6 +36,17 @@ struct bsn_informer_handler {
 struct bsn_informer *bsn_informer_new(struct bsn_loop *loop, struct bsn_client *cl,
                                       const char *path);
 void bsn_informer_free(struct bsn_informer *inf);
+/*
+ * Optional transform applied to every object before it is cached (client-go's SetTransform):
+ * returns a new reference (the informer owns it) holding only what the controllers read.
+ * Set before bsn_informer_start.
+ */
+typedef json_t *(*bsn_informer_transform_fn)(json_t *obj);
+void bsn_informer_set_transform(struct bsn_informer *inf, bsn_informer_transform_fn fn);
+/* The transform the shared pods informer uses: drops fields no controller reads (container
+ * commands, env, volumes, probes, managedFields, last-applied annotation, ...). */
+json_t *bsn_pod_slim(json_t *pod);
+
 /* Registers a handler (before or after start; objects already cached are not replayed). */
 void bsn_informer_add_handler(struct bsn_informer *inf, const struct bsn_informer_handler *h);
 /* Starts the initial list. */

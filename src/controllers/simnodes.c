@@ -275,14 +275,13 @@ reconcile_pod(const char *key, void *data)
     json_array_append_new(conds, rc);
     json_array_append_new(conds, cc);
     json_array_append_new(conds, cond("PodScheduled", true, started));
-    json_t *st = json_pack("{s:s,s:o,s:s,s:[{s:s}],s:s,s:[{s:s}],s:s,s:o,s:s}", "phase",
+    json_t *st = json_pack("{s:s,s:o,s:s,s:[{s:s}],s:s,s:[{s:s}],s:s,s:o}", "phase",
                            target == 0   ? "Running"
                            : target == 1 ? "Succeeded"
                                          : "Failed",
                            "conditions", conds, "hostIP", n->ip, "hostIPs", "ip", n->ip, "podIP",
                            ip, "podIPs", "ip", ip, "startTime", started, "containerStatuses",
-                           container_statuses(pod, target, started, now), "qosClass",
-                           bsn_json_str(pod, "status.qosClass") ?: "BestEffort");
+                           container_statuses(pod, target, started, now));
     json_t *patch = json_pack("{s:o}", "status", st);
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", ns, name);
     free(bsn_map_put(&s->written, key, bsn_strdup(rv)));
