@@ -118,8 +118,11 @@ static void
 up_close(struct gw_worker *w, struct gw_upconn *u)
 {
     struct gw_host *h = gw_host_get(w, u->host_id);
-    if (h)
+    if (h) {
         h->conns--;
+        if (!u->connected)
+            h->pending--;
+    }
     bsn_loop_del_fd(w->loop, u->fd);
     close(u->fd);
     q_free(&u->q);
@@ -528,6 +531,10 @@ start_upstream(struct gw_conn *c)
             gw_local_reply(c, 503, "X-Bosun-Overflow: connections\r\n", "upstream overflow\n");
             return -1;
         }
+        if (p->cb_max_pending > 0 && h->pending >= p->cb_max_pending) {
+            gw_local_reply(c, 503, "X-Bosun-Overflow: pending\r\n", "upstream overflow\n");
+            return -1;
+        }
         int fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             gw_local_reply(c, 503, NULL, "upstream connect error\n");
@@ -543,6 +550,8 @@ start_upstream(struct gw_conn *c)
         GW_INC(&h->connects, 1);
         int rc = connect(fd, (const struct sockaddr *)&e->sa, e->salen);
         u->connected = rc == 0;
+        if (!u->connected)
+            h->pending++; /* waiting for the connection: counts against maxPendingRequests */
         if (rc < 0 && errno != EINPROGRESS) {
             up_close(w, u);
             c->up = NULL;
@@ -1252,6 +1261,9 @@ up_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
             return;
         }
         u->connected = true;
+        struct gw_host *h = gw_host_get(u->w, u->host_id);
+        if (h)
+            h->pending--;
         send_request(c);
         return;
     }

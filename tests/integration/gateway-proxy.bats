@@ -762,3 +762,32 @@ EOF2
     ! kill -0 "$GW_PID" 2>/dev/null
     exec 5<&-
 }
+
+@test "gateway: circuit breaker answers 503 beyond maxRequests in flight" {
+    start_upstream a -t 4; PA=$UP_PORT
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$PA"
+        ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: cb}
+spec:
+  targetRefs: [{kind: Service, name: s}]
+  circuitBreaker: {maxRequests: 2}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg" --threads 1
+    pids=()
+    for n in 1 2 3 4 5 6; do
+        curl -s -o /dev/null -D "$BATS_TEST_TMPDIR/h$n" -w '%{http_code}\n' \
+            http://127.0.0.1:$GW_PORT/sleep/600 >"$BATS_TEST_TMPDIR/c$n" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    [ "$(cat "$BATS_TEST_TMPDIR"/c? | grep -c 200)" = 2 ]
+    [ "$(cat "$BATS_TEST_TMPDIR"/c? | grep -c 503)" = 4 ]
+    [ "$(cat "$BATS_TEST_TMPDIR"/h? | grep -c 'X-Bosun-Overflow: requests')" = 4 ]
+    [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = a ]
+}
