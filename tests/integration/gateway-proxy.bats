@@ -791,3 +791,72 @@ EOF2
     [ "$(cat "$BATS_TEST_TMPDIR"/h? | grep -c 'X-Bosun-Overflow: requests')" = 4 ]
     [ "$(curl -s http://127.0.0.1:$GW_PORT/name)" = a ]
 }
+
+@test "gateway: survives malformed upstream responses and abrupt clients" {
+    EP=$(free_port)
+    python3 - "$EP" >"$BATS_TEST_TMPDIR/evil.log" 2>&1 <<'EOF2' &
+import socket, sys, threading
+answers = {
+    b"/garbage": b"NOT HTTP AT ALL\r\n\r\n",
+    b"/badcl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    b"/badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    b"/short": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+    b"/midhead": b"HTTP/1.1 200 OK\r\nContent-Le",
+    b"/huge": b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+    b"/nothing": b"",
+    b"/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n",
+}
+def serve(c):
+    try:
+        req = c.recv(65536)
+        path = req.split(b" ")[1] if b" " in req else b"/"
+        c.sendall(answers.get(path, answers[b"/ok"]))
+    except Exception:
+        pass
+    c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(128)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF2
+    echo $! >>"$BATS_TEST_TMPDIR/pids"
+    wait_port "$EP"
+    cfg=$BATS_TEST_TMPDIR/cfg.yaml
+    {
+        service s "$EP"; ingress_for i "" / s
+        cat <<EOF2
+---
+kind: GatewayPolicy
+metadata: {name: p}
+spec:
+  targetRefs: [{kind: Service, name: s}]
+  retries: {attempts: 1}
+  timeouts: {request: 2s}
+EOF2
+    } >"$cfg"
+    start_gateway "$cfg"
+    u=http://127.0.0.1:$GW_PORT
+    [ "$(curl -s -o /dev/null -w '%{http_code}' $u/garbage)" = 502 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' $u/badcl)" = 502 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' $u/midhead)" = 502 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' $u/huge)" = 502 ]
+    [ "$(curl -s -o /dev/null -w '%{http_code}' $u/nothing)" = 502 ]
+    run curl -s $u/short      # truncated body: the client sees the connection cut
+    [ "$status" -ne 0 ]
+    run curl -s $u/badchunk
+    [ "$status" -ne 0 ]
+    # abrupt clients: half a head, a body that never comes, garbage, then close
+    python3 - "$GW_PORT" <<'EOF2'
+import socket, sys
+port = int(sys.argv[1])
+for payload in [b"GET /ok HTTP/1.1\r\nHo", b"POST /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+                b"\x00\xff" * 100, b"GET /ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"]:
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(payload)
+        s.close()
+EOF2
+    [ "$(curl -s $u/ok)" = ok ]
+    kill -0 "$GW_PID"
+}
