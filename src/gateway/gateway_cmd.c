@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ reload(struct cmd *c)
         bsn_error("gateway", "reload %s: %s (keeping the running configuration)", c->config,
                   err.msg);
     json_decref(objs);
+    malloc_trim(0); /* give the parse trees' memory back to the system */
 }
 
 static void
@@ -294,6 +296,7 @@ bsn_cmd_gateway(int argc, char **argv)
         return 1;
     }
     json_decref(objs);
+    malloc_trim(0);
     c.loop = bsn_loop_new();
     bsn_timer_init(&c.debounce);
     bsn_loop_add_signal(c.loop, SIGHUP, on_hup, &c);
