@@ -168,6 +168,7 @@ def bench_rss(p):
 
 
 def bench_idle(secs=10):
+    time.sleep(10)  # let the last rollout's events and status writes settle
     hz = os.sysconf("SC_CLK_TCK")
     c0 = cpu_ticks()
     time.sleep(secs)

@@ -243,6 +243,30 @@ struct view {
     int64_t max_old_rev;
 };
 
+/* An orphaned ReplicaSet matching the selector becomes ours (controller ownerReference). */
+static void
+adopt(struct dctrl *d, const json_t *dep, const json_t *rs)
+{
+    json_t *refs =
+        json_deep_copy(json_object_get(bsn_json_path(rs, "metadata"), "ownerReferences"));
+    if (!json_is_array(refs)) {
+        json_decref(refs);
+        refs = json_array();
+    }
+    json_array_append_new(refs,
+                          json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "apiVersion", "apps/v1", "kind",
+                                    "Deployment", "name", bsn_json_str(dep, "metadata.name") ?: "",
+                                    "uid", bsn_json_str(dep, "metadata.uid") ?: "", "controller", 1,
+                                    "blockOwnerDeletion", 1));
+    json_t *patch = json_pack("{s:{s:o,s:s}}", "metadata", "ownerReferences", refs, "uid",
+                              bsn_json_str(rs, "metadata.uid") ?: "");
+    char path[600];
+    rs_path(rs, path, sizeof(path));
+    bsn_ctrl_send(d->ctx, "PATCH", path, "application/merge-patch+json", patch, NULL, NULL, NULL,
+                  NULL);
+    json_decref(patch);
+}
+
 static void
 collect(struct dctrl *d, json_t *dep, struct view *v)
 {
@@ -252,15 +276,25 @@ collect(struct dctrl *d, json_t *dep, struct view *v)
     const struct bsn_map *m = bsn_informer_ns(d->sets, bsn_json_str(dep, "metadata.namespace"));
     void *val;
     size_t it = 0;
+    struct bsn_selector sel;
+    struct bsn_err err;
+    bool have_sel = bsn_selector_from_json(bsn_json_path(dep, "spec.selector"), &sel, &err) == 0;
     while (m && bsn_map_next(m, &it, NULL, &val)) {
         json_t *rs = val;
         json_t *ref = bsn_ctrl_owner(rs);
-        if (!ref || strcmp(json_string_value(json_object_get(ref, "uid")) ?: "", uid) ||
-            bsn_ctrl_deleting(rs))
+        if (!ref && have_sel && !bsn_ctrl_deleting(rs) && !bsn_selector_is_everything(&sel) &&
+            bsn_selector_match(&sel, bsn_json_path(rs, "metadata.labels"))) {
+            adopt(d, dep, rs);
+            ref = NULL;
+        } else if (!ref || strcmp(json_string_value(json_object_get(ref, "uid")) ?: "", uid) ||
+                   bsn_ctrl_deleting(rs)) {
             continue;
+        }
         v->rss = bsn_realloc(v->rss, (v->n + 1) * sizeof(*v->rss));
         v->rss[v->n++] = rs;
     }
+    if (have_sel)
+        bsn_selector_fini(&sel);
     if (v->n > 1)
         qsort(v->rss, v->n, sizeof(*v->rss), cmp_rs_age);
     json_t *tmpl = bsn_json_path(dep, "spec.template");

@@ -186,6 +186,20 @@ YAML
     wait_for 'test "$(kubectl get pods -l app=gone -o name | wc -l)" -eq 0'
 }
 
+@test "--cascade=orphan keeps the ReplicaSet; a new Deployment adopts it" {
+    deploy_yaml orph 2 app:1 | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/orph
+    rs=$(kubectl get rs -l app=orph -o jsonpath='{.items[0].metadata.name}')
+    kubectl delete deploy orph --cascade=orphan
+    sleep 0.5
+    [ "$(kubectl get pods -l app=orph -o name | wc -l)" -eq 2 ]
+    deploy_yaml orph 2 app:1 | kubectl apply -f -
+    timeout 30 kubectl rollout status deploy/orph
+    wait_for 'test "$(kubectl get rs $rs -o jsonpath="{.metadata.ownerReferences[0].kind}")" = Deployment'
+    [ "$(kubectl get rs -l app=orph -o name | wc -l)" -eq 1 ]
+    [ "$(kubectl get pods -l app=orph -o name | wc -l)" -eq 2 ]
+}
+
 @test "statefulset pods appear in order with stable names, PVCs and rolling update" {
     kubectl get pods -l app=db -w --output-watch-events -o jsonpath='{.type} {.object.metadata.name} {.object.status.phase}{"\n"}' >"$BOSUN_DIR/sts-watch" 2>&1 &
     watcher=$!
