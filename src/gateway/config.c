@@ -344,6 +344,7 @@ route_new(struct ctx *c, const json_t *owner, const char *kind, int rule)
     r->idx = (uint32_t)cfg->nroutes;
     r->rule_index = rule;
     r->origin = bsn_sprintf("%s/%s", ns_of(owner), meta(owner, "name"));
+    r->timeout_request_ms = r->timeout_backend_ms = -1;
     const char *ts = meta(owner, "creationTimestamp");
     time_t t = 0;
     if (ts && bsn_time_parse(ts, &t) == 0)
@@ -829,6 +830,15 @@ compile_httproute(struct ctx *c, const json_t *hr)
             r->policy = pol;
             if (jstr(m, "method"))
                 r->method = bsn_strdup(jstr(m, "method"));
+            const json_t *to = json_object_get(rule, "timeouts");
+            if (jstr(to, "request") &&
+                (r->timeout_request_ms = gw_parse_duration_ms(jstr(to, "request"))) < 0)
+                gw_warn(c->cfg, "%s: rules[%zu].timeouts.request %s: not a duration", what, i,
+                        jstr(to, "request"));
+            if (jstr(to, "backendRequest") &&
+                (r->timeout_backend_ms = gw_parse_duration_ms(jstr(to, "backendRequest"))) < 0)
+                gw_warn(c->cfg, "%s: rules[%zu].timeouts.backendRequest %s: not a duration", what,
+                        i, jstr(to, "backendRequest"));
             char w2[700];
             snprintf(w2, sizeof(w2), "%s: rules[%zu].matches[%zu].headers", what, i, j);
             r->nheaders = parse_kv_list(json_object_get(m, "headers"), &r->headers, w2, c->cfg);
@@ -896,6 +906,11 @@ finish_policies(struct ctx *c)
             gw_policy_merge(eff, r->backends[0].b->policy);
         gw_policy_merge(eff, &cfg->default_policy);
         eff->set = 0x80000000u; /* marks an effective (shallow) copy */
+        /* HTTPRoute rules[].timeouts win over policies ("0s" disables the timeout) */
+        if (r->timeout_request_ms >= 0)
+            eff->request_ms = (uint32_t)BSN_MIN(r->timeout_request_ms, 86400000);
+        if (r->timeout_backend_ms >= 0)
+            eff->per_try_ms = (uint32_t)BSN_MIN(r->timeout_backend_ms, 86400000);
         r->policy = eff;
         if (eff->lb == GW_LB_HASH)
             for (int k = 0; k < r->nbackends; k++)

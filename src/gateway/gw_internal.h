@@ -189,6 +189,7 @@ struct gw_route {
     char *redirect_scheme, *redirect_host, *redirect_path;
     int redirect_port;
     int direct_status; /* > 0: answer with this status, no backend (e.g. 500 for bad refs) */
+    int64_t timeout_request_ms, timeout_backend_ms; /* HTTPRoute rules[].timeouts, -1 unset */
     /* effective policy: route-level merged over service-level; never NULL */
     const struct gw_policy *policy;
     /* bound at publish */

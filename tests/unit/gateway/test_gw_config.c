@@ -322,6 +322,7 @@ test_httproute_filters_and_weights(void **state)
         "    - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-A, value: "
         "'1'}], remove: [X-B]}}\n"
         "    backendRefs: [{name: v1, port: 80, weight: 90}, {name: v2, port: 80, weight: 10}]\n"
+        "    timeouts: {request: 3s, backendRequest: 1500ms}\n"
         "  - matches: [{path: {type: Exact, value: /old}}]\n"
         "    filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: "
         "301}}]\n"
@@ -336,6 +337,9 @@ test_httproute_filters_and_weights(void **state)
     assert_int_equal(old->redirect_status, 301);
     assert_string_equal(old->redirect_scheme, "https");
     assert_int_equal(none->direct_status, 500);
+    assert_int_equal(app->policy->request_ms, 3000);
+    assert_int_equal(app->policy->per_try_ms, 1500);
+    assert_int_equal(old->policy->request_ms, 60000); /* default */
     bsn_gw_config_unref(cfg);
 }
 
