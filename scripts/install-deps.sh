@@ -6,10 +6,10 @@ set -euo pipefail
 
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
 libuv1-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libnghttp2-dev libnftables-dev
-libcmocka-dev"
-TEST_PKGS="bats curl jq openssl iproute2 nftables procps psmisc"
+libcmocka-dev libarchive-dev"
+TEST_PKGS="bats curl jq openssl iproute2 nftables procps psmisc dnsutils busybox-static python3"
 RUNTIME_PKGS="runc crun containernetworking-plugins"
-BENCH_PKGS="wrk nginx-light haproxy dnsmasq-base unbound dnsperf hyperfine"
+BENCH_PKGS="wrk nginx-light haproxy dnsmasq-base unbound dnsperf hyperfine linux-perf"
 
 want="$BUILD_PKGS $TEST_PKGS $RUNTIME_PKGS"
 if [ "${BOSUN_BENCH_DEPS:-0}" = 1 ]; then want="$want $BENCH_PKGS"; fi

@@ -5,12 +5,16 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "net/dns_server.h"
+#include "runtime/image_cmd.h"
 
 static int cmd_help(int argc, char **argv);
 
 const struct bsn_command bsn_commands[] = {
     {"server", bsn_cmd_server, "run the control plane (API server, store)"},
     {"kubeconfig", bsn_cmd_kubeconfig, "print the admin kubeconfig of a server"},
+    {"dns", bsn_cmd_dns, "serve the cluster DNS zone from a records file"},
+    {"image", bsn_cmd_image, "manage the local image store (import, pack, pull, ls, rm)"},
     {"version", bsn_cmd_version, "print the version"},
     {"help", cmd_help, "list the commands"},
     {NULL, NULL, NULL},

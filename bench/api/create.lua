@@ -9,6 +9,7 @@ function setup(thread)
 end
 
 function init(args)
+    math.randomseed(os.time() * 1000 + tid)
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
     wrk.headers["Authorization"] = "Bearer " .. os.getenv("BOSUN_TOKEN")
@@ -17,8 +18,8 @@ end
 function request()
     counter = counter + 1
     local body = string.format(
-        '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b%d-%d-%d"},"data":{"d":"%s"}}',
-        tid, counter, math.random(1, 1000000000), pad)
+        '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b%s-%d-%d-%d"},"data":{"d":"%s"}}',
+        os.getenv("BENCH_RUN") or "0", tid, counter, math.random(1, 1000000000), pad)
     return wrk.format(nil, nil, nil, body)
 end
 

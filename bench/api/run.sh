@@ -37,7 +37,7 @@ echo "idle RSS: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) KiB (target <= 15 
 export BOSUN_TOKEN=$(cat "$work/d1/token")
 url="https://127.0.0.1:$port"
 for c in 16 64; do
-    out=$(wrk -t2 -c$c -d${DUR}s -s "$root/bench/api/create.lua" "$url/api/v1/namespaces/default/configmaps" 2>&1)
+    out=$(BENCH_RUN=$c wrk -t2 -c$c -d${DUR}s -s "$root/bench/api/create.lua" "$url/api/v1/namespaces/default/configmaps" 2>&1)
     echo "durable creates, $c clients: $(echo "$out" | awk '/Requests\/sec/ {print $2}') /s (target >= 10,000/s), latency $(echo "$out" | awk '/Latency/ {print $2; exit}') avg"
 done
 curl -sk -H "Authorization: Bearer $BOSUN_TOKEN" -H 'Content-Type: application/json' \

@@ -176,6 +176,11 @@ static void
 on_compact(struct bsn_loop *loop, void *data)
 {
     struct bsn_apiserver *s = data;
+    if (s->inflight) {
+        /* the writer thread owns the store during a commit */
+        bsn_timer_start(loop, &s->compact_timer, 100, on_compact, s);
+        return;
+    }
     struct bsn_err err;
     bsn_err_clear(&err);
     /* keep at least the watch window's worth of history */
@@ -235,10 +240,11 @@ bsn_apiserver_new(struct bsn_loop *loop, const struct bsn_apiserver_opts *opts, 
         bsn_warn("apiserver", "%zu stored objects could not be decoded", lc.bad);
     api_alloc_rebuild(s);
     api_bootstrap(s);
+    api_writer_start(s);
 
     SSL_CTX *tls = NULL;
     if (opts->tls_cert) {
-        static const char *const alpn[] = {"http/1.1", NULL};
+        static const char *const alpn[] = {"h2", "http/1.1", NULL};
         tls = bsn_tls_server_ctx(opts->tls_cert, opts->tls_key, alpn, err);
         if (!tls) {
             bsn_apiserver_free(s);
@@ -278,8 +284,8 @@ bsn_apiserver_free(struct bsn_apiserver *s)
 {
     if (!s)
         return;
-    if (s->batch_len > 0)
-        api_commit_now(s);
+    api_commit_now(s);
+    api_writer_stop(s);
     api_watch_close_all(s);
     bsn_timer_stop(s->loop, &s->compact_timer);
     bsn_timer_stop(s->loop, &s->bookmark_timer);

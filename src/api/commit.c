@@ -8,6 +8,7 @@
  * with 500 and publishes nothing: nothing partial is ever visible.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,101 +90,65 @@ observe_store(struct bsn_apiserver *s, uint64_t ns, size_t nops)
             s->metrics.store_buckets[i]++;
 }
 
-void
-api_commit_now(struct bsn_apiserver *s)
+/* One batch on its way to disk. */
+struct commit_job {
+    struct pending **batch;
+    size_t n;
+    struct bsn_store_op *ops;
+    char **vals;
+    int rc;
+    struct bsn_err err;
+    uint64_t ns;
+    struct deferred_reply *deferred; /* replies that wait for this batch */
+};
+
+struct commit_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct commit_job *job; /* handed over, not yet taken */
+    bool busy, quit;
+};
+
+static struct commit_job *
+make_job(struct bsn_apiserver *s)
 {
-    s->commit_scheduled = false;
-    size_t n = s->batch_len;
-    if (n == 0)
-        return;
-    struct pending **batch = s->batch;
+    struct commit_job *j = bsn_calloc(1, sizeof(*j));
+    j->n = s->batch_len;
+    j->batch = s->batch;
     s->batch = NULL;
     s->batch_len = s->batch_cap = 0;
-
-    struct bsn_store_op *ops = bsn_calloc(n, sizeof(*ops));
-    char **vals = bsn_calloc(n, sizeof(*vals));
-    for (size_t i = 0; i < n; i++) {
-        struct pending *p = batch[i];
-        ops[i].type = p->type;
-        ops[i].key = p->key;
+    j->deferred = s->deferred;
+    s->deferred = NULL;
+    j->ops = bsn_calloc(j->n, sizeof(*j->ops));
+    j->vals = bsn_calloc(j->n, sizeof(*j->vals));
+    for (size_t i = 0; i < j->n; i++) {
+        struct pending *p = j->batch[i];
+        j->ops[i].type = p->type;
+        j->ops[i].key = p->key;
         if (p->type != BSN_STORE_DELETE) {
             /* stored without a resourceVersion: it is the row's revision */
             json_object_del(json_object_get(p->tree, "metadata"), "resourceVersion");
-            vals[i] = json_dumps(p->tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
-            ops[i].value = vals[i];
-            ops[i].value_len = strlen(vals[i]);
+            j->vals[i] = json_dumps(p->tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            j->ops[i].value = j->vals[i];
+            j->ops[i].value_len = strlen(j->vals[i]);
         }
     }
-    struct bsn_err err;
-    bsn_err_clear(&err);
+    return j;
+}
+
+static void
+run_job(struct bsn_apiserver *s, struct commit_job *j)
+{
+    bsn_err_clear(&j->err);
     uint64_t t0 = bsn_mono_ns();
-    int rc = bsn_store_commit(s->store, ops, n, &err);
-    observe_store(s, bsn_mono_ns() - t0, n);
-    bsn_map_fini(&s->overlay);
-    bsn_map_init(&s->overlay);
+    j->rc = bsn_store_commit(s->store, j->ops, j->n, &j->err);
+    j->ns = bsn_mono_ns() - t0;
+}
 
-    for (size_t i = 0; i < n; i++) {
-        struct pending *p = batch[i];
-        int res = rc < 0 ? rc : ops[i].result;
-        if (res == -EEXIST && p->type == BSN_STORE_CREATE) {
-            res = 0; /* cannot happen: prechecked; keep going safely */
-        }
-        if (rc < 0 || ops[i].result != 0) {
-            if (p->req && p->ctx) {
-                bsn_err_set(&err, 500, "InternalError", "storage write failed for %s: %s", p->key,
-                            rc < 0 ? err.msg : bsn_store_result_str(ops[i].result));
-                if (ops[i].result == -ESTALE)
-                    bsn_err_set(&err, 409, "Conflict",
-                                "Operation cannot be fulfilled on %s: the object has been "
-                                "modified; please apply your changes to the latest version and "
-                                "try again",
-                                p->key);
-                api_reply_err(p->ctx, &err);
-            }
-            continue;
-        }
-        int64_t rev = ops[i].rev;
-        if (p->type == BSN_STORE_DELETE) {
-            struct bsn_obj *tomb = bsn_obj_new(p->key, p->tree, rev, ops[i].create_rev);
-            bsn_cache_publish(&s->cache, p->key, NULL, tomb, rev);
-            p->result = tomb;
-        } else {
-            struct bsn_obj *o = bsn_obj_new(p->key, p->tree, rev, ops[i].create_rev);
-            bsn_cache_publish(&s->cache, p->key, o, NULL, rev);
-            p->result = o;
-        }
-        if (p->type == BSN_STORE_DELETE && !strncmp(p->key, "core/services/", 14))
-            api_release_service(s, p->tree);
-    }
-    /* answers go out only now that everything is durable and published */
-    for (size_t i = 0; i < n; i++) {
-        struct pending *p = batch[i];
-        if (p->result && p->req && p->ctx) {
-            if (p->answer_status) {
-                api_reply_json(p->ctx, p->status,
-                               json_pack("{s:s,s:s,s:{},s:s,s:i}", "kind", "Status", "apiVersion",
-                                         "v1", "metadata", "status", "Success", "code", p->status));
-            } else {
-                api_reply_obj(p->ctx, p->status, p->result);
-            }
-        }
-        if (p->done)
-            p->done(s, p, p->done_data);
-        bsn_obj_unref(p->result);
-        json_decref(p->tree);
-        free(p->key);
-        free(p);
-        free(vals[i]);
-    }
-    free(vals);
-    free(ops);
-    free(batch);
-    if (rc < 0)
-        bsn_error("apiserver", "store commit failed: %s", err.msg);
-
-    /* replies held back while the batch was pending */
-    struct deferred_reply *d = s->deferred;
-    s->deferred = NULL;
+static void
+flush_deferred(struct deferred_reply *d)
+{
     while (d) {
         struct deferred_reply *next = d->next;
         api_reply_raw(d->c, d->status, d->ctype, d->body, d->len);
@@ -194,8 +159,214 @@ api_commit_now(struct bsn_apiserver *s)
     }
 }
 
+/* On the loop: publish a committed job, answer its requests. */
+static void
+finish_job(struct bsn_apiserver *s, struct commit_job *j)
+{
+    size_t n = j->n;
+    int rc = j->rc;
+    struct bsn_err err;
+    bsn_err_copy(&err, &j->err);
+    observe_store(s, j->ns, n);
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = j->batch[i];
+        /* the overlay keeps only writes still queued in a later batch */
+        if (bsn_map_get(&s->overlay, p->key) == p)
+            bsn_map_del(&s->overlay, p->key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = j->batch[i];
+        if (rc < 0 || j->ops[i].result != 0) {
+            if (p->req && p->ctx) {
+                if (j->ops[i].result == -ESTALE)
+                    bsn_err_set(&err, 409, "Conflict",
+                                "Operation cannot be fulfilled on %s: the object has been "
+                                "modified; please apply your changes to the latest version and "
+                                "try again",
+                                p->key);
+                else
+                    bsn_err_set(&err, 500, "InternalError", "storage write failed for %s: %s",
+                                p->key,
+                                rc < 0 ? j->err.msg : bsn_store_result_str(j->ops[i].result));
+                api_reply_err(p->ctx, &err);
+            }
+            continue;
+        }
+        int64_t rev = j->ops[i].rev;
+        struct bsn_obj *o = bsn_obj_new(p->key, p->tree, rev, j->ops[i].create_rev);
+        if (p->type == BSN_STORE_DELETE)
+            bsn_cache_publish(&s->cache, p->key, NULL, o, rev);
+        else
+            bsn_cache_publish(&s->cache, p->key, o, NULL, rev);
+        p->result = o;
+        if (p->type == BSN_STORE_DELETE && !strncmp(p->key, "core/services/", 14))
+            api_release_service(s, p->tree);
+    }
+    if (rc < 0)
+        bsn_error("apiserver", "store commit failed: %s", j->err.msg);
+    /* answers go out only now that everything is durable and published */
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = j->batch[i];
+        if (p->result && p->req && p->ctx) {
+            if (p->answer_status)
+                api_reply_json(p->ctx, p->status,
+                               json_pack("{s:s,s:s,s:{},s:s,s:i}", "kind", "Status", "apiVersion",
+                                         "v1", "metadata", "status", "Success", "code", p->status));
+            else
+                api_reply_obj(p->ctx, p->status, p->result);
+        }
+        if (p->done)
+            p->done(s, p, p->done_data);
+        bsn_obj_unref(p->result);
+        json_decref(p->tree);
+        free(p->key);
+        free(p);
+        free(j->vals[i]);
+    }
+    free(j->vals);
+    free(j->ops);
+    free(j->batch);
+    struct deferred_reply *d = j->deferred;
+    free(j);
+    flush_deferred(d);
+}
+
+static void start_next(struct bsn_apiserver *s);
+
+static void
+job_done(struct bsn_loop *loop, void *data)
+{
+    struct bsn_apiserver *s = data;
+    struct commit_job *j = s->inflight;
+    if (!j)
+        return; /* already finished synchronously by api_commit_now */
+    pthread_mutex_lock(&s->writer->mu);
+    bool busy = s->writer->busy;
+    pthread_mutex_unlock(&s->writer->mu);
+    if (busy)
+        return;
+    s->inflight = NULL;
+    finish_job(s, j);
+    start_next(s);
+    if (!s->inflight && s->batch_len == 0 && s->deferred) {
+        /* reads made while the last batch was in flight saw only durable state now */
+        struct deferred_reply *d = s->deferred;
+        s->deferred = NULL;
+        flush_deferred(d);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct bsn_apiserver *s = arg;
+    struct commit_writer *w = s->writer;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->job && !w->quit)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->job && w->quit)
+            break;
+        struct commit_job *j = w->job;
+        w->job = NULL;
+        pthread_mutex_unlock(&w->mu);
+        run_job(s, j);
+        pthread_mutex_lock(&w->mu);
+        w->busy = false;
+        pthread_cond_broadcast(&w->cv);
+        bsn_loop_post(s->loop, job_done, s);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+void
+api_writer_start(struct bsn_apiserver *s)
+{
+    struct commit_writer *w = bsn_calloc(1, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    s->writer = w;
+    if (pthread_create(&w->thread, NULL, writer_main, s) != 0) {
+        bsn_warn("apiserver", "no writer thread: committing on the loop");
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        s->writer = NULL;
+    }
+}
+
+void
+api_writer_stop(struct bsn_apiserver *s)
+{
+    struct commit_writer *w = s->writer;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->quit = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    s->writer = NULL;
+}
+
+bool
+api_writes_pending(const struct bsn_apiserver *s)
+{
+    return s->batch_len > 0 || s->inflight != NULL;
+}
+
+static void
+start_next(struct bsn_apiserver *s)
+{
+    if (s->inflight || s->batch_len == 0)
+        return;
+    struct commit_job *j = make_job(s);
+    if (!s->writer) {
+        run_job(s, j);
+        finish_job(s, j);
+        return;
+    }
+    s->inflight = j;
+    pthread_mutex_lock(&s->writer->mu);
+    s->writer->job = j;
+    s->writer->busy = true;
+    pthread_cond_broadcast(&s->writer->cv);
+    pthread_mutex_unlock(&s->writer->mu);
+}
+
+void
+api_commit_now(struct bsn_apiserver *s)
+{
+    s->commit_scheduled = false;
+    if (s->inflight) {
+        /* wait for the writer, then finish its job here (job_done will find nothing) */
+        struct commit_writer *w = s->writer;
+        pthread_mutex_lock(&w->mu);
+        while (w->busy)
+            pthread_cond_wait(&w->cv, &w->mu);
+        pthread_mutex_unlock(&w->mu);
+        struct commit_job *j = s->inflight;
+        s->inflight = NULL;
+        finish_job(s, j);
+    }
+    while (s->batch_len > 0) {
+        struct commit_job *j = make_job(s);
+        run_job(s, j);
+        finish_job(s, j);
+    }
+    struct deferred_reply *d = s->deferred;
+    s->deferred = NULL;
+    flush_deferred(d);
+}
+
 static void
 commit_cb(struct bsn_loop *loop, void *data)
 {
-    api_commit_now(data);
+    struct bsn_apiserver *s = data;
+    s->commit_scheduled = false;
+    start_next(s);
 }

@@ -46,6 +46,9 @@ struct bsn_apiserver {
     bool commit_scheduled;
     /* requests that read state while a batch was pending answer after the commit */
     struct deferred_reply *deferred;
+    /* the writer thread: runs one commit job at a time off the loop (fsync) */
+    struct commit_writer *writer;
+    struct commit_job *inflight; /* job handed to the writer, not yet published */
 
     /* allocators (rebuilt from the cache at startup) */
     uint8_t *svc_ips;    /* bitmap over the service CIDR */
@@ -154,7 +157,12 @@ bool api_exists(struct bsn_apiserver *s, const char *key);
 /* writes (commit.c) */
 struct pending *api_write(struct bsn_apiserver *s, int type, const char *key, json_t *tree,
                           const struct bsn_resource *res);
+/* Commits everything queued, synchronously (startup, shutdown). */
 void api_commit_now(struct bsn_apiserver *s);
+/* True while writes are queued or being committed (reads answer after them). */
+bool api_writes_pending(const struct bsn_apiserver *s);
+void api_writer_start(struct bsn_apiserver *s);
+void api_writer_stop(struct bsn_apiserver *s);
 
 /* table.c */
 json_t *api_table(const struct bsn_resource *res, struct bsn_obj **objs, size_t n,

@@ -8,7 +8,7 @@
 /*
  * A kind whose strategy file has not been written gets generic behaviour (no defaults or
  * kind-specific validation, Name/Age columns): these weak definitions are overridden by the
- * strong ones in src/api/kinds/ (the library is linked whole, so the strong ones always win).
+ * strong ones in src/api/kinds/ (the bosun executable links this library whole, so the strong ones always win).
  */
 #define BSN_GENERIC_STRATEGY(n) \
     __attribute__((weak)) const struct bsn_strategy bsn_strategy_##n = {0}
@@ -84,7 +84,7 @@ const struct bsn_resource bsn_resources[] = {
     {"autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", "hpa", ALL, NS, BSN_SUB_STATUS, "autoscaling", &bsn_strategy_hpa, 0},
     {"coordination.k8s.io", "v1", "Lease", "leases", "lease", "", "", NS, 0, NULL, &bsn_strategy_lease, 0},
     {"policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", "pdb", "", NS, BSN_SUB_STATUS, NULL, &bsn_strategy_pdb, 0},
-    {"events.k8s.io", "v1", "Event", "events", "event", "ev", "", NS, 0, "", &bsn_strategy_events_event, 0},
+    {"events.k8s.io", "v1", "Event", "events", "event", "", "", NS, 0, "", &bsn_strategy_events_event, 0},
     {"storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", "sc", "", CL, 0, NULL, &bsn_strategy_storageclass, 0},
     {"scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", "pc", "", CL, 0, NULL, &bsn_strategy_priorityclass, 0},
     {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", "gc", "", CL, BSN_SUB_STATUS, NULL, &bsn_strategy_gatewayclass, 0},

@@ -16,6 +16,7 @@
 #include "codec/json.h"
 #include "codec/patch.h"
 #include "codec/yaml.h"
+#include "proto/proto.h"
 #include "store/store.h"
 
 /* ------------------------------------------------------------------ request helpers */
@@ -119,7 +120,10 @@ decode_body(struct req_ctx *c, struct bsn_err *err)
         return NULL;
     }
     json_t *v;
-    if (c->ctype && (strstr(c->ctype, "yaml") != NULL)) {
+    if (c->ctype && bsn_proto_content_type(bsn_str_c(c->ctype))) {
+        /* kubectl's typed clients (create, drain, autoscale, ...) send protobuf */
+        v = bsn_proto_decode(c->body, c->body_len, err);
+    } else if (c->ctype && (strstr(c->ctype, "yaml") != NULL)) {
         v = bsn_yaml_parse_one(c->body, c->body_len, err);
     } else {
         char fv[16] = "";
@@ -412,7 +416,8 @@ default_and_validate(struct req_ctx *c, json_t *tree, const json_t *old, struct 
         struct bsn_buf b;
         bsn_buf_init(&b);
         const char *name = meta_str(tree, "name");
-        bsn_buf_printf(&b, "%s \"%s\" is invalid: ", c->res->kind, name ? name : "");
+        bsn_buf_printf(&b, "%s%s%s \"%s\" is invalid: ", c->res->kind, c->res->group[0] ? "." : "",
+                       c->res->group, name ? name : "");
         if (err->ncauses > 1)
             bsn_buf_putc(&b, '[');
         for (int i = 0; i < err->ncauses; i++) {
@@ -1061,7 +1066,9 @@ parse_delete_opts(struct req_ctx *c, int64_t *grace, char *prop, size_t propn, c
         copyz(prop, propn, "Orphan");
     if (c->body && c->body_len > 0) {
         struct bsn_err err;
-        json_t *o = bsn_json_parse(c->body, c->body_len, &err);
+        json_t *o = c->ctype && bsn_proto_content_type(bsn_str_c(c->ctype))
+                        ? bsn_proto_decode(c->body, c->body_len, &err)
+                        : bsn_json_parse(c->body, c->body_len, &err);
         if (!o || !json_is_object(o)) {
             *bad = true;
             json_decref(o);

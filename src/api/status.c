@@ -27,7 +27,7 @@ void
 api_reply_raw(struct req_ctx *c, int status, const char *ctype, const char *body, size_t n)
 {
     struct bsn_apiserver *s = c->srv;
-    if (s->batch_len > 0) {
+    if (api_writes_pending(s)) {
         /* a write is pending: what this request saw may not be durable yet */
         api_defer_reply(s, c, status, ctype, body, n);
         return;
@@ -66,7 +66,9 @@ api_status_json(const struct bsn_err *err, const struct req_ctx *c)
     if (c && c->res) {
         if (c->res->group[0])
             json_object_set_new(details, "group", json_string(c->res->group));
-        json_object_set_new(details, "kind", json_string(c->res->plural));
+        /* upstream names the Kind for Invalid, the resource otherwise */
+        json_object_set_new(details, "kind",
+                            json_string(err->code == 422 ? c->res->kind : c->res->plural));
     }
     if (err->ncauses > 0) {
         json_t *causes = json_array();

@@ -168,9 +168,8 @@ api_watch(struct req_ctx *c, const char *rv, const char *label_sel, const char *
         api_reply_status(c, 400, "BadRequest", "invalid resource version: %s", rv);
         return;
     }
-    /* commit what is pending first so the initial state is durable */
-    if (s->batch_len > 0)
-        api_commit_now(s);
+    /* Writes still pending are not in the cache yet: they reach this watcher as events
+     * once durable, after the initial state sent below. */
     struct watch_conn *wc = bsn_calloc(1, sizeof(*wc));
     wc->c = c;
     wc->f = f;

@@ -18,7 +18,7 @@
 struct bsn_err_cause {
     char reason[48]; /* FieldValueInvalid, FieldValueRequired, ... */
     char field[160]; /* metadata.name, spec.containers[0].image, ... */
-    char message[256];
+    char message[640];
 };
 
 struct bsn_err {

@@ -307,6 +307,10 @@ bsn_cmd_server(int argc, char **argv)
         }
     }
     struct bsn_loop *loop = bsn_loop_new();
+    /* before any thread starts, so every thread inherits the blocked mask */
+    bsn_loop_add_signal(loop, SIGTERM, on_stop_signal, NULL);
+    bsn_loop_add_signal(loop, SIGINT, on_stop_signal, NULL);
+    signal(SIGPIPE, SIG_IGN);
     struct bsn_apiserver_opts ao = {
         .listen = listen,
         .tls_cert = insecure ? NULL : cert,
@@ -335,9 +339,6 @@ bsn_cmd_server(int argc, char **argv)
         bsn_warn("server", "could not write %s/kubeconfig", dir);
     bsn_info("server", "ready in %.1f ms; kubeconfig: %s/kubeconfig",
              (double)(bsn_mono_ns() - t0) / 1e6, dir);
-    bsn_loop_add_signal(loop, SIGTERM, on_stop_signal, NULL);
-    bsn_loop_add_signal(loop, SIGINT, on_stop_signal, NULL);
-    signal(SIGPIPE, SIG_IGN);
     /* controllers and scheduler: clients of the API on the same loop */
     struct bsn_ctrl *ctrl = bsn_ctrl_new(loop, api);
     struct bsn_controllers *ctrls = bsn_controllers_new(ctrl, &copts, &err);

@@ -21,8 +21,9 @@ teardown_file() {
         rel="${f#"$FIXTURES"/}"
         expect="$(awk -F'\t' -v p="$rel" '$1 == p {print $2}' "$table")"
         # a manifest that names its namespace gets that namespace, else a fresh one
-        ns="$(kubectl create --dry-run=client -o json -f "$f" 2>/dev/null |
-            jq -r '(.items // [.])[] | .metadata.namespace // empty' | head -1)"
+        # (read from the file: kubectl would fill in the kubeconfig's namespace)
+        ns="$(grep -m1 -oE '^[[:space:]]+"?namespace"?[[:space:]]*:[[:space:]]*"?[a-z0-9-]+' "$f" |
+            sed -E 's/.*:[[:space:]]*"?//')" || true
         [ -n "$ns" ] || ns="fx-$i-$RANDOM"
         printf '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"%s"}}' "$ns" | kubectl apply -f - >/dev/null
         rc=0
