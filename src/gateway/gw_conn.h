@@ -108,6 +108,17 @@ struct gw_conn {
     char upin[GW_UP_CAP];
 };
 
+/* upstream.c: send queues and keep-alive pools */
+void gw_q_append(struct gw_sendq *q, const void *p, size_t n);
+/* Sends iov, queueing what the socket does not take; -1 when the peer is gone. */
+int gw_q_send(int fd, struct gw_sendq *q, struct iovec *iov, int iovcnt);
+int gw_q_flush(int fd, struct gw_sendq *q);
+void gw_q_free(struct gw_sendq *q);
+void gw_up_close(struct gw_worker *w, struct gw_upconn *u);
+void gw_pool_unlink(struct gw_worker *w, struct gw_upconn *u);
+/* Parks u in its endpoint's idle list (or closes it when the pool is full). */
+void gw_pool_put(struct gw_worker *w, struct gw_upconn *u);
+struct gw_upconn *gw_pool_get(struct gw_worker *w, uint32_t host_id);
 /* proxy.c */
 void gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const char *body);
 /* Local reply, or cutting the connection when the response has started. */
@@ -120,7 +131,6 @@ int gw_upstream_failed(struct gw_conn *c, enum gw_fail why);
 int gw_proxy_retry(struct gw_conn *c);
 void gw_proxy_finish(struct gw_conn *c);
 void gw_proxy_interest(struct gw_conn *c);
-int gw_q_send(int fd, struct gw_sendq *q, struct iovec *iov, int iovcnt);
 void gw_up_discard(struct gw_conn *c);
 /* header helpers (proxy_resp.c) */
 bool gw_is_hop_header(struct bsn_str n);

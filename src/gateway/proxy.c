@@ -32,171 +32,7 @@
 #include "base/time.h"
 #include "gateway/gw_conn.h"
 
-/* --- send queues --- */
-
-static void
-q_append(struct gw_sendq *q, const void *p, size_t n)
-{
-    if (q->off > 0 && q->off == q->len)
-        q->off = q->len = 0;
-    if (q->len + n > q->cap) {
-        if (q->off > 0) {
-            memmove(q->buf, q->buf + q->off, q->len - q->off);
-            q->len -= q->off;
-            q->off = 0;
-        }
-        if (q->len + n > q->cap) {
-            q->cap = BSN_MAX(q->cap * 2, q->len + n);
-            q->buf = bsn_realloc(q->buf, q->cap);
-        }
-    }
-    memcpy(q->buf + q->len, p, n);
-    q->len += n;
-}
-
-/*
- * Sends iov to fd, queueing what the kernel does not take. Returns 0, or -1 on a socket
- * error (the peer is gone).
- */
-int
-gw_q_send(int fd, struct gw_sendq *q, struct iovec *iov, int iovcnt)
-{
-    size_t sent = 0;
-    if (!gw_q_pending(q)) {
-        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-        ssize_t n;
-        do
-            n = gw_sys_sendmsg(fd, &mh);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) {
-            if (errno != EAGAIN)
-                return -1;
-            n = 0;
-        }
-        sent = (size_t)n;
-    }
-    for (int i = 0; i < iovcnt; i++) {
-        if (sent >= iov[i].iov_len) {
-            sent -= iov[i].iov_len;
-            continue;
-        }
-        q_append(q, (char *)iov[i].iov_base + sent, iov[i].iov_len - sent);
-        sent = 0;
-    }
-    return 0;
-}
-
-/* Writes queued bytes; returns 0 (maybe still pending) or -1 on error. */
-static int
-q_flush(int fd, struct gw_sendq *q)
-{
-    while (gw_q_pending(q)) {
-        ssize_t n = send(fd, q->buf + q->off, q->len - q->off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN ? 0 : -1;
-        }
-        q->off += (size_t)n;
-    }
-    q->off = q->len = 0;
-    return 0;
-}
-
-static void
-q_free(struct gw_sendq *q)
-{
-    free(q->buf);
-    memset(q, 0, sizeof(*q));
-}
-
-/* --- upstream connections --- */
-
 static void up_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data);
-
-static void
-up_close(struct gw_worker *w, struct gw_upconn *u)
-{
-    struct gw_host *h = gw_host_get(w, u->host_id);
-    if (h) {
-        h->conns--;
-        if (!u->connected)
-            h->pending--;
-    }
-    bsn_loop_del_fd(w->loop, u->fd);
-    close(u->fd);
-    q_free(&u->q);
-    free(u);
-}
-
-/* Removes u from its host's idle list. */
-static void
-pool_unlink(struct gw_worker *w, struct gw_upconn *u)
-{
-    struct gw_host *h = gw_host_get(w, u->host_id);
-    for (struct gw_upconn **pp = &h->idle; *pp; pp = &(*pp)->next)
-        if (*pp == u) {
-            *pp = u->next;
-            h->nidle--;
-            return;
-        }
-}
-
-static void
-pool_put(struct gw_worker *w, struct gw_upconn *u)
-{
-    struct gw_host *h = gw_host_get(w, u->host_id);
-    if (!h || h->nidle >= GW_POOL_MAX || gw_q_pending(&u->q)) {
-        up_close(w, u);
-        return;
-    }
-    u->c = NULL;
-    u->idle_since = bsn_loop_now(w->loop);
-    u->next = h->idle;
-    h->idle = u;
-    h->nidle++;
-    bsn_loop_mod_fd(w->loop, u->fd, BSN_EV_READ); /* a read event = closed by the upstream */
-}
-
-static struct gw_upconn *
-pool_get(struct gw_worker *w, uint32_t host_id)
-{
-    struct gw_host *h = gw_host_get(w, host_id);
-    struct gw_upconn *u = h ? h->idle : NULL;
-    if (u) {
-        h->idle = u->next;
-        h->nidle--;
-        u->next = NULL;
-        u->reused = true;
-    }
-    return u;
-}
-
-void
-gw_proxy_sweep(struct bsn_loop *loop, void *data)
-{
-    struct gw_worker *w = data;
-    uint64_t now = bsn_loop_now(loop);
-    uint32_t nhosts = __atomic_load_n(&w->gw->nhosts, __ATOMIC_ACQUIRE);
-    for (uint32_t id = 0; id < nhosts; id++) {
-        struct gw_host *h = gw_host_get(w, id);
-        if (!h)
-            continue;
-        struct gw_upconn **pp = &h->idle;
-        while (*pp) {
-            struct gw_upconn *u = *pp;
-            if (now - u->idle_since > GW_POOL_IDLE_MS) {
-                *pp = u->next;
-                h->nidle--;
-                up_close(w, u);
-            } else {
-                pp = &u->next;
-            }
-        }
-    }
-    gw_log_flush(w);
-    bsn_timer_start(loop, &w->sweep, 1000, gw_proxy_sweep, w);
-}
 
 /* --- client connections --- */
 
@@ -265,7 +101,7 @@ gw_client_send(struct gw_conn *c, struct iovec *iov, int iovcnt)
         return gw_q_send(c->fd, &c->q, iov, iovcnt);
     for (int i = 0; i < iovcnt; i++)
         if (iov[i].iov_len)
-            q_append(&c->q, iov[i].iov_base, iov[i].iov_len);
+            gw_q_append(&c->q, iov[i].iov_base, iov[i].iov_len);
     return gw_tls_flush(c);
 }
 
@@ -327,12 +163,12 @@ conn_free(struct gw_conn *c)
     gw_tls_free(c);
     close(c->fd);
     if (c->up) {
-        up_close(w, c->up);
+        gw_up_close(w, c->up);
         c->up = NULL;
     }
     if (c->cref)
         gw_cfg_release(w, c->cref);
-    q_free(&c->q);
+    gw_q_free(&c->q);
     GW_INC(&w->nconns, -1);
     if (c->lprev)
         c->lprev->lnext = c->lnext;
@@ -525,7 +361,7 @@ start_upstream(struct gw_conn *c)
         return -1;
     }
     c->attempts++;
-    struct gw_upconn *u = pool_get(w, e->host_id);
+    struct gw_upconn *u = gw_pool_get(w, e->host_id);
     if (!u) {
         if (p->cb_max_connections > 0 && h->conns >= p->cb_max_connections) {
             gw_local_reply(c, 503, "X-Bosun-Overflow: connections\r\n", "upstream overflow\n");
@@ -553,12 +389,12 @@ start_upstream(struct gw_conn *c)
         if (!u->connected)
             h->pending++; /* waiting for the connection: counts against maxPendingRequests */
         if (rc < 0 && errno != EINPROGRESS) {
-            up_close(w, u);
+            gw_up_close(w, u);
             c->up = NULL;
             return gw_upstream_failed(c, GW_FAIL_CONNECT);
         }
         if (bsn_loop_add_fd(w->loop, fd, u->connected ? BSN_EV_READ : BSN_EV_WRITE, up_cb, u) < 0) {
-            up_close(w, u);
+            gw_up_close(w, u);
             gw_local_reply(c, 503, NULL, "upstream connect error\n");
             return -1;
         }
@@ -1046,9 +882,9 @@ finish_request(struct gw_conn *c)
         bool reuse = !c->aborted && c->ustate == U_DONE && c->resp_keep_alive && c->req_done &&
                      c->up_len == 0 && c->state != C_TUNNEL;
         if (reuse)
-            pool_put(w, u);
+            gw_pool_put(w, u);
         else
-            up_close(w, u);
+            gw_up_close(w, u);
     }
     if (c->host_counted) {
         struct gw_host *h = gw_host_get(w, c->backend->eps[c->ep].host_id);
@@ -1184,7 +1020,7 @@ client_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
 {
     struct gw_conn *c = data;
     if (ev & BSN_EV_WRITE) {
-        if ((c->ssl ? gw_tls_flush(c) : q_flush(fd, &c->q)) < 0) {
+        if ((c->ssl ? gw_tls_flush(c) : gw_q_flush(fd, &c->q)) < 0) {
             conn_close_now(c);
             return;
         }
@@ -1248,8 +1084,8 @@ up_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
     struct gw_upconn *u = data;
     struct gw_conn *c = u->c;
     if (!c) { /* idle in the pool: the upstream closed it (or sent garbage) */
-        pool_unlink(u->w, u);
-        up_close(u->w, u);
+        gw_pool_unlink(u->w, u);
+        gw_up_close(u->w, u);
         return;
     }
     if (!u->connected) {
@@ -1268,7 +1104,7 @@ up_cb(struct bsn_loop *loop, int fd, unsigned ev, void *data)
         return;
     }
     if (ev & BSN_EV_WRITE) {
-        if (q_flush(fd, &u->q) < 0) {
+        if (gw_q_flush(fd, &u->q) < 0) {
             gw_upstream_failed(c, GW_FAIL_RESET);
             return;
         }
@@ -1304,7 +1140,7 @@ void
 gw_up_discard(struct gw_conn *c)
 {
     if (c->up) {
-        up_close(c->w, c->up);
+        gw_up_close(c->w, c->up);
         c->up = NULL;
     }
     if (c->host_counted) {
@@ -1347,7 +1183,7 @@ gw_proxy_worker_fini(struct gw_worker *w)
                 struct gw_upconn *u = h->idle;
                 h->idle = u->next;
                 h->nidle--;
-                up_close(w, u);
+                gw_up_close(w, u);
             }
         }
     }
