@@ -501,18 +501,30 @@ ingress_is_ours(struct ctx *c, const json_t *ing)
     const char *cls = jstr(json_object_get(ing, "spec"), "ingressClassName");
     if (!cls)
         cls = annotation(ing, "kubernetes.io/ingress.class");
-    if (cls)
-        return strcmp(cls, BOSUN_CLASS) == 0;
-    /* no class: ours if the bosun IngressClass is the default, or there are no classes */
-    if (json_array_size(c->ingress_classes) == 0)
-        return true;
     size_t i;
     json_t *ic;
+    if (cls) { /* "bosun", or any IngressClass whose controller is ours */
+        if (strcmp(cls, BOSUN_CLASS) == 0)
+            return true;
+        json_array_foreach(c->ingress_classes, i, ic)
+        {
+            const char *ctl = jstr(json_object_get(ic, "spec"), "controller");
+            if (meta(ic, "name") && strcmp(meta(ic, "name"), cls) == 0 && ctl &&
+                strcmp(ctl, BOSUN_CONTROLLER) == 0)
+                return true;
+        }
+        return false;
+    }
+    /* no class: ours if our IngressClass is the default, or there are no classes at all */
+    if (json_array_size(c->ingress_classes) == 0)
+        return true;
     json_array_foreach(c->ingress_classes, i, ic)
     {
         const char *def = annotation(ic, "ingressclass.kubernetes.io/is-default-class");
-        if (meta(ic, "name") && strcmp(meta(ic, "name"), BOSUN_CLASS) == 0 && def &&
-            strcmp(def, "true") == 0)
+        const char *ctl = jstr(json_object_get(ic, "spec"), "controller");
+        bool ours = (meta(ic, "name") && strcmp(meta(ic, "name"), BOSUN_CLASS) == 0) ||
+                    (ctl && strcmp(ctl, BOSUN_CONTROLLER) == 0);
+        if (ours && def && strcmp(def, "true") == 0)
             return true;
     }
     return false;

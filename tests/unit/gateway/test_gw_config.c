@@ -202,6 +202,31 @@ test_httproute_precedence(void **state)
 }
 
 static void
+test_ingress_classes(void **state)
+{
+    struct bsn_gw_config *cfg = build(
+        "kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\n"
+        "kind: IngressClass\nmetadata: {name: edge, annotations: "
+        "{ingressclass.kubernetes.io/is-default-class: 'true'}}\n"
+        "spec: {controller: gateway.bosun.dev/controller}\n---\n"
+        "kind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n"
+        "---\n"
+        "kind: Ingress\nmetadata: {name: by-class}\nspec: {ingressClassName: edge, rules: "
+        "[{host: a.com, http: {paths: [{path: /, pathType: Prefix, " BE "}]}}]}\n---\n"
+        "kind: Ingress\nmetadata: {name: by-default}\nspec: {rules: "
+        "[{host: b.com, http: {paths: [{path: /, pathType: Prefix, " BE "}]}}]}\n---\n"
+        "kind: Ingress\nmetadata: {name: theirs}\nspec: {ingressClassName: nginx, rules: "
+        "[{host: c.com, http: {paths: [{path: /, pathType: Prefix, " BE "}]}}]}\n");
+    static const struct req_case cases[] = {
+        {"a.com", NULL, "/", NULL, NULL, NULL, "ingress:default/by-class:0:/"},
+        {"b.com", NULL, "/", NULL, NULL, NULL, "ingress:default/by-default:0:/"},
+        {"c.com", NULL, "/", NULL, NULL, NULL, NULL},
+    };
+    run_cases(cfg, cases, BSN_ARRAY_LEN(cases));
+    bsn_gw_config_unref(cfg);
+}
+
+static void
 test_backends_from_endpointslices(void **state)
 {
     struct bsn_gw_config *cfg = build(
@@ -374,6 +399,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ingress_precedence),
         cmocka_unit_test(test_httproute_precedence),
+        cmocka_unit_test(test_ingress_classes),
         cmocka_unit_test(test_backends_from_endpointslices),
         cmocka_unit_test(test_invalid_input_warns),
         cmocka_unit_test(test_policy_attachment_and_filters),
