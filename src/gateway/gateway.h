@@ -21,6 +21,7 @@
 #define BSN_GATEWAY_GATEWAY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,34 @@ void bsn_gw_stop(struct bsn_gw *gw);
 void bsn_gw_free(struct bsn_gw *gw);
 /* Appends Prometheus text exposition of the gateway's metrics. */
 void bsn_gw_metrics(struct bsn_gw *gw, struct bsn_buf *out);
+
+/*
+ * The objects to compile, maintained from watch events (objects.c). Typical API-server feed:
+ *
+ *   struct bsn_gw_objects *set = bsn_gw_objects_new();
+ *   for each watch event (type, object) of the kinds below:
+ *       changed |= bsn_gw_objects_apply(set, type, object);
+ *   after a batch, if changed:
+ *       json_t *arr = bsn_gw_objects_array(set);
+ *       bsn_gw_update(gw, arr, &err);
+ *       json_decref(arr);
+ *
+ * Kinds read: Ingress, IngressClass, Gateway, GatewayClass, HTTPRoute, Service,
+ * EndpointSlice, Endpoints, Secret, GatewayPolicy (others are ignored).
+ */
+struct bsn_gw_objects;
+struct bsn_gw_objects *bsn_gw_objects_new(void);
+void bsn_gw_objects_free(struct bsn_gw_objects *o);
+/* True for the kinds the gateway reads (what to watch). */
+bool bsn_gw_kind_relevant(const char *kind);
+/*
+ * Applies a watch event ("ADDED", "MODIFIED", "DELETED"; others ignored). The object is
+ * copied. Returns 1 when the set changed, 0 when not (irrelevant kind, identical object).
+ */
+int bsn_gw_objects_apply(struct bsn_gw_objects *o, const char *type, const json_t *obj);
+/* A new array holding the current objects (the caller decrefs it). */
+json_t *bsn_gw_objects_array(const struct bsn_gw_objects *o);
+size_t bsn_gw_objects_count(const struct bsn_gw_objects *o);
 
 /* `bosun gateway` (see gateway_cmd.c for flags). */
 int bsn_cmd_gateway(int argc, char **argv);

@@ -369,6 +369,43 @@ test_httproute_filters_and_weights(void **state)
 }
 
 static void
+test_objects_from_watch_events(void **state)
+{
+    struct bsn_gw_objects *set = bsn_gw_objects_new();
+    json_t *svc = json_pack("{s:s,s:{s:s,s:s},s:{s:[{s:i}]}}", "kind", "Service", "metadata",
+                            "name", "web", "namespace", "shop", "spec", "ports", "port", 80);
+    json_t *pod = json_pack("{s:s,s:{s:s}}", "kind", "Pod", "metadata", "name", "p");
+    json_t *ing =
+        json_pack("{s:s,s:{s:s,s:s},s:{s:[{s:s,s:{s:[{s:s,s:s,s:{s:{s:s,s:{s:i}}}}]}}]}}", "kind",
+                  "Ingress", "metadata", "name", "web", "namespace", "shop", "spec", "rules",
+                  "host", "shop.test", "http", "paths", "path", "/", "pathType", "Prefix",
+                  "backend", "service", "name", "web", "port", "number", 80);
+    assert_int_equal(bsn_gw_objects_apply(set, "ADDED", svc), 1);
+    assert_int_equal(bsn_gw_objects_apply(set, "ADDED", pod), 0);
+    assert_int_equal(bsn_gw_objects_apply(set, "MODIFIED", svc), 0); /* identical */
+    assert_int_equal(bsn_gw_objects_apply(set, "ADDED", ing), 1);
+    assert_int_equal(bsn_gw_objects_apply(set, "BOOKMARK", ing), 0);
+    assert_int_equal(bsn_gw_objects_count(set), 2);
+    json_t *arr = bsn_gw_objects_array(set);
+    struct bsn_err err = {0};
+    struct bsn_gw_config *cfg = bsn_gw_config_build(arr, &err);
+    json_decref(arr);
+    assert_int_equal(bsn_gw_config_nroutes(cfg), 1);
+    bsn_gw_config_unref(cfg);
+    assert_int_equal(bsn_gw_objects_apply(set, "DELETED", ing), 1);
+    assert_int_equal(bsn_gw_objects_apply(set, "DELETED", ing), 0);
+    arr = bsn_gw_objects_array(set);
+    cfg = bsn_gw_config_build(arr, &err);
+    json_decref(arr);
+    assert_int_equal(bsn_gw_config_nroutes(cfg), 0);
+    bsn_gw_config_unref(cfg);
+    json_decref(svc);
+    json_decref(pod);
+    json_decref(ing);
+    bsn_gw_objects_free(set);
+}
+
+static void
 test_value_parsers(void **state)
 {
     assert_int_equal(gw_parse_duration_ms("5s"), 5000);
@@ -404,6 +441,7 @@ main(void)
         cmocka_unit_test(test_invalid_input_warns),
         cmocka_unit_test(test_policy_attachment_and_filters),
         cmocka_unit_test(test_httproute_filters_and_weights),
+        cmocka_unit_test(test_objects_from_watch_events),
         cmocka_unit_test(test_value_parsers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
