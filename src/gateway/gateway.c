@@ -32,6 +32,24 @@ struct swap_msg {
     struct bsn_gw_config *cfg;
 };
 
+/* Escapes a Prometheus label value (backslash, double quote, newline). */
+static char *
+prom_escape(const char *v)
+{
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_buf_puts(&b, "");
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            bsn_buf_putc(&b, '\\');
+        if (*p == '\n')
+            bsn_buf_puts(&b, "\\n");
+        else
+            bsn_buf_putc(&b, *p);
+    }
+    return bsn_buf_take(&b);
+}
+
 struct gw_ratelimiter *
 gw_ratelimiter_of(struct gw_worker *w)
 {
@@ -264,6 +282,7 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
         if (!s) {
             s = bsn_calloc(1, sizeof(*s));
             s->name = bsn_strdup(r->name);
+            s->label = prom_escape(r->name);
             s->cells = aligned_alloc(64, (size_t)gw->nthreads * sizeof(*s->cells));
             if (!s->cells)
                 abort();
@@ -335,7 +354,7 @@ put_metrics_stats(struct bsn_gw *gw, struct bsn_buf *out)
                 n += GW_LOAD(&s->cells[t].status[cls]);
             if (n)
                 bsn_buf_printf(out, "bosun_gateway_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
-                               s->name, classes[cls], (unsigned long long)n);
+                               s->label, classes[cls], (unsigned long long)n);
         }
     }
     bsn_buf_puts(out, "# HELP bosun_gateway_request_duration_seconds Request latency by route.\n"
@@ -350,7 +369,7 @@ put_metrics_stats(struct bsn_gw *gw, struct bsn_buf *out)
                 bsn_buf_printf(out,
                                "bosun_gateway_request_duration_seconds_bucket{route=\"%s\","
                                "le=\"%s\"} %llu\n",
-                               s->name, bounds[b], (unsigned long long)cum);
+                               s->label, bounds[b], (unsigned long long)cum);
         }
         for (int t = 0; t < gw->nthreads; t++) {
             sum += GW_LOAD(&s->cells[t].lat_sum_us);
@@ -363,8 +382,8 @@ put_metrics_stats(struct bsn_gw *gw, struct bsn_buf *out)
                        "bosun_gateway_request_duration_seconds_count{route=\"%s\"} %llu\n"
                        "bosun_gateway_received_bytes_total{route=\"%s\"} %llu\n"
                        "bosun_gateway_sent_bytes_total{route=\"%s\"} %llu\n",
-                       s->name, (unsigned long long)cum, s->name, (double)sum / 1e6, s->name,
-                       (unsigned long long)cum, s->name, (unsigned long long)bin, s->name,
+                       s->label, (unsigned long long)cum, s->label, (double)sum / 1e6, s->label,
+                       (unsigned long long)cum, s->label, (unsigned long long)bin, s->label,
                        (unsigned long long)bout);
     }
 }
@@ -628,6 +647,7 @@ bsn_gw_free(struct bsn_gw *gw)
     for (size_t it = 0; bsn_map_next(&gw->stats, &it, &k, &v);) {
         struct gw_stats *s = v;
         free(s->name);
+        free(s->label);
         free(s->cells);
         free(s);
     }

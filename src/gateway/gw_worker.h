@@ -38,6 +38,7 @@ struct gw_stat_cell {
 
 struct gw_stats {
     char *name;
+    char *label;                /* name escaped for a Prometheus label value */
     struct gw_stat_cell *cells; /* [nthreads] */
 };
 
