@@ -36,4 +36,26 @@ void bsn_apiserver_free(struct bsn_apiserver *s);
 /* Port actually bound (for listen port 0). */
 int bsn_apiserver_port(const struct bsn_apiserver *s);
 
+/*
+ * Pod subresources served by a node agent (pods/log today; exec, attach and portforward
+ * later). The handler answers through the bsn_api_reply functions below, at once or later
+ * from the loop; exactly one of reply_error / reply_body / stream_end finishes the request.
+ */
+struct bsn_api_reply;
+typedef void (*bsn_api_subresource_fn)(struct bsn_api_reply *r, const char *ns, const char *pod,
+                                       const char *sub, void *data);
+void bsn_apiserver_set_pod_handler(struct bsn_apiserver *s, const char *sub,
+                                   bsn_api_subresource_fn fn, void *data);
+/* Query parameter of the request (percent-decoded); false if absent. */
+bool bsn_api_reply_query(struct bsn_api_reply *r, const char *name, char *out, size_t n);
+void bsn_api_reply_error(struct bsn_api_reply *r, int code, const char *reason, const char *msg);
+void bsn_api_reply_body(struct bsn_api_reply *r, int status, const char *ctype, const char *body,
+                        size_t n);
+void bsn_api_stream_start(struct bsn_api_reply *r, const char *ctype);
+/* -1 once the client is gone (the close callback follows from the loop). */
+int bsn_api_stream_write(struct bsn_api_reply *r, const char *data, size_t n);
+void bsn_api_stream_end(struct bsn_api_reply *r);
+/* cb fires if the client goes away before the stream ends; r is dead afterwards. */
+void bsn_api_reply_on_close(struct bsn_api_reply *r, void (*cb)(void *data), void *data);
+
 #endif

@@ -59,6 +59,11 @@ struct bsn_apiserver {
     struct apisrv_metrics metrics;
     uint64_t started_ms;
     struct watch_conn *watches; /* all open watch streams */
+    struct pod_handler {
+        char sub[16];
+        bsn_api_subresource_fn fn;
+        void *data;
+    } pod_handlers[4];
 };
 
 /* One queued write. */
@@ -97,6 +102,7 @@ extern const struct api_sink_ops api_http_sink;
 struct req_ctx {
     const struct api_sink_ops *sink;
     void *sink_data;
+    void *close_hook; /* bsn_api_reply_on_close's record, freed when the stream ends */
     struct bsn_apiserver *srv;
     struct bsn_http_req *req;
     const char *method;

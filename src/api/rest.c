@@ -1594,6 +1594,114 @@ do_eviction(struct req_ctx *c)
                              "metadata", "status", "Success", "code", 201));
 }
 
+/* ------------------------------------------------------------------ agent subresources */
+
+static void
+do_pod_subresource(struct req_ctx *c)
+{
+    c->verb = VERB_GET;
+    char key[600];
+    api_key(c->res, c->ns, c->name, key, sizeof(key));
+    if (!bsn_cache_get(&c->srv->cache, key)) {
+        reply_not_found(c, c->name);
+        return;
+    }
+    for (size_t i = 0; i < BSN_ARRAY_LEN(c->srv->pod_handlers); i++) {
+        struct pod_handler *h = &c->srv->pod_handlers[i];
+        if (h->fn && !strcmp(h->sub, c->sub)) {
+            h->fn((struct bsn_api_reply *)c, c->ns, c->name, c->sub, h->data);
+            return;
+        }
+    }
+    api_reply_status(c, 400, "BadRequest",
+                     "pods/%s for pod %s/%s: no node agent serves this subresource", c->sub, c->ns,
+                     c->name);
+}
+
+void
+bsn_apiserver_set_pod_handler(struct bsn_apiserver *s, const char *sub, bsn_api_subresource_fn fn,
+                              void *data)
+{
+    for (size_t i = 0; i < BSN_ARRAY_LEN(s->pod_handlers); i++) {
+        struct pod_handler *h = &s->pod_handlers[i];
+        if (!h->fn || !strcmp(h->sub, sub)) {
+            snprintf(h->sub, sizeof(h->sub), "%s", sub);
+            h->fn = fn;
+            h->data = data;
+            return;
+        }
+    }
+}
+
+bool
+bsn_api_reply_query(struct bsn_api_reply *r, const char *name, char *out, size_t n)
+{
+    return api_query((struct req_ctx *)r, name, out, n);
+}
+
+void
+bsn_api_reply_error(struct bsn_api_reply *r, int code, const char *reason, const char *msg)
+{
+    api_reply_status((struct req_ctx *)r, code, reason, "%s", msg);
+}
+
+void
+bsn_api_reply_body(struct bsn_api_reply *r, int status, const char *ctype, const char *body,
+                   size_t n)
+{
+    api_reply_raw((struct req_ctx *)r, status, ctype, body, n);
+}
+
+void
+bsn_api_stream_start(struct bsn_api_reply *r, const char *ctype)
+{
+    struct req_ctx *c = (struct req_ctx *)r;
+    c->sink->stream_start(c, 200, ctype);
+}
+
+int
+bsn_api_stream_write(struct bsn_api_reply *r, const char *data, size_t n)
+{
+    struct req_ctx *c = (struct req_ctx *)r;
+    return c->sink->stream_write(c, data, n);
+}
+
+void
+bsn_api_stream_end(struct bsn_api_reply *r)
+{
+    struct req_ctx *c = (struct req_ctx *)r;
+    c->sink->stream_end(c);
+    free(c->close_hook);
+    api_ctx_free(c);
+}
+
+struct reply_close {
+    struct req_ctx *c;
+    void (*cb)(void *data);
+    void *data;
+};
+
+static void
+reply_closed(void *data)
+{
+    struct reply_close rc = *(struct reply_close *)data;
+    free(data);
+    rc.cb(rc.data);
+    api_ctx_free(rc.c);
+}
+
+void
+bsn_api_reply_on_close(struct bsn_api_reply *r, void (*cb)(void *data), void *data)
+{
+    struct req_ctx *c = (struct req_ctx *)r;
+    struct reply_close *rc = bsn_malloc(sizeof(*rc));
+    rc->c = c;
+    rc->cb = cb;
+    rc->data = data;
+    c->close_hook = rc;
+    c->sink->on_close(c, reply_closed, rc);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 static bool
@@ -1633,12 +1741,23 @@ dispatch_resource(struct req_ctx *c)
     }
     bool watch = c->watch_path || api_query_bool(c, "watch");
     const struct bsn_resource *res = c->res;
+    if (c->sub[0] &&
+        (!strcmp(c->sub, "log") || !strcmp(c->sub, "exec") || !strcmp(c->sub, "attach") ||
+         !strcmp(c->sub, "portforward")) &&
+        (res->subresources & (BSN_SUB_LOG | BSN_SUB_EXEC))) {
+        do_pod_subresource(c);
+        return;
+    }
     unsigned subs = res->subresources;
     if (c->sub[0]) {
         bool ok = (!strcmp(c->sub, "status") && (subs & BSN_SUB_STATUS)) ||
                   (!strcmp(c->sub, "scale") && (subs & BSN_SUB_SCALE)) ||
                   (!strcmp(c->sub, "binding") && (subs & BSN_SUB_BINDING)) ||
                   (!strcmp(c->sub, "eviction") && (subs & BSN_SUB_EVICTION)) ||
+                  (!strcmp(c->sub, "log") && (subs & BSN_SUB_LOG)) ||
+                  ((!strcmp(c->sub, "exec") || !strcmp(c->sub, "attach") ||
+                    !strcmp(c->sub, "portforward")) &&
+                   (subs & BSN_SUB_EXEC)) ||
                   (!strcmp(c->sub, "finalize") && !strcmp(res->plural, "namespaces"));
         if (!ok) {
             api_reply_status(c, 404, "NotFound",
