@@ -57,6 +57,8 @@ wait_ready() {
 # restart_server: SIGTERM and start again on the same data dir and port.
 restart_server() {
     kill -TERM "$BOSUN_PID" 2>/dev/null || true
+    # the server may have been started by another shell (setup_file): poll, do not wait
+    for _ in $(seq 1 200); do kill -0 "$BOSUN_PID" 2>/dev/null || break; sleep 0.05; done
     wait "$BOSUN_PID" 2>/dev/null || true
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" "$@" \
         >>"$BOSUN_DIR/server.log" 2>&1 &
