@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "gateway/gateway.h"
 #include "net/dns_server.h"
 #include "runtime/image_cmd.h"
 
@@ -14,6 +15,7 @@ const struct bsn_command bsn_commands[] = {
     {"server", bsn_cmd_server, "run the control plane (API server, store)"},
     {"kubeconfig", bsn_cmd_kubeconfig, "print the admin kubeconfig of a server"},
     {"dns", bsn_cmd_dns, "serve the cluster DNS zone from a records file"},
+    {"gateway", bsn_cmd_gateway, "run the API gateway / ingress data plane"},
     {"image", bsn_cmd_image, "manage the local image store (import, pack, pull, ls, rm)"},
     {"version", bsn_cmd_version, "print the version"},
     {"help", cmd_help, "list the commands"},
