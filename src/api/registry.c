@@ -46,6 +46,7 @@ BSN_GENERIC_STRATEGY(resourcequota);
 BSN_GENERIC_STRATEGY(gatewayclass);
 BSN_GENERIC_STRATEGY(gateway);
 BSN_GENERIC_STRATEGY(httproute);
+BSN_GENERIC_STRATEGY(gatewaypolicy);
 
 #define ALL "all"
 #define NS  true
@@ -90,6 +91,7 @@ const struct bsn_resource bsn_resources[] = {
     {"gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses", "gatewayclass", "gc", "", CL, BSN_SUB_STATUS, NULL, &bsn_strategy_gatewayclass, 0},
     {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", "gtw", "", NS, BSN_SUB_STATUS, NULL, &bsn_strategy_gateway, 0},
     {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", "", "", NS, BSN_SUB_STATUS, NULL, &bsn_strategy_httproute, 0},
+    {"gateway.bosun.dev", "v1alpha1", "GatewayPolicy", "gatewaypolicies", "gatewaypolicy", "gwp", "", NS, 0, NULL, &bsn_strategy_gatewaypolicy, 0},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, 0, NULL, NULL, 0},
 };
 /* clang-format on */

@@ -119,7 +119,8 @@ extern const struct bsn_strategy bsn_strategy_namespace, bsn_strategy_pod, bsn_s
     bsn_strategy_networkpolicy, bsn_strategy_endpointslice, bsn_strategy_hpa, bsn_strategy_lease,
     bsn_strategy_pdb, bsn_strategy_events_event, bsn_strategy_storageclass,
     bsn_strategy_priorityclass, bsn_strategy_limitrange, bsn_strategy_resourcequota,
-    bsn_strategy_gatewayclass, bsn_strategy_gateway, bsn_strategy_httproute;
+    bsn_strategy_gatewayclass, bsn_strategy_gateway, bsn_strategy_httproute,
+    bsn_strategy_gatewaypolicy;
 
 /* Helpers for strategies (kinds/common.c). */
 /* Age column text as kubectl prints it: "5s", "3m", "2d4h"... from a creationTimestamp. */
