@@ -177,7 +177,7 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
     for (size_t i = 0; i < n; i++) {
         struct pending *p = j->batch[i];
         if (rc < 0 || j->ops[i].result != 0) {
-            if (p->req && p->ctx) {
+            if (p->ctx) {
                 if (j->ops[i].result == -ESTALE)
                     bsn_err_set(&err, 409, "Conflict",
                                 "Operation cannot be fulfilled on %s: the object has been "
@@ -207,7 +207,7 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
     /* answers go out only now that everything is durable and published */
     for (size_t i = 0; i < n; i++) {
         struct pending *p = j->batch[i];
-        if (p->result && p->req && p->ctx) {
+        if (p->result && p->ctx) {
             if (p->answer_status)
                 api_reply_json(p->ctx, p->status,
                                json_pack("{s:s,s:s,s:{},s:s,s:i}", "kind", "Status", "apiVersion",

@@ -566,6 +566,7 @@ do_create(struct req_ctx *c, json_t *tree)
     api_convert_in(tree, c->res);
     struct pending *p = api_write(c->srv, BSN_STORE_CREATE, key, tree, c->res);
     finish_write(c, p, 201);
+    json_decref(tree);
 }
 
 /* ------------------------------------------------------------------ update / patch */
@@ -691,6 +692,7 @@ do_update_tree(struct req_ctx *c, json_t *tree, json_t *old, int64_t cur_rev, co
     api_convert_in(tree, c->res);
     struct pending *p = api_write(c->srv, BSN_STORE_UPDATE, key, tree, c->res);
     finish_write(c, p, 200);
+    json_decref(tree);
     json_decref(old);
     return;
 out:
@@ -870,6 +872,7 @@ write_delete(struct bsn_apiserver *s, const char *key, json_t *tree, const char 
     char now[40];
     api_now_rfc3339(now, sizeof(now));
     api_write(s, BSN_STORE_DELETE, key, tree, NULL);
+    json_decref(tree);
     if (uid)
         cascade_dependents(s, uid, orphan_deps, depth + 1);
 }
@@ -928,6 +931,7 @@ cascade_dependents(struct bsn_apiserver *s, const char *uid, bool orphan, int de
             if (json_array_size(refs) == 0)
                 json_object_del(json_object_get(tree, "metadata"), "ownerReferences");
             api_write(s, BSN_STORE_UPDATE, o->key, tree, NULL);
+            json_decref(tree);
         } else {
             write_delete(s, o->key, tree, o->uid, false, depth);
         }
