@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "api/apiserver.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -51,6 +52,10 @@ server_usage(FILE *out)
                  "                          K=V,...  capacity and labels of simulated nodes\n"
                  "  --disable-controllers LIST  comma-separated controllers not to run, or all\n"
                  "                          (scheduler is one of them)\n"
+                 "  --disable-agent         do not run pods on this host (no embedded agent)\n"
+                 "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
+                 "                          as root when runc is installed, else process)\n"
+                 "  --node-name NAME        node name of the embedded agent (default hostname)\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -178,9 +183,14 @@ bsn_cmd_server(int argc, char **argv)
         {"sim-node-pods", required_argument, NULL, 1004},
         {"sim-node-labels", required_argument, NULL, 1005},
         {"disable-controllers", required_argument, NULL, 1006},
+        {"disable-agent", no_argument, NULL, 1101},
+        {"runtime", required_argument, NULL, 1102},
+        {"node-name", required_argument, NULL, 1103},
         {NULL, 0, NULL, 0},
     };
     struct bsn_controllers_opts copts = {0};
+    struct bsn_agent_opts agopts = {.control_plane = true};
+    bool no_agent = false;
     const char *data_dir = NULL, *listen = "127.0.0.1:6443", *advertise = NULL;
     const char *store_kind = "sqlite";
     bool insecure = false;
@@ -232,6 +242,15 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1006:
             copts.disable = optarg;
+            break;
+        case 1101:
+            no_agent = true;
+            break;
+        case 1102:
+            agopts.runtime = optarg;
+            break;
+        case 1103:
+            agopts.node_name = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -345,7 +364,16 @@ bsn_cmd_server(int argc, char **argv)
     struct bsn_scheduler *sched =
         bsn_controllers_listed(copts.disable, "scheduler") ? NULL : bsn_scheduler_new(ctrl);
     bsn_ctrl_start(ctrl);
+    /* the embedded node agent: one more client of the API on the same loop */
+    struct bsn_agent *agent = NULL;
+    if (!no_agent) {
+        agopts.data_dir = dir;
+        agent = bsn_agent_new(loop, api, &agopts, &err);
+        if (!agent)
+            bsn_error("server", "%s (running without a node agent)", err.msg);
+    }
     bsn_loop_run(loop);
+    bsn_agent_free(agent);
     bsn_scheduler_free(sched);
     bsn_controllers_free(ctrls);
     bsn_ctrl_free(ctrl);

@@ -1,0 +1,159 @@
+/*
+ * agent_int.h - the agent's internal state, shared by its files: agent.c (pod watch, worker
+ * map), node.c (Node + Lease), worker.c (pod lifecycle), status.c (pod status JSON), probe.c
+ * and logs.c.
+ *
+ * Lifetime: a pod worker is refcounted; asynchronous work the agent cannot cancel (API
+ * requests, runtime start/stop callbacks) holds a reference. Everything that can be cancelled
+ * (timers, probe sockets and exec children) is cancelled synchronously when a worker or a
+ * container goes away.
+ */
+#ifndef BSN_AGENT_AGENT_INT_H
+#define BSN_AGENT_AGENT_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/agent.h"
+#include "agent/logic.h"
+#include "base/map.h"
+#include "loop/loop.h"
+#include "runtime/runtime.h"
+
+struct bsn_client;
+struct bsn_client_watch;
+struct bsn_image_store;
+struct agent_pod;
+struct agent_ctr;
+
+enum probe_kind { PROBE_STARTUP, PROBE_LIVENESS, PROBE_READINESS, PROBE_KINDS };
+
+struct agent_probe {
+    struct agent_ctr *ctr;
+    enum probe_kind kind;
+    struct bsn_probe_counter counter;
+    struct bsn_timer timer;
+    /* one attempt in flight */
+    int fd;
+    struct bsn_timer deadline;
+    struct bsn_child child;
+    pid_t pid;
+    bool running;
+    char buf[64];
+    size_t buflen;
+    char req[1024];
+    size_t reqlen, reqoff;
+};
+
+enum ctr_state { CT_NONE, CT_STARTING, CT_RUNNING, CT_EXITED };
+
+struct ctr_term {
+    int exit_code;
+    int signal;
+    char reason[32];
+    char message[256];
+    int64_t started_us, finished_us;
+    char id[65];
+};
+
+struct agent_ctr {
+    struct agent_pod *pod;
+    bool init;
+    json_t *spec; /* borrowed from pod->pod */
+    char name[128];
+    char id[65]; /* current runtime container, "" = none */
+    enum ctr_state st;
+    int64_t started_us;
+    int restart_count;
+    struct ctr_term term; /* the current exit, when st == CT_EXITED */
+    bool has_last;
+    struct ctr_term last;   /* lastState.terminated */
+    int64_t backoff_ms;     /* delay applied before the next restart */
+    uint64_t backoff_until; /* monotonic ms */
+    char waiting_reason[40];
+    char waiting_msg[512];
+    bool ready, started;
+    bool killing; /* liveness failure: being stopped to restart */
+    struct agent_probe *probes[PROBE_KINDS];
+};
+
+struct agent_pod {
+    struct bsn_agent *a;
+    int refs;
+    bool gone; /* removed from the agent's map; freed when refs reach 0 */
+    char key[512], ns[254], name[254], uid[64];
+    json_t *pod; /* latest object (owned) */
+    char sandbox[65];
+    char ip[64];
+    char log_dir[1024];
+    int64_t start_time;
+    struct agent_ctr *ctrs;
+    size_t ninit, nctrs; /* ctrs[0..ninit) are init containers */
+    bool terminating, stopping, delete_sent, terminal, finished;
+    int stops_pending;
+    struct bsn_timer sync_timer;
+    /* status writes: one in flight, the latest pending */
+    char *last_status; /* JSON of the last status sent */
+    bool writing, write_again;
+    json_t *conds_prev; /* conditions last written (for lastTransitionTime) */
+};
+
+struct bsn_agent {
+    struct bsn_loop *loop;
+    struct bsn_apiserver *api;
+    struct bsn_client *cl;
+    struct bsn_runtime *rt;
+    struct bsn_image_store *images;
+    char *node;
+    char *node_ip;
+    char *data_dir;
+    bool control_plane;
+    bool closing;
+    struct bsn_map pods;       /* "ns/name" -> struct agent_pod* */
+    struct bsn_map containers; /* runtime container id -> struct agent_ctr* */
+    /* pod watch */
+    struct bsn_client_watch *watch;
+    char rv[64];
+    struct bsn_timer rewatch;
+    /* node */
+    struct bsn_timer lease_timer;
+    int lease_ticks;
+    bool node_created, lease_created;
+};
+
+/* node.c */
+void agent_node_start(struct bsn_agent *a);
+void agent_node_stop(struct bsn_agent *a);
+
+/* worker.c */
+struct agent_pod *agent_pod_new(struct bsn_agent *a, json_t *pod);
+void agent_pod_update(struct agent_pod *p, json_t *pod);
+/* The pod is gone from the API: kill everything now and drop it. */
+void agent_pod_gone(struct agent_pod *p);
+void agent_pod_ref(struct agent_pod *p);
+void agent_pod_unref(struct agent_pod *p);
+void agent_pod_sync_soon(struct agent_pod *p, uint64_t delay_ms);
+/* Destroys a worker at shutdown (runtime already freed). */
+void agent_pod_destroy(struct agent_pod *p);
+void agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *st);
+
+/* status.c */
+json_t *agent_pod_status(struct agent_pod *p);
+void agent_pod_write_status(struct agent_pod *p);
+
+/* probe.c */
+void agent_probes_start(struct agent_ctr *c);
+void agent_probes_stop(struct agent_ctr *c);
+/* a probe's result changed (probe.c -> worker.c) */
+void agent_probe_changed(struct agent_ctr *c, enum probe_kind kind, enum bsn_probe_result r);
+
+/* logs.c */
+void agent_logs_register(struct bsn_agent *a);
+/* The log file of a container at restart number n. */
+void agent_log_path(const struct agent_pod *p, const char *ctr, int n, char *out, size_t len);
+
+/* RFC 3339 from microseconds (seconds precision, as the API's Time). */
+void agent_time_str(int64_t us, char *out, size_t n);
+
+#endif

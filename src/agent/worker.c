@@ -1,0 +1,685 @@
+/*
+ * worker.c - one pod on this node, kubelet style: sandbox, init containers in order, then the
+ * containers; restarts by restartPolicy with back-off (CrashLoopBackOff); graceful
+ * termination when the pod gets a deletionTimestamp, ending with the final DELETE
+ * (gracePeriodSeconds=0, preconditions.uid).
+ *
+ * Everything is driven by pod_sync(), which compares what runs with what the pod asks for and
+ * does the next step; container exits, probe results, back-off timers and pod updates just
+ * schedule a sync. Status goes out through status.c after every sync that changed something.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent_int.h"
+#include "api/client.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/time.h"
+#include "codec/json.h"
+#include "runtime/image.h"
+
+void
+agent_pod_ref(struct agent_pod *p)
+{
+    p->refs++;
+}
+
+void
+agent_pod_destroy(struct agent_pod *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++)
+        for (int k = 0; k < PROBE_KINDS; k++)
+            free(p->ctrs[i].probes[k]);
+    free(p->ctrs);
+    json_decref(p->pod);
+    json_decref(p->conds_prev);
+    free(p->last_status);
+    free(p);
+}
+
+void
+agent_pod_unref(struct agent_pod *p)
+{
+    if (--p->refs == 0 && p->gone)
+        agent_pod_destroy(p);
+}
+
+static void pod_sync(struct agent_pod *p);
+
+static void
+sync_cb(struct bsn_loop *loop, void *data)
+{
+    BSN_UNUSED(loop);
+    pod_sync(data);
+}
+
+void
+agent_pod_sync_soon(struct agent_pod *p, uint64_t delay_ms)
+{
+    if (p->gone)
+        return;
+    uint64_t when = bsn_loop_now(p->a->loop) + delay_ms;
+    if (bsn_timer_active(&p->sync_timer) && p->sync_timer.when_ms <= when)
+        return;
+    bsn_timer_stop(p->a->loop, &p->sync_timer);
+    bsn_timer_start(p->a->loop, &p->sync_timer, delay_ms, sync_cb, p);
+}
+
+/* Points every container at its spec in the current pod object. */
+static void
+bind_specs(struct agent_pod *p)
+{
+    json_t *init = bsn_json_path(p->pod, "spec.initContainers");
+    json_t *ctrs = bsn_json_path(p->pod, "spec.containers");
+    for (size_t i = 0; i < p->nctrs; i++)
+        p->ctrs[i].spec =
+            i < p->ninit ? json_array_get(init, i) : json_array_get(ctrs, i - p->ninit);
+}
+
+static void
+restore_counts(struct agent_pod *p)
+{
+    /* an agent restart keeps the restart counts the API has */
+    for (int init = 0; init < 2; init++) {
+        size_t i;
+        json_t *cs;
+        json_array_foreach(bsn_json_path(p->pod, init ? "status.initContainerStatuses"
+                                                      : "status.containerStatuses"),
+                           i, cs)
+        {
+            const char *n = json_string_value(json_object_get(cs, "name")) ?: "";
+            for (size_t j = 0; j < p->nctrs; j++)
+                if (p->ctrs[j].init == (bool)init && !strcmp(p->ctrs[j].name, n))
+                    p->ctrs[j].restart_count =
+                        (int)json_integer_value(json_object_get(cs, "restartCount"));
+        }
+    }
+}
+
+struct agent_pod *
+agent_pod_new(struct bsn_agent *a, json_t *pod)
+{
+    struct agent_pod *p = bsn_calloc(1, sizeof(*p));
+    p->a = a;
+    p->refs = 1;
+    p->pod = json_incref(pod);
+    snprintf(p->ns, sizeof(p->ns), "%s", bsn_json_str(pod, "metadata.namespace") ?: "");
+    snprintf(p->name, sizeof(p->name), "%s", bsn_json_str(pod, "metadata.name") ?: "");
+    snprintf(p->uid, sizeof(p->uid), "%s", bsn_json_str(pod, "metadata.uid") ?: "");
+    snprintf(p->key, sizeof(p->key), "%s/%s", p->ns, p->name);
+    snprintf(p->log_dir, sizeof(p->log_dir), "%s/pods/%s_%s_%s", a->data_dir, p->ns, p->name,
+             p->uid);
+    json_t *init = bsn_json_path(pod, "spec.initContainers");
+    json_t *ctrs = bsn_json_path(pod, "spec.containers");
+    p->ninit = json_array_size(init);
+    p->nctrs = p->ninit + json_array_size(ctrs);
+    p->ctrs = bsn_calloc(p->nctrs ? p->nctrs : 1, sizeof(*p->ctrs));
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        c->pod = p;
+        c->init = i < p->ninit;
+        json_t *spec = c->init ? json_array_get(init, i) : json_array_get(ctrs, i - p->ninit);
+        snprintf(c->name, sizeof(c->name), "%s",
+                 json_string_value(json_object_get(spec, "name")) ?: "");
+        snprintf(c->waiting_reason, sizeof(c->waiting_reason), "%s",
+                 c->init || p->ninit == 0 ? "ContainerCreating" : "PodInitializing");
+    }
+    bind_specs(p);
+    restore_counts(p);
+    const char *phase = bsn_json_str(pod, "status.phase") ?: "";
+    if (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))
+        p->finished = true; /* ran to completion before: never run again */
+    const char *st = bsn_json_str(pod, "status.startTime");
+    time_t t;
+    p->start_time = st && bsn_time_parse(st, &t) == 0 ? (int64_t)t * 1000000 : bsn_time_now_us();
+    bsn_timer_init(&p->sync_timer);
+    bsn_map_put(&a->pods, p->key, p);
+    agent_pod_sync_soon(p, 0);
+    return p;
+}
+
+void
+agent_pod_update(struct agent_pod *p, json_t *pod)
+{
+    json_t *old = p->pod;
+    p->pod = json_incref(pod);
+    bind_specs(p);
+    json_decref(old);
+    agent_pod_sync_soon(p, 0);
+}
+
+static int
+rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    BSN_UNUSED(sb);
+    BSN_UNUSED(flag);
+    BSN_UNUSED(ftw);
+    remove(path);
+    return 0;
+}
+
+static void
+forget_containers(struct agent_pod *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        agent_probes_stop(c);
+        if (c->id[0])
+            bsn_map_del(&p->a->containers, c->id);
+    }
+}
+
+static void
+remove_sandbox(struct agent_pod *p)
+{
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    forget_containers(p);
+    if (p->sandbox[0] && bsn_runtime_sandbox_remove(p->a->rt, p->sandbox, &err) < 0)
+        bsn_warn("agent", "pod %s: remove sandbox: %s", p->key, err.msg);
+    p->sandbox[0] = '\0';
+}
+
+void
+agent_pod_gone(struct agent_pod *p)
+{
+    struct bsn_agent *a = p->a;
+    bsn_map_del(&a->pods, p->key);
+    bsn_timer_stop(a->loop, &p->sync_timer);
+    p->gone = true;
+    remove_sandbox(p);
+    nftw(p->log_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    agent_pod_unref(p);
+}
+
+void
+agent_log_path(const struct agent_pod *p, const char *ctr, int n, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/%d.log", p->log_dir, ctr, n);
+}
+
+/* ---- container config ---- */
+
+struct envv {
+    char **kv; /* "K=V" */
+    size_t n, cap;
+};
+
+static const char *
+env_lookup(const char *name, size_t len, void *data)
+{
+    struct envv *e = data;
+    for (size_t i = e->n; i-- > 0;)
+        if (!strncmp(e->kv[i], name, len) && e->kv[i][len] == '=')
+            return e->kv[i] + len + 1;
+    return NULL;
+}
+
+static void
+env_add(struct envv *e, const char *k, const char *v)
+{
+    if (e->n + 2 > e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->kv = bsn_realloc(e->kv, e->cap * sizeof(char *));
+    }
+    e->kv[e->n++] = bsn_sprintf("%s=%s", k, v);
+    e->kv[e->n] = NULL;
+}
+
+static void
+env_free(struct envv *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->kv[i]);
+    free(e->kv);
+}
+
+/* fieldRef values (downward API). Returns a heap string or NULL when unsupported. */
+static char *
+field_value(struct agent_pod *p, const char *path)
+{
+    static const char *const direct[][2] = {
+        {"metadata.name", "metadata.name"},
+        {"metadata.namespace", "metadata.namespace"},
+        {"metadata.uid", "metadata.uid"},
+        {"spec.nodeName", "spec.nodeName"},
+        {"spec.serviceAccountName", "spec.serviceAccountName"},
+    };
+    for (size_t i = 0; i < BSN_ARRAY_LEN(direct); i++)
+        if (!strcmp(path, direct[i][0]))
+            return bsn_strdup(bsn_json_str(p->pod, direct[i][1]) ?: "");
+    if (!strcmp(path, "status.podIP") || !strcmp(path, "status.podIPs"))
+        return bsn_strdup(p->ip);
+    if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
+        return bsn_strdup(p->a->node_ip);
+    const char *pre[] = {"metadata.labels['", "metadata.annotations['"};
+    for (int k = 0; k < 2; k++) {
+        size_t pl = strlen(pre[k]);
+        if (!strncmp(path, pre[k], pl)) {
+            char key[256];
+            snprintf(key, sizeof(key), "%s", path + pl);
+            char *q = strstr(key, "']");
+            if (q)
+                *q = '\0';
+            json_t *m = bsn_json_path(p->pod, k ? "metadata.annotations" : "metadata.labels");
+            return bsn_strdup(json_string_value(json_object_get(m, key)) ?: "");
+        }
+    }
+    return NULL;
+}
+
+static int
+build_env(struct agent_pod *p, json_t *spec, struct envv *e, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(spec, "env"), i, ev)
+    {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        if (!name)
+            continue;
+        const char *value = json_string_value(json_object_get(ev, "value"));
+        json_t *from = json_object_get(ev, "valueFrom");
+        if (value || !from) {
+            char *v = bsn_agent_expand(value ? value : "", env_lookup, e);
+            env_add(e, name, v);
+            free(v);
+            continue;
+        }
+        const char *fp = bsn_json_str(from, "fieldRef.fieldPath");
+        char *v = fp ? field_value(p, fp) : NULL;
+        if (!v) {
+            snprintf(why, whylen, "env %s: only value and fieldRef are supported by this agent",
+                     name);
+            return -1;
+        }
+        env_add(e, name, v);
+        free(v);
+    }
+    return 0;
+}
+
+static char **
+expand_list(json_t *arr, struct envv *e)
+{
+    if (!json_is_array(arr))
+        return NULL;
+    size_t n = json_array_size(arr);
+    char **out = bsn_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = bsn_agent_expand(json_string_value(json_array_get(arr, i)) ?: "", env_lookup, e);
+    return out;
+}
+
+static void
+free_list(char **l)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        free(l[i]);
+    free(l);
+}
+
+static void
+set_waiting(struct agent_ctr *c, const char *reason, const char *msg)
+{
+    snprintf(c->waiting_reason, sizeof(c->waiting_reason), "%s", reason);
+    snprintf(c->waiting_msg, sizeof(c->waiting_msg), "%s", msg ? msg : "");
+}
+
+static void
+started_cb(void *data, int rc, const struct bsn_err *err)
+{
+    struct agent_ctr *c = data;
+    struct agent_pod *p = c->pod;
+    BSN_UNUSED(err);
+    bsn_debug("agent", "pod %s container %s started: rc %d state %d", p->key, c->name, rc, c->st);
+    if (!p->gone && !p->a->closing && rc == 0 && c->st == CT_STARTING) {
+        struct bsn_container_status st;
+        struct bsn_err e2;
+        c->st = CT_RUNNING;
+        c->started_us = bsn_time_now_us();
+        if (bsn_runtime_container_status(p->a->rt, c->id, &st, &e2) == 0 && st.started_us)
+            c->started_us = st.started_us;
+        agent_probes_start(c);
+        agent_pod_sync_soon(p, 0);
+    }
+    agent_pod_unref(p);
+}
+
+static bool
+sec_uint(json_t *ctx, json_t *podctx, const char *field, uint32_t *out)
+{
+    json_t *v = json_object_get(ctx, field);
+    if (!json_is_integer(v))
+        v = json_object_get(podctx, field);
+    if (!json_is_integer(v))
+        return false;
+    *out = (uint32_t)json_integer_value(v);
+    return true;
+}
+
+/* Creates and starts c's next container. */
+static void
+start_container(struct agent_pod *p, struct agent_ctr *c)
+{
+    struct bsn_agent *a = p->a;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    char why[512] = "";
+    struct envv env = {0};
+    if (build_env(p, c->spec, &env, why, sizeof(why)) < 0) {
+        set_waiting(c, "CreateContainerConfigError", why);
+        env_free(&env);
+        return;
+    }
+    const char *image = json_string_value(json_object_get(c->spec, "image")) ?: "";
+    struct bsn_image_config img = {0};
+    bool have_img = false;
+    if (a->images) {
+        if (bsn_image_resolve(a->images, image, &img, &err) < 0) {
+            set_waiting(c, "ErrImageNeverPull", err.msg);
+            env_free(&env);
+            return;
+        }
+        have_img = true;
+    }
+    char **cmd = expand_list(json_object_get(c->spec, "command"), &env);
+    char **args = expand_list(json_object_get(c->spec, "args"), &env);
+    char **argv = bsn_image_container_argv(have_img ? &img : NULL, (const char *const *)cmd,
+                                           (const char *const *)args);
+    free_list(cmd);
+    free_list(args);
+    if (!argv) {
+        set_waiting(c, "CreateContainerError",
+                    "no command to run (the process runtime ignores images: set command)");
+        env_free(&env);
+        if (have_img)
+            bsn_image_config_fini(&img);
+        return;
+    }
+    char logp[1200];
+    agent_log_path(p, c->name, c->restart_count, logp, sizeof(logp));
+    json_t *sc = json_object_get(c->spec, "securityContext");
+    json_t *psc = bsn_json_path(p->pod, "spec.securityContext");
+    struct bsn_container_config cfg = {
+        .name = c->name,
+        .image = image,
+        .argv = (const char *const *)argv,
+        .env = (const char *const *)env.kv,
+        .working_dir = json_string_value(json_object_get(c->spec, "workingDir")),
+        .log_path = logp,
+    };
+    cfg.security.has_run_as_user = sec_uint(sc, psc, "runAsUser", &cfg.security.run_as_user);
+    cfg.security.has_run_as_group = sec_uint(sc, psc, "runAsGroup", &cfg.security.run_as_group);
+    cfg.security.privileged = json_is_true(json_object_get(sc, "privileged"));
+    cfg.security.no_new_privs = json_is_false(json_object_get(sc, "allowPrivilegeEscalation"));
+    cfg.security.readonly_rootfs = json_is_true(json_object_get(sc, "readOnlyRootFilesystem"));
+    char id[65];
+    int rc = bsn_runtime_container_create(a->rt, p->sandbox, &cfg, id, &err);
+    free_list(argv);
+    env_free(&env);
+    if (have_img)
+        bsn_image_config_fini(&img);
+    if (rc < 0) {
+        set_waiting(c, "CreateContainerError", err.msg);
+        bsn_warn("agent", "pod %s container %s: %s", p->key, c->name, err.msg);
+        return;
+    }
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    bsn_map_put(&a->containers, c->id, c);
+    c->st = CT_STARTING;
+    c->ready = c->started = false;
+    c->waiting_reason[0] = c->waiting_msg[0] = '\0';
+    agent_pod_ref(p);
+    if (bsn_runtime_container_start(a->rt, c->id, started_cb, c, &err) < 0) {
+        agent_pod_unref(p);
+        set_waiting(c, "RunContainerError", err.msg);
+        c->st = CT_NONE;
+        bsn_map_del(&a->containers, c->id);
+        bsn_runtime_container_remove(a->rt, c->id, &err);
+        c->id[0] = '\0';
+    }
+}
+
+/* c exited and its policy restarts it: now, or after the back-off. */
+static void
+restart_container(struct agent_pod *p, struct agent_ctr *c)
+{
+    uint64_t now = bsn_loop_now(p->a->loop);
+    if (now < c->backoff_until) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "back-off %llds restarting failed container=%s pod=%s_%s(%s)",
+                 (long long)(c->backoff_ms / 1000), c->name, p->name, p->ns, p->uid);
+        set_waiting(c, "CrashLoopBackOff", msg);
+        agent_pod_sync_soon(p, c->backoff_until - now);
+        return;
+    }
+    struct bsn_err err;
+    c->last = c->term;
+    c->has_last = true;
+    if (c->id[0]) {
+        bsn_map_del(&p->a->containers, c->id);
+        bsn_runtime_container_remove(p->a->rt, c->id, &err);
+        c->id[0] = '\0';
+    }
+    /* keep the previous log for --previous, drop older ones */
+    if (c->restart_count >= 1) {
+        char old[1200];
+        agent_log_path(p, c->name, c->restart_count - 1, old, sizeof(old));
+        unlink(old);
+    }
+    c->restart_count++;
+    c->backoff_ms = bsn_agent_backoff_next(c->backoff_ms);
+    c->st = CT_NONE;
+    start_container(p, c);
+}
+
+void
+agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *st)
+{
+    struct agent_ctr *c = bsn_map_get(&a->containers, st->id);
+    if (!c)
+        return;
+    struct agent_pod *p = c->pod;
+    agent_probes_stop(c);
+    c->st = CT_EXITED;
+    c->ready = false;
+    c->started = false;
+    c->killing = false;
+    memset(&c->term, 0, sizeof(c->term));
+    c->term.exit_code = st->exit_code;
+    c->term.signal = st->signal;
+    snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+             st->reason[0]   ? st->reason
+             : st->exit_code ? "Error"
+                             : "Completed");
+    snprintf(c->term.message, sizeof(c->term.message), "%s", st->message);
+    c->term.started_us = st->started_us ? st->started_us : c->started_us;
+    c->term.finished_us = st->finished_us ? st->finished_us : bsn_time_now_us();
+    snprintf(c->term.id, sizeof(c->term.id), "%s", st->id);
+    if (c->term.finished_us - c->term.started_us > (int64_t)BSN_AGENT_BACKOFF_RESET_MS * 1000)
+        c->backoff_ms = 0;
+    c->backoff_until = bsn_loop_now(a->loop) + (uint64_t)c->backoff_ms;
+    agent_pod_sync_soon(p, 0);
+}
+
+void
+agent_probe_changed(struct agent_ctr *c, enum probe_kind kind, enum bsn_probe_result r)
+{
+    struct agent_pod *p = c->pod;
+    if (kind == PROBE_READINESS) {
+        c->ready = r == BSN_PROBE_SUCCESS && c->started;
+    } else if (kind == PROBE_STARTUP) {
+        if (r == BSN_PROBE_SUCCESS) {
+            c->started = true;
+            if (!c->probes[PROBE_READINESS])
+                c->ready = true;
+        }
+    }
+    if (r == BSN_PROBE_FAILURE && (kind == PROBE_LIVENESS || kind == PROBE_STARTUP) &&
+        c->st == CT_RUNNING && !c->killing) {
+        struct bsn_err err;
+        int64_t grace =
+            bsn_json_int(c->spec,
+                         kind == PROBE_LIVENESS ? "livenessProbe.terminationGracePeriodSeconds"
+                                                : "startupProbe.terminationGracePeriodSeconds",
+                         -1);
+        if (grace < 0)
+            grace = bsn_json_int(p->pod, "spec.terminationGracePeriodSeconds", 30);
+        bsn_info("agent", "pod %s container %s failed its %s probe; restarting", p->key, c->name,
+                 kind == PROBE_LIVENESS ? "liveness" : "startup");
+        c->killing = true;
+        agent_probes_stop(c);
+        bsn_runtime_container_stop(p->a->rt, c->id, grace * 1000, NULL, NULL, &err);
+    }
+    agent_pod_sync_soon(p, 0);
+}
+
+/* ---- termination ---- */
+
+static void
+delete_done(int status, const char *body, size_t len, void *data)
+{
+    struct agent_pod *p = data;
+    if (status >= 400 && status != 404 && status != 409 && !p->gone)
+        bsn_warn("agent", "pod %s: final delete: HTTP %d: %.*s", p->key, status,
+                 (int)BSN_MIN(len, 300), body);
+    agent_pod_unref(p);
+}
+
+static void
+finish_termination(struct agent_pod *p)
+{
+    if (p->delete_sent || p->gone)
+        return;
+    remove_sandbox(p);
+    p->delete_sent = true;
+    char path[700];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->ns, p->name);
+    json_t *opts = json_pack("{s:s,s:s,s:i,s:{s:s}}", "kind", "DeleteOptions", "apiVersion", "v1",
+                             "gracePeriodSeconds", 0, "preconditions", "uid", p->uid);
+    agent_pod_ref(p);
+    bsn_client_request_json(p->a->cl, "DELETE", path, NULL, opts, delete_done, p);
+    json_decref(opts);
+}
+
+static void
+stopped_cb(void *data, int rc, const struct bsn_err *err)
+{
+    struct agent_pod *p = data;
+    BSN_UNUSED(rc);
+    BSN_UNUSED(err);
+    /* not from here: the runtime calls this before it has finished with the container */
+    if (--p->stops_pending == 0)
+        agent_pod_sync_soon(p, 0);
+    agent_pod_unref(p);
+}
+
+static void
+terminate(struct agent_pod *p)
+{
+    if (p->stopping) {
+        if (p->stops_pending == 0)
+            finish_termination(p);
+        return;
+    }
+    p->stopping = true;
+    int64_t grace = bsn_json_int(p->pod, "metadata.deletionGracePeriodSeconds", -1);
+    if (grace < 0)
+        grace = bsn_json_int(p->pod, "spec.terminationGracePeriodSeconds", 30);
+    p->stops_pending = 1; /* held until every stop is issued */
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        agent_probes_stop(c);
+        if (c->id[0] && (c->st == CT_RUNNING || c->st == CT_STARTING)) {
+            struct bsn_err err;
+            p->stops_pending++;
+            agent_pod_ref(p);
+            if (bsn_runtime_container_stop(p->a->rt, c->id, grace * 1000, stopped_cb, p, &err) <
+                0) {
+                p->stops_pending--;
+                agent_pod_unref(p);
+            }
+        }
+    }
+    if (--p->stops_pending == 0)
+        finish_termination(p);
+}
+
+/* ---- the sync ---- */
+
+static int
+ensure_sandbox(struct agent_pod *p)
+{
+    if (p->sandbox[0])
+        return 0;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct bsn_sandbox_config cfg = {
+        .namespace_ = p->ns,
+        .name = p->name,
+        .uid = p->uid,
+        .hostname = bsn_json_str(p->pod, "spec.hostname"),
+        .log_dir = p->log_dir,
+    };
+    char id[65];
+    if (bsn_runtime_sandbox_create(p->a->rt, &cfg, id, &err) < 0) {
+        bsn_warn("agent", "pod %s: create sandbox: %s", p->key, err.msg);
+        return -1;
+    }
+    snprintf(p->sandbox, sizeof(p->sandbox), "%s", id);
+    struct bsn_sandbox_status st;
+    if (bsn_runtime_sandbox_status(p->a->rt, id, &st, &err) == 0 && st.ip[0])
+        snprintf(p->ip, sizeof(p->ip), "%s", st.ip);
+    else
+        snprintf(p->ip, sizeof(p->ip), "%s", p->a->node_ip); /* no pod network yet */
+    return 0;
+}
+
+static void
+pod_sync(struct agent_pod *p)
+{
+    if (p->gone || p->a->closing)
+        return;
+    if (bsn_json_str(p->pod, "metadata.deletionTimestamp")) {
+        p->terminating = true;
+        terminate(p);
+        return;
+    }
+    if (p->finished)
+        return;
+    if (ensure_sandbox(p) < 0) {
+        agent_pod_sync_soon(p, 2000);
+        return;
+    }
+    const char *policy = bsn_json_str(p->pod, "spec.restartPolicy") ?: "Always";
+    bool init_done = true;
+    for (size_t i = 0; i < p->ninit; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        if (c->st == CT_EXITED && c->term.exit_code == 0)
+            continue;
+        init_done = false;
+        if (c->st == CT_NONE && !c->id[0])
+            start_container(p, c);
+        else if (c->st == CT_EXITED && strcmp(policy, "Never"))
+            restart_container(p, c); /* init containers restart unless Never */
+        break;
+    }
+    if (init_done) {
+        for (size_t i = p->ninit; i < p->nctrs; i++) {
+            struct agent_ctr *c = &p->ctrs[i];
+            if (c->st == CT_NONE && !c->id[0] && strcmp(c->waiting_reason, "CrashLoopBackOff"))
+                start_container(p, c);
+            else if (c->st == CT_EXITED && bsn_agent_should_restart(policy, c->term.exit_code))
+                restart_container(p, c);
+        }
+    }
+    agent_pod_write_status(p);
+}
