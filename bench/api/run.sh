@@ -7,6 +7,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BOSUN=${BOSUN:-$root/build/bosun}
 DUR=${DUR:-10}
+# API server figures: the control plane without the embedded agent and controllers (as
+# kube-apiserver is measured); set SERVER_FLAGS="" to measure everything together.
+SERVER_FLAGS=${SERVER_FLAGS---disable-agent --disable-controllers all}
 work=$(mktemp -d /tmp/bosun-bench-api.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pid=""
@@ -14,12 +17,13 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "# bosun: $($BOSUN version), binary $(du -k "$BOSUN" | cut -f1) KiB"
+echo "# bosun: $($BOSUN version), binary $(du -k "$BOSUN" | cut -f1) KiB, server flags: ${SERVER_FLAGS:-none}"
 
 start() { # start a server on $1 (data dir); sets pid and ms (until /readyz answers)
     local t0 t1
     t0=$(date +%s%N)
-    "$BOSUN" server --data-dir "$1" --listen "127.0.0.1:$port" --log-level warn >"$work/log" 2>&1 &
+    # shellcheck disable=SC2086
+    "$BOSUN" server --data-dir "$1" --listen "127.0.0.1:$port" --log-level warn $SERVER_FLAGS >"$work/log" 2>&1 &
     pid=$!
     until curl -sk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.001; done
     t1=$(date +%s%N)
