@@ -9,7 +9,7 @@ BOSUN=${BOSUN:-$root/build/bosun}
 DUR=${DUR:-10}
 # API server figures: the control plane without the embedded agent and controllers (as
 # kube-apiserver is measured); set SERVER_FLAGS="" to measure everything together.
-SERVER_FLAGS=${SERVER_FLAGS---disable-agent --disable-controllers all}
+SERVER_FLAGS=${SERVER_FLAGS---disable-agent --disable-controllers all --disable-gateway}
 work=$(mktemp -d /tmp/bosun-bench-api.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pid=""

@@ -23,6 +23,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "cli/commands.h"
+#include "cli/embed_gateway.h"
 #include "cli/util.h"
 #include "controllers/controllers.h"
 #include "scheduler/scheduler.h"
@@ -56,6 +57,12 @@ server_usage(FILE *out)
                  "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
                  "                          as root when runc is installed, else process)\n"
                  "  --node-name NAME        node name of the embedded agent (default hostname)\n"
+                 "  --gateway-listen ADDR:PORT      HTTP listener of the embedded API gateway\n"
+                 "                          (repeatable; default :80 as root, :8080 otherwise)\n"
+                 "  --gateway-tls-listen ADDR:PORT  HTTPS listener (SNI from Secrets; default\n"
+                 "                          :443 as root, none otherwise)\n"
+                 "  --gateway-admin ADDR:PORT       gateway /metrics and /healthz (default none)\n"
+                 "  --disable-gateway       do not run the embedded gateway\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -186,6 +193,10 @@ bsn_cmd_server(int argc, char **argv)
         {"disable-agent", no_argument, NULL, 1101},
         {"runtime", required_argument, NULL, 1102},
         {"node-name", required_argument, NULL, 1103},
+        {"gateway-listen", required_argument, NULL, 1201},
+        {"gateway-tls-listen", required_argument, NULL, 1202},
+        {"gateway-admin", required_argument, NULL, 1203},
+        {"disable-gateway", no_argument, NULL, 1204},
         {NULL, 0, NULL, 0},
     };
     struct bsn_controllers_opts copts = {0};
@@ -194,6 +205,8 @@ bsn_cmd_server(int argc, char **argv)
     const char *data_dir = NULL, *listen = "127.0.0.1:6443", *advertise = NULL;
     const char *store_kind = "sqlite";
     bool insecure = false;
+    struct bsn_gw_options gwo = {0};
+    bool no_gateway = false;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -251,6 +264,20 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1103:
             agopts.node_name = optarg;
+            break;
+        case 1201:
+            if (gwo.nlisten < BSN_GW_MAX_LISTENERS)
+                gwo.listen[gwo.nlisten++] = optarg;
+            break;
+        case 1202:
+            if (gwo.ntls_listen < BSN_GW_MAX_LISTENERS)
+                gwo.tls_listen[gwo.ntls_listen++] = optarg;
+            break;
+        case 1203:
+            gwo.admin = optarg;
+            break;
+        case 1204:
+            no_gateway = true;
             break;
         case 'h':
             server_usage(stdout);
@@ -372,7 +399,20 @@ bsn_cmd_server(int argc, char **argv)
         if (!agent)
             bsn_error("server", "%s (running without a node agent)", err.msg);
     }
+    /* the embedded API gateway / ingress, configured from the API */
+    struct bsn_embedded_gw *gateway = NULL;
+    if (!no_gateway) {
+        if (gwo.nlisten == 0 && gwo.ntls_listen == 0) {
+            gwo.listen[gwo.nlisten++] = geteuid() == 0 ? ":80" : ":8080";
+            if (geteuid() == 0)
+                gwo.tls_listen[gwo.ntls_listen++] = ":443";
+        }
+        gateway = bsn_embed_gateway_start(loop, api, &gwo, &err);
+        if (!gateway)
+            bsn_error("server", "gateway: %s (running without the embedded gateway)", err.msg);
+    }
     bsn_loop_run(loop);
+    bsn_embed_gateway_stop(gateway);
     bsn_agent_free(agent);
     bsn_scheduler_free(sched);
     bsn_controllers_free(ctrls);

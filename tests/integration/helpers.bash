@@ -27,12 +27,20 @@ PY
 start_server() {
     BOSUN_DIR="$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/bosun.XXXXXX")"
     BOSUN_PORT="$(free_port)"
+    # the embedded gateway gets its own free port (never :80, so runs do not collide)
+    BOSUN_GW_PORT="$(free_port)"
+    local gwflags=(--gateway-listen "127.0.0.1:$BOSUN_GW_PORT")
+    case " $* " in *" --gateway-listen "* | *" --disable-gateway "*) gwflags=() ;; esac
+    local flags=("${gwflags[@]}" "$@")
+    # exported as a quoted string: setup_file and the tests run in different shells
+    BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
+    export BOSUN_SERVER_FLAGS
     export HOME="$BOSUN_DIR/home" # kubectl's discovery cache stays private to this run
     mkdir -p "$HOME"
-    "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" "$@" \
-        >"$BOSUN_DIR/server.log" 2>&1 &
+    "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
+        "${flags[@]}" >"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
-    export BOSUN_DIR BOSUN_PORT BOSUN_PID
+    export BOSUN_DIR BOSUN_PORT BOSUN_PID BOSUN_GW_PORT
     export KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
     wait_ready
 }
@@ -56,12 +64,14 @@ wait_ready() {
 
 # restart_server: SIGTERM and start again on the same data dir and port.
 restart_server() {
+    local flags
+    eval "flags=($BOSUN_SERVER_FLAGS)"
     kill -TERM "$BOSUN_PID" 2>/dev/null || true
     # the server may have been started by another shell (setup_file): poll, do not wait
     for _ in $(seq 1 200); do kill -0 "$BOSUN_PID" 2>/dev/null || break; sleep 0.05; done
     wait "$BOSUN_PID" 2>/dev/null || true
-    "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" "$@" \
-        >>"$BOSUN_DIR/server.log" 2>&1 &
+    "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
+        "${flags[@]}" "$@" >>"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
     export BOSUN_PID
     wait_ready
