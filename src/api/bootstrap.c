@@ -74,5 +74,14 @@ api_bootstrap(struct bsn_apiserver *s)
         "IPv4", "endpoints", "addresses", addr, "conditions", "ready", 1, "ports", "name", "https",
         "port", s->advertise_port, "protocol", "TCP");
     ensure(s, "endpointslices", "discovery.k8s.io", slice);
+    /* the embedded gateway's classes; the IngressClass is the cluster default */
+    ensure(s, "ingressclasses", "networking.k8s.io",
+           json_pack("{s:{s:s,s:{s:s}},s:{s:s}}", "metadata", "name", "bosun", "annotations",
+                     "ingressclass.kubernetes.io/is-default-class", "true", "spec", "controller",
+                     "gateway.bosun.dev/controller"));
+    ensure(s, "gatewayclasses", "gateway.networking.k8s.io",
+           json_pack("{s:{s:s},s:{s:s,s:s}}", "metadata", "name", "bosun", "spec", "controllerName",
+                     "gateway.bosun.dev/controller", "description",
+                     "Bosun's embedded API gateway"));
     api_commit_now(s);
 }

@@ -481,6 +481,34 @@ same_ignoring_rv(const json_t *a, const json_t *b)
 
 /* ------------------------------------------------------------------ create */
 
+/* Admission (DefaultIngressClass): a new Ingress without a class gets the default one. */
+static void
+default_ingress_class(struct bsn_apiserver *s, json_t *ing)
+{
+    json_t *spec = json_object_get(ing, "spec");
+    json_t *ann = json_object_get(json_object_get(ing, "metadata"), "annotations");
+    if (!json_is_object(spec) || json_object_get(spec, "ingressClassName") ||
+        json_object_get(ann, "kubernetes.io/ingress.class"))
+        return;
+    size_t n;
+    struct bsn_obj **cls = bsn_cache_list(&s->cache, "networking.k8s.io/ingressclasses", NULL, &n);
+    const char *def = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = bsn_obj_tree(cls[i]);
+        const char *v = json_string_value(
+            json_object_get(json_object_get(json_object_get(t, "metadata"), "annotations"),
+                            "ingressclass.kubernetes.io/is-default-class"));
+        if (v && !strcmp(v, "true") && !def)
+            def = cls[i]->name;
+        json_decref(t);
+    }
+    if (def)
+        json_object_set_new(spec, "ingressClassName", json_string(def));
+    for (size_t i = 0; i < n; i++)
+        bsn_obj_unref(cls[i]);
+    free(cls);
+}
+
 static void
 finish_write(struct req_ctx *c, struct pending *p, int status)
 {
@@ -533,6 +561,8 @@ do_create(struct req_ctx *c, json_t *tree)
         return;
     }
     api_prepare_create_meta(c->srv, c->res, tree);
+    if (!strcmp(c->res->plural, "ingresses") && !strcmp(c->res->group, "networking.k8s.io"))
+        default_ingress_class(c->srv, tree);
     if (c->res->strategy && c->res->strategy->prepare_create)
         c->res->strategy->prepare_create(tree);
     if (default_and_validate(c, tree, NULL, &err) < 0) {

@@ -44,6 +44,7 @@ struct bsn_embedded_gw {
     struct bsn_gw_objects *objs;
     struct gw_watch watches[NWATCH];
     bool rebuild_scheduled, stopping;
+    char address[64];
 };
 
 static void start_watch(struct gw_watch *gw);
@@ -63,6 +64,33 @@ rebuild(struct bsn_loop *loop, void *data)
     json_decref(arr);
 }
 
+/* Ingresses of our class (or of no class: ours is the default) report the node's address. */
+static void
+ingress_status(struct bsn_embedded_gw *e, json_t *ing)
+{
+    json_t *meta = json_object_get(ing, "metadata");
+    const char *cls =
+        json_string_value(json_object_get(json_object_get(ing, "spec"), "ingressClassName"));
+    if (cls && strcmp(cls, "bosun") != 0)
+        return;
+    if (json_object_get(meta, "deletionTimestamp"))
+        return;
+    json_t *cur =
+        json_object_get(json_object_get(json_object_get(ing, "status"), "loadBalancer"), "ingress");
+    const char *ip = json_string_value(json_object_get(json_array_get(cur, 0), "ip"));
+    if (ip && json_array_size(cur) == 1 && strcmp(ip, e->address) == 0)
+        return;
+    char path[600];
+    snprintf(path, sizeof(path), "/apis/networking.k8s.io/v1/namespaces/%s/ingresses/%s/status",
+             json_string_value(json_object_get(meta, "namespace")) ?: "default",
+             json_string_value(json_object_get(meta, "name")) ?: "");
+    json_t *patch =
+        json_pack("{s:{s:{s:[{s:s}]}}}", "status", "loadBalancer", "ingress", "ip", e->address);
+    bsn_client_request_json(e->client, "PATCH", path, "application/merge-patch+json", patch, NULL,
+                            NULL);
+    json_decref(patch);
+}
+
 static void
 on_event(const char *type, json_t *obj, void *data)
 {
@@ -74,6 +102,9 @@ on_event(const char *type, json_t *obj, void *data)
         snprintf(w->rv, sizeof(w->rv), "%s", rv);
     if (!strcmp(type, "BOOKMARK") || !strcmp(type, "ERROR"))
         return;
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    if (kind && !strcmp(kind, "Ingress") && strcmp(type, "DELETED") != 0)
+        ingress_status(e, obj);
     if (bsn_gw_objects_apply(e->objs, type, obj) > 0 && !e->rebuild_scheduled) {
         e->rebuild_scheduled = true;
         bsn_loop_defer(e->loop, rebuild, e);
@@ -124,10 +155,11 @@ start_watch(struct gw_watch *w)
 
 struct bsn_embedded_gw *
 bsn_embed_gateway_start(struct bsn_loop *loop, struct bsn_apiserver *api,
-                        const struct bsn_gw_options *opts, struct bsn_err *err)
+                        const struct bsn_gw_options *opts, const char *address, struct bsn_err *err)
 {
     struct bsn_embedded_gw *e = bsn_calloc(1, sizeof(*e));
     e->loop = loop;
+    snprintf(e->address, sizeof(e->address), "%s", address ? address : "127.0.0.1");
     e->gw = bsn_gw_new(opts, err);
     if (!e->gw) {
         free(e);

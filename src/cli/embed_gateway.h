@@ -14,9 +14,10 @@
 struct bsn_apiserver;
 struct bsn_embedded_gw;
 
+/* address: what Ingress status.loadBalancer reports (the node's address). */
 struct bsn_embedded_gw *bsn_embed_gateway_start(struct bsn_loop *loop, struct bsn_apiserver *api,
                                                 const struct bsn_gw_options *opts,
-                                                struct bsn_err *err);
+                                                const char *address, struct bsn_err *err);
 void bsn_embed_gateway_stop(struct bsn_embedded_gw *e);
 
 #endif

@@ -407,7 +407,7 @@ bsn_cmd_server(int argc, char **argv)
             if (geteuid() == 0)
                 gwo.tls_listen[gwo.ntls_listen++] = ":443";
         }
-        gateway = bsn_embed_gateway_start(loop, api, &gwo, &err);
+        gateway = bsn_embed_gateway_start(loop, api, &gwo, advertise, &err);
         if (!gateway)
             bsn_error("server", "gateway: %s (running without the embedded gateway)", err.msg);
     }

@@ -63,3 +63,18 @@ manifests() {
     kubectl delete ingress web
     wait_code new.example /index.html 404
 }
+
+@test "Ingresses get status.loadBalancer; the bosun IngressClass is the default" {
+    manifests | kubectl apply -f - >/dev/null
+    for _ in $(seq 1 50); do
+        ip=$(kubectl get ingress web -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+        [ -n "$ip" ] && break
+        sleep 0.1
+    done
+    [ "$ip" = 127.0.0.1 ]
+    run kubectl get ingressclass bosun -o jsonpath='{.metadata.annotations.ingressclass\.kubernetes\.io/is-default-class} {.spec.controller}'
+    [ "$output" = "true gateway.bosun.dev/controller" ]
+    # the DefaultIngressClass admission filled in the class
+    run kubectl get ingress web
+    [[ "${lines[1]}" =~ ^web\ +bosun\ +web\.example\ +127\.0\.0\.1\ +80 ]]
+}
