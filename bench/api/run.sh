@@ -25,7 +25,10 @@ start() { # start a server on $1 (data dir); sets pid and ms (until /readyz answ
     # shellcheck disable=SC2086
     "$BOSUN" server --data-dir "$1" --listen "127.0.0.1:$port" --log-level warn $SERVER_FLAGS >"$work/log" 2>&1 &
     pid=$!
-    until curl -sk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; do sleep 0.001; done
+    until curl -sk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+        kill -0 "$pid" 2>/dev/null || { echo "server failed to start:" >&2; cat "$work/log" >&2; exit 1; }
+        sleep 0.001
+    done
     t1=$(date +%s%N)
     ms=$(((t1 - t0) / 1000000))
 }
