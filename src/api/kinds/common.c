@@ -7,6 +7,7 @@
  */
 #include "api/kinds/kinds.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -719,4 +720,30 @@ kh_keep_spec(json_t *obj, const json_t *old)
             strcmp(k, "kind"))
             json_object_set_new(obj, k, json_deep_copy(v));
     }
+}
+
+bool
+kn_ip(const char *s)
+{
+    unsigned char buf[16];
+    return s && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+}
+
+bool
+kn_cidr(const char *s)
+{
+    char ip[64];
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || (size_t)(slash - s) >= sizeof(ip))
+        return false;
+    memcpy(ip, s, (size_t)(slash - s));
+    ip[slash - s] = '\0';
+    char *end;
+    long bits = strtol(slash + 1, &end, 10);
+    unsigned char b[16];
+    if (*end || end == slash + 1)
+        return false;
+    if (inet_pton(AF_INET, ip, b) == 1)
+        return bits >= 0 && bits <= 32;
+    return inet_pton(AF_INET6, ip, b) == 1 && bits >= 0 && bits <= 128;
 }

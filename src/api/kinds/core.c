@@ -502,27 +502,6 @@ node_defaults(json_t *obj)
         json_object_set_new(st, "allocatable", json_deep_copy(json_object_get(st, "capacity")));
 }
 
-static bool
-valid_cidr(const char *s)
-{
-    char ip[64];
-    const char *slash = strchr(s, '/');
-    if (!slash || (size_t)(slash - s) >= sizeof(ip))
-        return false;
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    unsigned char buf[16];
-    char *end;
-    long bits = strtol(slash + 1, &end, 10);
-    if (*end || end == slash + 1)
-        return false;
-    if (inet_pton(AF_INET, ip, buf) == 1)
-        return bits >= 0 && bits <= 32;
-    if (inet_pton(AF_INET6, ip, buf) == 1)
-        return bits >= 0 && bits <= 128;
-    return false;
-}
-
 static int
 node_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
 {
@@ -531,7 +510,7 @@ node_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     int rc = 0;
     const json_t *spec = json_object_get(obj, "spec");
     const char *cidr = kj_str(spec, "podCIDR");
-    if (cidr && *cidr && !valid_cidr(cidr))
+    if (cidr && *cidr && !kn_cidr(cidr))
         rc |= kv_invalid_s(err, "spec.podCIDR", cidr,
                            "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
     size_t i;
@@ -539,7 +518,7 @@ node_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     json_array_foreach(json_object_get(spec, "podCIDRs"), i, t)
     {
         F(f, "spec.podCIDRs[%zu]", i);
-        if (!json_string_value(t) || !valid_cidr(json_string_value(t)))
+        if (!json_string_value(t) || !kn_cidr(json_string_value(t)))
             rc |= kv_invalid_j(err, f, t,
                                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
     }

@@ -81,6 +81,9 @@ const char *kn_qualified_name(const char *s);
 const char *kn_config_key(const char *s);
 /* Label value: <= 63, empty or alnum start/end with [-_.] inside. */
 const char *kn_label_value(const char *s);
+/* An IPv4 or IPv6 address / a CIDR ("10.0.0.0/8", "fd00::/64"). */
+bool kn_ip(const char *s);
+bool kn_cidr(const char *s);
 /* Validates a name with the given rule and adds cause at field. */
 int kn_check(struct bsn_err *err, const char *field, const char *name,
              const char *(*fn)(const char *));

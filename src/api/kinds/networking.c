@@ -35,18 +35,11 @@ prep_keep_spec(json_t *obj, const json_t *old)
     kh_keep_spec(obj, old);
 }
 
-static bool
-is_ip(const char *s)
-{
-    unsigned char b[16];
-    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
-}
-
 /* DNS subdomain with an optional leading "*." wildcard label. */
 static int
 validate_host(struct bsn_err *err, const char *host, const char *field)
 {
-    if (is_ip(host))
+    if (kn_ip(host))
         return kv_invalid_s(err, field, host, "must be a DNS name, not an IP address");
     const char *h = strncmp(host, "*.", 2) == 0 ? host + 2 : host;
     const char *msg = kn_dns1123_subdomain(h);
@@ -355,25 +348,6 @@ networkpolicy_defaults(json_t *obj)
     }
 }
 
-static bool
-valid_cidr(const char *s)
-{
-    char ip[64];
-    const char *slash = s ? strchr(s, '/') : NULL;
-    if (!slash || (size_t)(slash - s) >= sizeof(ip))
-        return false;
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    char *end;
-    long bits = strtol(slash + 1, &end, 10);
-    unsigned char b[16];
-    if (*end || end == slash + 1)
-        return false;
-    if (inet_pton(AF_INET, ip, b) == 1)
-        return bits >= 0 && bits <= 32;
-    return inet_pton(AF_INET6, ip, b) == 1 && bits >= 0 && bits <= 128;
-}
-
 static int
 validate_np_rules(struct bsn_err *err, const json_t *rules, const char *field, const char *peers)
 {
@@ -411,7 +385,7 @@ validate_np_rules(struct bsn_err *err, const json_t *rules, const char *field, c
                 const char *cidr = kj_str(ipb, "cidr");
                 if (!cidr || !*cidr)
                     rc |= kv_required(err, f, NULL);
-                else if (!valid_cidr(cidr))
+                else if (!kn_cidr(cidr))
                     rc |= kv_invalid_s(err, f, cidr,
                                        "must be a valid CIDR value, (e.g. "
                                        "10.9.8.0/24 or 2001:db8::/64)");
@@ -858,4 +832,42 @@ const struct bsn_strategy bsn_strategy_httproute = {
     .prepare_status_update = prep_keep_spec,
     .columns = httproute_columns,
     .row = httproute_row,
+};
+
+/* ---- GatewayPolicy (gateway.bosun.dev/v1alpha1, the embedded gateway's policy kind) ---- */
+
+static const struct bsn_column gatewaypolicy_columns[] = {
+    KC_NAME,
+    {"Target", "string", "", "The route, service or gateway the policy applies to", 0},
+    KC_AGE,
+    KC_END,
+};
+
+static void
+gatewaypolicy_row(const json_t *obj, json_t *cells)
+{
+    char target[300] = "<none>";
+    const json_t *t = kj_get(obj, "spec.targetRef");
+    if (t)
+        F(target, "%s/%s", kj_str_or(t, "kind", ""), kj_str_or(t, "name", ""));
+    kc_name(cells, obj);
+    kc_str(cells, target);
+    kc_age(cells, obj);
+}
+
+static int
+gatewaypolicy_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
+{
+    int rc = 0;
+    const json_t *spec = kj_get(obj, "spec");
+    if (spec && !json_is_object(spec))
+        rc = kv_invalid_raw(err, "spec", "", "must be an object");
+    return rc;
+}
+
+const struct bsn_strategy bsn_strategy_gatewaypolicy = {
+    .name_rule = BSN_NAME_SUBDOMAIN,
+    .validate = gatewaypolicy_validate,
+    .columns = gatewaypolicy_columns,
+    .row = gatewaypolicy_row,
 };

@@ -22,32 +22,6 @@
 static const char *const protocols[] = {"SCTP", "TCP", "UDP", NULL};
 
 static bool
-valid_ip(const char *s)
-{
-    unsigned char buf[16];
-    return s && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
-}
-
-static bool
-valid_cidr(const char *s)
-{
-    char ip[64];
-    const char *slash = s ? strchr(s, '/') : NULL;
-    if (!slash || (size_t)(slash - s) >= sizeof(ip))
-        return false;
-    memcpy(ip, s, (size_t)(slash - s));
-    ip[slash - s] = '\0';
-    char *end;
-    long bits = strtol(slash + 1, &end, 10);
-    unsigned char b[16];
-    if (*end || end == slash + 1)
-        return false;
-    if (inet_pton(AF_INET, ip, b) == 1)
-        return bits >= 0 && bits <= 32;
-    return inet_pton(AF_INET6, ip, b) == 1 && bits >= 0 && bits <= 128;
-}
-
-static bool
 is_headless(const json_t *spec)
 {
     return strcmp(kj_str_or(spec, "clusterIP", ""), "None") == 0;
@@ -228,7 +202,7 @@ service_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
             rc |= kv_forbidden(err, "spec.clusterIP", "may not be set for ExternalName services");
     }
     const char *cip = kj_str(spec, "clusterIP");
-    if (cip && *cip && strcmp(cip, "None") && !valid_ip(cip))
+    if (cip && *cip && strcmp(cip, "None") && !kn_ip(cip))
         rc |= kv_invalid_s(err, "spec.clusterIPs[0]", cip,
                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
     rc |= kv_enum(err, spec, "sessionAffinity", "spec.sessionAffinity", affinity, false);
@@ -245,7 +219,7 @@ service_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     json_array_foreach(lbsr, i, cidr)
     {
         F(f, "spec.loadBalancerSourceRanges[%zu]", i);
-        if (!valid_cidr(json_string_value(cidr)))
+        if (!kn_cidr(json_string_value(cidr)))
             rc |= kv_invalid_j(err, f, cidr,
                                "must be a list of IP ranges. For example, "
                                "10.240.0.0/24,10.250.0.0/24 ");
@@ -274,7 +248,7 @@ service_validate(const json_t *obj, const json_t *old, struct bsn_err *err)
     json_array_foreach(json_object_get(spec, "externalIPs"), i, eip)
     {
         F(f, "spec.externalIPs[%zu]", i);
-        if (!valid_ip(json_string_value(eip)))
+        if (!kn_ip(json_string_value(eip)))
             rc |= kv_invalid_j(err, f, eip,
                                "must be a valid IP address, (e.g. 10.9.8.7 or "
                                "2001:db8::ffff)");
@@ -591,7 +565,7 @@ validate_address_list(struct bsn_err *err, const json_t *list, const char *field
         const char *ip = kj_str(a, "ip");
         if (!ip || !*ip)
             rc |= kv_required(err, f, NULL);
-        else if (!valid_ip(ip))
+        else if (!kn_ip(ip))
             rc |= kv_invalid_s(err, f, ip,
                                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
     }
@@ -733,7 +707,7 @@ endpointslice_validate(const json_t *obj, const json_t *old, struct bsn_err *err
             if (strcmp(at, "FQDN") == 0) {
                 if (!s || kn_dns1123_subdomain(s))
                     rc |= kv_invalid_s(err, f, s ? s : "", s ? kn_dns1123_subdomain(s) : "");
-            } else if (!valid_ip(s)) {
+            } else if (!kn_ip(s)) {
                 rc |= kv_invalid_s(err, f, s ? s : "", "must be a valid IP address");
             }
         }
