@@ -176,9 +176,13 @@ agent_pod_status(struct agent_pod *p)
     /* PodScheduled comes from the scheduler; keep it as it is */
     size_t i;
     json_t *c;
-    json_array_foreach(bsn_json_path(p->pod, "status.conditions"), i,
-                       c) if (!strcmp(json_string_value(json_object_get(c, "type")) ?: "",
-                                      "PodScheduled")) json_array_append(conds, c);
+    json_array_foreach(bsn_json_path(p->pod, "status.conditions"), i, c)
+    {
+        if (!strcmp(json_string_value(json_object_get(c, "type")) ?: "", "PodScheduled"))
+            json_array_append(conds, c);
+    }
+    if (!json_array_size(conds)) /* bound directly through spec.nodeName */
+        json_array_append_new(conds, condition(p, "PodScheduled", true, NULL, NULL, start));
     json_array_append_new(
         conds, condition(p, "PodReadyToStartContainers", p->sandbox[0] != '\0', NULL, NULL, now));
     snprintf(msg, sizeof(msg), "containers with incomplete status: [%s]", uninit.data ?: "");

@@ -1,0 +1,218 @@
+#!/usr/bin/env bats
+# The embedded node agent with the process runtime (no root needed): node registration and
+# lease, a Deployment behind a readiness probe, kubectl logs, restarts and CrashLoopBackOff,
+# liveness restarts, init containers, env expansion, graceful deletion and a Job to Completed.
+# Every process a test starts carries a unique marker and must be gone afterwards.
+
+load helpers
+
+setup() {
+    # digits only: it also serves as the fraction of `sleep 1000.$MARK`
+    MARK="9$(date +%s%N | tail -c 9)$RANDOM"
+    export MARK
+    start_server --runtime process --node-name "agent-$MARK"
+    NODE="agent-$MARK"
+    export NODE
+}
+
+teardown() {
+    stop_server
+    # nothing a pod started may survive the server
+    for _ in $(seq 1 40); do pgrep -f "$MARK" >/dev/null || break; sleep 0.1; done
+    run pgrep -af "$MARK"
+    [ "$status" -ne 0 ] || { echo "left over: $output" >&2; pkill -KILL -f "$MARK"; return 1; }
+}
+
+# wait_for CMD...: retries CMD for up to 30 s.
+wait_for() {
+    for _ in $(seq 1 150); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "timed out: $*" >&2
+    return 1
+}
+
+pod_field() {
+    kubectl get pod "$1" -o jsonpath="$2"
+}
+
+@test "registers its node with capacity, labels, conditions and a lease" {
+    wait_for kubectl get node "$NODE"
+    run kubectl get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.metadata.labels.kubernetes\.io/hostname} {.metadata.labels.kubernetes\.io/os} {.status.capacity.pods} {.status.allocatable.pods}'
+    [ "$status" -eq 0 ]
+    [ "$output" = "True $NODE linux 110 110" ]
+    run kubectl get node "$NODE" -o jsonpath='{.status.capacity.cpu} {.status.capacity.memory} {.status.addresses[*].type} {.status.nodeInfo.operatingSystem}'
+    [[ "$output" =~ ^[0-9]+\ [0-9]+Ki\ InternalIP\ Hostname\ linux$ ]]
+    run kubectl get node "$NODE" --show-labels
+    [[ "$output" == *"node-role.kubernetes.io/control-plane="* ]]
+    [[ "$output" == *" Ready "* ]]
+    wait_for kubectl -n kube-node-lease get lease "$NODE"
+    run kubectl -n kube-node-lease get lease "$NODE" -o jsonpath='{.spec.holderIdentity} {.spec.leaseDurationSeconds}'
+    [ "$output" = "$NODE 40" ]
+    for c in MemoryPressure DiskPressure PIDPressure; do
+        run kubectl get node "$NODE" -o jsonpath="{.status.conditions[?(@.type==\"$c\")].status}"
+        [ "$output" = "False" ]
+    done
+}
+
+@test "a Deployment behind a readiness probe becomes Ready and kubectl logs shows its output" {
+    mkdir -p "$BOSUN_DIR/www-$MARK"
+    kubectl apply -f - <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      nodeName: $NODE
+      containers:
+      - name: web
+        image: python
+        command: ["python3", "-m", "http.server", "--bind", "\$(POD_IP)", "8080", "--directory", "$BOSUN_DIR/www-$MARK"]
+        env:
+        - name: POD_IP
+          valueFrom: {fieldRef: {fieldPath: status.podIP}}
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /, port: http}
+          periodSeconds: 1
+YAML
+    run kubectl rollout status deploy/web --timeout=60s
+    [ "$status" -eq 0 ]
+    run kubectl wait --for=condition=Ready pod -l app=web --timeout=30s
+    [ "$status" -eq 0 ]
+    # distinct loopback pod IPs, so both bind port 8080
+    ips="$(kubectl get pods -l app=web -o jsonpath='{.items[*].status.podIP}')"
+    [[ "$ips" =~ ^127\.[0-9.]+\ 127\.[0-9.]+$ ]]
+    a="${ips% *}"; b="${ips#* }"
+    [ "$a" != "$b" ]
+    run curl -sf "http://$a:8080/"
+    [ "$status" -eq 0 ]
+    pod="$(kubectl get pods -l app=web -o jsonpath='{.items[0].metadata.name}')"
+    run pod_field "$pod" '{.status.phase} {.status.containerStatuses[0].ready} {.status.containerStatuses[0].started} {.status.hostIP}'
+    [[ "$output" =~ ^Running\ true\ true\ [0-9.]+$ ]]
+    run kubectl get pod "$pod" -o jsonpath='{.status.conditions[?(@.type=="ContainersReady")].status} {.status.conditions[?(@.type=="Initialized")].status} {.status.conditions[?(@.type=="PodReadyToStartContainers")].status}'
+    [ "$output" = "True True True" ]
+    # the probe's requests are in the server's log
+    wait_for bash -c "kubectl logs $pod | grep -q 'GET / HTTP/1.1\" 200'"
+    run kubectl logs "$pod" --tail=1 --timestamps
+    [[ "$output" =~ ^20[0-9-]+T[0-9:.]+Z\ .*GET ]]
+    [ "$(echo "$output" | wc -l)" -eq 1 ]
+}
+
+@test "a crashing container is restarted and shows CrashLoopBackOff; --previous has its output" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  nodeName: $NODE
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo crashing-$MARK; exit 1"]
+YAML
+    wait_for bash -c "kubectl get pod crash | grep -q CrashLoopBackOff"
+    run pod_field crash '{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].lastState.terminated.reason} {.status.phase}'
+    [ "$output" = "1 1 Error Running" ]
+    run pod_field crash '{.status.containerStatuses[0].state.waiting.message}'
+    [[ "$output" == "back-off 10s restarting failed container=c pod=crash_"* ]]
+    run kubectl logs crash --previous
+    [ "$output" = "crashing-$MARK" ]
+    run kubectl logs crash
+    [ "$output" = "crashing-$MARK" ]
+}
+
+@test "a failing liveness probe restarts the container" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    livenessProbe:
+      exec: {command: ["test", "-e", "/nonexistent-$MARK"]}
+      periodSeconds: 1
+      failureThreshold: 2
+YAML
+    wait_for bash -c "[ \"\$(kubectl get pod live -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge 1 ]"
+    run pod_field live '{.status.containerStatuses[0].lastState.terminated.exitCode}'
+    [ "$output" = "143" ] || [ "$output" = "137" ]
+}
+
+@test "init containers run first; env has \$(VAR) expansion and the downward API" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: init, labels: {tier: back}}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  initContainers:
+  - name: wait
+    image: busybox
+    command: ["sh", "-c", "sleep 1; echo init-$MARK"]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo \"\$GREETING \$TIER \$NS\" '\$\$(NOT)'"]
+    env:
+    - name: NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - name: GREETING
+      value: "hello-\$(NAME)-\$\$(NAME)-\$(UNSET)"
+    - name: TIER
+      valueFrom: {fieldRef: {fieldPath: "metadata.labels['tier']"}}
+    - name: NS
+      valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+YAML
+    wait_for bash -c "kubectl get pod init | grep -q 'Init:0/1'"
+    wait_for bash -c "kubectl get pod init | grep -q Completed"
+    run kubectl logs init -c wait
+    [ "$output" = "init-$MARK" ]
+    run kubectl logs init -c main
+    [ "$output" = "hello-init-\$(NAME)-\$(UNSET) back default \$(NOT)" ]
+    run pod_field init '{.status.phase} {.status.initContainerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}'
+    [ "$output" = "Succeeded Completed 0" ]
+}
+
+@test "deleting a pod stops its processes gracefully and removes it" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: sleeper}
+spec:
+  nodeName: $NODE
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+YAML
+    wait_for bash -c "kubectl get pod sleeper | grep -q Running"
+    pgrep -f "sleep 1000.$MARK"
+    run kubectl delete pod sleeper --timeout=30s
+    [ "$status" -eq 0 ]
+    run kubectl get pod sleeper
+    [ "$status" -ne 0 ]
+    run pgrep -f "sleep 1000.$MARK"
+    [ "$status" -ne 0 ]
+}
+
+@test "a Job's pod runs to Completed" {
+    kubectl create job once --image=busybox -- sh -c "echo job-$MARK"
+    run kubectl wait --for=condition=complete job/once --timeout=60s
+    [ "$status" -eq 0 ]
+    run kubectl get pods -l job-name=once --no-headers
+    [[ "$output" == *Completed* ]]
+    run kubectl logs job/once
+    [ "$output" = "job-$MARK" ]
+}
