@@ -56,7 +56,7 @@ job_changed(json_t *job, void *data)
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", bsn_json_str(job, "metadata.namespace") ?: "",
              json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_after(c->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(c->q, key);
 }
 
 static void

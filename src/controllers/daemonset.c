@@ -55,7 +55,7 @@ child_changed(json_t *o, void *data)
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", bsn_json_str(o, "metadata.namespace") ?: "",
              json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_after(d->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(d->q, key);
 }
 
 static void
@@ -71,7 +71,7 @@ node_changed(json_t *node, void *data)
     const char *k;
     size_t it = 0;
     while (bsn_map_next(bsn_informer_ns(d->sets, NULL), &it, &k, NULL))
-        bsn_workqueue_add_after(d->q, k, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(d->q, k);
 }
 
 static void

@@ -59,7 +59,7 @@ rs_changed(json_t *rs, void *data)
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", bsn_json_str(rs, "metadata.namespace") ?: "",
              json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_after(d->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(d->q, key);
 }
 
 static void

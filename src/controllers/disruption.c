@@ -43,7 +43,7 @@ pod_changed(json_t *pod, void *data)
     const char *k;
     size_t it = 0;
     while (m && bsn_map_next(m, &it, &k, NULL))
-        bsn_workqueue_add_after(p->q, k, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(p->q, k);
 }
 
 static void

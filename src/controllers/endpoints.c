@@ -55,7 +55,7 @@ enqueue_for_pod(struct epctrl *e, const json_t *pod)
         if (selector_of(v, &sel) < 0)
             continue;
         if (bsn_selector_match(&sel, labels))
-            bsn_workqueue_add_after(e->q, k, BSN_COALESCE_MS);
+            bsn_workqueue_add_coalesced(e->q, k);
         bsn_selector_fini(&sel);
     }
 }
@@ -105,7 +105,7 @@ slice_added(json_t *sl, void *data)
         bsn_map_put(&e->pending, key, (void *)(n - 1));
     else if (n == 1)
         bsn_map_del(&e->pending, key);
-    bsn_workqueue_add_after(e->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(e->q, key);
 }
 
 static void
@@ -118,7 +118,7 @@ slice_deleted(json_t *sl, void *data)
         return;
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", bsn_json_str(sl, "metadata.namespace") ?: "", svc);
-    bsn_workqueue_add_after(e->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(e->q, key);
 }
 
 static void
@@ -131,7 +131,7 @@ slice_updated(json_t *old, json_t *sl, void *data)
         return;
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", bsn_json_str(sl, "metadata.namespace") ?: "", svc);
-    bsn_workqueue_add_after(e->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(e->q, key);
 }
 
 /* Resolves a service port's targetPort for one pod; 0 when a named port is not found. */

@@ -82,6 +82,12 @@ void bsn_workqueue_free(struct bsn_workqueue *q);
 void bsn_workqueue_add(struct bsn_workqueue *q, const char *key);
 /* Queues key after delay_ms (keeps the earliest pending deadline per key). */
 void bsn_workqueue_add_after(struct bsn_workqueue *q, const char *key, uint64_t delay_ms);
+/*
+ * Queues key because something it depends on changed: after BSN_COALESCE_MS, or ten times the
+ * key's last reconcile time when that is longer, so that a large object's reconciles never
+ * take more than a tenth of the loop however fast its dependents change.
+ */
+void bsn_workqueue_add_coalesced(struct bsn_workqueue *q, const char *key);
 /* Queues key after its back-off delay and doubles the delay. */
 void bsn_workqueue_retry(struct bsn_workqueue *q, const char *key);
 /* Forgets the back-off of key. */

@@ -57,7 +57,7 @@ pod_added(json_t *pod, void *data)
         bsn_map_put(&j->expect, key, (void *)(n - 1));
     else if (n == 1)
         bsn_map_del(&j->expect, key);
-    bsn_workqueue_add_after(j->q, key, BSN_COALESCE_MS);
+    bsn_workqueue_add_coalesced(j->q, key);
 }
 
 static void
@@ -66,7 +66,7 @@ pod_updated(json_t *old, json_t *pod, void *data)
     struct jobctrl *j = data;
     char key[512];
     if (owner_key(pod, key, sizeof(key)))
-        bsn_workqueue_add_after(j->q, key, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(j->q, key);
 }
 
 static void

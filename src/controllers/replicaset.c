@@ -103,7 +103,7 @@ enqueue_matching_sets(struct rsctrl *r, const json_t *pod)
         if (selector_of(r, v, &sel) < 0)
             continue;
         if (!bsn_selector_is_everything(&sel) && bsn_selector_match(&sel, labels))
-            bsn_workqueue_add_after(r->q, k, BSN_COALESCE_MS);
+            bsn_workqueue_add_coalesced(r->q, k);
         bsn_selector_fini(&sel);
     }
 }
@@ -117,7 +117,7 @@ pod_added(json_t *pod, void *data)
         struct expect *e = expect_get(r, key, false);
         if (e && e->adds > 0)
             e->adds--;
-        bsn_workqueue_add_after(r->q, key, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(r->q, key);
     } else if (!bsn_ctrl_owner(pod)) {
         enqueue_matching_sets(r, pod);
     }
@@ -136,10 +136,10 @@ pod_updated(json_t *old, json_t *pod, void *data)
             if (e && e->dels > 0)
                 e->dels--;
         }
-        bsn_workqueue_add_after(r->q, key, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(r->q, key);
     }
     if (had && (!has || strcmp(key, okey)))
-        bsn_workqueue_add_after(r->q, okey, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(r->q, okey);
     if (!bsn_ctrl_owner(pod))
         enqueue_matching_sets(r, pod);
 }
@@ -155,7 +155,7 @@ pod_deleted(json_t *pod, void *data)
             if (e && e->dels > 0)
                 e->dels--;
         }
-        bsn_workqueue_add_after(r->q, key, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(r->q, key);
     }
 }
 

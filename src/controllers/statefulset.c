@@ -47,7 +47,7 @@ child_changed(json_t *obj, void *data)
     struct stsctrl *s = data;
     char key[512];
     if (owner_key(obj, "StatefulSet", key, sizeof(key)))
-        bsn_workqueue_add_after(s->q, key, BSN_COALESCE_MS);
+        bsn_workqueue_add_coalesced(s->q, key);
 }
 
 static void

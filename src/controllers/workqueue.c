@@ -31,6 +31,7 @@ struct bsn_workqueue {
     struct bsn_map queued;   /* key -> (void*)1 */
     struct bsn_map delayed;  /* key -> struct delayed* */
     struct bsn_map failures; /* key -> (void*)(uintptr_t)count */
+    struct bsn_map cost;     /* key -> (void*)(uintptr_t)last reconcile in µs, when >= 1 ms */
     struct bsn_timer run_timer, delay_timer;
     uint64_t delay_when;
 };
@@ -75,7 +76,13 @@ run_batch(struct bsn_loop *loop, void *data)
         q->head = (q->head + 1) % q->cap;
         q->len--;
         bsn_map_del(&q->queued, key);
+        uint64_t t0 = bsn_mono_ns();
         int rc = q->fn(key, q->data);
+        uint64_t us = (bsn_mono_ns() - t0) / 1000;
+        if (us >= 1000)
+            bsn_map_put(&q->cost, key, (void *)(uintptr_t)us);
+        else if (q->cost.len)
+            bsn_map_del(&q->cost, key);
         if (rc < 0)
             bsn_workqueue_retry(q, key);
         else {
@@ -148,6 +155,16 @@ bsn_workqueue_add_after(struct bsn_workqueue *q, const char *key, uint64_t delay
 }
 
 void
+bsn_workqueue_add_coalesced(struct bsn_workqueue *q, const char *key)
+{
+    uint64_t delay = BSN_COALESCE_MS;
+    uintptr_t us = q->cost.len ? (uintptr_t)bsn_map_get(&q->cost, key) : 0;
+    if (us * 10 / 1000 > delay)
+        delay = BSN_MIN(us * 10 / 1000, 5000);
+    bsn_workqueue_add_after(q, key, delay);
+}
+
+void
 bsn_workqueue_retry(struct bsn_workqueue *q, const char *key)
 {
     uintptr_t n = (uintptr_t)bsn_map_get(&q->failures, key);
@@ -184,6 +201,7 @@ bsn_workqueue_new(struct bsn_loop *loop, const char *name, bsn_reconcile_fn fn, 
     bsn_map_init(&q->queued);
     bsn_map_init(&q->delayed);
     bsn_map_init(&q->failures);
+    bsn_map_init(&q->cost);
     bsn_timer_init(&q->run_timer);
     bsn_timer_init(&q->delay_timer);
     return q;
@@ -206,6 +224,7 @@ bsn_workqueue_free(struct bsn_workqueue *q)
     bsn_map_fini(&q->delayed);
     bsn_map_fini(&q->queued);
     bsn_map_fini(&q->failures);
+    bsn_map_fini(&q->cost);
     free(q->name);
     free(q);
 }

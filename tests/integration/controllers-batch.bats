@@ -7,7 +7,7 @@ setup_file() {
     export BOSUN_JOB_BACKOFF_BASE=100ms
     export BOSUN_DEBUG_CLOCK_FILE="${BATS_FILE_TMPDIR:-/tmp}/clock-$$"
     echo 0 >"$BOSUN_DEBUG_CLOCK_FILE"
-    start_server --simulate-nodes 3
+    start_server --simulate-nodes 3 --disable-agent
 }
 
 teardown_file() {

@@ -4,7 +4,7 @@
 load helpers
 
 setup_file() {
-    start_server --simulate-nodes 3
+    start_server --simulate-nodes 3 --disable-agent
 }
 
 teardown_file() {
