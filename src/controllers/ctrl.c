@@ -99,23 +99,45 @@ static void
 send_done(int status, const char *body, size_t len, void *data)
 {
     struct send_ctx *s = data;
-    json_t *j = NULL;
-    if (body && len > 0 && body[0] == '{') {
-        struct bsn_err err;
-        j = bsn_json_parse(body, len, &err);
-    }
     if (status >= 400 && status != 404) {
-        if (status != 409)
+        if (status != 409) {
+            struct bsn_err err;
+            json_t *j = body && len > 0 && body[0] == '{' ? bsn_json_parse(body, len, &err) : NULL;
             bsn_warn("controllers", "%s: HTTP %d: %s", s->what, status,
                      j ? bsn_json_str(j, "message") ?: "" : "");
+            json_decref(j);
+        }
         if (s->q && s->key)
             bsn_workqueue_retry(s->q, s->key);
     }
     if (s->done)
-        s->done(status, j, s->data);
-    json_decref(j);
+        s->done(status, body, len, s->data);
     free(s->key);
     free(s);
+}
+
+bool
+bsn_ctrl_answer_name(const char *body, size_t len, char *out, size_t n)
+{
+    /* the API writes kind, apiVersion, then metadata with name first; fall back to parsing */
+    static const char pat[] = "\"metadata\":{\"name\":\"";
+    const char *p = body ? memmem(body, len, pat, sizeof(pat) - 1) : NULL;
+    if (p) {
+        p += sizeof(pat) - 1;
+        const char *q = memchr(p, '"', len - (size_t)(p - body));
+        if (q && (size_t)(q - p) < n) {
+            memcpy(out, p, (size_t)(q - p));
+            out[q - p] = '\0';
+            return true;
+        }
+    }
+    struct bsn_err err;
+    json_t *j = body && len ? bsn_json_parse(body, len, &err) : NULL;
+    const char *name = j ? bsn_json_str(j, "metadata.name") : NULL;
+    if (name)
+        snprintf(out, n, "%s", name);
+    json_decref(j);
+    return name != NULL;
 }
 
 void

@@ -32,8 +32,13 @@ struct bsn_informer *bsn_ctrl_informer(struct bsn_ctrl *c, const char *path);
 void bsn_ctrl_start(struct bsn_ctrl *c);
 void bsn_ctrl_free(struct bsn_ctrl *c);
 
-/* Answer of a write: status and parsed body (NULL when not JSON), both borrowed. */
-typedef void (*bsn_ctrl_done_fn)(int status, json_t *body, void *data);
+/*
+ * Answer of a write: status and the raw body (borrowed). Bodies are not parsed: at thousands
+ * of writes a second parsing every answer would cost more than the write itself.
+ */
+typedef void (*bsn_ctrl_done_fn)(int status, const char *body, size_t len, void *data);
+/* metadata.name of the object in an answer body, into out; false when not found. */
+bool bsn_ctrl_answer_name(const char *body, size_t len, char *out, size_t n);
 
 /*
  * Sends a write (body borrowed; NULL for none). When the answer is an error other than 404

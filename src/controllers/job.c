@@ -178,7 +178,7 @@ struct create_ctx {
 };
 
 static void
-create_done(int status, json_t *body, void *data)
+create_done(int status, const char *body, size_t len, void *data)
 {
     struct create_ctx *c = data;
     if (status >= 300) {
@@ -189,9 +189,9 @@ create_done(int status, json_t *body, void *data)
             bsn_map_del(&c->j->expect, c->key);
     } else {
         json_t *job = bsn_informer_get(c->j->jobs, c->key);
-        if (job)
-            bsn_ctrl_event(c->j->ctx, job, "Normal", "SuccessfulCreate", "Created pod: %s",
-                           bsn_json_str(body, "metadata.name") ?: "");
+        char name[256];
+        if (job && bsn_ctrl_answer_name(body, len, name, sizeof(name)))
+            bsn_ctrl_event(c->j->ctx, job, "Normal", "SuccessfulCreate", "Created pod: %s", name);
     }
     free(c);
 }

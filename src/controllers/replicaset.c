@@ -191,7 +191,7 @@ struct write_ctx {
 };
 
 static void
-write_done(int status, json_t *body, void *data)
+write_done(int status, const char *body, size_t len, void *data)
 {
     struct write_ctx *w = data;
     if (status >= 300 && !(status == 404 && !w->add)) {
@@ -204,7 +204,10 @@ write_done(int status, json_t *body, void *data)
         }
     } else if (status < 300) {
         json_t *set = bsn_informer_get(w->r->sets, w->key);
-        const char *name = w->add ? bsn_json_str(body, "metadata.name") : w->pod;
+        char buf[256];
+        const char *name = w->pod;
+        if (w->add)
+            name = bsn_ctrl_answer_name(body, len, buf, sizeof(buf)) ? buf : NULL;
         if (set && name)
             bsn_ctrl_event(w->r->ctx, set, "Normal",
                            w->add ? "SuccessfulCreate" : "SuccessfulDelete", "%s pod: %s",

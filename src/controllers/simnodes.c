@@ -96,7 +96,7 @@ node_object(struct simnodes *s, struct simnode *n)
 }
 
 static void
-node_created(int status, json_t *body, void *data)
+node_created(int status, const char *body, size_t len, void *data)
 {
     struct simnode *n = data;
     BSN_UNUSED(n);
@@ -197,7 +197,7 @@ cond(const char *type, bool status, const char *now)
 }
 
 static void
-write_done(int status, json_t *body, void *data)
+write_done(int status, const char *body, size_t len, void *data)
 {
     BSN_UNUSED(body);
     BSN_UNUSED(data);

@@ -288,7 +288,7 @@ struct bind_ctx {
 };
 
 static void
-bind_done(int status, json_t *body, void *data)
+bind_done(int status, const char *body, size_t len, void *data)
 {
     struct bind_ctx *b = data;
     if (status >= 300) {
