@@ -97,6 +97,7 @@ struct agent_pod {
     char *last_status; /* JSON of the last status sent */
     bool writing, write_again;
     json_t *conds_prev; /* conditions last written (for lastTransitionTime) */
+    json_t *refs_cache; /* "configmaps/<name>" -> object | null (missing) | true (asked) */
 };
 
 struct bsn_agent {
@@ -137,6 +138,18 @@ void agent_pod_sync_soon(struct agent_pod *p, uint64_t delay_ms);
 /* Destroys a worker at shutdown (runtime already freed). */
 void agent_pod_destroy(struct agent_pod *p);
 void agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *st);
+
+/* env.c: a container's "K=V" list (NULL-terminated kv) */
+struct agent_env {
+    char **kv;
+    size_t n, cap;
+};
+/* 0 done, 1 pending (ConfigMaps/Secrets requested; a sync follows), -1 with why. */
+int agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why,
+                    size_t whylen);
+void agent_env_free(struct agent_env *e);
+char **agent_expand_list(json_t *arr, struct agent_env *e);
+void agent_free_list(char **l);
 
 /* status.c */
 json_t *agent_pod_status(struct agent_pod *p);

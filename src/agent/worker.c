@@ -40,6 +40,7 @@ agent_pod_destroy(struct agent_pod *p)
     free(p->ctrs);
     json_decref(p->pod);
     json_decref(p->conds_prev);
+    json_decref(p->refs_cache);
     free(p->last_status);
     free(p);
 }
@@ -205,127 +206,6 @@ agent_log_path(const struct agent_pod *p, const char *ctr, int n, char *out, siz
     snprintf(out, len, "%s/%s/%d.log", p->log_dir, ctr, n);
 }
 
-/* ---- container config ---- */
-
-struct envv {
-    char **kv; /* "K=V" */
-    size_t n, cap;
-};
-
-static const char *
-env_lookup(const char *name, size_t len, void *data)
-{
-    struct envv *e = data;
-    for (size_t i = e->n; i-- > 0;)
-        if (!strncmp(e->kv[i], name, len) && e->kv[i][len] == '=')
-            return e->kv[i] + len + 1;
-    return NULL;
-}
-
-static void
-env_add(struct envv *e, const char *k, const char *v)
-{
-    if (e->n + 2 > e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 16;
-        e->kv = bsn_realloc(e->kv, e->cap * sizeof(char *));
-    }
-    e->kv[e->n++] = bsn_sprintf("%s=%s", k, v);
-    e->kv[e->n] = NULL;
-}
-
-static void
-env_free(struct envv *e)
-{
-    for (size_t i = 0; i < e->n; i++)
-        free(e->kv[i]);
-    free(e->kv);
-}
-
-/* fieldRef values (downward API). Returns a heap string or NULL when unsupported. */
-static char *
-field_value(struct agent_pod *p, const char *path)
-{
-    static const char *const direct[][2] = {
-        {"metadata.name", "metadata.name"},
-        {"metadata.namespace", "metadata.namespace"},
-        {"metadata.uid", "metadata.uid"},
-        {"spec.nodeName", "spec.nodeName"},
-        {"spec.serviceAccountName", "spec.serviceAccountName"},
-    };
-    for (size_t i = 0; i < BSN_ARRAY_LEN(direct); i++)
-        if (!strcmp(path, direct[i][0]))
-            return bsn_strdup(bsn_json_str(p->pod, direct[i][1]) ?: "");
-    if (!strcmp(path, "status.podIP") || !strcmp(path, "status.podIPs"))
-        return bsn_strdup(p->ip);
-    if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
-        return bsn_strdup(p->a->node_ip);
-    const char *pre[] = {"metadata.labels['", "metadata.annotations['"};
-    for (int k = 0; k < 2; k++) {
-        size_t pl = strlen(pre[k]);
-        if (!strncmp(path, pre[k], pl)) {
-            char key[256];
-            snprintf(key, sizeof(key), "%s", path + pl);
-            char *q = strstr(key, "']");
-            if (q)
-                *q = '\0';
-            json_t *m = bsn_json_path(p->pod, k ? "metadata.annotations" : "metadata.labels");
-            return bsn_strdup(json_string_value(json_object_get(m, key)) ?: "");
-        }
-    }
-    return NULL;
-}
-
-static int
-build_env(struct agent_pod *p, json_t *spec, struct envv *e, char *why, size_t whylen)
-{
-    size_t i;
-    json_t *ev;
-    json_array_foreach(json_object_get(spec, "env"), i, ev)
-    {
-        const char *name = json_string_value(json_object_get(ev, "name"));
-        if (!name)
-            continue;
-        const char *value = json_string_value(json_object_get(ev, "value"));
-        json_t *from = json_object_get(ev, "valueFrom");
-        if (value || !from) {
-            char *v = bsn_agent_expand(value ? value : "", env_lookup, e);
-            env_add(e, name, v);
-            free(v);
-            continue;
-        }
-        const char *fp = bsn_json_str(from, "fieldRef.fieldPath");
-        char *v = fp ? field_value(p, fp) : NULL;
-        if (!v) {
-            snprintf(why, whylen, "env %s: only value and fieldRef are supported by this agent",
-                     name);
-            return -1;
-        }
-        env_add(e, name, v);
-        free(v);
-    }
-    return 0;
-}
-
-static char **
-expand_list(json_t *arr, struct envv *e)
-{
-    if (!json_is_array(arr))
-        return NULL;
-    size_t n = json_array_size(arr);
-    char **out = bsn_calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        out[i] = bsn_agent_expand(json_string_value(json_array_get(arr, i)) ?: "", env_lookup, e);
-    return out;
-}
-
-static void
-free_list(char **l)
-{
-    for (size_t i = 0; l && l[i]; i++)
-        free(l[i]);
-    free(l);
-}
-
 static void
 set_waiting(struct agent_ctr *c, const char *reason, const char *msg)
 {
@@ -373,10 +253,16 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     struct bsn_err err;
     bsn_err_clear(&err);
     char why[512] = "";
-    struct envv env = {0};
-    if (build_env(p, c->spec, &env, why, sizeof(why)) < 0) {
-        set_waiting(c, "CreateContainerConfigError", why);
-        env_free(&env);
+    struct agent_env env = {0};
+    int erc = agent_build_env(p, c->spec, &env, why, sizeof(why));
+    if (erc != 0) {
+        if (erc < 0) {
+            set_waiting(c, "CreateContainerConfigError", why);
+            json_decref(p->refs_cache); /* read them again on the retry */
+            p->refs_cache = NULL;
+            agent_pod_sync_soon(p, 5000);
+        }
+        agent_env_free(&env);
         return;
     }
     const char *image = json_string_value(json_object_get(c->spec, "image")) ?: "";
@@ -385,21 +271,21 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     if (a->images) {
         if (bsn_image_resolve(a->images, image, &img, &err) < 0) {
             set_waiting(c, "ErrImageNeverPull", err.msg);
-            env_free(&env);
+            agent_env_free(&env);
             return;
         }
         have_img = true;
     }
-    char **cmd = expand_list(json_object_get(c->spec, "command"), &env);
-    char **args = expand_list(json_object_get(c->spec, "args"), &env);
+    char **cmd = agent_expand_list(json_object_get(c->spec, "command"), &env);
+    char **args = agent_expand_list(json_object_get(c->spec, "args"), &env);
     char **argv = bsn_image_container_argv(have_img ? &img : NULL, (const char *const *)cmd,
                                            (const char *const *)args);
-    free_list(cmd);
-    free_list(args);
+    agent_free_list(cmd);
+    agent_free_list(args);
     if (!argv) {
         set_waiting(c, "CreateContainerError",
                     "no command to run (the process runtime ignores images: set command)");
-        env_free(&env);
+        agent_env_free(&env);
         if (have_img)
             bsn_image_config_fini(&img);
         return;
@@ -423,8 +309,8 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     cfg.security.readonly_rootfs = json_is_true(json_object_get(sc, "readOnlyRootFilesystem"));
     char id[65];
     int rc = bsn_runtime_container_create(a->rt, p->sandbox, &cfg, id, &err);
-    free_list(argv);
-    env_free(&env);
+    agent_free_list(argv);
+    agent_env_free(&env);
     if (have_img)
         bsn_image_config_fini(&img);
     if (rc < 0) {
@@ -436,6 +322,8 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     bsn_map_put(&a->containers, c->id, c);
     c->st = CT_STARTING;
     c->ready = c->started = false;
+    json_decref(p->refs_cache); /* the next start reads ConfigMaps and Secrets again */
+    p->refs_cache = NULL;
     c->waiting_reason[0] = c->waiting_msg[0] = '\0';
     agent_pod_ref(p);
     if (bsn_runtime_container_start(a->rt, c->id, started_cb, c, &err) < 0) {

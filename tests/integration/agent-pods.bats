@@ -216,3 +216,74 @@ YAML
     run kubectl logs job/once
     [ "$output" = "job-$MARK" ]
 }
+
+@test "kubectl logs -f streams until the container exits" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: talker}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "for i in 1 2 3 4; do echo line-\$i-$MARK; sleep 0.5; done"]
+YAML
+    wait_for bash -c "kubectl logs talker | grep -q line-1"
+    run timeout 20 kubectl logs -f talker
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf 'line-1-%s\nline-2-%s\nline-3-%s\nline-4-%s' "$MARK" "$MARK" "$MARK" "$MARK")" ]
+    run kubectl logs talker --tail=2
+    [ "$output" = "$(printf 'line-3-%s\nline-4-%s' "$MARK" "$MARK")" ]
+}
+
+@test "env from ConfigMaps and Secrets (keys, envFrom with prefix, optional, missing)" {
+    kubectl create configmap cfg --from-literal=color=blue --from-literal=size=L
+    kubectl create secret generic sec --from-literal=password='s3cr3t pass'
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: envs}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo \"\$COLOR|\$PASS|\$CFG_size|\${OPT:-unset}\""]
+    envFrom:
+    - configMapRef: {name: cfg}
+      prefix: CFG_
+    env:
+    - name: COLOR
+      valueFrom: {configMapKeyRef: {name: cfg, key: color}}
+    - name: PASS
+      valueFrom: {secretKeyRef: {name: sec, key: password}}
+    - name: OPT
+      valueFrom: {configMapKeyRef: {name: nope, key: x, optional: true}}
+YAML
+    wait_for bash -c "kubectl get pod envs | grep -q Completed"
+    run kubectl logs envs
+    [ "$output" = "blue|s3cr3t pass|L|unset" ]
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: noenv}
+spec:
+  nodeName: $NODE
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    env:
+    - name: X
+      valueFrom: {configMapKeyRef: {name: missing, key: x}}
+YAML
+    wait_for bash -c "kubectl get pod noenv | grep -q CreateContainerConfigError"
+    run pod_field noenv '{.status.containerStatuses[0].state.waiting.message}'
+    [ "$output" = 'configmap "missing" not found' ]
+    # created later: the retry picks it up
+    kubectl create configmap missing --from-literal=x=1
+    wait_for bash -c "kubectl get pod noenv | grep -q Running"
+}

@@ -1,0 +1,322 @@
+/*
+ * env.c - a container's environment, as kubelet builds it: envFrom (configMapRef/secretRef
+ * with prefix, optional), then env in order (value with $(VAR) expansion against what is
+ * defined so far, fieldRef, configMapKeyRef, secretKeyRef with optional); and $(VAR)
+ * expansion of command and args against the result.
+ *
+ * ConfigMaps and Secrets are read through the API on demand: the first build asks for them
+ * and returns "pending"; the answers land in the pod's refs cache and trigger a sync, which
+ * builds again. The cache is dropped before every (re)start so a restart sees fresh values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_int.h"
+#include "api/client.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "codec/json.h"
+
+static const char *
+env_lookup(const char *name, size_t len, void *data)
+{
+    struct agent_env *e = data;
+    for (size_t i = e->n; i-- > 0;)
+        if (!strncmp(e->kv[i], name, len) && e->kv[i][len] == '=')
+            return e->kv[i] + len + 1;
+    return NULL;
+}
+
+static void
+env_add(struct agent_env *e, const char *k, const char *v)
+{
+    if (e->n + 2 > e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        e->kv = bsn_realloc(e->kv, e->cap * sizeof(char *));
+    }
+    e->kv[e->n++] = bsn_sprintf("%s=%s", k, v);
+    e->kv[e->n] = NULL;
+}
+
+void
+agent_env_free(struct agent_env *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->kv[i]);
+    free(e->kv);
+    memset(e, 0, sizeof(*e));
+}
+
+/* fieldRef values (downward API). Returns a heap string or NULL when unsupported. */
+static char *
+field_value(struct agent_pod *p, const char *path)
+{
+    static const char *const direct[] = {"metadata.name", "metadata.namespace", "metadata.uid",
+                                         "spec.nodeName", "spec.serviceAccountName"};
+    for (size_t i = 0; i < BSN_ARRAY_LEN(direct); i++)
+        if (!strcmp(path, direct[i]))
+            return bsn_strdup(bsn_json_str(p->pod, direct[i]) ?: "");
+    if (!strcmp(path, "status.podIP") || !strcmp(path, "status.podIPs"))
+        return bsn_strdup(p->ip);
+    if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
+        return bsn_strdup(p->a->node_ip);
+    const char *pre[] = {"metadata.labels['", "metadata.annotations['"};
+    for (int k = 0; k < 2; k++) {
+        size_t pl = strlen(pre[k]);
+        if (!strncmp(path, pre[k], pl)) {
+            char key[256];
+            snprintf(key, sizeof(key), "%s", path + pl);
+            char *q = strstr(key, "']");
+            if (q)
+                *q = '\0';
+            json_t *m = bsn_json_path(p->pod, k ? "metadata.annotations" : "metadata.labels");
+            return bsn_strdup(json_string_value(json_object_get(m, key)) ?: "");
+        }
+    }
+    return NULL;
+}
+
+static int
+b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+/* Decodes standard base64 (Secret data); stops at '=' or the first invalid byte. */
+static char *
+b64decode(const char *in)
+{
+    size_t n = strlen(in);
+    char *out = bsn_malloc(n / 4 * 3 + 4);
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            break;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+struct ref_req {
+    struct agent_pod *p;
+    char key[320];
+};
+
+static void
+ref_done(int status, const char *body, size_t len, void *data)
+{
+    struct ref_req *r = data;
+    struct agent_pod *p = r->p;
+    if (!p->gone) {
+        struct bsn_err err;
+        json_t *obj = status == 200 ? bsn_json_parse(body, len, &err) : NULL;
+        if (!p->refs_cache)
+            p->refs_cache = json_object();
+        /* null = not found (or unreadable): reported as such by the next build */
+        json_object_set_new(p->refs_cache, r->key, obj ? obj : json_null());
+        agent_pod_sync_soon(p, 0);
+    }
+    agent_pod_unref(p);
+    free(r);
+}
+
+/*
+ * The ConfigMap or Secret (kind "configmaps"/"secrets") name from the cache: the object, or
+ * NULL with *pending when it has been requested (now or earlier) and has not arrived, or NULL
+ * when it does not exist.
+ */
+static json_t *
+ref_object(struct agent_pod *p, const char *kind, const char *name, bool *pending)
+{
+    char key[320];
+    snprintf(key, sizeof(key), "%s/%s", kind, name);
+    json_t *v = p->refs_cache ? json_object_get(p->refs_cache, key) : NULL;
+    if (v) {
+        if (json_is_true(v))
+            *pending = true;
+        return json_is_object(v) ? v : NULL;
+    }
+    if (!p->refs_cache)
+        p->refs_cache = json_object();
+    json_object_set_new(p->refs_cache, key, json_true());
+    struct ref_req *r = bsn_calloc(1, sizeof(*r));
+    r->p = p;
+    snprintf(r->key, sizeof(r->key), "%s", key);
+    char path[700];
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s/%s", p->ns, kind, name);
+    agent_pod_ref(p);
+    bsn_client_request(p->a->cl, "GET", path, NULL, NULL, 0, ref_done, r);
+    *pending = true;
+    return NULL;
+}
+
+/* The value of key in a ConfigMap (data, then binaryData as is) or a Secret (decoded). */
+static char *
+ref_value(json_t *obj, bool secret, const char *key)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(obj, "data"), key));
+    if (v)
+        return secret ? b64decode(v) : bsn_strdup(v);
+    if (!secret &&
+        (v = json_string_value(json_object_get(json_object_get(obj, "binaryData"), key))))
+        return bsn_strdup(v);
+    if (secret && (v = json_string_value(json_object_get(json_object_get(obj, "stringData"), key))))
+        return bsn_strdup(v);
+    return NULL;
+}
+
+static int
+env_from(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why, size_t whylen)
+{
+    size_t i;
+    json_t *src;
+    int rc = 0;
+    json_array_foreach(json_object_get(spec, "envFrom"), i, src)
+    {
+        const char *prefix = json_string_value(json_object_get(src, "prefix")) ?: "";
+        json_t *ref = json_object_get(src, "configMapRef");
+        bool secret = false;
+        if (!ref) {
+            ref = json_object_get(src, "secretRef");
+            secret = true;
+        }
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        if (!name)
+            continue;
+        bool pending = false;
+        json_t *obj = ref_object(p, secret ? "secrets" : "configmaps", name, &pending);
+        if (pending) {
+            rc = 1;
+            continue;
+        }
+        if (!obj) {
+            if (json_is_true(json_object_get(ref, "optional")))
+                continue;
+            snprintf(why, whylen, "%s \"%s\" not found", secret ? "secret" : "configmap", name);
+            return -1;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(obj, "data"), k, v)
+        {
+            char *val = ref_value(obj, secret, k);
+            char *full = bsn_sprintf("%s%s", prefix, k);
+            env_add(e, full, val ? val : "");
+            free(full);
+            free(val);
+        }
+    }
+    return rc;
+}
+
+int
+agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why, size_t whylen)
+{
+    int rc = env_from(p, spec, e, why, whylen);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(spec, "env"), i, ev)
+    {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        if (!name)
+            continue;
+        const char *value = json_string_value(json_object_get(ev, "value"));
+        json_t *from = json_object_get(ev, "valueFrom");
+        if (value || !from) {
+            char *v = bsn_agent_expand(value ? value : "", env_lookup, e);
+            env_add(e, name, v);
+            free(v);
+            continue;
+        }
+        const char *fp = bsn_json_str(from, "fieldRef.fieldPath");
+        if (fp) {
+            char *v = field_value(p, fp);
+            if (!v) {
+                snprintf(why, whylen, "env %s: unsupported fieldRef %s", name, fp);
+                return -1;
+            }
+            env_add(e, name, v);
+            free(v);
+            continue;
+        }
+        json_t *ref = json_object_get(from, "configMapKeyRef");
+        bool secret = false;
+        if (!ref) {
+            ref = json_object_get(from, "secretKeyRef");
+            secret = true;
+        }
+        const char *rname = json_string_value(json_object_get(ref, "name"));
+        const char *rkey = json_string_value(json_object_get(ref, "key"));
+        if (!rname || !rkey) {
+            snprintf(why, whylen,
+                     "env %s: only value, fieldRef, configMapKeyRef and "
+                     "secretKeyRef are supported by this agent",
+                     name);
+            return -1;
+        }
+        bool optional = json_is_true(json_object_get(ref, "optional"));
+        bool pending = false;
+        json_t *obj = ref_object(p, secret ? "secrets" : "configmaps", rname, &pending);
+        if (pending) {
+            rc = 1;
+            continue;
+        }
+        char *v = obj ? ref_value(obj, secret, rkey) : NULL;
+        if (!v) {
+            if (optional)
+                continue;
+            if (!obj)
+                snprintf(why, whylen, "%s \"%s\" not found", secret ? "secret" : "configmap",
+                         rname);
+            else
+                snprintf(why, whylen, "couldn't find key %s in %s %s/%s", rkey,
+                         secret ? "Secret" : "ConfigMap", p->ns, rname);
+            return -1;
+        }
+        env_add(e, name, v);
+        free(v);
+    }
+    return rc;
+}
+
+char **
+agent_expand_list(json_t *arr, struct agent_env *e)
+{
+    if (!json_is_array(arr))
+        return NULL;
+    size_t n = json_array_size(arr);
+    char **out = bsn_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = bsn_agent_expand(json_string_value(json_array_get(arr, i)) ?: "", env_lookup, e);
+    return out;
+}
+
+void
+agent_free_list(char **l)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        free(l[i]);
+    free(l);
+}
