@@ -31,6 +31,14 @@ env_lookup(const char *name, size_t len, void *data)
 static void
 env_add(struct agent_env *e, const char *k, const char *v)
 {
+    size_t kl = strlen(k);
+    for (size_t i = 0; i < e->n; i++) {
+        if (!strncmp(e->kv[i], k, kl) && e->kv[i][kl] == '=') { /* a later definition wins */
+            free(e->kv[i]);
+            e->kv[i] = bsn_sprintf("%s=%s", k, v);
+            return;
+        }
+    }
     if (e->n + 2 > e->cap) {
         e->cap = e->cap ? e->cap * 2 : 16;
         e->kv = bsn_realloc(e->kv, e->cap * sizeof(char *));
@@ -145,11 +153,21 @@ ref_done(int status, const char *body, size_t len, void *data)
  * NULL with *pending when it has been requested (now or earlier) and has not arrived, or NULL
  * when it does not exist.
  */
+static json_t *ref_get(struct agent_pod *p, const char *key, const char *path, bool *pending);
+
 static json_t *
 ref_object(struct agent_pod *p, const char *kind, const char *name, bool *pending)
 {
-    char key[320];
+    char key[320], path[700];
     snprintf(key, sizeof(key), "%s/%s", kind, name);
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s/%s", p->ns, kind, name);
+    return ref_get(p, key, path, pending);
+}
+
+/* Cached GET of path under key (see ref_object). */
+static json_t *
+ref_get(struct agent_pod *p, const char *key, const char *path, bool *pending)
+{
     json_t *v = p->refs_cache ? json_object_get(p->refs_cache, key) : NULL;
     if (v) {
         if (json_is_true(v))
@@ -162,8 +180,6 @@ ref_object(struct agent_pod *p, const char *kind, const char *name, bool *pendin
     struct ref_req *r = bsn_calloc(1, sizeof(*r));
     r->p = p;
     snprintf(r->key, sizeof(r->key), "%s", key);
-    char path[700];
-    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/%s/%s", p->ns, kind, name);
     agent_pod_ref(p);
     bsn_client_request(p->a->cl, "GET", path, NULL, NULL, 0, ref_done, r);
     *pending = true;
@@ -229,10 +245,110 @@ env_from(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why, size
     return rc;
 }
 
+/* FOO_BAR from foo-bar, as upstream's makeEnvVariableName. */
+static void
+env_name(const char *in, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; in[i] && i + 1 < n; i++)
+        out[i] = in[i] == '-' ? '_' : (in[i] >= 'a' && in[i] <= 'z') ? (char)(in[i] - 32) : in[i];
+    out[i] = '\0';
+}
+
+/* The docker-link style variables of one Service (upstream's envvars.FromServices). */
+static void
+service_env(struct agent_env *e, json_t *svc)
+{
+    const char *ip = bsn_json_str(svc, "spec.clusterIP");
+    json_t *ports = bsn_json_path(svc, "spec.ports");
+    if (!ip || !*ip || !strcmp(ip, "None") || !json_array_size(ports))
+        return;
+    char n[300], k[400], v[400], pn[128];
+    env_name(bsn_json_str(svc, "metadata.name") ?: "", n, sizeof(n));
+    bool v6 = strchr(ip, ':') != NULL;
+    snprintf(k, sizeof(k), "%s_SERVICE_HOST", n);
+    env_add(e, k, ip);
+    snprintf(k, sizeof(k), "%s_SERVICE_PORT", n);
+    snprintf(v, sizeof(v), "%lld", (long long)bsn_json_int(json_array_get(ports, 0), "port", 0));
+    env_add(e, k, v);
+    size_t i;
+    json_t *pt;
+    json_array_foreach(ports, i, pt)
+    {
+        const char *name = json_string_value(json_object_get(pt, "name"));
+        long long port = (long long)bsn_json_int(pt, "port", 0);
+        if (name && *name) {
+            env_name(name, pn, sizeof(pn));
+            snprintf(k, sizeof(k), "%s_SERVICE_PORT_%s", n, pn);
+            snprintf(v, sizeof(v), "%lld", port);
+            env_add(e, k, v);
+        }
+    }
+    json_array_foreach(ports, i, pt)
+    {
+        char proto[16], PROTO[16], url[200], ps[32];
+        snprintf(proto, sizeof(proto), "%s",
+                 json_string_value(json_object_get(pt, "protocol")) ?: "TCP");
+        env_name(proto, PROTO, sizeof(PROTO));
+        for (char *c = proto; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        long long port = (long long)bsn_json_int(pt, "port", 0);
+        snprintf(ps, sizeof(ps), "%lld", port);
+        snprintf(url, sizeof(url), v6 ? "%s://[%s]:%lld" : "%s://%s:%lld", proto, ip, port);
+        if (i == 0) {
+            snprintf(k, sizeof(k), "%s_PORT", n);
+            env_add(e, k, url);
+        }
+        snprintf(k, sizeof(k), "%s_PORT_%lld_%s", n, port, PROTO);
+        env_add(e, k, url);
+        snprintf(k, sizeof(k), "%s_PORT_%lld_%s_PROTO", n, port, PROTO);
+        env_add(e, k, proto);
+        snprintf(k, sizeof(k), "%s_PORT_%lld_%s_PORT", n, port, PROTO);
+        env_add(e, k, ps);
+        snprintf(k, sizeof(k), "%s_PORT_%lld_%s_ADDR", n, port, PROTO);
+        env_add(e, k, ip);
+    }
+}
+
+/* Service links: the pod namespace's Services (enableServiceLinks, default true) and always
+ * default/kubernetes. 1 while the lists are on their way. */
+static int
+services_env(struct agent_pod *p, struct agent_env *e)
+{
+    bool pending = false;
+    json_t *master = ref_get(p, "services:default/kubernetes",
+                             "/api/v1/namespaces/default/services/kubernetes", &pending);
+    json_t *list = NULL;
+    json_t *links = bsn_json_path(p->pod, "spec.enableServiceLinks");
+    if (!json_is_false(links)) {
+        char path[400];
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", p->ns);
+        list = ref_get(p, "services:list", path, &pending);
+    }
+    if (pending)
+        return 1;
+    size_t i;
+    json_t *svc;
+    json_array_foreach(json_object_get(list, "items"), i, svc)
+    {
+        if (!strcmp(p->ns, "default") &&
+            !strcmp(bsn_json_str(svc, "metadata.name") ?: "", "kubernetes"))
+            continue; /* from master below */
+        service_env(e, svc);
+    }
+    if (master)
+        service_env(e, master);
+    return 0;
+}
+
 int
 agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why, size_t whylen)
 {
+    int src = services_env(p, e);
     int rc = env_from(p, spec, e, why, whylen);
+    if (rc == 0)
+        rc = src;
     if (rc < 0)
         return rc;
     size_t i;

@@ -287,3 +287,44 @@ YAML
     kubectl create configmap missing --from-literal=x=1
     wait_for bash -c "kubectl get pod noenv | grep -q Running"
 }
+
+@test "service environment variables as upstream (enableServiceLinks)" {
+    kubectl create service clusterip my-svc --tcp=80:8080
+    ip="$(kubectl get svc my-svc -o jsonpath='{.spec.clusterIP}')"
+    kip="$(kubectl get svc kubernetes -o jsonpath='{.spec.clusterIP}')"
+    kport="$(kubectl get svc kubernetes -o jsonpath='{.spec.ports[0].port}')"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: links}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "env | grep -E '^(MY_SVC|KUBERNETES)_' | sort"]
+    env:
+    - name: MY_SVC_SERVICE_PORT
+      value: "overridden"
+YAML
+    wait_for bash -c "kubectl get pod links | grep -q Completed"
+    run kubectl logs links
+    expected="KUBERNETES_PORT=tcp://$kip:$kport
+KUBERNETES_PORT_${kport}_TCP=tcp://$kip:$kport
+KUBERNETES_PORT_${kport}_TCP_ADDR=$kip
+KUBERNETES_PORT_${kport}_TCP_PORT=$kport
+KUBERNETES_PORT_${kport}_TCP_PROTO=tcp
+KUBERNETES_SERVICE_HOST=$kip
+KUBERNETES_SERVICE_PORT=$kport
+KUBERNETES_SERVICE_PORT_HTTPS=$kport
+MY_SVC_PORT=tcp://$ip:80
+MY_SVC_PORT_80_TCP=tcp://$ip:80
+MY_SVC_PORT_80_TCP_ADDR=$ip
+MY_SVC_PORT_80_TCP_PORT=80
+MY_SVC_PORT_80_TCP_PROTO=tcp
+MY_SVC_SERVICE_HOST=$ip
+MY_SVC_SERVICE_PORT=overridden
+MY_SVC_SERVICE_PORT_80_8080=80"
+    [ "$output" = "$expected" ] || { diff <(echo "$output") <(echo "$expected") >&2; false; }
+}
