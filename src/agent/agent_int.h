@@ -62,7 +62,8 @@ struct agent_ctr {
     bool init;
     json_t *spec; /* borrowed from pod->pod */
     char name[128];
-    char id[65]; /* current runtime container, "" = none */
+    char id[65];        /* current runtime container, "" = none */
+    char image_id[320]; /* resolved by the runtime (oci), "" = the image name */
     enum ctr_state st;
     int64_t started_us;
     int restart_count;
@@ -75,6 +76,10 @@ struct agent_ctr {
     char waiting_msg[512];
     bool ready, started;
     bool killing; /* liveness failure: being stopped to restart */
+    /* image pulls (oci): ensured once per start, with back-off after failures */
+    bool pulling, pulled;
+    int64_t pull_backoff_ms;
+    uint64_t pull_until; /* monotonic ms */
     struct agent_probe *probes[PROBE_KINDS];
 };
 

@@ -87,7 +87,8 @@ out:;
     json_t *o =
         json_pack("{s:s,s:o,s:o,s:b,s:i,s:s,s:s,s:b}", "name", c->name, "state", state, "lastState",
                   last, "ready", c->ready && c->st == CT_RUNNING, "restartCount", c->restart_count,
-                  "image", image, "imageID", image, "started", c->started && c->st == CT_RUNNING);
+                  "image", image, "imageID", c->image_id[0] ? c->image_id : image, "started",
+                  c->started && c->st == CT_RUNNING);
     const char *id = c->id[0] ? c->id : NULL;
     if (id) {
         char cid[128];

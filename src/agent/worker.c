@@ -225,8 +225,11 @@ started_cb(void *data, int rc, const struct bsn_err *err)
         struct bsn_err e2;
         c->st = CT_RUNNING;
         c->started_us = bsn_time_now_us();
-        if (bsn_runtime_container_status(p->a->rt, c->id, &st, &e2) == 0 && st.started_us)
-            c->started_us = st.started_us;
+        if (bsn_runtime_container_status(p->a->rt, c->id, &st, &e2) == 0) {
+            if (st.started_us)
+                c->started_us = st.started_us;
+            snprintf(c->image_id, sizeof(c->image_id), "%s", st.image_id);
+        }
         agent_probes_start(c);
         agent_pod_sync_soon(p, 0);
     }
@@ -243,6 +246,72 @@ sec_uint(json_t *ctx, json_t *podctx, const char *field, uint32_t *out)
         return false;
     *out = (uint32_t)json_integer_value(v);
     return true;
+}
+
+struct pull_req {
+    struct agent_ctr *c;
+    char image[512];
+};
+
+static void
+pulled_cb(void *data, int rc, const struct bsn_err *err)
+{
+    struct pull_req *r = data;
+    struct agent_ctr *c = r->c;
+    struct agent_pod *p = c->pod;
+    c->pulling = false;
+    if (!p->gone && !p->a->closing) {
+        if (rc == 0) {
+            c->pulled = true;
+            c->pull_backoff_ms = 0;
+            c->waiting_reason[0] = c->waiting_msg[0] = '\0';
+            agent_pod_sync_soon(p, 0);
+        } else {
+            char msg[512];
+            bool never = err && !strcmp(err->reason, "ErrImageNeverPull");
+            snprintf(msg, sizeof(msg), "%s", err ? err->msg : "pull failed");
+            set_waiting(c, never ? "ErrImageNeverPull" : "ErrImagePull", msg);
+            c->pull_backoff_ms = bsn_agent_backoff_next(c->pull_backoff_ms);
+            c->pull_until = bsn_loop_now(p->a->loop) + (uint64_t)c->pull_backoff_ms;
+            bsn_info("agent", "pod %s container %s: image %s: %s", p->key, c->name, r->image, msg);
+            agent_pod_write_status(p);
+            agent_pod_sync_soon(p, (uint64_t)c->pull_backoff_ms);
+        }
+    }
+    agent_pod_unref(p);
+    free(r);
+}
+
+/* Makes the image available per imagePullPolicy (a worker thread pulls), then syncs. */
+static void
+ensure_image(struct agent_pod *p, struct agent_ctr *c, const char *image)
+{
+    if (c->pulling)
+        return;
+    uint64_t now = bsn_loop_now(p->a->loop);
+    if (now < c->pull_until) {
+        if (strcmp(c->waiting_reason, "ErrImageNeverPull")) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", image);
+            set_waiting(c, "ImagePullBackOff", msg);
+        }
+        agent_pod_sync_soon(p, c->pull_until - now);
+        return;
+    }
+    enum bsn_pull_policy pol;
+    if (bsn_image_parse_policy(json_string_value(json_object_get(c->spec, "imagePullPolicy")),
+                               image, &pol) < 0)
+        pol = bsn_image_default_policy(image);
+    struct pull_req *r = bsn_calloc(1, sizeof(*r));
+    r->c = c;
+    snprintf(r->image, sizeof(r->image), "%s", image);
+    c->pulling = true;
+    agent_pod_ref(p);
+    if (bsn_image_ensure_async(p->a->images, p->a->loop, image, pol, NULL, pulled_cb, r) < 0) {
+        struct bsn_err err;
+        bsn_err_set(&err, 500, "ErrImagePull", "cannot start the image pull");
+        pulled_cb(r, -1, &err);
+    }
 }
 
 /* Creates and starts c's next container. */
@@ -269,7 +338,13 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     struct bsn_image_config img = {0};
     bool have_img = false;
     if (a->images) {
+        if (!c->pulled) {
+            ensure_image(p, c, image);
+            agent_env_free(&env);
+            return;
+        }
         if (bsn_image_resolve(a->images, image, &img, &err) < 0) {
+            c->pulled = false;
             set_waiting(c, "ErrImageNeverPull", err.msg);
             agent_env_free(&env);
             return;
@@ -322,6 +397,7 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     bsn_map_put(&a->containers, c->id, c);
     c->st = CT_STARTING;
     c->ready = c->started = false;
+    c->pulled = false;          /* a restart ensures the image again, as kubelet */
     json_decref(p->refs_cache); /* the next start reads ConfigMaps and Secrets again */
     p->refs_cache = NULL;
     c->waiting_reason[0] = c->waiting_msg[0] = '\0';
