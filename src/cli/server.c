@@ -53,7 +53,9 @@ server_usage(FILE *out)
                  "                          K=V,...  capacity and labels of simulated nodes\n"
                  "  --disable-controllers LIST  comma-separated controllers not to run, or all\n"
                  "                          (scheduler is one of them)\n"
-                 "  --disable-agent         do not run pods on this host (no embedded agent)\n"
+                 "  --disable-agent         do not run pods on this host (no embedded agent;\n"
+                 "                          the default with --simulate-nodes unless --runtime\n"
+                 "                          or --node-name is given)\n"
                  "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
                  "                          as root when runc is installed, else process)\n"
                  "  --node-name NAME        node name of the embedded agent (default hostname)\n"
@@ -393,6 +395,9 @@ bsn_cmd_server(int argc, char **argv)
     bsn_ctrl_start(ctrl);
     /* the embedded node agent: one more client of the API on the same loop */
     struct bsn_agent *agent = NULL;
+    /* a simulated cluster runs no real pods unless an agent flag asks for it */
+    if (copts.sim_nodes > 0 && !agopts.runtime && !agopts.node_name)
+        no_agent = true;
     if (!no_agent) {
         agopts.data_dir = dir;
         agent = bsn_agent_new(loop, api, &agopts, &err);
