@@ -646,4 +646,6 @@ pod_sync(struct agent_pod *p)
         }
     }
     agent_pod_write_status(p);
+    if (p->finished && p->sandbox[0])
+        remove_sandbox(p); /* terminal: free the pod IP and namespace; logs stay */
 }
