@@ -19,6 +19,7 @@ struct placed {
     char owner[64];
     struct bsn_sched_req req;
     bool assumed; /* bound by us, not yet seen bound in the informer */
+    bool anti;    /* has required pod anti-affinity (checked against every new pod) */
 };
 
 struct bsn_scheduler {
@@ -34,6 +35,7 @@ struct bsn_scheduler {
     struct bsn_map owner_cnt; /* "uid|node" -> (uintptr_t)count */
     size_t rr;
     uint64_t bound;
+    size_t anti_placed; /* placed pods with required anti-affinity */
 };
 
 static struct bsn_sched_node *
@@ -103,9 +105,14 @@ place(struct bsn_scheduler *s, const char *key, const json_t *pod, const char *n
     owner_uid(pod, p->owner, sizeof(p->owner));
     bsn_sched_pod_request(pod, &p->req);
     p->assumed = assumed;
+    p->anti =
+        json_object_get(json_object_get(bsn_json_path(pod, "spec.affinity"), "podAntiAffinity"),
+                        "requiredDuringSchedulingIgnoredDuringExecution") != NULL;
+    s->anti_placed += p->anti;
     account(s, p, +1);
     struct placed *old = bsn_map_put(&s->placed, key, p);
     if (old) {
+        s->anti_placed -= old->anti;
         account(s, old, -1);
         free(old);
     }
@@ -117,6 +124,7 @@ unplace(struct bsn_scheduler *s, const char *key)
 {
     struct placed *p = bsn_map_del(&s->placed, key);
     if (p) {
+        s->anti_placed -= p->anti;
         account(s, p, -1);
         free(p);
     }
@@ -371,6 +379,39 @@ schedule_one(const char *key, void *data)
             if (same[i] > max_same)
                 max_same = same[i];
         }
+    }
+    if (any && (s->anti_placed > 0 || bsn_sched_topo_needed(pod))) {
+        /* second pass: inter-pod affinity and topology spread over the nodes that fit */
+        struct bsn_sched_placed *pv = bsn_calloc(s->placed.len + 1, sizeof(*pv));
+        size_t npv = 0;
+        const char *pk;
+        void *v;
+        size_t it = 0;
+        while (bsn_map_next(&s->placed, &it, &pk, &v)) {
+            struct placed *p = v;
+            json_t *ppod = bsn_informer_get(s->pods, pk);
+            struct bsn_sched_node *pn = node_get(s, p->node, false);
+            if (ppod && pn && pn->node)
+                pv[npv++] = (struct bsn_sched_placed){ppod, pn->labels};
+        }
+        const json_t **cands = bsn_calloc(n + 1, sizeof(*cands));
+        size_t ncand = 0;
+        for (size_t i = 0; i < n; i++)
+            if (same[i] >= 0)
+                cands[ncand++] = s->list[i]->labels;
+        struct bsn_sched_topo *topo = bsn_sched_topo_new(pod, pv, npv);
+        any = false;
+        for (size_t i = 0; i < n; i++) {
+            if (same[i] < 0)
+                continue;
+            if (!bsn_sched_topo_filter(topo, s->list[i]->labels, cands, ncand, &fails[i]))
+                same[i] = -1;
+            else
+                any = true;
+        }
+        bsn_sched_topo_free(topo);
+        free(cands);
+        free(pv);
     }
     if (!any) {
         char *msg = bsn_sched_message(fails, n);

@@ -73,4 +73,28 @@ int64_t bsn_sched_score(const json_t *pod, const struct bsn_sched_req *req,
  */
 char *bsn_sched_message(const struct bsn_sched_fail *fails, size_t nnodes);
 
+/* ---- inter-pod affinity and topology spread (interpod.c) ---- */
+
+/* A placed pod and the labels of its node. */
+struct bsn_sched_placed {
+    const json_t *pod;
+    const json_t *node_labels;
+};
+struct bsn_sched_topo;
+/* True when the pod has pod (anti-)affinity or topology spread constraints. */
+bool bsn_sched_topo_needed(const json_t *pod);
+/* Counts, per topology domain, the placed pods each of the pod's terms selects. */
+struct bsn_sched_topo *bsn_sched_topo_new(const json_t *pod, const struct bsn_sched_placed *placed,
+                                          size_t n);
+/*
+ * Filters one node (its labels). candidates are the labels of the nodes that passed the other
+ * filters (the domains topology spread compares). Reasons as upstream: "node(s) didn't match
+ * pod affinity rules", "... pod anti-affinity rules", "node(s) didn't satisfy existing pods
+ * anti-affinity rules", "node(s) didn't match pod topology spread constraints".
+ */
+bool bsn_sched_topo_filter(struct bsn_sched_topo *t, const json_t *node_labels,
+                           const json_t *const *candidates, size_t ncand,
+                           struct bsn_sched_fail *why);
+void bsn_sched_topo_free(struct bsn_sched_topo *t);
+
 #endif

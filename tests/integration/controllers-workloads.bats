@@ -250,3 +250,49 @@ YAML
     # claims survive scale-down
     [ "$(kubectl get pvc -o name | grep -c data-db-)" -eq 3 ]
 }
+
+@test "pod anti-affinity and topology spread constraints" {
+    kubectl apply -f - <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: anti}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: anti}}
+  template:
+    metadata: {labels: {app: anti}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: anti}}
+            topologyKey: kubernetes.io/hostname
+      containers: [{name: c, image: x}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: topology.kubernetes.io/zone
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector: {matchLabels: {app: spread}}
+      containers: [{name: c, image: x, resources: {requests: {cpu: "6"}}}]
+YAML
+    wait_for 'test "$(kubectl get pods -l app=anti --field-selector=status.phase=Running -o name | wc -l)" -eq 3'
+    wait_for 'test -n "$(kubectl get pods -l app=anti --field-selector=status.phase=Pending -o jsonpath="{.items[0].status.conditions[0].message}")"'
+    run kubectl get pods -l app=anti --field-selector=status.phase=Pending -o jsonpath='{.items[0].status.conditions[0].message}'
+    [ "$output" = "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod." ]
+    [ "$(pods_of anti | awk '$3 != "" {print $3}' | sort -u | wc -l)" -eq 3 ]
+    wait_for 'test "$(kubectl get pods -l app=spread --field-selector=status.phase=Running -o name | wc -l)" -eq 6'
+    # three zones (one per simulated node): two pods each
+    run sh -c "kubectl get pods -l app=spread -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | sort | uniq -c | awk '{print \$1}' | tr '\\n' ' '"
+    [ "$output" = "2 2 2 " ]
+    kubectl delete deploy anti spread
+}

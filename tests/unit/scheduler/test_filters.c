@@ -173,14 +173,77 @@ test_message(void **state)
     free(m);
 }
 
+static void
+test_interpod(void **state)
+{
+    json_t *n1 = J("{\"kubernetes.io/hostname\":\"n1\",\"zone\":\"a\"}");
+    json_t *n2 = J("{\"kubernetes.io/hostname\":\"n2\",\"zone\":\"a\"}");
+    json_t *n3 = J("{\"kubernetes.io/hostname\":\"n3\",\"zone\":\"b\"}");
+    json_t *web = J("{\"metadata\":{\"namespace\":\"d\",\"labels\":{\"app\":\"web\"}}}");
+    json_t *db = J("{\"metadata\":{\"namespace\":\"d\",\"labels\":{\"app\":\"db\"}},"
+                   "\"spec\":{\"affinity\":{\"podAntiAffinity\":{"
+                   "\"requiredDuringSchedulingIgnoredDuringExecution\":[{\"labelSelector\":"
+                   "{\"matchLabels\":{\"app\":\"cache\"}},\"topologyKey\":\"zone\"}]}}}}");
+    struct bsn_sched_placed placed[] = {{web, n1}, {db, n3}};
+    const json_t *cands[] = {n1, n2, n3};
+    struct bsn_sched_fail why;
+    /* affinity to web by hostname: only n1 */
+    json_t *p = J("{\"metadata\":{\"namespace\":\"d\",\"labels\":{\"app\":\"x\"}},"
+                  "\"spec\":{\"affinity\":{\"podAffinity\":{"
+                  "\"requiredDuringSchedulingIgnoredDuringExecution\":[{\"labelSelector\":"
+                  "{\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":"
+                  "\"kubernetes.io/hostname\"}]}}}}");
+    assert_true(bsn_sched_topo_needed(p));
+    struct bsn_sched_topo *t = bsn_sched_topo_new(p, placed, 2);
+    assert_true(bsn_sched_topo_filter(t, n1, cands, 3, &why));
+    assert_false(bsn_sched_topo_filter(t, n2, cands, 3, &why));
+    assert_string_equal(why.reasons[0], "node(s) didn't match pod affinity rules");
+    bsn_sched_topo_free(t);
+    json_decref(p);
+    /* anti-affinity to web by zone: n1 and n2 share zone a */
+    p = J("{\"metadata\":{\"namespace\":\"d\"},\"spec\":{\"affinity\":{\"podAntiAffinity\":{"
+          "\"requiredDuringSchedulingIgnoredDuringExecution\":[{\"labelSelector\":"
+          "{\"matchLabels\":{\"app\":\"web\"}},\"topologyKey\":\"zone\"}]}}}}");
+    t = bsn_sched_topo_new(p, placed, 2);
+    assert_false(bsn_sched_topo_filter(t, n2, cands, 3, &why));
+    assert_string_equal(why.reasons[0], "node(s) didn't match pod anti-affinity rules");
+    assert_true(bsn_sched_topo_filter(t, n3, cands, 3, &why));
+    bsn_sched_topo_free(t);
+    json_decref(p);
+    /* an existing pod's anti-affinity keeps a cache pod out of zone b */
+    p = J("{\"metadata\":{\"namespace\":\"d\",\"labels\":{\"app\":\"cache\"}}}");
+    assert_false(bsn_sched_topo_needed(p));
+    t = bsn_sched_topo_new(p, placed, 2);
+    assert_false(bsn_sched_topo_filter(t, n3, cands, 3, &why));
+    assert_string_equal(why.reasons[0], "node(s) didn't satisfy existing pods anti-affinity rules");
+    assert_true(bsn_sched_topo_filter(t, n1, cands, 3, &why));
+    bsn_sched_topo_free(t);
+    json_decref(p);
+    /* spread by zone, maxSkew 1: zone a has one web pod, b none -> only b fits */
+    p = J("{\"metadata\":{\"namespace\":\"d\",\"labels\":{\"app\":\"web\"}},"
+          "\"spec\":{\"topologySpreadConstraints\":[{\"maxSkew\":1,\"topologyKey\":\"zone\","
+          "\"whenUnsatisfiable\":\"DoNotSchedule\",\"labelSelector\":{\"matchLabels\":"
+          "{\"app\":\"web\"}}}]}}");
+    t = bsn_sched_topo_new(p, placed, 2);
+    assert_false(bsn_sched_topo_filter(t, n2, cands, 3, &why));
+    assert_string_equal(why.reasons[0], "node(s) didn't match pod topology spread constraints");
+    assert_true(bsn_sched_topo_filter(t, n3, cands, 3, &why));
+    bsn_sched_topo_free(t);
+    json_decref(p);
+    json_decref(n1);
+    json_decref(n2);
+    json_decref(n3);
+    json_decref(web);
+    json_decref(db);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_filter_table),
-        cmocka_unit_test(test_host_ports),
-        cmocka_unit_test(test_scores),
-        cmocka_unit_test(test_message),
+        cmocka_unit_test(test_filter_table), cmocka_unit_test(test_host_ports),
+        cmocka_unit_test(test_scores),       cmocka_unit_test(test_message),
+        cmocka_unit_test(test_interpod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
