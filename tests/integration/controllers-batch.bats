@@ -75,11 +75,11 @@ YAML
 
 @test "suspended job starts no pods until resumed; ttl deletes a finished job" {
     job_yaml sus 1 1 succeed "  suspend: true
-  ttlSecondsAfterFinished: 1" | kubectl apply -f -
+  ttlSecondsAfterFinished: 3" | kubectl apply -f -
     wait_for 'test "$(kubectl get job sus -o jsonpath="{.status.conditions[?(@.type==\"Suspended\")].status}")" = True'
     [ "$(kubectl get pods -l job-name=sus -o name | wc -l)" -eq 0 ]
     kubectl patch job sus --type=merge -p '{"spec":{"suspend":false}}'
-    timeout 30 kubectl wait --for=condition=complete job/sus --timeout=30s
+    wait_for 'test "$(kubectl get job sus -o jsonpath="{.status.conditions[?(@.type==\"Complete\")].status}")" = True'
     wait_for 'test "$(kubectl get jobs -o name | grep -c "^job.batch/sus$")" -eq 0'
 }
 
