@@ -81,6 +81,12 @@ struct agent_ctr {
     int64_t pull_backoff_ms;
     uint64_t pull_until; /* monotonic ms */
     struct agent_probe *probes[PROBE_KINDS];
+    /* preStop exec hook while the pod terminates */
+    pid_t hook_pid;
+    struct bsn_child hook_child;
+    struct bsn_timer hook_timer;
+    uint64_t hook_t0;
+    int64_t hook_grace_ms;
 };
 
 struct agent_pod {
@@ -162,7 +168,9 @@ void agent_pod_write_status(struct agent_pod *p);
 
 /* probe.c */
 void agent_probes_start(struct agent_ctr *c);
+/* Stops c's probes and cancels its preStop hook (kills the hook process). */
 void agent_probes_stop(struct agent_ctr *c);
+void agent_hook_cancel(struct agent_ctr *c);
 /* a probe's result changed (probe.c -> worker.c) */
 void agent_probe_changed(struct agent_ctr *c, enum probe_kind kind, enum bsn_probe_result r);
 

@@ -305,6 +305,7 @@ agent_probes_start(struct agent_ctr *c)
 void
 agent_probes_stop(struct agent_ctr *c)
 {
+    agent_hook_cancel(c);
     for (int k = 0; k < PROBE_KINDS; k++) {
         struct agent_probe *pr = c->probes[k];
         if (!pr)

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/agent_int.h"
@@ -53,6 +55,7 @@ agent_pod_unref(struct agent_pod *p)
 }
 
 static void pod_sync(struct agent_pod *p);
+static void hook_over(struct agent_ctr *c);
 
 static void
 sync_cb(struct bsn_loop *loop, void *data)
@@ -129,6 +132,7 @@ agent_pod_new(struct bsn_agent *a, json_t *pod)
         json_t *spec = c->init ? json_array_get(init, i) : json_array_get(ctrs, i - p->ninit);
         snprintf(c->name, sizeof(c->name), "%s",
                  json_string_value(json_object_get(spec, "name")) ?: "");
+        bsn_timer_init(&c->hook_timer);
         snprintf(c->waiting_reason, sizeof(c->waiting_reason), "%s",
                  c->init || p->ninit == 0 ? "ContainerCreating" : "PodInitializing");
     }
@@ -452,6 +456,8 @@ agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *s
     if (!c)
         return;
     struct agent_pod *p = c->pod;
+    if (c->hook_pid > 0 || bsn_timer_active(&c->hook_timer))
+        hook_over(c); /* exited during its preStop hook: the stop completes at once */
     agent_probes_stop(c);
     c->st = CT_EXITED;
     c->ready = false;
@@ -547,6 +553,89 @@ stopped_cb(void *data, int rc, const struct bsn_err *err)
 }
 
 static void
+stop_container(struct agent_pod *p, struct agent_ctr *c, int64_t grace_ms)
+{
+    struct bsn_err err;
+    if (bsn_runtime_container_stop(p->a->rt, c->id, grace_ms, stopped_cb, p, &err) < 0) {
+        /* not running any more: nothing to wait for */
+        if (--p->stops_pending == 0)
+            agent_pod_sync_soon(p, 0);
+        agent_pod_unref(p);
+    }
+}
+
+void
+agent_hook_cancel(struct agent_ctr *c)
+{
+    struct bsn_loop *loop = c->pod->a->loop;
+    if (c->hook_pid > 0) {
+        bsn_loop_unwatch_child(loop, &c->hook_child);
+        kill(c->hook_pid, SIGKILL);
+        waitpid(c->hook_pid, NULL, 0);
+        c->hook_pid = 0;
+    }
+    bsn_timer_stop(loop, &c->hook_timer);
+}
+
+/* The preStop hook ended (or ran out of time): stop the container with what is left of the
+ * grace period (at least 2 s, upstream's one-time extension). */
+static void
+hook_over(struct agent_ctr *c)
+{
+    struct agent_pod *p = c->pod;
+    int64_t left = c->hook_grace_ms - (int64_t)(bsn_loop_now(p->a->loop) - c->hook_t0);
+    agent_hook_cancel(c);
+    stop_container(p, c, BSN_MAX(left, 2000));
+}
+
+static void
+hook_exited(struct bsn_loop *loop, pid_t pid, int wstatus, void *data)
+{
+    BSN_UNUSED(loop);
+    BSN_UNUSED(pid);
+    struct agent_ctr *c = data;
+    c->hook_pid = 0; /* reaped */
+    if (!(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0))
+        bsn_info("agent", "pod %s container %s: preStop hook failed", c->pod->key, c->name);
+    hook_over(c);
+}
+
+static void
+hook_timeout(struct bsn_loop *loop, void *data)
+{
+    BSN_UNUSED(loop);
+    hook_over(data);
+}
+
+/* Starts c's preStop exec hook; false when there is none (or it cannot run). */
+static bool
+run_prestop(struct agent_pod *p, struct agent_ctr *c, int64_t grace_ms)
+{
+    json_t *cmd = bsn_json_path(c->spec, "lifecycle.preStop.exec.command");
+    size_t n = json_array_size(cmd);
+    if (!n || c->st != CT_RUNNING)
+        return false;
+    const char **argv = bsn_calloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        argv[i] = json_string_value(json_array_get(cmd, i)) ?: "";
+    struct bsn_exec_config cfg = {.argv = argv, .fd_in = -1, .fd_out = -1, .fd_err = -1};
+    struct bsn_err err;
+    pid_t pid;
+    int rc = bsn_runtime_exec(p->a->rt, c->id, &cfg, &pid, &err);
+    free(argv);
+    if (rc < 0) {
+        bsn_info("agent", "pod %s container %s: preStop hook: %s", p->key, c->name, err.msg);
+        return false;
+    }
+    c->hook_pid = pid;
+    c->hook_t0 = bsn_loop_now(p->a->loop);
+    c->hook_grace_ms = grace_ms;
+    bsn_loop_watch_child(p->a->loop, &c->hook_child, pid, hook_exited, c);
+    bsn_timer_start(p->a->loop, &c->hook_timer, (uint64_t)BSN_MAX(grace_ms, 0), hook_timeout, c);
+    return true;
+}
+
+static void
 terminate(struct agent_pod *p)
 {
     if (p->stopping) {
@@ -563,14 +652,10 @@ terminate(struct agent_pod *p)
         struct agent_ctr *c = &p->ctrs[i];
         agent_probes_stop(c);
         if (c->id[0] && (c->st == CT_RUNNING || c->st == CT_STARTING)) {
-            struct bsn_err err;
             p->stops_pending++;
             agent_pod_ref(p);
-            if (bsn_runtime_container_stop(p->a->rt, c->id, grace * 1000, stopped_cb, p, &err) <
-                0) {
-                p->stops_pending--;
-                agent_pod_unref(p);
-            }
+            if (!run_prestop(p, c, grace * 1000))
+                stop_container(p, c, grace * 1000);
         }
     }
     if (--p->stops_pending == 0)

@@ -328,3 +328,31 @@ MY_SVC_SERVICE_PORT=overridden
 MY_SVC_SERVICE_PORT_80_8080=80"
     [ "$output" = "$expected" ] || { diff <(echo "$output") <(echo "$expected") >&2; false; }
 }
+
+@test "a preStop exec hook runs before the container is stopped" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: hooked}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    env: [{name: WHO, value: hook-$MARK}]
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "echo \$WHO > $BOSUN_DIR/prestop; pgrep -f 'sleep 1000.$MARK' >> $BOSUN_DIR/prestop"]}
+YAML
+    wait_for bash -c "kubectl get pod hooked | grep -q Running"
+    run kubectl delete pod hooked --timeout=30s
+    [ "$status" -eq 0 ]
+    # the hook saw the container still running, with its environment
+    run cat "$BOSUN_DIR/prestop"
+    [ "${lines[0]}" = "hook-$MARK" ]
+    [[ "${lines[1]}" =~ ^[0-9]+$ ]]
+    run pgrep -f "sleep 1000.$MARK"
+    [ "$status" -ne 0 ]
+}

@@ -76,6 +76,7 @@ make_pod(struct fixture *f, const char *json, size_t ninit)
         struct agent_ctr *c = &p->ctrs[i];
         c->pod = p;
         c->init = i < ninit;
+        bsn_timer_init(&c->hook_timer);
         c->spec = c->init ? json_array_get(init, i) : json_array_get(ctrs, i - ninit);
         snprintf(c->name, sizeof(c->name), "%s",
                  json_string_value(json_object_get(c->spec, "name")));
