@@ -143,6 +143,48 @@ decode_body(struct req_ctx *c, struct bsn_err *err)
     return v;
 }
 
+/*
+ * fieldValidation: Strict rejects fields the kind does not have (400, as upstream's strict
+ * decoder), Warn (the default) names them in a Warning header, Ignore skips the check. Kinds
+ * without a schema here are not checked. Protobuf bodies cannot carry unknown fields.
+ */
+static int
+check_unknown_fields(struct req_ctx *c, const json_t *tree, struct bsn_err *err)
+{
+    if (c->ctype && bsn_proto_content_type(bsn_str_c(c->ctype)))
+        return 0;
+    char fv[16] = "";
+    api_query(c, "fieldValidation", fv, sizeof(fv));
+    if (!strcmp(fv, "Ignore"))
+        return 0;
+    char av[128];
+    snprintf(av, sizeof(av), "%s%s%s", c->res->group, c->res->group[0] ? "/" : "", c->res->version);
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    int n = bsn_proto_unknown_fields(tree, av, c->res->kind, &b, 16);
+    int rc = 0;
+    if (n > 0 && !strcmp(fv, "Strict")) {
+        rc = bsn_err_set(err, 400, "BadRequest",
+                         "%s in version \"%s\" cannot be handled as a %s: strict decoding "
+                         "error: %s",
+                         c->res->kind, c->res->version, c->res->kind, b.data);
+    } else if (n > 0) {
+        struct bsn_buf w;
+        bsn_buf_init(&w);
+        bsn_buf_puts(&w, "299 - \"");
+        for (const char *p = b.data; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                bsn_buf_putc(&w, '\\');
+            bsn_buf_putc(&w, *p);
+        }
+        bsn_buf_putc(&w, '"');
+        c->sink->add_header(c, "Warning", w.data);
+        bsn_buf_fini(&w);
+    }
+    bsn_buf_fini(&b);
+    return rc;
+}
+
 const char *
 api_storage_group(const struct bsn_resource *res)
 {
@@ -792,7 +834,8 @@ do_patch(struct req_ctx *c)
         patch = bsn_yaml_parse_one(c->body ? c->body : "", c->body_len, &err);
     else
         patch = bsn_json_parse(c->body ? c->body : "", c->body_len, &err);
-    if (!patch) {
+    if (!patch || (pt != PATCH_JSON && check_unknown_fields(c, patch, &err) < 0)) {
+        json_decref(patch);
         api_reply_err(c, &err);
         return;
     }
@@ -1849,7 +1892,8 @@ dispatch_resource(struct req_ctx *c)
             return;
         }
         json_t *tree = decode_body(c, &err);
-        if (!tree) {
+        if (!tree || check_unknown_fields(c, tree, &err) < 0) {
+            json_decref(tree);
             api_reply_err(c, &err);
             return;
         }
@@ -1866,7 +1910,8 @@ dispatch_resource(struct req_ctx *c)
             return;
         }
         json_t *tree = decode_body(c, &err);
-        if (!tree) {
+        if (!tree || check_unknown_fields(c, tree, &err) < 0) {
+            json_decref(tree);
             api_reply_err(c, &err);
             return;
         }

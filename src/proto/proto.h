@@ -76,4 +76,13 @@ bool bsn_proto_content_type(struct bsn_str ct);
 /* True when we have a schema for apiVersion/kind (e.g. to pick protobuf for a response). */
 bool bsn_proto_has_kind(const char *api_version, const char *kind);
 
+/*
+ * Unknown-field detection (fieldValidation=Strict|Warn): appends to out, comma-separated,
+ * `unknown field "<path>"` for each field of obj (an object of api_version/kind, or a merge or
+ * strategic-merge patch of one) that the kind's schema does not have, at most max of them.
+ * Returns how many there are (0 = none), or -1 when the kind has no schema here (unchecked).
+ */
+int bsn_proto_unknown_fields(const json_t *obj, const char *api_version, const char *kind,
+                             struct bsn_buf *out, int max);
+
 #endif

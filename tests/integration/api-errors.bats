@@ -120,3 +120,19 @@ post() {
     run post "/api/v1/namespaces/$NS/configmaps?fieldValidation=Bogus" '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"y"}}'
     [ "$(echo "$output" | jq -r .code)" = 400 ]
 }
+
+@test "unknown fields: kubectl's Strict validation rejects them with the path, Warn warns" {
+    run kubectl apply -n "$NS" -f - <<<'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"typo"},"spec":{"replicass":2,"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"nginx","imagePullPolicyy":"Always"}]}}}}'
+    [ "$status" -ne 0 ]
+    [[ "$output" == *'strict decoding error'* ]]
+    [[ "$output" == *'unknown field "spec.replicass"'* ]]
+    [[ "$output" == *'unknown field "spec.template.spec.containers[0].imagePullPolicyy"'* ]]
+    run kubectl get deploy typo -n "$NS"
+    [ "$status" -ne 0 ]
+    run kubectl apply --validate=warn -n "$NS" -f - <<<'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"warned"},"extra":1}'
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'unknown field "extra"'* ]]
+    run kubectl apply --validate=false -n "$NS" -f - <<<'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ignored"},"extra":1}'
+    [ "$status" -eq 0 ]
+    [[ "$output" != *'unknown field'* ]]
+}

@@ -40,6 +40,7 @@ start_server() {
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
         "${flags[@]}" >"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
+    echo "$BOSUN_PID" >"$BOSUN_DIR/pid" # tests that restart it update this for teardown
     export BOSUN_DIR BOSUN_PORT BOSUN_PID BOSUN_GW_PORT
     export KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
     wait_ready
@@ -73,11 +74,16 @@ restart_server() {
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
         "${flags[@]}" "$@" >>"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
+    echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_PID
     wait_ready
 }
 
 stop_server() {
+    # the server may have been restarted by a test in another shell: its pid is in the file
+    if [ -n "${BOSUN_DIR:-}" ] && [ -f "$BOSUN_DIR/pid" ]; then
+        BOSUN_PID="$(cat "$BOSUN_DIR/pid")"
+    fi
     if [ -n "${BOSUN_PID:-}" ]; then
         kill -TERM "$BOSUN_PID" 2>/dev/null || true
         for _ in $(seq 1 100); do kill -0 "$BOSUN_PID" 2>/dev/null || break; sleep 0.05; done
