@@ -24,7 +24,7 @@ _local = threading.local()
 def conn():
     c = getattr(_local, "c", None)
     if c is None:
-        c = http.client.HTTPConnection(HOST, PORT, timeout=120)
+        c = http.client.HTTPConnection(HOST, PORT, timeout=600)
         _local.c = c
     return c
 
@@ -158,7 +158,7 @@ def bench_rss(p):
          "spec": {"replicas": p, "selector": {"matchLabels": {"app": "big"}}, "template": template("big", "big:1", "1m")}}
     t0 = time.time()
     req("POST", "/apis/apps/v1/namespaces/%s/deployments" % ns, d)
-    wait(lambda: rolled_out(ns, "big", p), timeout=600, step=0.5)
+    wait(lambda: rolled_out(ns, "big", p), timeout=900, step=1.0)
     t = time.time() - t0
     time.sleep(2)
     return rss_kb(), t
