@@ -81,7 +81,8 @@ struct agent_ctr {
     int64_t pull_backoff_ms;
     uint64_t pull_until; /* monotonic ms */
     struct agent_probe *probes[PROBE_KINDS];
-    /* preStop exec hook while the pod terminates */
+    /* postStart (after the start) or preStop (while the pod terminates) exec hook */
+    bool hook_post;
     pid_t hook_pid;
     struct bsn_child hook_child;
     struct bsn_timer hook_timer;

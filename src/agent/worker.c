@@ -55,7 +55,9 @@ agent_pod_unref(struct agent_pod *p)
 }
 
 static void pod_sync(struct agent_pod *p);
-static void hook_over(struct agent_ctr *c);
+static void hook_over(struct agent_ctr *c, bool ok);
+static bool run_hook(struct agent_pod *p, struct agent_ctr *c, json_t *cmd, int64_t grace_ms,
+                     bool post);
 
 static void
 sync_cb(struct bsn_loop *loop, void *data)
@@ -234,7 +236,10 @@ started_cb(void *data, int rc, const struct bsn_err *err)
                 c->started_us = st.started_us;
             snprintf(c->image_id, sizeof(c->image_id), "%s", st.image_id);
         }
-        agent_probes_start(c);
+        /* probes begin once a postStart hook has succeeded */
+        if (!run_hook(p, c, bsn_json_path(c->spec, "lifecycle.postStart.exec.command"),
+                      bsn_json_int(p->pod, "spec.terminationGracePeriodSeconds", 30) * 1000, true))
+            agent_probes_start(c);
         agent_pod_sync_soon(p, 0);
     }
     agent_pod_unref(p);
@@ -456,8 +461,10 @@ agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *s
     if (!c)
         return;
     struct agent_pod *p = c->pod;
-    if (c->hook_pid > 0 || bsn_timer_active(&c->hook_timer))
-        hook_over(c); /* exited during its preStop hook: the stop completes at once */
+    if (c->hook_post)
+        agent_hook_cancel(c); /* exited during its postStart hook */
+    else if (c->hook_pid > 0 || bsn_timer_active(&c->hook_timer))
+        hook_over(c, false); /* exited during its preStop hook: the stop completes at once */
     agent_probes_stop(c);
     c->st = CT_EXITED;
     c->ready = false;
@@ -568,6 +575,7 @@ void
 agent_hook_cancel(struct agent_ctr *c)
 {
     struct bsn_loop *loop = c->pod->a->loop;
+    c->hook_post = false;
     if (c->hook_pid > 0) {
         bsn_loop_unwatch_child(loop, &c->hook_child);
         kill(c->hook_pid, SIGKILL);
@@ -580,9 +588,27 @@ agent_hook_cancel(struct agent_ctr *c)
 /* The preStop hook ended (or ran out of time): stop the container with what is left of the
  * grace period (at least 2 s, upstream's one-time extension). */
 static void
-hook_over(struct agent_ctr *c)
+hook_over(struct agent_ctr *c, bool ok)
 {
     struct agent_pod *p = c->pod;
+    if (c->hook_post) {
+        agent_hook_cancel(c);
+        if (ok) {
+            agent_probes_start(c);
+        } else {
+            /* as kubelet: a failed postStart kills the container; restartPolicy decides */
+            struct bsn_err err;
+            bsn_info("agent", "pod %s container %s: postStart hook failed; killing it", p->key,
+                     c->name);
+            c->killing = true;
+            bsn_runtime_container_stop(
+                p->a->rt, c->id,
+                bsn_json_int(p->pod, "spec.terminationGracePeriodSeconds", 30) * 1000, NULL, NULL,
+                &err);
+        }
+        agent_pod_sync_soon(p, 0);
+        return;
+    }
     int64_t left = c->hook_grace_ms - (int64_t)(bsn_loop_now(p->a->loop) - c->hook_t0);
     agent_hook_cancel(c);
     stop_container(p, c, BSN_MAX(left, 2000));
@@ -595,23 +621,23 @@ hook_exited(struct bsn_loop *loop, pid_t pid, int wstatus, void *data)
     BSN_UNUSED(pid);
     struct agent_ctr *c = data;
     c->hook_pid = 0; /* reaped */
-    if (!(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0))
+    bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    if (!ok && !c->hook_post)
         bsn_info("agent", "pod %s container %s: preStop hook failed", c->pod->key, c->name);
-    hook_over(c);
+    hook_over(c, ok);
 }
 
 static void
 hook_timeout(struct bsn_loop *loop, void *data)
 {
     BSN_UNUSED(loop);
-    hook_over(data);
+    hook_over(data, false);
 }
 
-/* Starts c's preStop exec hook; false when there is none (or it cannot run). */
+/* Starts an exec hook (command cmd) in c; false when there is none (or it cannot run). */
 static bool
-run_prestop(struct agent_pod *p, struct agent_ctr *c, int64_t grace_ms)
+run_hook(struct agent_pod *p, struct agent_ctr *c, json_t *cmd, int64_t grace_ms, bool post)
 {
-    json_t *cmd = bsn_json_path(c->spec, "lifecycle.preStop.exec.command");
     size_t n = json_array_size(cmd);
     if (!n || c->st != CT_RUNNING)
         return false;
@@ -624,9 +650,11 @@ run_prestop(struct agent_pod *p, struct agent_ctr *c, int64_t grace_ms)
     int rc = bsn_runtime_exec(p->a->rt, c->id, &cfg, &pid, &err);
     free(argv);
     if (rc < 0) {
-        bsn_info("agent", "pod %s container %s: preStop hook: %s", p->key, c->name, err.msg);
+        bsn_info("agent", "pod %s container %s: %s hook: %s", p->key, c->name,
+                 post ? "postStart" : "preStop", err.msg);
         return false;
     }
+    c->hook_post = post;
     c->hook_pid = pid;
     c->hook_t0 = bsn_loop_now(p->a->loop);
     c->hook_grace_ms = grace_ms;
@@ -654,7 +682,8 @@ terminate(struct agent_pod *p)
         if (c->id[0] && (c->st == CT_RUNNING || c->st == CT_STARTING)) {
             p->stops_pending++;
             agent_pod_ref(p);
-            if (!run_prestop(p, c, grace * 1000))
+            if (!run_hook(p, c, bsn_json_path(c->spec, "lifecycle.preStop.exec.command"),
+                          grace * 1000, false))
                 stop_container(p, c, grace * 1000);
         }
     }

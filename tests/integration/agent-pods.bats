@@ -356,3 +356,41 @@ YAML
     run pgrep -f "sleep 1000.$MARK"
     [ "$status" -ne 0 ]
 }
+
+@test "a postStart exec hook runs after the start; a failing one kills the container" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: poststart}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "while [ ! -f $BOSUN_DIR/started ]; do sleep 0.1; done; echo got-it; exec sleep 1000.$MARK"]
+    lifecycle:
+      postStart:
+        exec: {command: ["touch", "$BOSUN_DIR/started"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badhook}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    lifecycle:
+      postStart:
+        exec: {command: ["false"]}
+YAML
+    run kubectl wait --for=condition=Ready pod/poststart --timeout=30s
+    [ "$status" -eq 0 ]
+    wait_for bash -c "kubectl logs poststart | grep -q got-it"
+    wait_for bash -c "[ \"\$(kubectl get pod badhook -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge 1 ]"
+    run kubectl get pod badhook -o jsonpath='{.status.containerStatuses[0].ready}'
+    [ "$output" = "false" ]
+}
