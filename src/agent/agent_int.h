@@ -60,7 +60,9 @@ struct ctr_term {
 struct agent_ctr {
     struct agent_pod *pod;
     bool init;
-    json_t *spec; /* borrowed from pod->pod */
+    bool sidecar;    /* restartable init container (restartPolicy Always) */
+    bool sidecar_up; /* it started (and passed its startup probe): init goes on */
+    json_t *spec;    /* borrowed from pod->pod */
     char name[128];
     char id[65];        /* current runtime container, "" = none */
     char image_id[320]; /* resolved by the runtime (oci), "" = the image name */

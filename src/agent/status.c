@@ -132,7 +132,7 @@ json_t *
 agent_pod_status(struct agent_pod *p)
 {
     const char *policy = bsn_json_str(p->pod, "spec.restartPolicy") ?: "Always";
-    bool init_pending = false, init_failed = false;
+    bool init_pending = false, init_failed = false, sidecars_ready = true;
     struct bsn_buf uninit, unready;
     bsn_buf_init(&uninit);
     bsn_buf_init(&unready);
@@ -140,6 +140,17 @@ agent_pod_status(struct agent_pod *p)
     for (size_t i = 0; i < p->ninit; i++) {
         struct agent_ctr *c = &p->ctrs[i];
         json_array_append_new(ics, ctr_status(p, c));
+        if (c->sidecar) {
+            if (!c->sidecar_up) {
+                init_pending = true;
+                names_list(&uninit, c->name);
+            }
+            if (!(c->ready && c->st == CT_RUNNING)) {
+                sidecars_ready = false;
+                names_list(&unready, c->name);
+            }
+            continue;
+        }
         if (!(c->st == CT_EXITED && c->term.exit_code == 0)) {
             init_pending = true;
             names_list(&uninit, c->name);
@@ -149,7 +160,7 @@ agent_pod_status(struct agent_pod *p)
     }
     size_t n = p->nctrs - p->ninit;
     struct bsn_ctr_summary *sum = bsn_calloc(n ? n : 1, sizeof(*sum));
-    bool all_ready = true;
+    bool all_ready = sidecars_ready;
     for (size_t i = 0; i < n; i++) {
         struct agent_ctr *c = &p->ctrs[p->ninit + i];
         json_array_append_new(cs, ctr_status(p, c));

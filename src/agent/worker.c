@@ -135,6 +135,9 @@ agent_pod_new(struct bsn_agent *a, json_t *pod)
         snprintf(c->name, sizeof(c->name), "%s",
                  json_string_value(json_object_get(spec, "name")) ?: "");
         bsn_timer_init(&c->hook_timer);
+        c->sidecar =
+            c->init &&
+            !strcmp(json_string_value(json_object_get(spec, "restartPolicy")) ?: "", "Always");
         snprintf(c->waiting_reason, sizeof(c->waiting_reason), "%s",
                  c->init || p->ninit == 0 ? "ContainerCreating" : "PodInitializing");
     }
@@ -741,13 +744,22 @@ pod_sync(struct agent_pod *p)
     bool init_done = true;
     for (size_t i = 0; i < p->ninit; i++) {
         struct agent_ctr *c = &p->ctrs[i];
-        if (c->st == CT_EXITED && c->term.exit_code == 0)
+        if (c->sidecar && c->sidecar_up) { /* keeps running next to the containers */
+            if (c->st == CT_EXITED)
+                restart_container(p, c);
+            continue;
+        }
+        if (c->sidecar && c->st == CT_RUNNING && c->started) {
+            c->sidecar_up = true;
+            continue;
+        }
+        if (!c->sidecar && c->st == CT_EXITED && c->term.exit_code == 0)
             continue;
         init_done = false;
         if (c->st == CT_NONE && !c->id[0])
             start_container(p, c);
-        else if (c->st == CT_EXITED && strcmp(policy, "Never"))
-            restart_container(p, c); /* init containers restart unless Never */
+        else if (c->st == CT_EXITED && (c->sidecar || strcmp(policy, "Never")))
+            restart_container(p, c); /* init containers restart unless Never; sidecars always */
         break;
     }
     if (init_done) {

@@ -344,7 +344,7 @@ spec:
     env: [{name: WHO, value: hook-$MARK}]
     lifecycle:
       preStop:
-        exec: {command: ["sh", "-c", "echo \$WHO > $BOSUN_DIR/prestop; pgrep -f 'sleep 1000.$MARK' >> $BOSUN_DIR/prestop"]}
+        exec: {command: ["sh", "-c", "echo \$WHO > $BOSUN_DIR/prestop; pgrep -f 'sleep 1000[.]$MARK' >> $BOSUN_DIR/prestop"]}
 YAML
     wait_for bash -c "kubectl get pod hooked | grep -q Running"
     run kubectl delete pod hooked --timeout=30s
@@ -393,4 +393,50 @@ YAML
     wait_for bash -c "[ \"\$(kubectl get pod badhook -o jsonpath='{.status.containerStatuses[0].restartCount}')\" -ge 1 ]"
     run kubectl get pod badhook -o jsonpath='{.status.containerStatuses[0].ready}'
     [ "$output" = "false" ]
+}
+
+@test "a restartable init container (sidecar) runs next to the containers" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: withside}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: ["sleep", "1000.${MARK}1"]
+  - name: setup
+    image: busybox
+    command: ["sh", "-c", "pgrep -f 'sleep 1000[.]${MARK}1' >/dev/null && echo side-is-up"]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "1000.${MARK}2"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: jobside}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: ["sleep", "1000.${MARK}3"]
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "sleep 0.5; echo done"]
+YAML
+    wait_for bash -c "kubectl get pod withside | grep -q '2/2 *Running'"
+    run kubectl logs withside -c setup
+    [ "$output" = "side-is-up" ]
+    pgrep -f "sleep 1000.${MARK}1"
+    # the main container finished: the pod completes and its sidecar is stopped
+    wait_for bash -c "kubectl get pod jobside | grep -q Completed"
+    wait_for bash -c "! pgrep -f 'sleep 1000[.]${MARK}3'"
 }
