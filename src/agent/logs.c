@@ -2,8 +2,8 @@
  * logs.c - pods/log for pods on this node: reads the container's CRI log file
  * (<data-dir>/agent/pods/<ns>_<pod>_<uid>/<container>/<restart>.log) and returns the message
  * part of each line, or "<timestamp> <message>" with timestamps=true. Supports container,
- * previous, tailLines, limitBytes and follow (the file is polled every 200 ms; the stream
- * ends once the container has exited and everything was sent).
+ * previous, tailLines, limitBytes, sinceSeconds, sinceTime and follow (the file is polled
+ * every 200 ms; the stream ends once the container has exited and everything was sent).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/time.h"
 
 #define LOG_READ_MAX  (16u << 20) /* bytes read at once from a log file */
 #define LOG_POLL_MS   200
@@ -34,9 +35,10 @@ struct log_stream {
     struct bsn_timer timer;
 };
 
-/* Appends the messages of the complete CRI lines in data to out; returns bytes consumed. */
+/* Appends the messages of the complete CRI lines in data to out (lines stamped before
+ * since, seconds since the epoch, are skipped); returns bytes consumed. */
 static size_t
-render(const char *data, size_t len, bool timestamps, struct bsn_buf *out)
+render(const char *data, size_t len, bool timestamps, time_t since, struct bsn_buf *out)
 {
     size_t pos = 0;
     while (pos < len) {
@@ -48,6 +50,13 @@ render(const char *data, size_t len, bool timestamps, struct bsn_buf *out)
         bool partial;
         if (bsn_agent_cri_parse(data + pos, (size_t)(nl - data - pos), &ts, &tslen, &msg, &msglen,
                                 &partial) == 0) {
+            time_t t;
+            char tsbuf[64];
+            snprintf(tsbuf, sizeof(tsbuf), "%.*s", (int)BSN_MIN(tslen, sizeof(tsbuf) - 1), ts);
+            if (since > 0 && bsn_time_parse(tsbuf, &t) == 0 && t < since) {
+                pos = (size_t)(nl - data) + 1;
+                continue;
+            }
             if (timestamps) {
                 bsn_buf_append(out, ts, tslen);
                 bsn_buf_putc(out, ' ');
@@ -141,7 +150,7 @@ poll_cb(struct bsn_loop *loop, void *data)
         bsn_buf_append(&s->carry, buf, n);
         struct bsn_buf out;
         bsn_buf_init(&out);
-        size_t used = render(s->carry.data, s->carry.len, s->timestamps, &out);
+        size_t used = render(s->carry.data, s->carry.len, s->timestamps, 0, &out);
         bsn_buf_consume(&s->carry, used);
         if (s->carry.len > LOG_CARRY_MAX)
             bsn_buf_reset(&s->carry);
@@ -236,7 +245,13 @@ log_handler(struct bsn_api_reply *r, const char *ns, const char *pod, const char
     char *buf = read_from(path, 0, &len);
     struct bsn_buf out;
     bsn_buf_init(&out);
-    size_t used = render(buf ? buf : "", len, ts, &out);
+    time_t since = 0;
+    if (bsn_api_reply_query(r, "sinceSeconds", v, sizeof(v)) && atol(v) > 0)
+        since = bsn_time_now() - atol(v);
+    char st[64];
+    if (bsn_api_reply_query(r, "sinceTime", st, sizeof(st)))
+        bsn_time_parse(st, &since);
+    size_t used = render(buf ? buf : "", len, ts, since, &out);
     apply_tail(&out, tail);
     if (limit >= 0 && out.len > (size_t)limit)
         out.len = (size_t)limit;

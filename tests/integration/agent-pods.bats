@@ -238,6 +238,26 @@ YAML
     [ "$output" = "$(printf 'line-3-%s\nline-4-%s' "$MARK" "$MARK")" ]
 }
 
+@test "kubectl logs --since skips older lines" {
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: since}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "echo early; sleep 4; echo late; exec sleep 1000.$MARK"]
+YAML
+    wait_for bash -c "kubectl logs since | grep -q late"
+    run kubectl logs since --since=2s
+    [ "$output" = "late" ]
+    run kubectl logs since
+    [ "$output" = "$(printf 'early\nlate')" ]
+}
+
 @test "env from ConfigMaps and Secrets (keys, envFrom with prefix, optional, missing)" {
     kubectl create configmap cfg --from-literal=color=blue --from-literal=size=L
     kubectl create secret generic sec --from-literal=password='s3cr3t pass'
