@@ -244,7 +244,8 @@ bsn_apiserver_new(struct bsn_loop *loop, const struct bsn_apiserver_opts *opts, 
 
     SSL_CTX *tls = NULL;
     if (opts->tls_cert) {
-        static const char *const alpn[] = {"h2", "http/1.1", NULL};
+        /* HTTP/1.1 only: large HTTP/2 responses stall in src/http/h2.c (see docs/api.md) */
+        static const char *const alpn[] = {"http/1.1", NULL};
         tls = bsn_tls_server_ctx(opts->tls_cert, opts->tls_key, alpn, err);
         if (!tls) {
             bsn_apiserver_free(s);
