@@ -329,3 +329,23 @@ apply_deploy() {
     rv2=$(kubectl get cm keep -n "$NS" -o jsonpath='{.metadata.resourceVersion}')
     [ "$rv2" -gt "$rv" ]
 }
+
+@test "large lists: 1,500 objects of 2 KiB come back whole (kubectl get, paging)" {
+    python3 - "$BOSUN_PORT" "$(cat "$BOSUN_DIR/data/token")" "$BOSUN_DIR/data/tls/ca.crt" "$NS" <<'PY'
+import http.client, json, ssl, sys
+port, tok, ca, ns = sys.argv[1:5]
+c = http.client.HTTPSConnection("127.0.0.1", int(port), context=ssl.create_default_context(cafile=ca))
+for i in range(1500):
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"big{i}"},
+                       "data": {"d": "x" * 2048}})
+    c.request("POST", f"/api/v1/namespaces/{ns}/configmaps", body=body,
+              headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+    r = c.getresponse(); r.read()
+    assert r.status == 201, r.status
+PY
+    run kubectl get cm -n "$NS" -o name --chunk-size=0
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | grep -c '^configmap/big')" -eq 1500 ]
+    run kubectl get cm -n "$NS" -o name --chunk-size=400
+    [ "$(echo "$output" | grep -c '^configmap/big')" -eq 1500 ]
+}
