@@ -20,8 +20,12 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-extra=()
-if [ -n "${BOSUN_SIMULATE_NODES:-}" ]; then extra+=(--simulate-nodes "$BOSUN_SIMULATE_NODES"); fi
+# The demo runs programs installed on the machine; the process runtime gives every pod its own
+# loopback IP without needing a pod network (BOSUN_RUNTIME=oci to use runc instead).
+extra=(--runtime "${BOSUN_RUNTIME:-process}")
+if [ "$(id -u)" = 0 ]; then gw_port=80; else gw_port=8080; fi
+GW_PORT=${BOSUN_GATEWAY_PORT:-$gw_port}
+extra+=(--gateway-listen ":$GW_PORT")
 "$BOSUN" server --data-dir "$DATA" --listen "$LISTEN" "${extra[@]}" &
 server_pid=$!
 export KUBECONFIG="$DATA/kubeconfig"
@@ -29,19 +33,23 @@ for _ in $(seq 1 200); do
     [ -f "$KUBECONFIG" ] && kubectl get --raw /readyz >/dev/null 2>&1 && break
     sleep 0.05
 done
-if [ -d "$root/examples/demo" ]; then
-    kubectl apply -R -f "$root/examples/demo" || true
-fi
+kubectl apply -f "$root/examples/demo/hello.yaml"
+kubectl rollout status deploy/hello --timeout=60s || true
 cat <<MSG
 
   Bosun is running (API on https://$LISTEN).
 
-  Point kubectl at it:
+  The demo app (examples/demo/hello.yaml) answers through the gateway:
+      curl http://127.0.0.1:$GW_PORT/            # repeat: the replicas take turns
+
+  Point kubectl at the cluster:
       export KUBECONFIG=$KUBECONFIG
-      kubectl get namespaces
-      kubectl apply -f ../shared/fixtures/k8s-examples/application/deployment.yaml
-      kubectl get deploy,rs,pods -o wide
-      kubectl get --raw /metrics | head
+      kubectl get deploy,rs,pods,svc,ingress -o wide
+      kubectl scale deploy hello --replicas=5                  # scaling
+      kubectl set env deploy/hello MESSAGE=bonjour             # rolling update
+      kubectl rollout status deploy/hello && kubectl rollout undo deploy/hello
+      kubectl delete pod -l app=hello --wait=false             # self-healing
+      kubectl logs -l app=hello --tail=3
 
   Press Ctrl-C to stop.
 MSG

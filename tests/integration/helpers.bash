@@ -31,7 +31,10 @@ start_server() {
     BOSUN_GW_PORT="$(free_port)"
     local gwflags=(--gateway-listen "127.0.0.1:$BOSUN_GW_PORT")
     case " $* " in *" --gateway-listen "* | *" --disable-gateway "*) gwflags=() ;; esac
-    local flags=("${gwflags[@]}" "$@")
+    # no embedded node agent unless the test asks for one (API tests need no running pods)
+    local agentflags=(--disable-agent)
+    case " $* " in *" --runtime "* | *" --node-name "* | *" --disable-agent "* | *" --simulate-nodes "*) agentflags=() ;; esac
+    local flags=("${gwflags[@]}" "${agentflags[@]}" "$@")
     # exported as a quoted string: setup_file and the tests run in different shells
     BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
     export BOSUN_SERVER_FLAGS
