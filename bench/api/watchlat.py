@@ -24,7 +24,7 @@ def watcher():
     got = 0
     buf = b""
     while got < nevents:
-        chunk = r.fp.readline()
+        chunk = r.readline()
         if not chunk:
             break
         t = time.perf_counter()
