@@ -26,6 +26,8 @@ extra=(--runtime "${BOSUN_RUNTIME:-process}")
 if [ "$(id -u)" = 0 ]; then gw_port=80; else gw_port=8080; fi
 GW_PORT=${BOSUN_GATEWAY_PORT:-$gw_port}
 extra+=(--gateway-listen ":$GW_PORT")
+DNS=${BOSUN_CLUSTER_DNS:-127.0.0.1:10053}
+extra+=(--cluster-dns "$DNS")
 "$BOSUN" server --data-dir "$DATA" --listen "$LISTEN" "${extra[@]}" &
 server_pid=$!
 export KUBECONFIG="$DATA/kubeconfig"
@@ -50,6 +52,7 @@ cat <<MSG
       kubectl rollout status deploy/hello && kubectl rollout undo deploy/hello
       kubectl delete pod -l app=hello --wait=false             # self-healing
       kubectl logs -l app=hello --tail=3
+      dig @${DNS%:*} -p ${DNS##*:} +short hello.default.svc.cluster.local   # cluster DNS
 
   Press Ctrl-C to stop.
 MSG

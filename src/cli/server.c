@@ -23,6 +23,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "cli/commands.h"
+#include "cli/embed_dns.h"
 #include "cli/embed_gateway.h"
 #include "cli/util.h"
 #include "controllers/controllers.h"
@@ -65,6 +66,9 @@ server_usage(FILE *out)
                  "                          :443 as root, none otherwise)\n"
                  "  --gateway-admin ADDR:PORT       gateway /metrics and /healthz (default none)\n"
                  "  --disable-gateway       do not run the embedded gateway\n"
+                 "  --cluster-dns ADDR:PORT serve the cluster DNS zone (Services, EndpointSlices)\n"
+                 "                          on this address, UDP and TCP (default: off)\n"
+                 "  --cluster-domain NAME   the cluster zone (default cluster.local)\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -199,6 +203,8 @@ bsn_cmd_server(int argc, char **argv)
         {"gateway-tls-listen", required_argument, NULL, 1202},
         {"gateway-admin", required_argument, NULL, 1203},
         {"disable-gateway", no_argument, NULL, 1204},
+        {"cluster-dns", required_argument, NULL, 1301},
+        {"cluster-domain", required_argument, NULL, 1302},
         {NULL, 0, NULL, 0},
     };
     struct bsn_controllers_opts copts = {0};
@@ -209,6 +215,7 @@ bsn_cmd_server(int argc, char **argv)
     bool insecure = false;
     struct bsn_gw_options gwo = {0};
     bool no_gateway = false;
+    const char *cluster_dns = NULL, *cluster_domain = "cluster.local";
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -280,6 +287,12 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1204:
             no_gateway = true;
+            break;
+        case 1301:
+            cluster_dns = optarg;
+            break;
+        case 1302:
+            cluster_domain = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -416,7 +429,17 @@ bsn_cmd_server(int argc, char **argv)
         if (!gateway)
             bsn_error("server", "gateway: %s (running without the embedded gateway)", err.msg);
     }
+    /* the cluster DNS server, its zone fed from the API */
+    struct bsn_embedded_dns *dns = NULL;
+    if (cluster_dns) {
+        dns = bsn_embed_dns_start(loop, api, cluster_dns, cluster_domain, &err);
+        if (!dns)
+            bsn_error("server", "cluster DNS: %s (running without it)", err.msg);
+        else
+            bsn_info("server", "cluster DNS for %s on %s", cluster_domain, cluster_dns);
+    }
     bsn_loop_run(loop);
+    bsn_embed_dns_stop(dns);
     bsn_embed_gateway_stop(gateway);
     bsn_agent_free(agent);
     bsn_scheduler_free(sched);

@@ -1,0 +1,132 @@
+/*
+ * embed_dns.c - feeds the embedded DNS server's zone from API watches.
+ *
+ * Two watches (Services, EndpointSlices); every event is applied to the zone at once (an update
+ * costs in proportion to the service it touches and is published atomically to the DNS
+ * threads). A watch the server ends is resumed from the last resourceVersion; when that is too
+ * old (410), both watches start again and the zone is rebuilt inside one begin/commit, so
+ * queries see the old zone until the new one is complete.
+ */
+#include "cli/embed_dns.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/client.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/dns_server.h"
+#include "net/dns_zone.h"
+
+struct dns_watch {
+    struct bsn_embedded_dns *e;
+    const char *path;
+    const char *kind;
+    struct bsn_client_watch *w;
+    char rv[32];
+    bool relisting; /* initial events of a relist: the zone is inside begin() */
+};
+
+struct bsn_embedded_dns {
+    struct bsn_client *client;
+    struct bsn_dns_zone *zone;
+    struct bsn_dns_server *server;
+    struct dns_watch watches[2];
+    bool stopping;
+};
+
+static void start_watch(struct dns_watch *w);
+
+static void
+on_event(const char *type, json_t *obj, void *data)
+{
+    struct dns_watch *w = data;
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    if (rv)
+        snprintf(w->rv, sizeof(w->rv), "%s", rv);
+    if (!strcmp(type, "BOOKMARK") || !strcmp(type, "ERROR"))
+        return;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    if (bsn_dns_zone_apply_kind(w->e->zone, w->kind, obj, !strcmp(type, "DELETED"), &err) < 0)
+        bsn_debug("dns", "%s not applied: %s", w->kind, err.msg);
+}
+
+static void
+on_closed(int status, void *data)
+{
+    struct dns_watch *w = data;
+    struct bsn_embedded_dns *e = w->e;
+    w->w = NULL;
+    if (e->stopping)
+        return;
+    if (status == 410) {
+        /* too old to resume: rebuild the whole zone from fresh lists */
+        for (size_t i = 0; i < 2; i++) {
+            bsn_client_watch_stop(e->watches[i].w);
+            e->watches[i].w = NULL;
+            e->watches[i].rv[0] = '\0';
+        }
+        bsn_dns_zone_begin(e->zone);
+        bsn_dns_zone_reset(e->zone);
+        for (size_t i = 0; i < 2; i++)
+            start_watch(&e->watches[i]);
+        bsn_dns_zone_commit(e->zone);
+        return;
+    }
+    start_watch(w);
+}
+
+static void
+start_watch(struct dns_watch *w)
+{
+    char path[256];
+    if (w->rv[0])
+        snprintf(path, sizeof(path), "%s?allowWatchBookmarks=true&resourceVersion=%s", w->path,
+                 w->rv);
+    else
+        snprintf(path, sizeof(path), "%s?allowWatchBookmarks=true", w->path);
+    w->w = bsn_client_watch(w->e->client, path, on_event, on_closed, w);
+}
+
+struct bsn_embedded_dns *
+bsn_embed_dns_start(struct bsn_loop *loop, struct bsn_apiserver *api, const char *listen,
+                    const char *domain, struct bsn_err *err)
+{
+    struct bsn_embedded_dns *e = bsn_calloc(1, sizeof(*e));
+    e->zone = bsn_dns_zone_new(domain ? domain : "cluster.local", 0);
+    struct bsn_dns_server_config cfg = {
+        .listen = listen,
+        .threads = 1,
+        .zone = e->zone,
+        .resolv_conf = "/etc/resolv.conf",
+    };
+    e->server = bsn_dns_server_start(&cfg, err);
+    if (!e->server) {
+        bsn_dns_zone_free(e->zone);
+        free(e);
+        return NULL;
+    }
+    e->client = bsn_client_new_local(api);
+    e->watches[0] = (struct dns_watch){.e = e, .path = "/api/v1/services", .kind = "Service"};
+    e->watches[1] = (struct dns_watch){
+        .e = e, .path = "/apis/discovery.k8s.io/v1/endpointslices", .kind = "EndpointSlice"};
+    for (size_t i = 0; i < 2; i++)
+        start_watch(&e->watches[i]);
+    (void)loop;
+    return e;
+}
+
+void
+bsn_embed_dns_stop(struct bsn_embedded_dns *e)
+{
+    if (!e)
+        return;
+    e->stopping = true;
+    bsn_client_free(e->client);
+    bsn_dns_server_stop(e->server);
+    bsn_dns_zone_free(e->zone);
+    free(e);
+}
