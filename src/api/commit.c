@@ -69,11 +69,11 @@ api_defer_reply(struct bsn_apiserver *s, struct req_ctx *c, int status, const ch
     d->body = bsn_malloc(len + 1);
     memcpy(d->body, body, len);
     d->len = len;
-    /* keep order: append */
-    struct deferred_reply **pp = &s->deferred;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = d;
+    /* keep order: append at the tail */
+    if (!s->deferred)
+        s->deferred_tail = &s->deferred;
+    *s->deferred_tail = d;
+    s->deferred_tail = &d->next;
 }
 
 static void

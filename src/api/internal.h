@@ -45,7 +45,7 @@ struct bsn_apiserver {
     struct bsn_map overlay; /* key -> struct pending* (latest pending write of that key) */
     bool commit_scheduled;
     /* requests that read state while a batch was pending answer after the commit */
-    struct deferred_reply *deferred;
+    struct deferred_reply *deferred, **deferred_tail; /* FIFO; tail makes appends O(1) */
     /* the writer thread: runs one commit job at a time off the loop (fsync) */
     struct commit_writer *writer;
     struct commit_job *inflight; /* job handed to the writer, not yet published */
