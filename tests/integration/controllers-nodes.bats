@@ -149,3 +149,18 @@ YAML
     [ "$output" = "True" ]
     kubectl delete node ghost
 }
+
+@test "kubectl drain evicts a node's pods (protobuf Eviction) and they come back elsewhere" {
+    printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: drainme, namespace: default}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: drainme}}\n  template:\n    metadata: {labels: {app: drainme}}\n    spec:\n      containers: [{name: c, image: nginx}]\n' |
+        kubectl apply -f - >/dev/null
+    wait_for '[ "$(kubectl get deploy drainme -o jsonpath={.status.readyReplicas})" = 4 ]'
+    node=$(kubectl get pods -l app=drainme -o jsonpath='{.items[0].spec.nodeName}')
+    run kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout=60s
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"node/$node drained"* ]]
+    wait_for '[ "$(kubectl get deploy drainme -o jsonpath={.status.readyReplicas})" = 4 ]'
+    run kubectl get pods -l app=drainme -o jsonpath='{.items[*].spec.nodeName}'
+    [[ "$output" != *"$node"* ]]
+    kubectl uncordon "$node" >/dev/null
+    kubectl delete deploy drainme >/dev/null
+}
