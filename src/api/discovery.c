@@ -14,6 +14,7 @@
 #include "api/internal.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include "proto/proto.h"
 
 #define K8S_MAJOR "1"
 #define K8S_MINOR "32"
@@ -367,9 +368,19 @@ openapi_v3_doc(const char *group, const char *version)
                                 json_pack("{s:s,s:{s:s}}", "type", "object", "additionalProperties",
                                           "type", "string"));
         }
-        char desc[256];
+        char desc[256], av[128];
         snprintf(desc, sizeof(desc), "%s as served by Bosun (%s%s%s).", r->kind, group,
                  group[0] ? "/" : "", version);
+        snprintf(av, sizeof(av), "%s%s%s", group, group[0] ? "/" : "", version);
+        /* the full structure where the schema tables know the kind */
+        json_t *full = bsn_proto_openapi_schema(av, r->kind, schemas);
+        if (full) {
+            json_t *fp = json_object_get(full, "properties");
+            json_object_set(fp, "metadata", json_object_get(props, "metadata"));
+            json_decref(props);
+            props = json_incref(fp);
+            json_decref(full);
+        }
         json_object_set_new(schemas, name,
                             json_pack("{s:s,s:s,s:o,s:[{s:s,s:s,s:s}]}", "description", desc,
                                       "type", "object", "properties", props,

@@ -85,4 +85,11 @@ bool bsn_proto_has_kind(const char *api_version, const char *kind);
 int bsn_proto_unknown_fields(const json_t *obj, const char *api_version, const char *kind,
                              struct bsn_buf *out, int max);
 
+/*
+ * OpenAPI v3: the object schema of a kind (properties with their types; nested types are
+ * added to `schemas` as "io.k8s.bosun.<Type>" and referenced with allOf/$ref). NULL if the
+ * kind has no schema here.
+ */
+json_t *bsn_proto_openapi_schema(const char *api_version, const char *kind, json_t *schemas);
+
 #endif

@@ -299,6 +299,13 @@ apply_deploy() {
     run kubectl explain deployment
     [ "$status" -eq 0 ]
     [[ "$output" == *"KIND:"*"Deployment"* ]]
+    # nested fields, all the way down
+    run kubectl explain deployment.spec.template.spec.containers
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"imagePullPolicy"*"<string>"* ]]
+    [[ "$output" == *"readinessProbe"*"<Probe>"* ]]
+    run kubectl explain pod.spec.containers.ports.containerPort
+    [[ "$output" == *"<integer>"* ]]
 }
 
 @test "dry-run=server writes nothing" {
