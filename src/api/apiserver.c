@@ -294,6 +294,11 @@ bsn_apiserver_free(struct bsn_apiserver *s)
         bsn_http_server_free(s->http);
     bsn_cache_fini(&s->cache);
     bsn_map_fini(&s->overlay);
+    size_t it = 0;
+    void *val;
+    while (bsn_map_next(&s->metrics.by_resource, &it, NULL, &val))
+        free(val);
+    bsn_map_fini(&s->metrics.by_resource);
     free(s->svc_ips);
     free(s->node_ports);
     free(s->token);

@@ -27,6 +27,7 @@ struct apisrv_metrics {
     double store_seconds;
     uint64_t store_buckets[12];
     int64_t watchers;
+    struct bsn_map by_resource; /* "verb|resource|code class" -> uint64_t* */
 };
 
 struct bsn_apiserver {
@@ -146,7 +147,8 @@ void api_reply_status(struct req_ctx *c, int code, const char *reason, const cha
 void api_reply_obj(struct req_ctx *c, int status, const struct bsn_obj *o);
 json_t *api_status_json(const struct bsn_err *err, const struct req_ctx *c);
 void api_ctx_free(struct req_ctx *c);
-void api_metrics_observe(struct bsn_apiserver *s, int verb, int status, uint64_t start_ns);
+void api_metrics_observe(struct bsn_apiserver *s, const struct bsn_resource *res, int verb,
+                         int status, uint64_t start_ns);
 
 /* keys */
 void api_key(const struct bsn_resource *res, const char *ns, const char *name, char *out, size_t n);

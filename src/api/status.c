@@ -32,7 +32,7 @@ api_reply_raw(struct req_ctx *c, int status, const char *ctype, const char *body
         api_defer_reply(s, c, status, ctype, body, n);
         return;
     }
-    api_metrics_observe(s, c->verb, status, c->start_ns);
+    api_metrics_observe(s, c->res, c->verb, status, c->start_ns);
     c->sink->respond(c, status, ctype, body, n);
     api_ctx_free(c);
 }
@@ -154,13 +154,29 @@ api_reply_obj(struct req_ctx *c, int status, const struct bsn_obj *o)
 static const double lat_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.2,
                                     0.4,   0.6,  0.8,   1.0,  2.0, 5.0};
 
+static const char *const verb_names[] = {"GET", "LIST",  "WATCH",  "POST",
+                                         "PUT", "PATCH", "DELETE", "OTHER"};
+static const char *const class_names[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+
 void
-api_metrics_observe(struct bsn_apiserver *s, int verb, int status, uint64_t start_ns)
+api_metrics_observe(struct bsn_apiserver *s, const struct bsn_resource *res, int verb, int status,
+                    uint64_t start_ns)
 {
     if (verb < 0 || verb > VERB_OTHER)
         verb = VERB_OTHER;
     int cls = status >= 100 && status < 600 ? status / 100 - 1 : 5;
     s->metrics.requests[verb][cls]++;
+    if (res) {
+        char key[160];
+        snprintf(key, sizeof(key), "%s|%s%s%s|%s", verb_names[verb], res->plural,
+                 res->group[0] ? "." : "", res->group, class_names[cls]);
+        uint64_t *n = bsn_map_get(&s->metrics.by_resource, key);
+        if (!n) {
+            n = bsn_calloc(1, sizeof(*n));
+            bsn_map_put(&s->metrics.by_resource, key, n);
+        }
+        (*n)++;
+    }
     if (!start_ns)
         return;
     double sec = (double)(bsn_mono_ns() - start_ns) / 1e9;
@@ -171,21 +187,36 @@ api_metrics_observe(struct bsn_apiserver *s, int verb, int status, uint64_t star
             s->metrics.latency_buckets[verb][i]++;
 }
 
-static const char *const verb_names[] = {"GET", "LIST",  "WATCH",  "POST",
-                                         "PUT", "PATCH", "DELETE", "OTHER"};
-
 void
 api_metrics_text(struct bsn_apiserver *s, struct bsn_buf *b)
 {
-    static const char *const cls[] = {"1xx", "2xx", "3xx", "4xx", "5xx", "other"};
-    bsn_buf_puts(b, "# HELP apiserver_request_total Requests by verb and status class.\n"
+    bsn_buf_puts(b, "# HELP apiserver_request_total Requests by verb, resource and status class "
+                    "(resource \"\" for non-resource paths).\n"
                     "# TYPE apiserver_request_total counter\n");
+    size_t it = 0;
+    const char *key;
+    void *val;
+    uint64_t with_res[8][6];
+    memset(with_res, 0, sizeof(with_res));
+    while (bsn_map_next(&s->metrics.by_resource, &it, &key, &val)) {
+        char verb[16], resource[128], code[8];
+        if (sscanf(key, "%15[^|]|%127[^|]|%7s", verb, resource, code) != 3)
+            continue;
+        bsn_buf_printf(b, "apiserver_request_total{verb=\"%s\",resource=\"%s\",code=\"%s\"} %llu\n",
+                       verb, resource, code, (unsigned long long)*(uint64_t *)val);
+        for (int v = 0; v <= VERB_OTHER; v++)
+            for (int k = 0; k < 6; k++)
+                if (!strcmp(verb, verb_names[v]) && !strcmp(code, class_names[k]))
+                    with_res[v][k] += *(uint64_t *)val;
+    }
     for (int v = 0; v <= VERB_OTHER; v++)
         for (int k = 0; k < 6; k++)
-            if (s->metrics.requests[v][k])
-                bsn_buf_printf(b, "apiserver_request_total{verb=\"%s\",code=\"%s\"} %llu\n",
-                               verb_names[v], cls[k],
-                               (unsigned long long)s->metrics.requests[v][k]);
+            if (s->metrics.requests[v][k] > with_res[v][k])
+                bsn_buf_printf(b,
+                               "apiserver_request_total{verb=\"%s\",resource=\"\",code=\"%s\"} "
+                               "%llu\n",
+                               verb_names[v], class_names[k],
+                               (unsigned long long)(s->metrics.requests[v][k] - with_res[v][k]));
     bsn_buf_puts(b, "# HELP apiserver_request_duration_seconds Request latency by verb.\n"
                     "# TYPE apiserver_request_duration_seconds histogram\n");
     for (int v = 0; v <= VERB_OTHER; v++) {

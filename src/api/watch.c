@@ -187,7 +187,7 @@ api_watch(struct req_ctx *c, const char *rv, const char *label_sel, const char *
         s->watches->prev = wc;
     s->watches = wc;
     s->metrics.watchers++;
-    api_metrics_observe(s, VERB_WATCH, 200, c->start_ns);
+    api_metrics_observe(s, c->res, VERB_WATCH, 200, c->start_ns);
 
     c->sink->on_close(c, on_client_close, wc);
     c->sink->stream_start(c, 200, "application/json");
