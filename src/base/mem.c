@@ -52,6 +52,7 @@ bsn_strdup(const char *s)
 char *
 bsn_strndup(const char *s, size_t n)
 {
+    n = strnlen(s, n); /* like strndup: stop at a NUL before n */
     char *p = bsn_malloc(n + 1);
     memcpy(p, s, n);
     p[n] = '\0';
