@@ -29,41 +29,8 @@ struct cjctrl {
     struct bsn_timer clock_timer;
     char *clock_file;
     long long offset;
+    struct bsn_queue_handler self_h, owned_h;
 };
-
-static void
-cj_changed(json_t *cj, void *data)
-{
-    struct cjctrl *c = data;
-    char key[512];
-    bsn_obj_key(cj, key, sizeof(key));
-    bsn_workqueue_add(c->q, key);
-}
-
-static void
-cj_updated(json_t *old, json_t *cj, void *data)
-{
-    cj_changed(cj, data);
-}
-
-static void
-job_changed(json_t *job, void *data)
-{
-    struct cjctrl *c = data;
-    json_t *ref = bsn_ctrl_owner(job);
-    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "CronJob"))
-        return;
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", bsn_json_str(job, "metadata.namespace") ?: "",
-             json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_coalesced(c->q, key);
-}
-
-static void
-job_updated(json_t *old, json_t *job, void *data)
-{
-    job_changed(job, data);
-}
 
 static int
 job_finished(const json_t *job, bool *ok)
@@ -337,10 +304,10 @@ bsn_cronjob_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     c->q = bsn_workqueue_new(ctx->loop, "cronjob", reconcile, c);
     c->cjs = bsn_ctrl_informer(ctx, "/apis/batch/v1/cronjobs");
     c->jobs = bsn_ctrl_informer(ctx, "/apis/batch/v1/jobs");
-    struct bsn_informer_handler hc = {cj_changed, cj_updated, NULL, c};
-    bsn_informer_add_handler(c->cjs, &hc);
-    struct bsn_informer_handler hj = {job_changed, job_updated, job_changed, c};
-    bsn_informer_add_handler(c->jobs, &hj);
+    c->self_h = (struct bsn_queue_handler){c->q, NULL};
+    c->owned_h = (struct bsn_queue_handler){c->q, "CronJob"};
+    bsn_ctrl_queue_self(c->cjs, &c->self_h);
+    bsn_ctrl_queue_owned(c->jobs, &c->owned_h);
     bsn_timer_init(&c->clock_timer);
     const char *cf = getenv("BOSUN_DEBUG_CLOCK_FILE");
     if (cf && *cf) {

@@ -270,6 +270,61 @@ bsn_ctrl_owner(const json_t *obj)
 }
 
 bool
+bsn_ctrl_owner_key(const json_t *obj, const char *kind, char *key, size_t n)
+{
+    json_t *ref = bsn_ctrl_owner(obj);
+    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", kind))
+        return false;
+    snprintf(key, n, "%s/%s", bsn_json_str(obj, "metadata.namespace") ?: "",
+             json_string_value(json_object_get(ref, "name")) ?: "");
+    return true;
+}
+
+static void
+self_changed(json_t *obj, void *data)
+{
+    struct bsn_queue_handler *h = data;
+    char key[512];
+    bsn_obj_key(obj, key, sizeof(key));
+    bsn_workqueue_add(h->q, key);
+}
+
+static void
+self_updated(json_t *old, json_t *obj, void *data)
+{
+    self_changed(obj, data);
+}
+
+static void
+owned_changed(json_t *obj, void *data)
+{
+    struct bsn_queue_handler *h = data;
+    char key[512];
+    if (bsn_ctrl_owner_key(obj, h->owner_kind, key, sizeof(key)))
+        bsn_workqueue_add_coalesced(h->q, key);
+}
+
+static void
+owned_updated(json_t *old, json_t *obj, void *data)
+{
+    owned_changed(obj, data);
+}
+
+void
+bsn_ctrl_queue_self(struct bsn_informer *inf, struct bsn_queue_handler *h)
+{
+    struct bsn_informer_handler ih = {self_changed, self_updated, NULL, h};
+    bsn_informer_add_handler(inf, &ih);
+}
+
+void
+bsn_ctrl_queue_owned(struct bsn_informer *inf, struct bsn_queue_handler *h)
+{
+    struct bsn_informer_handler ih = {owned_changed, owned_updated, owned_changed, h};
+    bsn_informer_add_handler(inf, &ih);
+}
+
+bool
 bsn_ctrl_deleting(const json_t *obj)
 {
     return bsn_json_str(obj, "metadata.deletionTimestamp") != NULL;

@@ -62,6 +62,20 @@ void bsn_ctrl_obj_path(const char *prefix, const char *plural, const char *ns, c
 
 /* The controller ownerReference of obj (borrowed), or NULL. */
 json_t *bsn_ctrl_owner(const json_t *obj);
+/* The work-queue key ("ns/name") of obj's controller owner when that owner is a `kind`. */
+bool bsn_ctrl_owner_key(const json_t *obj, const char *kind, char *key, size_t n);
+
+/*
+ * Informer handlers that put keys on a work queue: bsn_ctrl_queue_self queues an object's own
+ * key on every change; bsn_ctrl_queue_owned queues (coalesced) the key of the controller owner
+ * of kind h->owner_kind of the objects a controller creates. h must outlive the informer.
+ */
+struct bsn_queue_handler {
+    struct bsn_workqueue *q;
+    const char *owner_kind;
+};
+void bsn_ctrl_queue_self(struct bsn_informer *inf, struct bsn_queue_handler *h);
+void bsn_ctrl_queue_owned(struct bsn_informer *inf, struct bsn_queue_handler *h);
 /* True when obj is being deleted. */
 bool bsn_ctrl_deleting(const json_t *obj);
 /* Pod helpers. */

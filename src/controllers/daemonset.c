@@ -28,41 +28,8 @@ struct dsctrl {
     struct bsn_ctrl *ctx;
     struct bsn_informer *sets, *pods, *nodes, *revs;
     struct bsn_workqueue *q;
+    struct bsn_queue_handler self_h, owned_h;
 };
-
-static void
-ds_changed(json_t *o, void *data)
-{
-    struct dsctrl *d = data;
-    char key[512];
-    bsn_obj_key(o, key, sizeof(key));
-    bsn_workqueue_add(d->q, key);
-}
-
-static void
-ds_updated(json_t *old, json_t *o, void *data)
-{
-    ds_changed(o, data);
-}
-
-static void
-child_changed(json_t *o, void *data)
-{
-    struct dsctrl *d = data;
-    json_t *ref = bsn_ctrl_owner(o);
-    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "DaemonSet"))
-        return;
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", bsn_json_str(o, "metadata.namespace") ?: "",
-             json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_coalesced(d->q, key);
-}
-
-static void
-child_updated(json_t *old, json_t *o, void *data)
-{
-    child_changed(o, data);
-}
 
 static void
 node_changed(json_t *node, void *data)
@@ -494,11 +461,11 @@ bsn_ds_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     d->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
     d->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
     d->revs = bsn_ctrl_informer(ctx, "/apis/apps/v1/controllerrevisions");
-    struct bsn_informer_handler hs = {ds_changed, ds_updated, NULL, d};
-    bsn_informer_add_handler(d->sets, &hs);
-    struct bsn_informer_handler hc = {child_changed, child_updated, child_changed, d};
-    bsn_informer_add_handler(d->pods, &hc);
-    bsn_informer_add_handler(d->revs, &hc);
+    d->self_h = (struct bsn_queue_handler){d->q, NULL};
+    d->owned_h = (struct bsn_queue_handler){d->q, "DaemonSet"};
+    bsn_ctrl_queue_self(d->sets, &d->self_h);
+    bsn_ctrl_queue_owned(d->pods, &d->owned_h);
+    bsn_ctrl_queue_owned(d->revs, &d->owned_h);
     struct bsn_informer_handler hn = {node_changed, node_updated, node_changed, d};
     bsn_informer_add_handler(d->nodes, &hn);
     return d;

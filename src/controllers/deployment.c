@@ -32,41 +32,8 @@ struct dctrl {
     struct bsn_ctrl *ctx;
     struct bsn_informer *deps, *sets;
     struct bsn_workqueue *q;
+    struct bsn_queue_handler self_h, owned_h;
 };
-
-static void
-dep_changed(json_t *obj, void *data)
-{
-    struct dctrl *d = data;
-    char key[512];
-    bsn_obj_key(obj, key, sizeof(key));
-    bsn_workqueue_add(d->q, key);
-}
-
-static void
-dep_updated(json_t *old, json_t *obj, void *data)
-{
-    dep_changed(obj, data);
-}
-
-static void
-rs_changed(json_t *rs, void *data)
-{
-    struct dctrl *d = data;
-    json_t *ref = bsn_ctrl_owner(rs);
-    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "Deployment"))
-        return;
-    char key[512];
-    snprintf(key, sizeof(key), "%s/%s", bsn_json_str(rs, "metadata.namespace") ?: "",
-             json_string_value(json_object_get(ref, "name")) ?: "");
-    bsn_workqueue_add_coalesced(d->q, key);
-}
-
-static void
-rs_updated(json_t *old, json_t *rs, void *data)
-{
-    rs_changed(rs, data);
-}
 
 static int64_t
 revision_of(const json_t *rs)
@@ -639,10 +606,10 @@ bsn_deploy_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     d->q = bsn_workqueue_new(ctx->loop, "deployment", reconcile, d);
     d->deps = bsn_ctrl_informer(ctx, "/apis/apps/v1/deployments");
     d->sets = bsn_ctrl_informer(ctx, "/apis/apps/v1/replicasets");
-    struct bsn_informer_handler hd = {dep_changed, dep_updated, NULL, d};
-    bsn_informer_add_handler(d->deps, &hd);
-    struct bsn_informer_handler hr = {rs_changed, rs_updated, rs_changed, d};
-    bsn_informer_add_handler(d->sets, &hr);
+    d->self_h = (struct bsn_queue_handler){d->q, NULL};
+    d->owned_h = (struct bsn_queue_handler){d->q, "Deployment"};
+    bsn_ctrl_queue_self(d->deps, &d->self_h);
+    bsn_ctrl_queue_owned(d->sets, &d->owned_h);
     return d;
 }
 

@@ -34,23 +34,12 @@ struct jobctrl {
     int64_t backoff_base_ms;
 };
 
-static bool
-owner_key(const json_t *pod, char *key, size_t n)
-{
-    json_t *ref = bsn_ctrl_owner(pod);
-    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "Job"))
-        return false;
-    snprintf(key, n, "%s/%s", bsn_json_str(pod, "metadata.namespace") ?: "",
-             json_string_value(json_object_get(ref, "name")) ?: "");
-    return true;
-}
-
 static void
 pod_added(json_t *pod, void *data)
 {
     struct jobctrl *j = data;
     char key[512];
-    if (!owner_key(pod, key, sizeof(key)))
+    if (!bsn_ctrl_owner_key(pod, "Job", key, sizeof(key)))
         return;
     intptr_t n = (intptr_t)bsn_map_get(&j->expect, key);
     if (n > 1)
@@ -65,7 +54,7 @@ pod_updated(json_t *old, json_t *pod, void *data)
 {
     struct jobctrl *j = data;
     char key[512];
-    if (owner_key(pod, key, sizeof(key)))
+    if (bsn_ctrl_owner_key(pod, "Job", key, sizeof(key)))
         bsn_workqueue_add_coalesced(j->q, key);
 }
 

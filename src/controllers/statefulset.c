@@ -28,48 +28,8 @@ struct stsctrl {
     struct bsn_ctrl *ctx;
     struct bsn_informer *sets, *pods, *pvcs, *revs;
     struct bsn_workqueue *q;
+    struct bsn_queue_handler self_h, owned_h;
 };
-
-static bool
-owner_key(const json_t *obj, const char *kind, char *key, size_t n)
-{
-    json_t *ref = bsn_ctrl_owner(obj);
-    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", kind))
-        return false;
-    snprintf(key, n, "%s/%s", bsn_json_str(obj, "metadata.namespace") ?: "",
-             json_string_value(json_object_get(ref, "name")) ?: "");
-    return true;
-}
-
-static void
-child_changed(json_t *obj, void *data)
-{
-    struct stsctrl *s = data;
-    char key[512];
-    if (owner_key(obj, "StatefulSet", key, sizeof(key)))
-        bsn_workqueue_add_coalesced(s->q, key);
-}
-
-static void
-child_updated(json_t *old, json_t *obj, void *data)
-{
-    child_changed(obj, data);
-}
-
-static void
-set_changed(json_t *obj, void *data)
-{
-    struct stsctrl *s = data;
-    char key[512];
-    bsn_obj_key(obj, key, sizeof(key));
-    bsn_workqueue_add(s->q, key);
-}
-
-static void
-set_updated(json_t *old, json_t *obj, void *data)
-{
-    set_changed(obj, data);
-}
 
 static json_t *
 owner_refs(const json_t *set)
@@ -414,11 +374,11 @@ bsn_sts_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
     s->pvcs = bsn_ctrl_informer(ctx, "/api/v1/persistentvolumeclaims");
     s->revs = bsn_ctrl_informer(ctx, "/apis/apps/v1/controllerrevisions");
-    struct bsn_informer_handler hs = {set_changed, set_updated, NULL, s};
-    bsn_informer_add_handler(s->sets, &hs);
-    struct bsn_informer_handler hc = {child_changed, child_updated, child_changed, s};
-    bsn_informer_add_handler(s->pods, &hc);
-    bsn_informer_add_handler(s->revs, &hc);
+    s->self_h = (struct bsn_queue_handler){s->q, NULL};
+    s->owned_h = (struct bsn_queue_handler){s->q, "StatefulSet"};
+    bsn_ctrl_queue_self(s->sets, &s->self_h);
+    bsn_ctrl_queue_owned(s->pods, &s->owned_h);
+    bsn_ctrl_queue_owned(s->revs, &s->owned_h);
     return s;
 }
 
