@@ -916,14 +916,12 @@ do_patch(struct req_ctx *c)
         json_decref(old);
         return;
     }
-    /* a patch that does not mention resourceVersion is unconditional */
+    /* a patch that does not mention resourceVersion is unconditional (also when the object
+     * has a write still queued in this batch, whose version no client can know yet) */
     const char *prv = meta_str(doc, "resourceVersion");
     const char *orv = meta_str(old, "resourceVersion");
-    if (prv && orv && strcmp(prv, orv) == 0) {
-        char cur[32];
-        snprintf(cur, sizeof(cur), "%lld", (long long)rev);
-        json_object_set_new(meta_of(doc), "resourceVersion", json_string(cur));
-    }
+    if (prv && orv && strcmp(prv, orv) == 0)
+        json_object_del(meta_of(doc), "resourceVersion");
     do_update_tree(c, doc, old, rev, key);
 }
 

@@ -261,6 +261,40 @@ test_watch_and_group_commit(void **state)
     bsn_client_watch_stop(w);
 }
 
+/* Two patches of one object in the same batch: the second sees the first (still queued) and
+ * neither is refused for a resourceVersion nobody could have known. */
+static void
+test_patches_in_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct answer a = {0};
+    request(f, "POST", "/api/v1/namespaces/default/configmaps",
+            "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pp\"}}", &a);
+    assert_int_equal(a.status, 201);
+    json_decref(a.body);
+    struct answer p1 = {0}, p2 = {0};
+    const char *b1 = "{\"metadata\":{\"labels\":{\"a\":\"1\"}}}";
+    const char *b2 = "{\"data\":{\"k\":\"v\"}}";
+    bsn_client_request(f->cl, "PATCH", "/api/v1/namespaces/default/configmaps/pp",
+                       "application/merge-patch+json", b1, strlen(b1), on_done, &p1);
+    bsn_client_request(f->cl, "PATCH", "/api/v1/namespaces/default/configmaps/pp",
+                       "application/merge-patch+json", b2, strlen(b2), on_done, &p2);
+    wait_done(f, &p1);
+    wait_done(f, &p2);
+    assert_int_equal(p1.status, 200);
+    assert_int_equal(p2.status, 200);
+    json_decref(p1.body);
+    json_decref(p2.body);
+    memset(&a, 0, sizeof(a));
+    request(f, "GET", "/api/v1/namespaces/default/configmaps/pp", NULL, &a);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(a.body, "metadata"), "labels"), "a")),
+                        "1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a.body, "data"), "k")),
+                        "v");
+    json_decref(a.body);
+}
+
 int
 main(void)
 {
@@ -268,6 +302,7 @@ main(void)
         cmocka_unit_test(test_cache_publish_list_replay),
         cmocka_unit_test_setup_teardown(test_create_get_conflict, setup_server, teardown_server),
         cmocka_unit_test_setup_teardown(test_watch_and_group_commit, setup_server, teardown_server),
+        cmocka_unit_test_setup_teardown(test_patches_in_one_batch, setup_server, teardown_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
