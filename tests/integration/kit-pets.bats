@@ -6,12 +6,14 @@
 
 load helpers
 
-PETS="$(dirname "$BOSUN")/examples/pets/pets"
+# PETS overrides the binary (default: next to $BOSUN in the same build dir)
+: "${PETS:=$(dirname "$BOSUN")/examples/pets/pets}"
 
 setup() {
     [[ -x "$PETS" ]] || skip "pets binary not built at $PETS (build the examples in $(dirname "$BOSUN"))"
     PETS_TMP="$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/pets.XXXXXX")"
     PETS_PID=""
+    KIT_CLUSTER=""
 }
 
 teardown() {
@@ -20,6 +22,10 @@ teardown() {
         wait "$PETS_PID" 2>/dev/null || true
     fi
     rm -rf "$PETS_TMP"
+    if [[ -n "${KIT_CLUSTER:-}" ]]; then
+        kubectl delete deploy/pets svc/pets --wait=false >/dev/null 2>&1 || true
+        stop_server
+    fi
 }
 
 # start_pets [VAR=value...]: runs pets in the background on a free port, waits for /healthz.
@@ -158,4 +164,20 @@ PY
     grep -q "201 Created" "$PETS_TMP/resp"
     # and nothing listens any more
     ! curl -s --max-time 1 "$(u /healthz)"
+}
+
+@test "pets: deployed from examples/pets/pets.yaml on a process-runtime cluster" {
+    [[ -x "$BOSUN" ]] || skip "bosun binary not found at $BOSUN"
+    start_server --runtime process --node-name "kitpets-$$"
+    KIT_CLUSTER=1
+    sed "s|PETS_BINARY|$PETS|" "$REPO_ROOT/examples/pets/pets.yaml" >"$PETS_TMP/pets.yaml"
+    kubectl apply -f "$PETS_TMP/pets.yaml" >/dev/null
+    kubectl rollout status deploy/pets --timeout=60s >/dev/null
+    ip="$(kubectl get pods -l app=pets -o jsonpath='{.items[0].status.podIP}')"
+    curl -s -XPOST "http://$ip:8080/pets" -d '{"name":"rex","owner":"ann"}' >/dev/null
+    got="$(curl -s "http://$ip:8080/pets/1" | jq -r .name)"
+    [[ "$got" == rex ]]
+    [[ "$(kubectl get svc pets -o jsonpath='{.spec.ports[0].port}')" == 80 ]]
+    # the pod's access log went to the pod's log
+    kubectl logs deploy/pets | grep -q '"route":"/pets/{id}"' 
 }
