@@ -551,6 +551,12 @@ route_request(struct bsn_kit_ctx *ctx)
                 bsn_kit_error(ctx, 400, "BadRequest", "a JSON body is required");
                 return;
             }
+            const char *ct = bsn_http_req_header(req, "Content-Type");
+            if (ct && !strstr(ct, "json") && !strstr(ct, "x-www-form-urlencoded")) {
+                bsn_kit_error(ctx, 415, "UnsupportedMediaType",
+                              "expected an application/json body, got %s", ct);
+                return;
+            }
             ctx->body = bsn_json_parse(req->body, req->body_len, &err);
             if (!ctx->body) {
                 bsn_kit_error(ctx, err.code == 413 ? 413 : 400, "BadRequest", "%s", err.msg);

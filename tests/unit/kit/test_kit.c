@@ -270,6 +270,18 @@ test_errors(void **state)
     assert_int_equal(json_array_size(json_object_get(v, "details")), 2);
     json_decref(v);
     bsn_http_fetch_result_fini(&res);
+    char url[256];
+    snprintf(url, sizeof(url), "%s/things", base);
+    struct bsn_http_fetch_opts o = {.url = url,
+                                    .method = "POST",
+                                    .body = "{}",
+                                    .body_len = 2,
+                                    .content_type = "text/plain",
+                                    .timeout_ms = 5000};
+    struct bsn_err err;
+    assert_int_equal(bsn_http_fetch(&o, &res, &err), 0);
+    assert_int_equal(res.status, 415);
+    bsn_http_fetch_result_fini(&res);
     assert_int_equal(req("POST", "/things", "{\"name\":\"x\",\"ok\":true}", NULL, &res), 200);
     v = body_json(&res);
     assert_string_equal(bsn_json_str(v, "body.name"), "x");
