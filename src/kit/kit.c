@@ -35,7 +35,14 @@ struct bsn_kit_ctx {
     const char *traceparent;
     char tp[56];
     char remote[64];
+    char method[16];
+    char path[512];
+    uint64_t t0;
+    bool internal; /* a built-in endpoint: not counted or logged */
     bool answered;
+    bool in_handler; /* handle() is still on the stack */
+    bool deferred;   /* bsn_kit_defer() was called */
+    bool gone;       /* the client went away before the answer (req is dead) */
     int status;
 };
 
@@ -250,13 +257,13 @@ bsn_kit_route(struct bsn_kit_app *app, const char *method, const char *pattern,
 const char *
 bsn_kit_method(const struct bsn_kit_ctx *ctx)
 {
-    return ctx->req->method;
+    return ctx->method;
 }
 
 const char *
 bsn_kit_path(const struct bsn_kit_ctx *ctx)
 {
-    return ctx->req->path;
+    return ctx->path;
 }
 
 const char *
@@ -271,13 +278,15 @@ bsn_kit_param(const struct bsn_kit_ctx *ctx, const char *name)
 const char *
 bsn_kit_query(const struct bsn_kit_ctx *ctx, const char *key, char *buf, size_t n)
 {
+    if (!ctx->req)
+        return NULL;
     return bsn_http_query_get(ctx->req, key, buf, n) >= 0 ? buf : NULL;
 }
 
 const char *
 bsn_kit_header(const struct bsn_kit_ctx *ctx, const char *name)
 {
-    return bsn_http_req_header(ctx->req, name);
+    return ctx->req ? bsn_http_req_header(ctx->req, name) : NULL;
 }
 
 json_t *
@@ -307,11 +316,13 @@ bsn_kit_ctx_app(const struct bsn_kit_ctx *ctx)
 void
 bsn_kit_set_header(struct bsn_kit_ctx *ctx, const char *name, const char *value)
 {
-    if (!ctx->answered)
+    if (!ctx->answered && ctx->req)
         bsn_http_req_add_header(ctx->req, name, value);
 }
 
 /* ---- answers ---- */
+
+static void finish(struct bsn_kit_ctx *ctx);
 
 void
 bsn_kit_text(struct bsn_kit_ctx *ctx, int status, const char *content_type, const char *body,
@@ -323,7 +334,11 @@ bsn_kit_text(struct bsn_kit_ctx *ctx, int status, const char *content_type, cons
     }
     ctx->answered = true;
     ctx->status = status;
-    bsn_http_respond(ctx->req, status, content_type, body, len);
+    if (ctx->req)
+        bsn_http_respond(ctx->req, status, content_type, body, len);
+    ctx->req = NULL;
+    if (!ctx->in_handler)
+        finish(ctx);
 }
 
 void
@@ -568,7 +583,7 @@ route_request(struct bsn_kit_ctx *ctx)
             }
         }
         r->handler(ctx, r->data);
-        if (!ctx->answered) {
+        if (!ctx->answered && !ctx->deferred) {
             bsn_error("kit", "handler for %s %s did not answer", r->method, r->pattern);
             bsn_kit_error(ctx, 500, "InternalError", "handler did not answer");
         }
@@ -594,8 +609,8 @@ access_log(const struct bsn_kit_ctx *ctx, double secs)
     json_object_set_new(o, "level", json_string("info"));
     json_object_set_new(o, "service", json_string(ctx->app->name));
     json_object_set_new(o, "msg", json_string("request"));
-    json_object_set_new(o, "method", json_string(ctx->req->method));
-    json_object_set_new(o, "path", json_string(ctx->req->path));
+    json_object_set_new(o, "method", json_string(ctx->method));
+    json_object_set_new(o, "path", json_string(ctx->path));
     if (ctx->route >= 0)
         json_object_set_new(o, "route", json_string(ctx->app->routes[ctx->route].pattern));
     json_object_set_new(o, "status", json_integer(ctx->status));
@@ -603,50 +618,89 @@ access_log(const struct bsn_kit_ctx *ctx, double secs)
     json_object_set_new(o, "requestId", json_string(ctx->request_id));
     if (ctx->traceparent)
         json_object_set_new(o, "traceparent", json_string(ctx->traceparent));
-    json_object_set_new(o, "remote", json_string(ctx->req->remote_addr));
+    json_object_set_new(o, "remote", json_string(ctx->remote));
+    if (ctx->gone)
+        json_object_set_new(o, "clientGone", json_true());
     char *s = bsn_json_dump(o);
     json_decref(o);
     fprintf(stderr, "%s\n", s);
     free(s);
 }
 
+/* Bookkeeping once a request is answered (and the handler has returned): metrics, log, free. */
+static void
+finish(struct bsn_kit_ctx *ctx)
+{
+    struct bsn_kit_app *app = ctx->app;
+    app->inflight--;
+    double secs = (double)(bsn_mono_ns() - ctx->t0) / 1e9;
+    if (!ctx->internal) {
+        record(app, ctx->route, ctx->status, secs);
+        if (app->access_log)
+            access_log(ctx, secs);
+    }
+    json_decref(ctx->body);
+    free(ctx);
+}
+
+static void
+on_gone(struct bsn_http_req *req, void *data)
+{
+    BSN_UNUSED(req);
+    struct bsn_kit_ctx *ctx = data;
+    ctx->req = NULL;
+    ctx->gone = true;
+}
+
+struct bsn_kit_ctx *
+bsn_kit_defer(struct bsn_kit_ctx *ctx)
+{
+    if (!ctx->answered && !ctx->deferred && ctx->req) {
+        ctx->deferred = true;
+        bsn_http_req_on_close(ctx->req, on_gone, ctx);
+    }
+    return ctx;
+}
+
+bool
+bsn_kit_client_gone(const struct bsn_kit_ctx *ctx)
+{
+    return ctx->gone;
+}
+
 static void
 handle(struct bsn_http_req *req, void *data)
 {
     struct bsn_kit_app *app = data;
-    uint64_t t0 = bsn_mono_ns();
-    struct bsn_kit_ctx ctx = {.app = app, .req = req, .route = -1};
+    struct bsn_kit_ctx *ctx = bsn_calloc(1, sizeof(*ctx));
+    ctx->app = app;
+    ctx->req = req;
+    ctx->route = -1;
+    ctx->t0 = bsn_mono_ns();
     const char *rid = bsn_http_req_header(req, "X-Request-Id");
     if (rid && sane_id(rid))
-        snprintf(ctx.request_id, sizeof(ctx.request_id), "%s", rid);
+        snprintf(ctx->request_id, sizeof(ctx->request_id), "%s", rid);
     else
-        gen_id(ctx.request_id, sizeof(ctx.request_id));
+        gen_id(ctx->request_id, sizeof(ctx->request_id));
     const char *tp = bsn_http_req_header(req, "traceparent");
     if (tp && valid_traceparent(tp)) {
-        memcpy(ctx.tp, tp, 56);
-        ctx.traceparent = ctx.tp;
+        memcpy(ctx->tp, tp, 56);
+        ctx->traceparent = ctx->tp;
         bsn_http_req_add_header(req, "traceparent", tp);
     }
-    bsn_http_req_add_header(req, "X-Request-Id", ctx.request_id);
-    /* strings from the request are used after respond (which frees it): log before */
+    bsn_http_req_add_header(req, "X-Request-Id", ctx->request_id);
+    /* copies: the request is freed by the answer, the log is written after it */
+    snprintf(ctx->method, sizeof(ctx->method), "%s", req->method);
+    snprintf(ctx->path, sizeof(ctx->path), "%s", req->path);
+    snprintf(ctx->remote, sizeof(ctx->remote), "%s", req->remote_addr ? req->remote_addr : "");
     app->inflight++;
-    char method[16], path[512];
-    snprintf(method, sizeof(method), "%s", req->method);
-    snprintf(path, sizeof(path), "%s", req->path);
-    snprintf(ctx.remote, sizeof(ctx.remote), "%s", req->remote_addr ? req->remote_addr : "");
-    bool internal = builtin(&ctx);
-    if (!internal)
-        route_request(&ctx);
-    app->inflight--;
-    json_decref(ctx.body);
-    double secs = (double)(bsn_mono_ns() - t0) / 1e9;
-    if (!internal)
-        record(app, ctx.route, ctx.status, secs);
-    if (app->access_log && !internal) {
-        struct bsn_http_req fake = {.method = method, .path = path, .remote_addr = ctx.remote};
-        ctx.req = &fake;
-        access_log(&ctx, secs);
-    }
+    ctx->in_handler = true;
+    ctx->internal = builtin(ctx);
+    if (!ctx->internal)
+        route_request(ctx);
+    ctx->in_handler = false;
+    if (ctx->answered)
+        finish(ctx);
 }
 
 /* ---- serving and shutdown ---- */

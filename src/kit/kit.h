@@ -32,8 +32,10 @@
  * JSON line on stderr per request. A valid W3C `traceparent` is kept on the context (the
  * client helper forwards it) and echoed.
  *
- * Handlers run on the loop thread and must finish the request before returning with exactly
- * one of bsn_kit_json / bsn_kit_error / bsn_kit_text; a handler that does not answers 500.
+ * Handlers run on the loop thread and answer with exactly one of bsn_kit_json / bsn_kit_error /
+ * bsn_kit_text, before returning or - after bsn_kit_defer() - later from the loop thread (e.g.
+ * when an asynchronous call to another service ends); a handler that neither answers nor
+ * defers gets a 500.
  * Errors map to JSON: {"error":"PetNotFound","message":"...","status":404,"requestId":"..."}.
  */
 #ifndef BSN_KIT_KIT_H
@@ -160,6 +162,15 @@ const char *bsn_kit_request_id(const struct bsn_kit_ctx *ctx);
 /* The incoming traceparent, or NULL. */
 const char *bsn_kit_traceparent(const struct bsn_kit_ctx *ctx);
 struct bsn_kit_app *bsn_kit_ctx_app(const struct bsn_kit_ctx *ctx);
+
+/*
+ * Keeps the context alive after the handler returns: answer it later (exactly once) from the
+ * loop thread. If the client disconnects meanwhile, bsn_kit_client_gone() turns true and the
+ * answer is only logged and counted. Every deferred context must be answered before
+ * bsn_kit_app_free(). Returns ctx.
+ */
+struct bsn_kit_ctx *bsn_kit_defer(struct bsn_kit_ctx *ctx);
+bool bsn_kit_client_gone(const struct bsn_kit_ctx *ctx);
 
 /* Adds a response header (before answering). */
 void bsn_kit_set_header(struct bsn_kit_ctx *ctx, const char *name, const char *value);

@@ -134,6 +134,36 @@ h_flaky(struct bsn_kit_ctx *ctx, void *data)
 
 static struct bsn_loop *loop;
 static struct bsn_kit_app *app;
+static atomic_int later_gone;
+
+struct later {
+    struct bsn_timer t;
+    struct bsn_kit_ctx *ctx;
+};
+
+static void
+later_fire(struct bsn_loop *l, void *data)
+{
+    (void)l;
+    struct later *w = data;
+    if (bsn_kit_client_gone(w->ctx))
+        atomic_fetch_add(&later_gone, 1);
+    bsn_kit_json(w->ctx, 200, json_pack("{s:s}", "id", bsn_kit_param(w->ctx, "id")));
+    free(w);
+}
+
+/* answers after ?ms= milliseconds from a timer */
+static void
+h_later(struct bsn_kit_ctx *ctx, void *data)
+{
+    (void)data;
+    char ms[16];
+    struct later *w = calloc(1, sizeof(*w));
+    bsn_timer_init(&w->t);
+    w->ctx = bsn_kit_defer(ctx);
+    bsn_timer_start(loop, &w->t, (uint64_t)atoi(bsn_kit_query(ctx, "ms", ms, sizeof(ms))),
+                    later_fire, w);
+}
 static pthread_t thr;
 static char base[64];
 
@@ -164,6 +194,7 @@ setup(void **state)
     assert_int_equal(bsn_kit_route(app, "PUT", "/conflict", h_conflict, NULL, NULL, NULL), 0);
     assert_int_equal(bsn_kit_route(app, "GET", "/silent", h_silent, NULL, NULL, NULL), 0);
     assert_int_equal(bsn_kit_route(app, "GET", "/flaky", h_flaky, NULL, NULL, NULL), 0);
+    assert_int_equal(bsn_kit_route(app, "GET", "/later/{id}", h_later, NULL, NULL, NULL), 0);
     assert_int_equal(bsn_kit_route(app, "GET", "bad", h_flaky, NULL, NULL, NULL), -1);
     struct bsn_err err;
     assert_int_equal(bsn_kit_app_listen(app, loop, "127.0.0.1:0", &err), 0);
@@ -329,6 +360,32 @@ test_builtins(void **state)
 }
 
 static void
+test_deferred(void **state)
+{
+    (void)state;
+    struct bsn_http_fetch_result res;
+    assert_int_equal(req("GET", "/later/7?ms=50", NULL, NULL, &res), 200);
+    json_t *v = body_json(&res);
+    assert_string_equal(bsn_json_str(v, "id"), "7");
+    json_decref(v);
+    bsn_http_fetch_result_fini(&res);
+    /* the client gives up before the answer: the context survives, the answer is dropped */
+    char url[256];
+    snprintf(url, sizeof(url), "%s/later/8?ms=300", base);
+    struct bsn_http_fetch_opts o = {.url = url, .timeout_ms = 100};
+    struct bsn_err err;
+    assert_int_equal(bsn_http_fetch(&o, &res, &err), -1);
+    assert_int_equal(err.code, 504);
+    struct timespec ts = {0, 400 * 1000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(atomic_load(&later_gone), 1);
+    assert_int_equal(req("GET", "/metrics", NULL, NULL, &res), 200);
+    assert_non_null(strstr(res.body, "route=\"/later/{id}\",method=\"GET\",status=\"200\"} 2"));
+    assert_non_null(strstr(res.body, "kit_http_inflight_requests 1\n")); /* the /metrics one */
+    bsn_http_fetch_result_fini(&res);
+}
+
+static void
 test_client(void **state)
 {
     (void)state;
@@ -391,9 +448,8 @@ main(void)
         cmocka_unit_test(test_validate),
     };
     const struct CMUnitTest served[] = {
-        cmocka_unit_test(test_params_query),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_builtins),
+        cmocka_unit_test(test_params_query), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_builtins),     cmocka_unit_test(test_deferred),
         cmocka_unit_test(test_client),
     };
     int rc = cmocka_run_group_tests(pure, NULL, NULL);
