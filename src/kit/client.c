@@ -14,8 +14,12 @@
 #include "http/client.h"
 #include "kit/kit.h"
 
+struct acall;
+
 struct bsn_kit_client {
     struct bsn_kit_client_opts o;
+    struct bsn_http_client *hc; /* created on the first async call */
+    struct acall *calls;        /* pending async calls */
     char *base;
     int failures;
     enum bsn_kit_breaker_state state;
@@ -47,11 +51,16 @@ bsn_kit_client_new(const struct bsn_kit_client_opts *o)
     return c;
 }
 
+static void acall_free(struct acall *a);
+
 void
 bsn_kit_client_free(struct bsn_kit_client *c)
 {
     if (!c)
         return;
+    while (c->calls)
+        acall_free(c->calls);
+    bsn_http_client_free(c->hc);
     free(c->base);
     free(c);
 }
@@ -164,4 +173,164 @@ bsn_kit_client_call(struct bsn_kit_client *c, const struct bsn_kit_ctx *ctx, con
     free(url);
     free(data);
     return rc;
+}
+
+/* ---- asynchronous calls ---- */
+
+struct acall {
+    struct bsn_kit_client *c;
+    struct acall *prev, *next;
+    char method[16];
+    char *path, *data;
+    char hrid[100], htp[80];
+    const char *hdrs[3];
+    int attempts_left, backoff;
+    struct bsn_timer timer;
+    struct bsn_http_call *call;
+    struct bsn_err err;
+    bsn_kit_client_cb cb;
+    void *cbdata;
+};
+
+static void
+acall_free(struct acall *a)
+{
+    struct bsn_kit_client *c = a->c;
+    if (a->call)
+        bsn_http_call_cancel(a->call);
+    bsn_timer_stop(c->o.loop, &a->timer);
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        c->calls = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    free(a->path);
+    free(a->data);
+    free(a);
+}
+
+/* Ends a call: breaker bookkeeping, the callback, free. */
+static void
+acall_end(struct acall *a, int status, const char *body, size_t len, bool json)
+{
+    struct bsn_kit_client *c = a->c;
+    if (status == 0 || status == 502 || status == 503 || status == 504) {
+        if (strcmp(a->err.reason, "CircuitOpen") != 0)
+            failed(c);
+    } else {
+        c->failures = 0;
+        c->state = BSN_KIT_CLOSED;
+    }
+    json_t *v = NULL;
+    if (json && len > 0) {
+        struct bsn_err jerr;
+        v = bsn_json_parse(body, len, &jerr);
+    }
+    bsn_kit_client_cb cb = a->cb;
+    void *cbdata = a->cbdata;
+    struct bsn_err err;
+    bsn_err_copy(&err, &a->err);
+    acall_free(a);
+    cb(status, v, status ? NULL : &err, cbdata);
+    json_decref(v);
+}
+
+static void attempt(struct bsn_loop *loop, void *data);
+
+static void
+acall_done(const struct bsn_http_client_resp *resp, void *data)
+{
+    struct acall *a = data;
+    a->call = NULL;
+    bool retryable =
+        resp->status == 0 || resp->status == 502 || resp->status == 503 || resp->status == 504;
+    if (resp->status == 0 && resp->err)
+        bsn_err_copy(&a->err, resp->err);
+    if (retryable && a->attempts_left > 0) {
+        bsn_timer_start(a->c->o.loop, &a->timer, (uint64_t)a->backoff, attempt, a);
+        a->backoff *= 2;
+        return;
+    }
+    if (resp->status == 0 && !bsn_err_is_set(&a->err))
+        bsn_err_set(&a->err, 502, "BadGateway", "%s%s: no answer", a->c->base, a->path);
+    const char *ct = NULL;
+    for (size_t i = 0; i < resp->nheaders; i++)
+        if (bsn_str_case_eq(resp->headers[i].name, "Content-Type"))
+            ct = resp->headers[i].value.base;
+    acall_end(a, resp->status, resp->body, resp->body_len, ct && strstr(ct, "json"));
+}
+
+static void
+attempt(struct bsn_loop *loop, void *data)
+{
+    BSN_UNUSED(loop);
+    struct acall *a = data;
+    if (a->attempts_left < 0) { /* the circuit was open: fail from the loop */
+        acall_end(a, 0, NULL, 0, false);
+        return;
+    }
+    a->attempts_left--;
+    struct bsn_http_call_opts o = {
+        .method = a->method,
+        .path = a->path,
+        .headers = a->hdrs,
+        .body = a->data,
+        .body_len = a->data ? strlen(a->data) : 0,
+        .content_type = a->data ? "application/json" : NULL,
+        .timeout_ms = (unsigned)a->c->o.timeout_ms,
+        .on_done = acall_done,
+        .data = a,
+    };
+    a->call = bsn_http_client_request(a->c->hc, &o);
+}
+
+int
+bsn_kit_client_call_async(struct bsn_kit_client *c, const struct bsn_kit_ctx *ctx,
+                          const char *method, const char *path, const json_t *body,
+                          bsn_kit_client_cb cb, void *data)
+{
+    if (!c->o.loop)
+        return -1;
+    if (!c->hc) {
+        struct bsn_http_client_opts ho = {.base_url = c->base, .max_body = 8u << 20};
+        struct bsn_err err;
+        c->hc = bsn_http_client_new(c->o.loop, &ho, &err);
+        if (!c->hc) {
+            bsn_error("kit", "client %s: %s", c->base, err.msg);
+            return -1;
+        }
+    }
+    struct acall *a = bsn_calloc(1, sizeof(*a));
+    a->c = c;
+    snprintf(a->method, sizeof(a->method), "%s", method);
+    a->path = bsn_strdup(path);
+    a->data = body ? bsn_json_dump(body) : NULL;
+    size_t nh = 0;
+    if (ctx) {
+        snprintf(a->hrid, sizeof(a->hrid), "X-Request-Id: %s", bsn_kit_request_id(ctx));
+        a->hdrs[nh++] = a->hrid;
+        if (bsn_kit_traceparent(ctx)) {
+            snprintf(a->htp, sizeof(a->htp), "traceparent: %s", bsn_kit_traceparent(ctx));
+            a->hdrs[nh++] = a->htp;
+        }
+    }
+    a->cb = cb;
+    a->cbdata = data;
+    a->backoff = c->o.backoff_ms;
+    bsn_timer_init(&a->timer);
+    a->next = c->calls;
+    if (c->calls)
+        c->calls->prev = a;
+    c->calls = a;
+    enum bsn_kit_breaker_state st = bsn_kit_client_state(c);
+    if (st == BSN_KIT_OPEN) {
+        bsn_err_set(&a->err, 503, "CircuitOpen", "circuit to %s is open", c->base);
+        a->attempts_left = -1;
+    } else {
+        c->state = st;
+        a->attempts_left = 1 + (st == BSN_KIT_CLOSED && idempotent(method) ? c->o.retries : 0);
+    }
+    bsn_timer_start(c->o.loop, &a->timer, 0, attempt, a);
+    return 0;
 }

@@ -196,12 +196,13 @@ void bsn_kit_text(struct bsn_kit_ctx *ctx, int status, const char *content_type,
  * calling thread: keep timeouts short in handlers.
  */
 struct bsn_kit_client_opts {
-    const char *base_url; /* "http://pets:8080" */
-    int timeout_ms;       /* per attempt; default 2000 */
-    int retries;          /* extra attempts; default 2 (negative = none) */
-    int backoff_ms;       /* first backoff, doubled each retry; default 50 */
-    int breaker_failures; /* default 5 */
-    int breaker_open_ms;  /* default 5000 */
+    const char *base_url;  /* "http://pets:8080" */
+    int timeout_ms;        /* per attempt; default 2000 */
+    int retries;           /* extra attempts; default 2 (negative = none) */
+    int backoff_ms;        /* first backoff, doubled each retry; default 50 */
+    int breaker_failures;  /* default 5 */
+    int breaker_open_ms;   /* default 5000 */
+    struct bsn_loop *loop; /* needed for bsn_kit_client_call_async (keep-alive connections) */
 };
 
 struct bsn_kit_client;
@@ -218,6 +219,18 @@ enum bsn_kit_breaker_state bsn_kit_client_state(const struct bsn_kit_client *c);
 int bsn_kit_client_call(struct bsn_kit_client *c, const struct bsn_kit_ctx *ctx, const char *method,
                         const char *path, const json_t *body, int *status, json_t **out,
                         struct bsn_err *err);
+
+/*
+ * The asynchronous variant (needs opts.loop): same retries, breaker and propagation, but the
+ * loop keeps serving meanwhile; pair it with bsn_kit_defer(). cb runs once on the loop thread,
+ * never from inside this call, with status 0 and err set when no answer came; body is the
+ * parsed JSON answer (borrowed) or NULL. ctx is only read during this call. Returns 0, or -1
+ * when the client has no loop. bsn_kit_client_free() cancels pending calls without callbacks.
+ */
+typedef void (*bsn_kit_client_cb)(int status, json_t *body, const struct bsn_err *err, void *data);
+int bsn_kit_client_call_async(struct bsn_kit_client *c, const struct bsn_kit_ctx *ctx,
+                              const char *method, const char *path, const json_t *body,
+                              bsn_kit_client_cb cb, void *data);
 
 /* ---- internal, shared between the kit's files ---- */
 

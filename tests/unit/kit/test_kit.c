@@ -165,6 +165,28 @@ h_later(struct bsn_kit_ctx *ctx, void *data)
                     later_fire, w);
 }
 static pthread_t thr;
+static struct bsn_kit_client *self_client, *dead_client;
+
+static void
+proxy_done(int status, json_t *body, const struct bsn_err *err, void *data)
+{
+    struct bsn_kit_ctx *ctx = data;
+    if (!status)
+        return bsn_kit_error_err(ctx, err);
+    bsn_kit_json(ctx, 200, json_pack("{s:i,s:O?}", "upstream", status, "body", body));
+}
+
+/* answers from an asynchronous call to /flaky on this same app, or to a dead upstream */
+static void
+h_proxy(struct bsn_kit_ctx *ctx, void *data)
+{
+    (void)data;
+    bool self = strcmp(bsn_kit_param(ctx, "which"), "self") == 0;
+    struct bsn_kit_client *c = self ? self_client : dead_client;
+    assert_int_equal(bsn_kit_client_call_async(c, ctx, "GET", self ? "/flaky" : "/", NULL,
+                                               proxy_done, bsn_kit_defer(ctx)),
+                     0);
+}
 static char base[64];
 
 static void *
@@ -199,6 +221,17 @@ setup(void **state)
     struct bsn_err err;
     assert_int_equal(bsn_kit_app_listen(app, loop, "127.0.0.1:0", &err), 0);
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", bsn_kit_app_port(app));
+    struct bsn_kit_client_opts so = {.base_url = base, .retries = 3, .backoff_ms = 1, .loop = loop};
+    self_client = bsn_kit_client_new(&so);
+    struct bsn_kit_client_opts dopt = {.base_url = "http://127.0.0.1:1",
+                                       .retries = 1,
+                                       .backoff_ms = 1,
+                                       .timeout_ms = 500,
+                                       .breaker_failures = 2,
+                                       .breaker_open_ms = 60000,
+                                       .loop = loop};
+    dead_client = bsn_kit_client_new(&dopt);
+    assert_int_equal(bsn_kit_route(app, "GET", "/proxy/{which}", h_proxy, NULL, NULL, NULL), 0);
     assert_int_equal(pthread_create(&thr, NULL, run_loop, NULL), 0);
     return 0;
 }
@@ -209,6 +242,8 @@ teardown(void **state)
     (void)state;
     bsn_loop_post(loop, stop_cb, NULL);
     pthread_join(thr, NULL);
+    bsn_kit_client_free(self_client);
+    bsn_kit_client_free(dead_client);
     bsn_kit_app_free(app);
     bsn_loop_free(loop);
     return 0;
@@ -386,6 +421,40 @@ test_deferred(void **state)
 }
 
 static void
+test_async_client(void **state)
+{
+    (void)state;
+    struct bsn_http_fetch_result res;
+    const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    char th[100];
+    snprintf(th, sizeof(th), "traceparent: %s", tp);
+    const char *hdrs[] = {th, NULL};
+    /* two 503s, then success: retried while the loop keeps serving; traceparent forwarded */
+    atomic_store(&flaky_left, 2);
+    assert_int_equal(req("GET", "/proxy/self", NULL, hdrs, &res), 200);
+    json_t *v = body_json(&res);
+    assert_int_equal(json_integer_value(json_object_get(v, "upstream")), 200);
+    assert_string_equal(bsn_json_str(v, "body.ok"), "yes");
+    assert_string_equal(bsn_json_str(v, "body.tp"), tp);
+    json_decref(v);
+    bsn_http_fetch_result_fini(&res);
+    assert_int_equal(atomic_load(&flaky_left), -1);
+    /* retries exhausted: the last 503 is delivered */
+    atomic_store(&flaky_left, 10);
+    assert_int_equal(req("GET", "/proxy/self", NULL, NULL, &res), 200);
+    v = body_json(&res);
+    assert_int_equal(json_integer_value(json_object_get(v, "upstream")), 503);
+    json_decref(v);
+    bsn_http_fetch_result_fini(&res);
+    assert_int_equal(atomic_load(&flaky_left), 6); /* 1 + 3 retries */
+    atomic_store(&flaky_left, 0);
+    /* a dead upstream: the connection error twice (2 failed calls), then the open circuit */
+    expect_error("GET", "/proxy/dead", NULL, 502, "ServiceUnavailable");
+    expect_error("GET", "/proxy/dead", NULL, 502, "ServiceUnavailable");
+    expect_error("GET", "/proxy/dead", NULL, 503, "CircuitOpen");
+}
+
+static void
 test_client(void **state)
 {
     (void)state;
@@ -450,7 +519,7 @@ main(void)
     const struct CMUnitTest served[] = {
         cmocka_unit_test(test_params_query), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_builtins),     cmocka_unit_test(test_deferred),
-        cmocka_unit_test(test_client),
+        cmocka_unit_test(test_async_client), cmocka_unit_test(test_client),
     };
     int rc = cmocka_run_group_tests(pure, NULL, NULL);
     return rc + cmocka_run_group_tests(served, setup, teardown);
