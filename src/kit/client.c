@@ -124,9 +124,8 @@ bsn_kit_client_call(struct bsn_kit_client *c, const struct bsn_kit_ctx *ctx, con
             hdrs[nh++] = htp;
         }
     }
-    int attempts = 1 + (idempotent(method) || (st == BSN_KIT_HALF_OPEN) ? c->o.retries : 0);
-    if (st == BSN_KIT_HALF_OPEN)
-        attempts = 1;
+    /* a half-open circuit gets exactly one trial */
+    int attempts = 1 + (st == BSN_KIT_CLOSED && idempotent(method) ? c->o.retries : 0);
     int backoff = c->o.backoff_ms, rc = -1;
     for (int a = 0; a < attempts; a++) {
         if (a > 0) {
