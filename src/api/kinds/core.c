@@ -17,18 +17,6 @@
 
 #define MAX_DATA_SIZE (1024 * 1024) /* ConfigMap / Secret total size (core.MaxSecretSize) */
 
-static void
-prep_keep_status(json_t *obj, const json_t *old)
-{
-    kh_keep_status(obj, old);
-}
-
-static void
-prep_keep_spec(json_t *obj, const json_t *old)
-{
-    kh_keep_spec(obj, old);
-}
-
 /* ---- Namespace ---- */
 
 static void
@@ -123,7 +111,7 @@ const struct bsn_strategy bsn_strategy_namespace = {
     .validate = namespace_validate,
     .prepare_create = namespace_prepare_create,
     .prepare_update = namespace_prepare_update,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_status_update = kh_keep_spec,
     .columns = namespace_columns,
     .row = namespace_row,
     .field_value = namespace_field_value,
@@ -653,8 +641,8 @@ const struct bsn_strategy bsn_strategy_node = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .defaults = node_defaults,
     .validate = node_validate,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = node_columns,
     .row = node_row,
     .field_value = node_field_value,

@@ -17,24 +17,6 @@
 
 static const char *const protocols[] = {"SCTP", "TCP", "UDP", NULL};
 
-static void
-prep_strip(json_t *obj)
-{
-    kh_strip_status(obj);
-}
-
-static void
-prep_keep_status(json_t *obj, const json_t *old)
-{
-    kh_keep_status(obj, old);
-}
-
-static void
-prep_keep_spec(json_t *obj, const json_t *old)
-{
-    kh_keep_spec(obj, old);
-}
-
 /* DNS subdomain with an optional leading "*." wildcard label. */
 static int
 validate_host(struct bsn_err *err, const char *host, const char *field)
@@ -240,9 +222,9 @@ ingress_row(const json_t *obj, json_t *cells)
 const struct bsn_strategy bsn_strategy_ingress = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .validate = ingress_validate,
-    .prepare_create = prep_strip,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_create = kh_strip_status,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = ingress_columns,
     .row = ingress_row,
 };
@@ -554,8 +536,8 @@ const struct bsn_strategy bsn_strategy_gatewayclass = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .validate = gatewayclass_validate,
     .prepare_create = gatewayclass_prepare_create,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = gatewayclass_columns,
     .row = gatewayclass_row,
 };
@@ -657,8 +639,8 @@ const struct bsn_strategy bsn_strategy_gateway = {
     .defaults = gateway_defaults,
     .validate = gateway_validate,
     .prepare_create = gateway_prepare_create,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = gateway_columns,
     .row = gateway_row,
 };
@@ -827,9 +809,9 @@ const struct bsn_strategy bsn_strategy_httproute = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .defaults = httproute_defaults,
     .validate = httproute_validate,
-    .prepare_create = prep_strip,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_create = kh_strip_status,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = httproute_columns,
     .row = httproute_row,
 };

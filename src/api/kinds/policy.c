@@ -23,24 +23,6 @@
 #define ANN_CONDITIONS      "autoscaling.alpha.kubernetes.io/conditions"
 #define ANN_BEHAVIOR        "autoscaling.alpha.kubernetes.io/behavior"
 
-static void
-prep_strip(json_t *obj)
-{
-    kh_strip_status(obj);
-}
-
-static void
-prep_keep_status(json_t *obj, const json_t *old)
-{
-    kh_keep_status(obj, old);
-}
-
-static void
-prep_keep_spec(json_t *obj, const json_t *old)
-{
-    kh_keep_spec(obj, old);
-}
-
 /* ---- HorizontalPodAutoscaler ---- */
 
 static bool
@@ -442,9 +424,9 @@ const struct bsn_strategy bsn_strategy_hpa = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .defaults = hpa_defaults,
     .validate = hpa_validate,
-    .prepare_create = prep_strip,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_create = kh_strip_status,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = hpa_columns,
     .row = hpa_row,
     .convert = hpa_convert,
@@ -531,9 +513,9 @@ pdb_row(const json_t *obj, json_t *cells)
 const struct bsn_strategy bsn_strategy_pdb = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .validate = pdb_validate,
-    .prepare_create = prep_strip,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_create = kh_strip_status,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = pdb_columns,
     .row = pdb_row,
 };

@@ -13,24 +13,6 @@
 
 #define F(buf, ...) snprintf(buf, sizeof(buf), __VA_ARGS__)
 
-static void
-prep_strip(json_t *obj)
-{
-    kh_strip_status(obj);
-}
-
-static void
-prep_keep_status(json_t *obj, const json_t *old)
-{
-    kh_keep_status(obj, old);
-}
-
-static void
-prep_keep_spec(json_t *obj, const json_t *old)
-{
-    kh_keep_spec(obj, old);
-}
-
 static int
 cmp_cstr(const void *a, const void *b)
 {
@@ -236,8 +218,8 @@ const struct bsn_strategy bsn_strategy_pv = {
     .defaults = pv_defaults,
     .validate = pv_validate,
     .prepare_create = pv_prepare_create,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = pv_columns,
     .row = pv_row,
 };
@@ -343,8 +325,8 @@ const struct bsn_strategy bsn_strategy_pvc = {
     .defaults = pvc_defaults,
     .validate = pvc_validate,
     .prepare_create = pvc_prepare_create,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = pvc_columns,
     .row = pvc_row,
 };
@@ -547,9 +529,9 @@ const struct bsn_strategy bsn_strategy_resourcequota = {
     .name_rule = BSN_NAME_SUBDOMAIN,
     .defaults = resourcequota_defaults,
     .validate = resourcequota_validate,
-    .prepare_create = prep_strip,
-    .prepare_update = prep_keep_status,
-    .prepare_status_update = prep_keep_spec,
+    .prepare_create = kh_strip_status,
+    .prepare_update = kh_keep_status,
+    .prepare_status_update = kh_keep_spec,
     .columns = resourcequota_columns,
     .row = resourcequota_row,
 };
