@@ -253,21 +253,8 @@ reconcile(const char *key, void *data)
         json_object_set_new(st, "lastSuccessfulTime",
                             json_string(bsn_json_str(cj, "status.lastSuccessfulTime")));
     }
-    json_t *cur = bsn_json_path(cj, "status");
-    if (!cur || !bsn_json_equal(cur, st)) {
-        json_t *full = json_deep_copy(cj);
-        json_object_set_new(full, "status", st);
-        json_object_set_new(full, "apiVersion", json_string("batch/v1"));
-        json_object_set_new(full, "kind", json_string("CronJob"));
-        char path[600];
-        bsn_ctrl_obj_path("/apis/batch/v1", "cronjobs", bsn_json_str(cj, "metadata.namespace"),
-                          bsn_json_str(cj, "metadata.name"), path, sizeof(path));
-        strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-        bsn_ctrl_send(c->ctx, "PUT", path, NULL, full, c->q, key, NULL, NULL);
-        json_decref(full);
-    } else {
-        json_decref(st);
-    }
+    bsn_ctrl_status_put(c->ctx, cj, "/apis/batch/v1", "cronjobs", "batch/v1", "CronJob", st, c->q,
+                        key);
     return ret;
 }
 

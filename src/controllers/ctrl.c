@@ -269,6 +269,50 @@ bsn_ctrl_owner(const json_t *obj)
     return NULL;
 }
 
+static void
+status_path(const json_t *obj, const char *prefix, const char *plural, char *path, size_t n)
+{
+    bsn_ctrl_obj_path(prefix, plural, bsn_json_str(obj, "metadata.namespace"),
+                      bsn_json_str(obj, "metadata.name"), path, n);
+    strncat(path, "/status", n - strlen(path) - 1);
+}
+
+void
+bsn_ctrl_status_patch(struct bsn_ctrl *c, const json_t *obj, const char *prefix, const char *plural,
+                      json_t *st, struct bsn_workqueue *q, const char *key)
+{
+    json_t *cur = bsn_json_path(obj, "status");
+    if (cur && bsn_json_equal(cur, st)) {
+        json_decref(st);
+        return;
+    }
+    char path[600];
+    status_path(obj, prefix, plural, path, sizeof(path));
+    json_t *body = json_pack("{s:o}", "status", st);
+    bsn_ctrl_send(c, "PATCH", path, "application/merge-patch+json", body, q, key, NULL, NULL);
+    json_decref(body);
+}
+
+void
+bsn_ctrl_status_put(struct bsn_ctrl *c, const json_t *obj, const char *prefix, const char *plural,
+                    const char *api_version, const char *kind, json_t *st, struct bsn_workqueue *q,
+                    const char *key)
+{
+    json_t *cur = bsn_json_path(obj, "status");
+    if (cur && bsn_json_equal(cur, st)) {
+        json_decref(st);
+        return;
+    }
+    char path[600];
+    status_path(obj, prefix, plural, path, sizeof(path));
+    json_t *full = json_deep_copy(obj);
+    json_object_set_new(full, "status", st);
+    json_object_set_new(full, "apiVersion", json_string(api_version));
+    json_object_set_new(full, "kind", json_string(kind));
+    bsn_ctrl_send(c, "PUT", path, NULL, full, q, key, NULL, NULL);
+    json_decref(full);
+}
+
 bool
 bsn_ctrl_owner_key(const json_t *obj, const char *kind, char *key, size_t n)
 {

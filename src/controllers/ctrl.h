@@ -62,6 +62,20 @@ void bsn_ctrl_obj_path(const char *prefix, const char *plural, const char *ns, c
 
 /* The controller ownerReference of obj (borrowed), or NULL. */
 json_t *bsn_ctrl_owner(const json_t *obj);
+/*
+ * Writes obj's status subresource when st (stolen) differs from its current status; errors
+ * requeue key on q. _patch sends a merge patch (keys absent from st stay); _put replaces the
+ * whole status (for statuses whose keys come and go, e.g. a Job's completionTime).
+ * prefix/plural locate the collection ("/apis/apps/v1", "daemonsets"); api_version and kind
+ * are written into the PUT body.
+ */
+void bsn_ctrl_status_patch(struct bsn_ctrl *c, const json_t *obj, const char *prefix,
+                           const char *plural, json_t *st, struct bsn_workqueue *q,
+                           const char *key);
+void bsn_ctrl_status_put(struct bsn_ctrl *c, const json_t *obj, const char *prefix,
+                         const char *plural, const char *api_version, const char *kind, json_t *st,
+                         struct bsn_workqueue *q, const char *key);
+
 /* The work-queue key ("ns/name") of obj's controller owner when that owner is a `kind`. */
 bool bsn_ctrl_owner_key(const json_t *obj, const char *kind, char *key, size_t n);
 

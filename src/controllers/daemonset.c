@@ -435,19 +435,7 @@ reconcile(const char *key, void *data)
                            "updatedNumberScheduled", (json_int_t)updated, "numberAvailable",
                            (json_int_t)available, "numberUnavailable",
                            (json_int_t)(desired - available > 0 ? desired - available : 0));
-    json_t *cur = bsn_json_path(ds, "status");
-    if (!cur || !bsn_json_equal(cur, st)) {
-        json_t *body = json_pack("{s:o}", "status", st);
-        char path[600];
-        bsn_ctrl_obj_path("/apis/apps/v1", "daemonsets", bsn_json_str(ds, "metadata.namespace"),
-                          bsn_json_str(ds, "metadata.name"), path, sizeof(path));
-        strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-        bsn_ctrl_send(d->ctx, "PATCH", path, "application/merge-patch+json", body, d->q, key, NULL,
-                      NULL);
-        json_decref(body);
-    } else {
-        json_decref(st);
-    }
+    bsn_ctrl_status_patch(d->ctx, ds, "/apis/apps/v1", "daemonsets", st, d->q, key);
     return min_ready > 0 && ready > available ? 1000 : 0;
 }
 

@@ -120,21 +120,8 @@ reconcile(const char *key, void *data)
     json_t *dp = cur ? json_object_get(cur, "disruptedPods") : NULL;
     if (dp)
         json_object_set(st, "disruptedPods", dp);
-    if (cur && bsn_json_equal(cur, st)) {
-        json_decref(st);
-        return 0;
-    }
-    json_t *full = json_deep_copy(pdb);
-    json_object_set_new(full, "status", st);
-    json_object_set_new(full, "apiVersion", json_string("policy/v1"));
-    json_object_set_new(full, "kind", json_string("PodDisruptionBudget"));
-    char path[600];
-    bsn_ctrl_obj_path("/apis/policy/v1", "poddisruptionbudgets",
-                      bsn_json_str(pdb, "metadata.namespace"), bsn_json_str(pdb, "metadata.name"),
-                      path, sizeof(path));
-    strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-    bsn_ctrl_send(p->ctx, "PUT", path, NULL, full, p->q, key, NULL, NULL);
-    json_decref(full);
+    bsn_ctrl_status_put(p->ctx, pdb, "/apis/policy/v1", "poddisruptionbudgets", "policy/v1",
+                        "PodDisruptionBudget", st, p->q, key);
     return 0;
 }
 

@@ -270,25 +270,12 @@ finish_time(const json_t *pod)
     return best;
 }
 
+/* The status is replaced as a whole (a merge patch would keep stale keys such as
+ * completionTime). */
 static void
 write_status(struct jobctrl *j, const char *key, const json_t *job, json_t *st)
 {
-    json_t *cur = bsn_json_path(job, "status");
-    if (cur && bsn_json_equal(cur, st)) {
-        json_decref(st);
-        return;
-    }
-    char path[600];
-    bsn_ctrl_obj_path("/apis/batch/v1", "jobs", bsn_json_str(job, "metadata.namespace"),
-                      bsn_json_str(job, "metadata.name"), path, sizeof(path));
-    strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-    /* status replaced as a whole (merge patch would keep stale keys such as completionTime) */
-    json_t *full = json_deep_copy(job);
-    json_object_set_new(full, "status", st);
-    json_object_set_new(full, "apiVersion", json_string("batch/v1"));
-    json_object_set_new(full, "kind", json_string("Job"));
-    bsn_ctrl_send(j->ctx, "PUT", path, NULL, full, j->q, key, NULL, NULL);
-    json_decref(full);
+    bsn_ctrl_status_put(j->ctx, job, "/apis/batch/v1", "jobs", "batch/v1", "Job", st, j->q, key);
 }
 
 static int

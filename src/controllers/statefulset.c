@@ -349,18 +349,7 @@ reconcile(const char *key, void *data)
         (json_int_t)current, "updatedReplicas", (json_int_t)updated, "availableReplicas",
         (json_int_t)available, "currentRevision", new_current, "updateRevision", update_rev,
         "collisionCount", (json_int_t)bsn_json_int(set, "status.collisionCount", 0));
-    json_t *cur = bsn_json_path(set, "status");
-    if (!cur || !bsn_json_equal(cur, st)) {
-        json_t *body = json_pack("{s:o}", "status", st);
-        char path[600];
-        bsn_ctrl_obj_path("/apis/apps/v1", "statefulsets", ns, name, path, sizeof(path));
-        strncat(path, "/status", sizeof(path) - strlen(path) - 1);
-        bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", body, s->q, key, NULL,
-                      NULL);
-        json_decref(body);
-    } else {
-        json_decref(st);
-    }
+    bsn_ctrl_status_patch(s->ctx, set, "/apis/apps/v1", "statefulsets", st, s->q, key);
     return min_ready > 0 && ready > available ? 1000 : 0;
 }
 
