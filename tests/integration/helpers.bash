@@ -117,3 +117,13 @@ api() {
 unique_ns() {
     echo "t-$(date +%s%N | tail -c 7)-$RANDOM"
 }
+
+# wait_for 'SHELL CONDITION': re-evaluates the condition for up to 20 s.
+wait_for() {
+    for _ in $(seq 1 200); do
+        if eval "$1" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
