@@ -21,32 +21,15 @@
 
 /* ------------------------------------------------------------------ request helpers */
 
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
+/* Percent-decodes (the HTTP layer's decoder); malformed escapes are kept as they came. */
 static size_t
-pct_decode(const char *s, size_t len, char *out, size_t n)
+pct_decode(const char *s, size_t len, bool plus_is_space, char *out, size_t n)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < len && k + 1 < n; i++) {
-        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else if (s[i] == '+') {
-            out[k++] = ' ';
-        } else {
-            out[k++] = s[i];
-        }
-    }
+    int r = bsn_http_percent_decode(s, len, plus_is_space, out, n);
+    if (r >= 0)
+        return (size_t)r;
+    size_t k = len < n ? len : n - 1;
+    memcpy(out, s, k);
     out[k] = '\0';
     return k;
 }
@@ -63,7 +46,7 @@ api_query(const struct req_ctx *c, const char *name, char *out, size_t n)
         size_t kl = eq ? (size_t)(eq - q) : len;
         if (kl == nl && memcmp(q, name, nl) == 0) {
             if (eq)
-                pct_decode(eq + 1, len - kl - 1, out, n);
+                pct_decode(eq + 1, len - kl - 1, true, out, n);
             else if (n)
                 out[0] = '\0';
             return true;
@@ -289,7 +272,7 @@ split(const char *path, char segs[][256], int max)
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (len >= 256)
             return -1;
-        pct_decode(p, len, segs[n], 256);
+        pct_decode(p, len, false, segs[n], 256);
         n++;
         if (!e)
             break;
