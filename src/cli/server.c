@@ -18,6 +18,7 @@
 
 #include "agent/agent.h"
 #include "api/apiserver.h"
+#include "base/base64.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -116,23 +117,6 @@ ensure_token(const char *dir)
     return bsn_strdup(hex);
 }
 
-static void
-b64(const char *in, size_t n, struct bsn_buf *out)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned char)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)in[i + 2];
-        bsn_buf_putc(out, t[(v >> 18) & 63]);
-        bsn_buf_putc(out, t[(v >> 12) & 63]);
-        bsn_buf_putc(out, i + 1 < n ? t[(v >> 6) & 63] : '=');
-        bsn_buf_putc(out, i + 2 < n ? t[v & 63] : '=');
-    }
-}
-
 static int
 write_kubeconfig(const char *dir, const char *server_url, const char *token, bool tls)
 {
@@ -152,7 +136,7 @@ write_kubeconfig(const char *dir, const char *server_url, const char *token, boo
             return -1;
         }
         bsn_buf_puts(&b, "    certificate-authority-data: ");
-        b64(ca, n, &b);
+        bsn_base64_encode((const uint8_t *)ca, n, &b);
         bsn_buf_putc(&b, '\n');
         free(ca);
     }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 
 enum {
@@ -42,12 +43,6 @@ void bsn_pwr_tag(struct bsn_buf *b, uint32_t num, unsigned wt);
 /* tag + length + bytes */
 void bsn_pwr_lenfield(struct bsn_buf *b, uint32_t num, const void *p, size_t n);
 void bsn_pwr_fixed64(struct bsn_buf *b, uint64_t v);
-
-/* Standard base64 with padding (RFC 4648 section 4), as Go's encoding/json writes []byte. */
-void bsn_base64_encode(const uint8_t *p, size_t n, struct bsn_buf *out);
-/* Decodes standard base64 (padding required as Go's StdEncoding; \r \n ignored). -1 on bad
- * input. */
-int bsn_base64_decode(const char *s, size_t n, struct bsn_buf *out);
 
 /* A JSON string from bytes; invalid UTF-8 sequences become U+FFFD as Go's encoder does. */
 json_t *bsn_pjson_string(const uint8_t *p, size_t n);

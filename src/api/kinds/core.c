@@ -3,6 +3,7 @@
  * and Node (PersistentVolume(Claim), LimitRange and ResourceQuota are in resources.c).
  */
 #include "api/kinds/kinds.h"
+#include "base/base64.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -155,27 +156,6 @@ b64_decoded_len(const char *s)
     return (long)(len / 4 * 3 - pad);
 }
 
-static char *
-b64_encode(const char *s, size_t len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = bsn_malloc((len + 2) / 3 * 4 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned char)s[i + 1] << 8;
-        if (i + 2 < len)
-            v |= (unsigned char)s[i + 2];
-        out[o++] = tbl[(v >> 18) & 63];
-        out[o++] = tbl[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? tbl[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Validates keys of a data map; adds value sizes (decoded when base64) to *total. */
 static int
 validate_data_map(struct bsn_err *err, const json_t *map, const char *field, bool base64,
@@ -293,9 +273,11 @@ secret_defaults(json_t *obj)
         {
             if (!json_is_string(v))
                 continue;
-            char *enc = b64_encode(json_string_value(v), json_string_length(v));
-            json_object_set_new(data, k, json_string(enc));
-            free(enc);
+            struct bsn_buf enc;
+            bsn_buf_init(&enc);
+            bsn_base64_encode((const uint8_t *)json_string_value(v), json_string_length(v), &enc);
+            json_object_set_new(data, k, json_stringn(enc.data ? enc.data : "", enc.len));
+            bsn_buf_fini(&enc);
         }
     }
     json_object_del(obj, "stringData");
