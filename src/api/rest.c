@@ -15,6 +15,7 @@
 #include "base/time.h"
 #include "codec/json.h"
 #include "codec/patch.h"
+#include "codec/selector.h"
 #include "codec/yaml.h"
 #include "proto/proto.h"
 #include "store/store.h"
@@ -437,7 +438,7 @@ default_and_validate(struct req_ctx *c, json_t *tree, const json_t *old, struct 
     if (st && st->validate && st->validate(tree, old, err) < 0)
         rc = -1;
     if (rc < 0 || err->ncauses > 0) {
-        char rr[160], msg[BSN_ERR_MSG_MAX];
+        char msg[BSN_ERR_MSG_MAX];
         struct bsn_buf b;
         bsn_buf_init(&b);
         const char *name = meta_str(tree, "name");
@@ -459,7 +460,6 @@ default_and_validate(struct req_ctx *c, json_t *tree, const json_t *old, struct 
         err->code = 422;
         snprintf(err->reason, sizeof(err->reason), "Invalid");
         snprintf(err->msg, sizeof(err->msg), "%s", msg);
-        (void)rr;
         return -1;
     }
     return 0;
@@ -910,21 +910,12 @@ do_patch(struct req_ctx *c)
 
 /* ------------------------------------------------------------------ delete */
 
-struct cascade {
-    const char *uid;
-    bool orphan;
-    struct bsn_apiserver *srv;
-    int depth;
-};
-
 static void cascade_dependents(struct bsn_apiserver *s, const char *uid, bool orphan, int depth);
 
 static void
 write_delete(struct bsn_apiserver *s, const char *key, json_t *tree, const char *uid,
              bool orphan_deps, int depth)
 {
-    char now[40];
-    api_now_rfc3339(now, sizeof(now));
     api_write(s, BSN_STORE_DELETE, key, tree, NULL);
     json_decref(tree);
     if (uid)
@@ -1609,20 +1600,14 @@ do_eviction(struct req_ctx *c)
     for (size_t i = 0; i < n; i++) {
         json_t *pdb = bsn_obj_tree(pdbs[i]);
         json_t *sel = json_object_get(json_object_get(pdb, "spec"), "selector");
+        /* a PDB's selector (matchLabels and matchExpressions); an empty one matches all pods */
         struct bsn_err err;
-        struct api_filter *f = NULL;
-        (void)err;
-        json_t *ml = json_object_get(sel, "matchLabels");
-        bool match = json_is_object(ml) && json_object_size(ml) > 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach(ml, k, v)
-        {
-            const char *pv = json_string_value(json_object_get(labels, k));
-            if (!pv || strcmp(pv, json_string_value(v) ?: "") != 0)
-                match = false;
+        struct bsn_selector ls;
+        bool match = false;
+        if (bsn_selector_from_json(sel, &ls, &err) == 0) {
+            match = bsn_selector_match(&ls, labels);
+            bsn_selector_fini(&ls);
         }
-        (void)f;
         if (match) {
             json_t *allowed = json_object_get(json_object_get(pdb, "status"), "disruptionsAllowed");
             if (!allowed || json_integer_value(allowed) <= 0) {

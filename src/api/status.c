@@ -102,10 +102,8 @@ api_reply_err(struct req_ctx *c, const struct bsn_err *err)
         snprintf(ra, sizeof(ra), "%d", e.retry_after);
         c->sink->add_header(c, "Retry-After", ra);
     }
-    bool yaml = c->yaml;
     c->yaml = false; /* errors are always JSON Status (kubectl decodes them) */
     api_reply_json(c, e.code, api_status_json(&e, c));
-    (void)yaml;
 }
 
 void
