@@ -17,6 +17,7 @@ const struct bsn_command bsn_commands[] = {
     {"dns", bsn_cmd_dns, "serve the cluster DNS zone from a records file"},
     {"gateway", bsn_cmd_gateway, "run the API gateway / ingress data plane"},
     {"image", bsn_cmd_image, "manage the local image store (import, pack, pull, ls, rm)"},
+    {"new", bsn_cmd_new, "scaffold a microservice on the kit (bosun new service NAME)"},
     {"version", bsn_cmd_version, "print the version"},
     {"help", cmd_help, "list the commands"},
     {NULL, NULL, NULL},

@@ -772,16 +772,14 @@ on_signal(struct bsn_loop *loop, void *data)
 }
 
 int
-bsn_kit_app_run(struct bsn_kit_app *app, struct bsn_err *err)
+bsn_kit_app_run_on(struct bsn_kit_app *app, struct bsn_loop *loop, struct bsn_err *err)
 {
     struct bsn_err local;
     if (!err)
         err = &local;
     bsn_err_clear(err);
-    struct bsn_loop *loop = bsn_loop_new();
     if (bsn_kit_app_listen(app, loop, NULL, err) < 0) {
         bsn_error("kit", "%s: listen %s: %s", app->name, app->listen, err->msg);
-        bsn_loop_free(loop);
         app->loop = NULL;
         return -1;
     }
@@ -791,8 +789,16 @@ bsn_kit_app_run(struct bsn_kit_app *app, struct bsn_err *err)
     bsn_timer_stop(loop, &app->drain_timer);
     bsn_http_server_free(app->srv);
     app->srv = NULL;
-    bsn_loop_free(loop);
     app->loop = NULL;
     bsn_info("kit", "%s stopped", app->name);
     return 0;
+}
+
+int
+bsn_kit_app_run(struct bsn_kit_app *app, struct bsn_err *err)
+{
+    struct bsn_loop *loop = bsn_loop_new();
+    int rc = bsn_kit_app_run_on(app, loop, err);
+    bsn_loop_free(loop);
+    return rc;
 }

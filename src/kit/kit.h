@@ -141,6 +141,11 @@ void bsn_kit_app_shutdown(struct bsn_kit_app *app, bsn_cb done, void *data);
  * the error is logged either way).
  */
 int bsn_kit_app_run(struct bsn_kit_app *app, struct bsn_err *err);
+/*
+ * The same on a loop the caller owns (for apps whose async clients share the loop): returns
+ * once drained; the loop is left to the caller to free.
+ */
+int bsn_kit_app_run_on(struct bsn_kit_app *app, struct bsn_loop *loop, struct bsn_err *err);
 
 /* Environment helpers: value or def; integer value or def when absent/invalid. */
 const char *bsn_kit_env(const char *name, const char *def);
