@@ -143,10 +143,13 @@ main(void)
     struct pet_store *st = NULL;
     if (strcmp(kind, "sqlite") == 0)
         st = pet_store_sqlite_new(bsn_kit_env("PETS_DB", "pets.db"), &err);
+    else if (strcmp(kind, "redis") == 0)
+        st = pet_store_redis_new(bsn_kit_env("PETS_REDIS", "redis:6379"), &err);
     else if (strcmp(kind, "memory") == 0)
         st = pet_store_memory_new();
     else
-        bsn_err_set(&err, 400, "BadConfig", "PETS_STORE must be memory or sqlite, not %s", kind);
+        bsn_err_set(&err, 400, "BadConfig", "PETS_STORE must be memory, sqlite or redis, not %s",
+                    kind);
     if (!st) {
         bsn_error("pets", "%s", err.msg);
         bsn_kit_app_free(app);

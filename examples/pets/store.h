@@ -1,6 +1,7 @@
 /*
- * store.h - the pets example's gateway to its datastore: one interface, two implementations
- * (in memory, SQLite), chosen by PETS_STORE=memory|sqlite (PETS_DB is the SQLite file).
+ * store.h - the pets example's gateway to its datastore: one interface, three implementations
+ * (in memory, SQLite, Redis), chosen by PETS_STORE=memory|sqlite|redis (PETS_DB is the SQLite
+ * file, PETS_REDIS the Redis address).
  *
  * Pets cross this boundary as JSON objects {"id","name","owner","description"}.
  */
@@ -28,5 +29,7 @@ struct pet_store {
 
 struct pet_store *pet_store_memory_new(void);
 struct pet_store *pet_store_sqlite_new(const char *path, struct bsn_err *err);
+/* addr: host:port of a Redis server (RESP2). Connects lazily; ready() pings. */
+struct pet_store *pet_store_redis_new(const char *addr, struct bsn_err *err);
 
 #endif
