@@ -1,0 +1,584 @@
+/*
+ * cni.c - the CNI runtime object: options and this node's pod CIDR, the default network
+ * configuration, the runtime's attach/detach hooks (ADD/DEL chains over a configuration list),
+ * CHECK, the attachment records that make DEL happen once with what ADD used, and the
+ * garbage pass at agent start (see cni.h).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/time.h"
+#include "net/cni.h"
+#include "runtime/runtime.h"
+
+#define DEFAULT_CONF_NAME "99-bosun.conflist"
+#define STICKY_MAX_AGE_S  (24 * 3600)
+
+struct bsn_cni {
+    char *node, *bin_dir, *conf_dir, *cluster_cidr, *pod_cidr, *bridge, *ifname;
+    char *state_dir; /* <data>/cni/nodes/<node> */
+    int timeout_ms;
+};
+
+/* ---- small file helpers ---- */
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+    BSN_AUTOFREE char *p = bsn_strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int
+write_atomic(const char *path, const char *data, size_t len)
+{
+    BSN_AUTOFREE char *tmp = bsn_sprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return -EIO;
+        }
+        off += (size_t)w;
+    }
+    fsync(fd);
+    close(fd);
+    return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+static int
+write_json(const char *path, const json_t *v)
+{
+    BSN_AUTOFREE char *s = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (!s)
+        return -ENOMEM;
+    return write_atomic(path, s, strlen(s));
+}
+
+static json_t *
+read_json(const char *path)
+{
+    return json_load_file(path, 0, NULL);
+}
+
+static bool
+safe_id(const char *id)
+{
+    if (!id || !*id || strlen(id) > 128)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+            return false;
+    return id[0] != '.';
+}
+
+static bool
+valid_cidr4(const char *cidr)
+{
+    char addr[64];
+    const char *slash = strchr(cidr, '/');
+    if (!slash || (size_t)(slash - cidr) >= sizeof(addr))
+        return false;
+    snprintf(addr, sizeof(addr), "%.*s", (int)(slash - cidr), cidr);
+    char *end = NULL;
+    long plen = strtol(slash + 1, &end, 10);
+    struct in_addr a;
+    return end && !*end && end != slash + 1 && plen >= 8 && plen <= 30 &&
+           inet_pton(AF_INET, addr, &a) == 1;
+}
+
+/* ---- creation ---- */
+
+static bool
+other_conf_exists(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d))) {
+        const char *n = de->d_name;
+        size_t l = strlen(n);
+        if (n[0] == '.' || !strcmp(n, DEFAULT_CONF_NAME))
+            continue;
+        found = (l > 9 && !strcmp(n + l - 9, ".conflist")) ||
+                (l > 5 && !strcmp(n + l - 5, ".conf")) || (l > 5 && !strcmp(n + l - 5, ".json"));
+    }
+    closedir(d);
+    return found;
+}
+
+struct bsn_cni *
+bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
+{
+    if (!o->data_dir) {
+        bsn_err_set(err, 400, "Invalid", "cni: data dir required");
+        return NULL;
+    }
+    const char *cluster = o->cluster_cidr && *o->cluster_cidr ? o->cluster_cidr : "10.42.0.0/16";
+    char first[64];
+    if (!valid_cidr4(cluster) || bsn_cni_node_subnet(cluster, 0, first, sizeof(first)) < 0) {
+        bsn_err_set(err, 400, "Invalid",
+                    "--cluster-cidr: expected an IPv4 CIDR of /24 or larger, not '%s'", cluster);
+        return NULL;
+    }
+    if (o->pod_cidr && *o->pod_cidr && !valid_cidr4(o->pod_cidr)) {
+        bsn_err_set(err, 400, "Invalid", "--pod-cidr: expected an IPv4 CIDR, not '%s'",
+                    o->pod_cidr);
+        return NULL;
+    }
+    const char *bridge = o->bridge && *o->bridge ? o->bridge : "bosun0";
+    if (strlen(bridge) > 15 || strchr(bridge, '/') || strchr(bridge, ' ')) {
+        bsn_err_set(err, 400, "Invalid", "--cni-bridge: '%s' is not a valid interface name",
+                    bridge);
+        return NULL;
+    }
+    char hn[256] = "localhost";
+    if (!o->node_name || !*o->node_name) {
+        if (gethostname(hn, sizeof(hn)) < 0 || !hn[0])
+            snprintf(hn, sizeof(hn), "localhost");
+        for (char *c = hn; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+    }
+    const char *node = o->node_name && *o->node_name ? o->node_name : hn;
+    if (!safe_id(node)) {
+        bsn_err_set(err, 400, "Invalid", "cni: node name '%s' cannot name a state dir", node);
+        return NULL;
+    }
+    struct bsn_cni *c = bsn_calloc(1, sizeof(*c));
+    c->node = bsn_strdup(node);
+    c->bin_dir = bsn_strdup(o->bin_dir && *o->bin_dir ? o->bin_dir : "/usr/lib/cni:/opt/cni/bin");
+    c->conf_dir = o->conf_dir && *o->conf_dir ? bsn_strdup(o->conf_dir)
+                                              : bsn_sprintf("%s/cni/net.d", o->data_dir);
+    c->cluster_cidr = bsn_strdup(cluster);
+    c->bridge = bsn_strdup(bridge);
+    c->ifname = bsn_strdup(o->ifname && *o->ifname ? o->ifname : "eth0");
+    c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+    c->state_dir = bsn_sprintf("%s/cni/nodes/%s", o->data_dir, c->node);
+    BSN_AUTOFREE char *att = bsn_sprintf("%s/attachments", c->state_dir);
+    BSN_AUTOFREE char *pods = bsn_sprintf("%s/pods", c->state_dir);
+    BSN_AUTOFREE char *ipam = bsn_sprintf("%s/ipam", c->state_dir);
+    int rc;
+    if ((rc = mkdir_p(att, 0700)) < 0 || (rc = mkdir_p(pods, 0700)) < 0 ||
+        (rc = mkdir_p(ipam, 0700)) < 0 || (rc = mkdir_p(c->conf_dir, 0755)) < 0) {
+        bsn_err_set(err, 500, "InternalError", "cni: create state under %s: %s", c->state_dir,
+                    strerror(-rc));
+        bsn_cni_free(c);
+        return NULL;
+    }
+    /* this node's slice: the flag, else what an earlier start chose, else the first /24 */
+    BSN_AUTOFREE char *node_file = bsn_sprintf("%s/node.json", c->state_dir);
+    json_t *nj = read_json(node_file);
+    const char *kept = json_string_value(json_object_get(nj, "podCIDR"));
+    if (o->pod_cidr && *o->pod_cidr)
+        c->pod_cidr = bsn_strdup(o->pod_cidr);
+    else if (kept && valid_cidr4(kept))
+        c->pod_cidr = bsn_strdup(kept);
+    else
+        c->pod_cidr = bsn_strdup(first);
+    json_decref(nj);
+    nj = json_pack("{s:s,s:s,s:s}", "node", c->node, "podCIDR", c->pod_cidr, "clusterCIDR",
+                   c->cluster_cidr);
+    write_json(node_file, nj);
+    json_decref(nj);
+    /* the default network, unless somebody else's configuration is in the conf dir */
+    if (!other_conf_exists(c->conf_dir)) {
+        BSN_AUTOFREE char *path = bsn_sprintf("%s/%s", c->conf_dir, DEFAULT_CONF_NAME);
+        json_t *conf = bsn_cni_default_conf(c->bridge, c->pod_cidr, ipam);
+        rc = write_json(path, conf);
+        json_decref(conf);
+        if (rc < 0) {
+            bsn_err_set(err, 500, "InternalError", "cni: write %s: %s", path, strerror(-rc));
+            bsn_cni_free(c);
+            return NULL;
+        }
+    }
+    BSN_AUTOFREE char *used = bsn_cni_conf_path(c);
+    bsn_info("cni", "node %s: pod CIDR %s, network %s", c->node, c->pod_cidr,
+             used ? used : "(none loadable)");
+    return c;
+}
+
+void
+bsn_cni_free(struct bsn_cni *c)
+{
+    if (!c)
+        return;
+    free(c->node);
+    free(c->bin_dir);
+    free(c->conf_dir);
+    free(c->cluster_cidr);
+    free(c->pod_cidr);
+    free(c->bridge);
+    free(c->ifname);
+    free(c->state_dir);
+    free(c);
+}
+
+const char *
+bsn_cni_pod_cidr(const struct bsn_cni *c)
+{
+    return c->pod_cidr;
+}
+
+char *
+bsn_cni_conf_path(const struct bsn_cni *c)
+{
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    char *path = NULL;
+    json_t *list = bsn_cni_conf_find(c->conf_dir, &path, &err);
+    json_decref(list);
+    return path;
+}
+
+/* ---- chains ---- */
+
+static void
+call_init(struct bsn_cni *c, struct bsn_cni_call *call, const char *cmd, const char *id,
+          const char *netns, const char *args)
+{
+    *call = (struct bsn_cni_call){.command = cmd,
+                                  .container_id = id,
+                                  .netns = netns,
+                                  .ifname = c->ifname,
+                                  .args = args,
+                                  .path = c->bin_dir,
+                                  .timeout_ms = c->timeout_ms};
+}
+
+static const char *
+plugin_type(const json_t *list, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(list, "plugins"), i), "type"));
+}
+
+/* ADD through the list; *result = the last plugin's result. */
+static int
+run_add(const struct bsn_cni_call *call, const json_t *list, const json_t *rtc, json_t **result,
+        struct bsn_err *err)
+{
+    json_t *prev = NULL;
+    size_t n = json_array_size(json_object_get(list, "plugins"));
+    for (size_t i = 0; i < n; i++) {
+        json_t *conf = bsn_cni_plugin_stdin(list, i, rtc, prev);
+        json_t *r = NULL;
+        int rc = bsn_cni_exec(call, plugin_type(list, i), conf, &r, err);
+        json_decref(conf);
+        if (rc < 0) {
+            json_decref(prev);
+            return -1;
+        }
+        if (r) {
+            json_decref(prev);
+            prev = r;
+        }
+    }
+    *result = prev;
+    return 0;
+}
+
+/* DEL in reverse order; every plugin runs, the first error is reported. */
+static int
+run_del(const struct bsn_cni_call *call, const json_t *list, const json_t *rtc,
+        const json_t *result, struct bsn_err *err)
+{
+    int ret = 0;
+    size_t n = json_array_size(json_object_get(list, "plugins"));
+    for (size_t i = n; i-- > 0;) {
+        json_t *conf = bsn_cni_plugin_stdin(list, i, rtc, result);
+        json_t *r = NULL;
+        struct bsn_err e2;
+        bsn_err_clear(&e2);
+        if (bsn_cni_exec(call, plugin_type(list, i), conf, &r, &e2) < 0 && ret == 0) {
+            bsn_err_copy(err, &e2);
+            ret = -1;
+        }
+        json_decref(r);
+        json_decref(conf);
+    }
+    return ret;
+}
+
+static json_t *
+runtime_config(const struct bsn_sandbox_config *cfg)
+{
+    json_t *pm = json_array();
+    for (size_t i = 0; i < cfg->nports; i++) {
+        const struct bsn_port_mapping *p = &cfg->ports[i];
+        if (p->host_port <= 0)
+            continue;
+        char proto[16];
+        snprintf(proto, sizeof(proto), "%s", p->protocol && *p->protocol ? p->protocol : "tcp");
+        for (char *s = proto; *s; s++)
+            *s = (char)tolower((unsigned char)*s);
+        json_t *m = json_pack("{s:i,s:i,s:s}", "hostPort", p->host_port, "containerPort",
+                              p->container_port, "protocol", proto);
+        if (p->host_ip && *p->host_ip)
+            json_object_set_new(m, "hostIP", json_string(p->host_ip));
+        json_array_append_new(pm, m);
+    }
+    json_t *rc = json_object();
+    json_object_set_new(rc, "portMappings", pm);
+    return rc;
+}
+
+static char *
+att_path(struct bsn_cni *c, const char *id)
+{
+    return bsn_sprintf("%s/attachments/%s.json", c->state_dir, id);
+}
+
+static char *
+sticky_path(struct bsn_cni *c, const char *uid)
+{
+    return bsn_sprintf("%s/pods/%s", c->state_dir, uid);
+}
+
+static char *
+read_sticky(struct bsn_cni *c, const char *uid)
+{
+    if (!safe_id(uid))
+        return NULL;
+    BSN_AUTOFREE char *p = sticky_path(c, uid);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return NULL;
+    char buf[64] = "";
+    char *ok = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    unsigned char bin[16];
+    if (!ok || (inet_pton(AF_INET, buf, bin) != 1 && inet_pton(AF_INET6, buf, bin) != 1))
+        return NULL;
+    return bsn_strdup(buf);
+}
+
+int
+bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
+               const struct bsn_sandbox_config *cfg, char *ip, size_t iplen, struct bsn_err *err)
+{
+    struct bsn_cni *c = cni;
+    uint64_t t0 = bsn_mono_ms();
+    if (!safe_id(sandbox_id))
+        return bsn_err_set(err, 400, "Invalid", "cni: bad sandbox id");
+    BSN_AUTOFREE char *conf_path = NULL;
+    json_t *list = bsn_cni_conf_find(c->conf_dir, &conf_path, err);
+    if (!list)
+        return -1;
+    json_t *rtc = runtime_config(cfg);
+    BSN_AUTOFREE char *sticky = cfg->uid ? read_sticky(c, cfg->uid) : NULL;
+    json_t *result = NULL;
+    char *args = NULL;
+    struct bsn_cni_call call;
+    int rc = -1;
+    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+        const char *want = attempt == 0 ? sticky : NULL;
+        if (attempt == 1 && !sticky)
+            break;
+        free(args);
+        args = bsn_cni_args(cfg->namespace_, cfg->name, cfg->uid, sandbox_id, want);
+        call_init(c, &call, "ADD", sandbox_id, netns_path, args);
+        bsn_err_clear(err);
+        rc = run_add(&call, list, rtc, &result, err);
+        char ip4[64], ip6[64];
+        if (rc == 0 && bsn_cni_result_ips(result, ip4, sizeof(ip4), ip6, sizeof(ip6)) == 0) {
+            bsn_err_set(err, 500, "InternalError", "CNI result for %s has no IP address",
+                        sandbox_id);
+            rc = -1;
+        }
+        if (rc < 0) {
+            /* undo a partial ADD (spec: DEL after a failed ADD) */
+            struct bsn_err e3;
+            bsn_err_clear(&e3);
+            call_init(c, &call, "DEL", sandbox_id, netns_path, args);
+            run_del(&call, list, rtc, result, &e3);
+            json_decref(result);
+            result = NULL;
+            if (want)
+                bsn_warn("cni",
+                         "pod %s/%s: ADD asking for its earlier IP %s failed (%s); "
+                         "retrying without",
+                         cfg->namespace_, cfg->name, want, err->msg);
+            continue;
+        }
+        snprintf(ip, iplen, "%s", ip4[0] ? ip4 : ip6);
+    }
+    if (rc == 0) {
+        json_t *rec =
+            json_pack("{s:s,s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:{s:s,s:s,s:s}}", "containerID",
+                      sandbox_id, "netns", netns_path ? netns_path : "", "ifname", c->ifname,
+                      "args", args, "confPath", conf_path, "conf", list, "runtimeConfig", rtc,
+                      "result", result, "pod", "namespace", cfg->namespace_ ? cfg->namespace_ : "",
+                      "name", cfg->name ? cfg->name : "", "uid", cfg->uid ? cfg->uid : "");
+        BSN_AUTOFREE char *ap = att_path(c, sandbox_id);
+        if (write_json(ap, rec) < 0)
+            bsn_warn("cni", "cannot record attachment %s", ap);
+        json_decref(rec);
+        if (cfg->uid && safe_id(cfg->uid)) {
+            BSN_AUTOFREE char *sp = sticky_path(c, cfg->uid);
+            BSN_AUTOFREE char *line = bsn_sprintf("%s\n", ip);
+            write_atomic(sp, line, strlen(line));
+        }
+        bsn_info("cni", "pod %s/%s: %s on %s (ADD %llu ms)", cfg->namespace_, cfg->name, ip,
+                 conf_path, (unsigned long long)(bsn_mono_ms() - t0));
+    }
+    free(args);
+    json_decref(result);
+    json_decref(rtc);
+    json_decref(list);
+    return rc;
+}
+
+/* DEL of one recorded attachment; the record goes once the DEL succeeded. */
+static int
+release(struct bsn_cni *c, const char *id, const char *netns, struct bsn_err *err)
+{
+    BSN_AUTOFREE char *ap = att_path(c, id);
+    json_t *rec = read_json(ap);
+    if (!rec)
+        return 0; /* never attached, or already released */
+    const char *ns = netns && *netns ? netns : json_string_value(json_object_get(rec, "netns"));
+    /* a netns that is gone: CNI_NETNS empty, plugins release what lives outside it */
+    if (ns && *ns && access(ns, F_OK) < 0)
+        ns = "";
+    struct bsn_cni_call call;
+    call_init(c, &call, "DEL", id, ns, json_string_value(json_object_get(rec, "args")));
+    const char *ifn = json_string_value(json_object_get(rec, "ifname"));
+    if (ifn && *ifn)
+        call.ifname = ifn;
+    int rc = run_del(&call, json_object_get(rec, "conf"), json_object_get(rec, "runtimeConfig"),
+                     json_object_get(rec, "result"), err);
+    if (rc == 0)
+        unlink(ap);
+    json_decref(rec);
+    return rc;
+}
+
+void
+bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path)
+{
+    struct bsn_cni *c = cni;
+    if (!safe_id(sandbox_id))
+        return;
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    uint64_t t0 = bsn_mono_ms();
+    if (release(c, sandbox_id, netns_path, &err) < 0)
+        bsn_warn("cni", "sandbox %.12s: DEL: %s (kept for the next garbage pass)", sandbox_id,
+                 err.msg);
+    else
+        bsn_debug("cni", "sandbox %.12s: DEL %llu ms", sandbox_id,
+                  (unsigned long long)(bsn_mono_ms() - t0));
+}
+
+int
+bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err)
+{
+    if (!safe_id(sandbox_id))
+        return bsn_err_set(err, 400, "Invalid", "cni: bad sandbox id");
+    BSN_AUTOFREE char *ap = att_path(c, sandbox_id);
+    json_t *rec = read_json(ap);
+    if (!rec)
+        return bsn_err_set(err, 404, "NotFound", "no CNI attachment for sandbox %s", sandbox_id);
+    json_t *list = json_object_get(rec, "conf");
+    const char *ver = json_string_value(json_object_get(list, "cniVersion"));
+    int rc = 0;
+    /* CHECK exists from 0.4.0 on */
+    if (ver && strncmp(ver, "0.", 2) == 0 && strcmp(ver, "0.4.0") < 0) {
+        json_decref(rec);
+        return 0;
+    }
+    struct bsn_cni_call call;
+    call_init(c, &call, "CHECK", sandbox_id, json_string_value(json_object_get(rec, "netns")),
+              json_string_value(json_object_get(rec, "args")));
+    size_t n = json_array_size(json_object_get(list, "plugins"));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *conf = bsn_cni_plugin_stdin(list, i, json_object_get(rec, "runtimeConfig"),
+                                            json_object_get(rec, "result"));
+        json_t *r = NULL;
+        rc = bsn_cni_exec(&call, plugin_type(list, i), conf, &r, err);
+        json_decref(r);
+        json_decref(conf);
+    }
+    json_decref(rec);
+    return rc;
+}
+
+int
+bsn_cni_gc(struct bsn_cni *c, bool (*alive)(void *data, const char *sandbox_id), void *data)
+{
+    int n = 0;
+    BSN_AUTOFREE char *dir = bsn_sprintf("%s/attachments", c->state_dir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **ids = NULL;
+    size_t nids = 0;
+    while (d && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 6 || strcmp(de->d_name + l - 5, ".json"))
+            continue;
+        ids = bsn_realloc(ids, (nids + 1) * sizeof(*ids));
+        ids[nids++] = bsn_strndup(de->d_name, l - 5);
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < nids; i++) {
+        if (safe_id(ids[i]) && !(alive && alive(data, ids[i]))) {
+            struct bsn_err err;
+            bsn_err_clear(&err);
+            if (release(c, ids[i], NULL, &err) == 0) {
+                n++;
+                bsn_info("cni", "released the network of stale sandbox %.12s", ids[i]);
+            } else {
+                bsn_warn("cni", "stale sandbox %.12s: DEL: %s", ids[i], err.msg);
+            }
+        }
+        free(ids[i]);
+    }
+    free(ids);
+    /* remembered pod IPs nobody asked for in a day */
+    BSN_AUTOFREE char *pdir = bsn_sprintf("%s/pods", c->state_dir);
+    d = opendir(pdir);
+    time_t now = time(NULL);
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && now - st.st_mtime > STICKY_MAX_AGE_S)
+            unlinkat(dirfd(d), de->d_name, 0);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}

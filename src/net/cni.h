@@ -1,0 +1,138 @@
+/*
+ * cni.h - the pod network of the oci runtime: Bosun's node agent as a CNI *runtime*
+ * (Container Network Interface specification 1.0.0).
+ *
+ * For every pod sandbox the runtime's net hook (runtime.h: net_attach / net_detach) calls
+ * bsn_cni_attach / bsn_cni_detach. They execute the plugins of one network configuration
+ * list, found in the conf dir, from the bin dir, exactly as the specification describes:
+ *
+ *     env    CNI_COMMAND=ADD|DEL|CHECK, CNI_CONTAINERID=<sandbox id>, CNI_NETNS=<netns path>,
+ *            CNI_IFNAME=eth0, CNI_PATH=<bin dirs>, CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=..;
+ *            K8S_POD_NAME=..;K8S_POD_INFRA_CONTAINER_ID=..;K8S_POD_UID=.. (as kubelet passes)
+ *     stdin  the plugin's object from the list with "cniVersion" and "name" of the list,
+ *            "runtimeConfig" for the capabilities it declares (portMappings = the pod's
+ *            hostPorts) and "prevResult" (ADD: the previous plugin's result; DEL/CHECK: the
+ *            cached result of the ADD)
+ *     order  ADD in list order, DEL in reverse order, CHECK in list order
+ *     stdout ADD: the result (interfaces, ips, routes, dns; 0.x "ip4"/"ip6" results too);
+ *            failure: {"code", "msg", "details"}, reported as "plugin bridge ADD failed:
+ *            code 7 (invalid network config): msg: details"
+ *
+ * Every plugin runs in a child process with a deadline (timeout_ms, default 10 s: SIGKILL
+ * after it) and bounded output (1 MiB stdout, 64 KiB stderr). The runtime's hook is
+ * synchronous by contract (the pod IP goes into /etc/hosts before any container starts, and
+ * DEL must run while the netns still exists: the bridge plugin only finds the ipMasq rules to
+ * remove through the interface inside it), so the agent's loop waits for the plugins: a
+ * bridge + portmap + loopback ADD takes tens of milliseconds (see docs/networking.md).
+ *
+ * The network configuration: the first file (lexical order) of <conf_dir>/{*.conflist,*.conf,
+ * *.json}. On creation, if there is none, Bosun writes 99-bosun.conflist: bridge (isGateway,
+ * ipMasq, hairpinMode; host-local IPAM over this node's pod CIDR with its dataDir under the
+ * data dir), portmap (capability portMappings) and loopback. Any other list placed in the conf
+ * dir (flannel, Calico: 10-*.conflist) sorts first and is used instead. Our own file is
+ * rewritten at start to follow the flags.
+ *
+ * State (survives restarts), under <data_dir>/cni/nodes/<node>/ (per node, so a later
+ * multi-node setup keeps one slice per node): node.json (this node's pod CIDR), ipam/
+ * (host-local's allocations), attachments/<sandbox>.json (what ADD used and returned, so DEL
+ * gets the same configuration, CNI_ARGS and prevResult; removed after the DEL, so each
+ * attachment is released once) and pods/<pod uid> (the pod's last IP: a pod whose sandbox is
+ * recreated, e.g. after an agent restart, asks host-local for the same address again through
+ * CNI_ARGS IP=).
+ */
+#ifndef BSN_NET_CNI_H
+#define BSN_NET_CNI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+
+struct bsn_sandbox_config; /* runtime/runtime.h */
+struct bsn_cni;
+
+struct bsn_cni_opts {
+    const char *data_dir;     /* required; state under <data_dir>/cni */
+    const char *node_name;    /* NULL = the host name, lower-cased (the agent's default) */
+    const char *bin_dir;      /* plugin dirs, ':'-separated; default /usr/lib/cni:/opt/cni/bin */
+    const char *conf_dir;     /* default <data_dir>/cni/net.d */
+    const char *cluster_cidr; /* default 10.42.0.0/16 */
+    const char *pod_cidr;     /* this node's slice; default: remembered, else the first /24 */
+    const char *bridge;       /* default bosun0 */
+    const char *ifname;       /* default eth0 */
+    int timeout_ms;           /* per plugin execution; default 10000 */
+};
+
+/* Validates the options, chooses this node's pod CIDR and writes the default network
+ * configuration when the conf dir has none. Runs no plugin. NULL with err on bad options. */
+struct bsn_cni *bsn_cni_new(const struct bsn_cni_opts *opts, struct bsn_err *err);
+void bsn_cni_free(struct bsn_cni *c);
+/* This node's pod CIDR ("10.42.0.0/24"), for the Node's spec.podCIDR. */
+const char *bsn_cni_pod_cidr(const struct bsn_cni *c);
+/* Path of the network configuration in use now, or NULL if none can be loaded. */
+char *bsn_cni_conf_path(const struct bsn_cni *c);
+
+/* The runtime's hooks (bsn_runtime_opts.net_attach / net_detach, data = the bsn_cni). attach
+ * runs the ADD chain and writes the pod's IP (IPv4 preferred) into ip; on failure it runs DEL
+ * to undo a partial ADD and returns -1 with err. detach runs DEL once for an attachment (a
+ * failed DEL keeps the record for the next garbage pass). */
+int bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
+                   const struct bsn_sandbox_config *cfg, char *ip, size_t iplen,
+                   struct bsn_err *err);
+void bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path);
+/* CHECK of an attachment with its cached result. 0, or -1 with the plugin's error. */
+int bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err);
+/* Garbage pass: runs DEL for every recorded attachment whose sandbox alive() denies (alive
+ * NULL: all of them) and drops remembered pod IPs unused for a day. Call at agent start
+ * before the runtime removes an earlier run's network namespaces. Returns how many were
+ * released. */
+int bsn_cni_gc(struct bsn_cni *c, bool (*alive)(void *data, const char *sandbox_id), void *data);
+
+/* --- the protocol, exposed for tests (cni_exec.c) --- */
+
+/* Loads a .conflist, or a single-plugin .conf/.json wrapped as a list: returns
+ * {"cniVersion", "name", "plugins": [...]} (new reference) or NULL with err. */
+json_t *bsn_cni_conf_parse(const char *data, size_t len, bool single, struct bsn_err *err);
+/* The first loadable configuration of dir; *path gets its file name (caller frees). */
+json_t *bsn_cni_conf_find(const char *dir, char **path, struct bsn_err *err);
+/* What plugin i of list gets on stdin: its object plus cniVersion, name, the runtimeConfig
+ * entries of the capabilities it declares and prevResult (either may be NULL). */
+json_t *bsn_cni_plugin_stdin(const json_t *list, size_t i, const json_t *runtime_config,
+                             const json_t *prev_result);
+
+struct bsn_cni_call {
+    const char *command;      /* ADD, DEL, CHECK, VERSION */
+    const char *container_id; /* sandbox id */
+    const char *netns;
+    const char *ifname;
+    const char *args; /* CNI_ARGS */
+    const char *path; /* CNI_PATH, also where the plugin binary is looked up */
+    int timeout_ms;
+};
+/* CNI_ARGS as kubelet builds them (ip: a requested address or NULL). Caller frees. */
+char *bsn_cni_args(const char *ns, const char *name, const char *uid, const char *sandbox_id,
+                   const char *ip);
+/* The plugin's environment: base (may be NULL) without its CNI_* entries, then the CNI_*
+ * variables of call. NULL-terminated; free with bsn_cni_env_free. */
+char **bsn_cni_env(const struct bsn_cni_call *call, char *const *base);
+void bsn_cni_env_free(char **env);
+/* Runs plugin `type` with conf on stdin. 0 with *result (stdout parsed as JSON; NULL when
+ * empty) or -1 with err carrying the plugin's error (code, msg, details), its stderr, the
+ * timeout or the exec failure. */
+int bsn_cni_exec(const struct bsn_cni_call *call, const char *type, const json_t *conf,
+                 json_t **result, struct bsn_err *err);
+/* Formats a plugin's error object into err ("code 7 (invalid network config): msg: details").
+ * Returns -1. */
+int bsn_cni_error(const json_t *obj, const char *what, struct bsn_err *err);
+/* The pod's addresses from a result (1.0 "ips" with interface indexes into "interfaces",
+ * preferring the sandbox's interfaces; 0.x "ip4"/"ip6"), without prefix length. Each out
+ * buffer may be NULL. Returns how many addresses were found. */
+int bsn_cni_result_ips(const json_t *result, char *ip4, size_t ip4len, char *ip6, size_t ip6len);
+/* The default configuration list Bosun writes (new reference). */
+json_t *bsn_cni_default_conf(const char *bridge, const char *subnet, const char *ipam_dir);
+/* "10.42.0.0/16" -> the n-th /24 inside it ("10.42.n.0/24"); -1 if not IPv4 or smaller than
+ * a /24 or n out of range. */
+int bsn_cni_node_subnet(const char *cluster_cidr, unsigned n, char *out, size_t outlen);
+
+#endif
