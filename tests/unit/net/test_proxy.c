@@ -1,0 +1,412 @@
+/*
+ * test_proxy.c - the service proxy's desired state (endpoint choice, ports, types, affinity)
+ * and the nftables commands it generates for add / update / delete deltas; with root, the
+ * generated commands are also run against the kernel in a table of the test's own.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "net/proxy.h"
+#include "net/proxy_int.h"
+
+static json_t *
+J(const char *s)
+{
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    if (!j)
+        fail_msg("bad test JSON: %s: %s", e.text, s);
+    return j;
+}
+
+static const char *SVC =
+    "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\"},\"spec\":{\"type\":\"%s\","
+    "\"clusterIP\":\"10.43.0.5\",%s\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\","
+    "\"nodePort\":30080,\"targetPort\":\"web\"},{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\","
+    "\"nodePort\":30053}]}}";
+
+static json_t *
+svc_json(const char *type, const char *extra)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), SVC, type, extra);
+    return J(buf);
+}
+
+/* slice with endpoints: ip, ready, serving, terminating for http=8080 and dns=5353 */
+static json_t *
+slice(const char *name, const char *eps)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf),
+             "{\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\",\"labels\":{"
+             "\"kubernetes.io/service-name\":\"web\"}},\"addressType\":\"IPv4\","
+             "\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"},"
+             "{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"}],\"endpoints\":[%s]}",
+             name, eps);
+    return J(buf);
+}
+
+#define EP(ip, r, s, t)                                                            \
+    "{\"addresses\":[\"" ip "\"],\"conditions\":{\"ready\":" #r ",\"serving\":" #s \
+    ",\"terminating\":" #t "}}"
+
+static void
+build(json_t *svc, json_t **sl, size_t n, struct bsn_proxy_svc *out, int want_rc)
+{
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    assert_int_equal(bsn_proxy_svc_build(svc, sl, n, "192.0.2.7", out, &err), want_rc);
+}
+
+static void
+test_ready_only(void **st)
+{
+    (void)st;
+    json_t *svc = svc_json("ClusterIP", "");
+    json_t *sl[2] = {
+        slice("web-a", EP("10.42.0.9", true, true, false) "," EP("10.42.0.3", false, false, false)),
+        slice("web-b", EP("10.42.0.4", true, true, false) "," EP("10.42.0.5", false, true, true))};
+    struct bsn_proxy_svc s;
+    build(svc, sl, 2, &s, 1);
+    assert_string_equal(s.cluster_ip, "10.43.0.5");
+    assert_int_equal(s.nports, 2);
+    assert_int_equal(s.ports[0].proto, IPPROTO_TCP);
+    assert_int_equal(s.ports[0].port, 80);
+    assert_int_equal(s.ports[0].node_port, 0); /* ClusterIP: nodePort ignored */
+    assert_int_equal(s.ports[0].nep, 2);       /* ready only, sorted numerically */
+    assert_string_equal(s.ports[0].eps[0].ip, "10.42.0.4");
+    assert_string_equal(s.ports[0].eps[1].ip, "10.42.0.9");
+    assert_int_equal(s.ports[0].eps[0].port, 8080); /* resolved targetPort from the slice */
+    assert_int_equal(s.ports[1].proto, IPPROTO_UDP);
+    assert_int_equal(s.ports[1].eps[0].port, 5353);
+    assert_int_equal(s.lb_ip[0], '\0');
+    assert_int_equal(s.affinity_timeout, 0);
+    bsn_proxy_svc_fini(&s);
+    json_decref(sl[0]);
+    json_decref(sl[1]);
+    json_decref(svc);
+}
+
+static void
+test_terminating_fallback(void **st)
+{
+    (void)st;
+    json_t *svc = svc_json("ClusterIP", "");
+    json_t *sl = slice("web-a", EP("10.42.0.5", false, true,
+                                   true) "," EP("10.42.0.6", false, false,
+                                                true) "," EP("10.42.0.7", false, true, false));
+    struct bsn_proxy_svc s;
+    build(svc, &sl, 1, &s, 1);
+    /* no ready endpoint: serving + terminating ones drain; not serving and not terminating no */
+    assert_int_equal(s.ports[0].nep, 1);
+    assert_string_equal(s.ports[0].eps[0].ip, "10.42.0.5");
+    bsn_proxy_svc_fini(&s);
+    json_decref(sl);
+    sl = slice("web-a", EP("10.42.0.5", false, true, true) "," EP("10.42.0.8", true, true, false));
+    build(svc, &sl, 1, &s, 1);
+    assert_int_equal(s.ports[0].nep, 1); /* a ready one exists: terminating gets nothing new */
+    assert_string_equal(s.ports[0].eps[0].ip, "10.42.0.8");
+    bsn_proxy_svc_fini(&s);
+    json_decref(sl);
+    json_decref(svc);
+}
+
+static void
+test_types(void **st)
+{
+    (void)st;
+    struct bsn_proxy_svc s;
+    json_t *svc = svc_json("NodePort", "\"sessionAffinity\":\"ClientIP\",");
+    build(svc, NULL, 0, &s, 1);
+    assert_int_equal(s.type, BSN_PROXY_NODEPORT);
+    assert_int_equal(s.ports[0].node_port, 30080);
+    assert_int_equal(s.affinity_timeout, 10800); /* upstream default */
+    assert_int_equal(s.ports[0].nep, 0);
+    bsn_proxy_svc_fini(&s);
+    json_decref(svc);
+    svc = svc_json("LoadBalancer", "\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{"
+                                   "\"clientIP\":{\"timeoutSeconds\":60}},");
+    build(svc, NULL, 0, &s, 1);
+    assert_string_equal(s.lb_ip, "192.0.2.7");
+    assert_int_equal(s.affinity_timeout, 60);
+    bsn_proxy_svc_fini(&s);
+    json_decref(svc);
+    svc = J("{\"metadata\":{\"namespace\":\"d\",\"name\":\"h\"},\"spec\":{\"clusterIP\":\"None\","
+            "\"ports\":[{\"port\":80}]}}");
+    build(svc, NULL, 0, &s, 0); /* headless: no rules */
+    json_decref(svc);
+    svc = J("{\"metadata\":{\"namespace\":\"d\",\"name\":\"x\"},\"spec\":{\"type\":"
+            "\"ExternalName\",\"externalName\":\"example.com\"}}");
+    build(svc, NULL, 0, &s, 0); /* ExternalName: DNS only */
+    json_decref(svc);
+    svc = J("{\"metadata\":{\"name\":\"x\"},\"spec\":{\"clusterIP\":\"10.43.0.9\"}}");
+    build(svc, NULL, 0, &s, -1);
+    json_decref(svc);
+}
+
+/* --- nft deltas --- */
+
+static const struct bsn_proxy_nft_cfg CFG = {.table = "t", .cluster_cidr = "10.42.0.0/16"};
+
+static void
+mk(struct bsn_proxy_svc *s, const char *name, int neps, uint32_t aff)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->ns, sizeof(s->ns), "default");
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    snprintf(s->cluster_ip, sizeof(s->cluster_ip), "10.43.0.5");
+    s->affinity_timeout = aff;
+    s->nports = 1;
+    s->ports = calloc(1, sizeof(*s->ports));
+    snprintf(s->ports[0].name, sizeof(s->ports[0].name), "http");
+    s->ports[0].proto = IPPROTO_TCP;
+    s->ports[0].port = 80;
+    s->ports[0].nep = (size_t)neps;
+    s->ports[0].eps = calloc((size_t)neps + 1, sizeof(struct bsn_proxy_ep));
+    for (int i = 0; i < neps; i++) {
+        snprintf(s->ports[0].eps[i].ip, 16, "10.42.0.%d", i + 1);
+        s->ports[0].eps[i].port = 8080;
+    }
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void
+test_nft_add(void **st)
+{
+    (void)st;
+    struct bsn_proxy_svc s;
+    mk(&s, "web", 2, 0);
+    s.ports[0].node_port = 30080;
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_proxy_nft_delta(&CFG, NULL, &s, &b);
+    const char *o = b.data;
+    assert_non_null(strstr(o, "add chain ip t svc-default/web/tcp/http\n"));
+    assert_non_null(strstr(o, "add chain ip t ep-default/web/tcp/http__10.42.0.1/8080 { "));
+    assert_non_null(strstr(o, "meta l4proto tcp dnat to 10.42.0.2:8080; }\n"));
+    assert_null(strstr(o, "add rule")); /* block form only: no ruleset cache fetch */
+    assert_non_null(strstr(o, "numgen random mod 2 == 0 goto "
+                              "ep-default/web/tcp/http__10.42.0.1/8080; goto "
+                              "ep-default/web/tcp/http__10.42.0.2/8080; }"));
+    assert_non_null(strstr(o, "add element ip t service-ips { 10.43.0.5 . tcp . 80 : goto "
+                              "svc-default/web/tcp/http }"));
+    assert_non_null(strstr(
+        o, "add element ip t service-nodeports { tcp . 30080 : goto ext-default/web/tcp/http }"));
+    assert_non_null(strstr(o, "ip saddr 10.42.0.1 jump mark-for-masquerade")); /* hairpin */
+    assert_int_equal(count(o, "delete"), 0);
+    assert_null(strstr(o, "aff-")); /* no affinity, no sets */
+    /* map elements come after the chains they lead to */
+    assert_true(strstr(o, "add element") > strstr(o, "numgen"));
+    assert_null(strstr(o, "vmap")); /* no anonymous map per Service */
+    /* nothing changed: nothing to do */
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_delta(&CFG, &s, &s, &b);
+    assert_int_equal(b.len, 0);
+    bsn_buf_fini(&b);
+    bsn_proxy_svc_fini(&s);
+}
+
+static void
+test_nft_update_one_endpoint(void **st)
+{
+    (void)st;
+    struct bsn_proxy_svc a, c;
+    mk(&a, "web", 3, 0);
+    mk(&c, "web", 3, 0);
+    c.ports[0].nep = 2; /* 10.42.0.3 goes away */
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_proxy_nft_delta(&CFG, &a, &c, &b);
+    const char *o = b.data;
+    assert_non_null(strstr(o, "flush chain ip t svc-default/web/tcp/http\n"));
+    assert_non_null(strstr(o, "numgen random mod 2 == 0 goto"));
+    assert_null(strstr(o, "mod 3"));
+    assert_non_null(strstr(o, "delete chain ip t ep-default/web/tcp/http__10.42.0.3/8080\n"));
+    /* kept endpoints and the map are not touched */
+    assert_null(strstr(o, "add chain ip t ep-default/web/tcp/http__10.42.0.1/8080"));
+    assert_null(strstr(o, "flush chain ip t ep-default/web/tcp/http__10.42.0.1/8080"));
+    assert_null(strstr(o, "element"));
+    /* the removed endpoint's chain is deleted only after the service chain no longer uses it */
+    assert_true(strstr(o, "delete chain") > strstr(o, "numgen"));
+    /* the change is proportional to the Service: a handful of commands */
+    assert_true(count(o, "\n") <= 8);
+    bsn_buf_fini(&b);
+    bsn_proxy_svc_fini(&a);
+    bsn_proxy_svc_fini(&c);
+}
+
+static void
+test_nft_affinity_and_delete(void **st)
+{
+    (void)st;
+    struct bsn_proxy_svc a, c;
+    mk(&a, "web", 2, 0);
+    mk(&c, "web", 2, 30);
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    /* turning ClientIP affinity on: sets per endpoint, lookups in the service chain */
+    bsn_proxy_nft_delta(&CFG, &a, &c, &b);
+    const char *o = b.data;
+    assert_int_equal(count(o, "add set ip t aff-"), 2);
+    assert_non_null(strstr(o, "update @aff-default/web/tcp/http__10.42.0.1/8080 { ip saddr "
+                              "timeout 30s }"));
+    assert_non_null(strstr(o, "ip saddr @aff-default/web/tcp/http__10.42.0.2/8080 goto "
+                              "ep-default/web/tcp/http__10.42.0.2/8080"));
+    /* deleting the Service removes all of it, elements first */
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_delta(&CFG, &c, NULL, &b);
+    o = b.data;
+    assert_non_null(strstr(o, "delete element ip t service-ips { 10.43.0.5 . tcp . 80 }"));
+    assert_int_equal(count(o, "delete set ip t aff-"), 2);
+    assert_int_equal(count(o, "delete chain"), 3);
+    assert_null(strstr(o, "add "));
+    assert_true(strstr(o, "delete element") < strstr(o, "delete chain"));
+    bsn_buf_fini(&b);
+    bsn_proxy_svc_fini(&a);
+    bsn_proxy_svc_fini(&c);
+}
+
+static void
+test_nft_stale(void **st)
+{
+    (void)st;
+    struct bsn_map stale;
+    bsn_map_init(&stale);
+    struct bsn_proxy_nft_cfg cfg = CFG;
+    cfg.stale = &stale;
+    struct bsn_proxy_svc a, c;
+    mk(&a, "web", 3, 0);
+    mk(&c, "web", 3, 0);
+    c.ports[0].nep = 2;
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    /* an endpoint leaves: its chain is flushed, its delete waits for the gc batch */
+    bsn_proxy_nft_delta(&cfg, &a, &c, &b);
+    assert_null(strstr(b.data, "delete"));
+    assert_non_null(strstr(b.data, "flush chain ip t ep-default/web/tcp/http__10.42.0.3/8080\n"));
+    assert_int_equal(stale.len, 1);
+    /* it comes back before the gc: the chain is reused, not deleted later */
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_delta(&cfg, &c, &a, &b);
+    assert_non_null(strstr(b.data, "add chain ip t ep-default/web/tcp/http__10.42.0.3/8080 {"));
+    assert_int_equal(stale.len, 0);
+    /* the Service goes: all chains wait for the gc, which deletes them */
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_delta(&cfg, &a, NULL, &b);
+    assert_non_null(strstr(b.data, "delete element"));
+    assert_int_equal(stale.len, 4);
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_gc(&cfg, &b);
+    assert_int_equal(count(b.data, "delete chain ip t "), 4);
+    assert_non_null(strstr(b.data, "delete chain ip t svc-default/web/tcp/http\n"));
+    assert_int_equal(stale.len, 0);
+    bsn_buf_fini(&b);
+    bsn_map_fini(&stale);
+    bsn_proxy_svc_fini(&a);
+    bsn_proxy_svc_fini(&c);
+}
+
+static void
+test_user_addr(void **st)
+{
+    (void)st;
+    char a[16];
+    assert_int_equal(bsn_proxy_user_addr("10.43.0.10", a, sizeof(a)), 0);
+    assert_string_equal(a, "127.43.0.10");
+    assert_int_equal(bsn_proxy_user_addr("10.43.2.200", a, sizeof(a)), 0);
+    assert_string_equal(a, "127.43.2.200");
+    assert_int_equal(bsn_proxy_user_addr("None", a, sizeof(a)), -1);
+}
+
+/* With root: the generated commands are valid for the kernel (add, update, delete). */
+static void
+test_nft_kernel(void **st)
+{
+    (void)st;
+    if (geteuid() != 0) {
+        skip();
+        return;
+    }
+    char table[32];
+    snprintf(table, sizeof(table), "bsnut%d", (int)getpid());
+    struct bsn_map stale;
+    bsn_map_init(&stale);
+    struct bsn_proxy_nft_cfg cfg = {
+        .table = table, .cluster_cidr = "10.42.0.0/16", .stale = &stale};
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct bsn_proxy_nft *n = bsn_proxy_nft_open(&cfg, &err);
+    if (!n) {
+        print_message("no nftables here (%s): skipped\n", err.msg);
+        skip();
+        return;
+    }
+    struct bsn_proxy_svc s[4];
+    mk(&s[0], "web", 3, 0);
+    mk(&s[1], "web", 2, 60);
+    s[1].ports[0].node_port = 30080;
+    snprintf(s[1].lb_ip, 16, "192.0.2.7");
+    mk(&s[2], "web", 3, 0);
+    mk(&s[3], "other", 1, 0);
+    snprintf(s[3].cluster_ip, 16, "10.43.0.6");
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    const struct bsn_proxy_svc *steps[][2] = {{NULL, &s[0]},  {NULL, &s[3]}, {&s[0], &s[1]},
+                                              {&s[1], &s[2]}, {&s[2], NULL}, {&s[3], NULL}};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        bsn_buf_reset(&b);
+        bsn_proxy_nft_delta(&cfg, steps[i][0], steps[i][1], &b);
+        if (bsn_proxy_nft_run(n, b.data, &err) < 0)
+            fail_msg("step %zu: %s\n%s", i, err.msg, b.data);
+        if (i % 2) { /* garbage-collect every other step */
+            bsn_buf_reset(&b);
+            bsn_proxy_nft_gc(&cfg, &b);
+            if (bsn_proxy_nft_run(n, b.data, &err) < 0)
+                fail_msg("gc after step %zu: %s\n%s", i, err.msg, b.data);
+        }
+    }
+    bsn_map_fini(&stale);
+    bsn_buf_fini(&b);
+    bsn_proxy_nft_close(n, true);
+    for (int i = 0; i < 4; i++)
+        bsn_proxy_svc_fini(&s[i]);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "nft list table ip %s >/dev/null 2>&1", table);
+    assert_int_not_equal(system(cmd), 0); /* removed on close */
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ready_only),
+        cmocka_unit_test(test_terminating_fallback),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_nft_add),
+        cmocka_unit_test(test_nft_update_one_endpoint),
+        cmocka_unit_test(test_nft_affinity_and_delete),
+        cmocka_unit_test(test_nft_stale),
+        cmocka_unit_test(test_user_addr),
+        cmocka_unit_test(test_nft_kernel),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
