@@ -48,6 +48,7 @@ struct bsn_h2 {
     struct bsn_h2_stream *streams;
     size_t nstreams;
     bool in_recv;
+    bool more; /* frames left in the session although the socket took everything */
 };
 
 static void
@@ -74,7 +75,15 @@ stream_unlink(struct bsn_h2 *h2, struct bsn_h2_stream *st)
     h2->nstreams--;
 }
 
-/* Pulls frames from nghttp2 into c->out and writes them. May close the connection. */
+/*
+ * Pulls frames from nghttp2 into c->out and writes them. May close the connection.
+ *
+ * Output is pulled up to H2_OUT_HIGH bytes at a time; when the socket takes all of it and
+ * nghttp2 still has frames, a few more rounds follow, and after that h2->more asks the loop
+ * for a writable event (bsn_h2_more) so that other connections get their turn. Without it a
+ * large response stalls once the kernel absorbed everything we had pulled: no bytes pending
+ * means no EPOLLOUT interest, and nothing else would call us again.
+ */
 static void
 h2_send(struct conn *c)
 {
@@ -82,20 +91,31 @@ h2_send(struct conn *c)
     if (!h2 || h2->in_recv || c->closed)
         return;
     bsn_srv_conn_ref(c);
-    while (bsn_srv_out_pending(c) < H2_OUT_HIGH) {
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(h2->s, &data);
-        if (n < 0) {
-            bsn_srv_conn_close(c);
-            goto out;
+    bool more = false;
+    for (int round = 0; round < 4; round++) {
+        more = false;
+        for (;;) {
+            if (bsn_srv_out_pending(c) >= H2_OUT_HIGH) {
+                more = true;
+                break;
+            }
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(h2->s, &data);
+            if (n < 0) {
+                bsn_srv_conn_close(c);
+                goto out;
+            }
+            if (n == 0)
+                break;
+            bsn_buf_append(&c->out, data, (size_t)n);
         }
-        if (n == 0)
-            break;
-        bsn_buf_append(&c->out, data, (size_t)n);
+        bsn_srv_conn_flush(c);
+        if (c->closed)
+            goto out;
+        if (!more || bsn_srv_out_pending(c) > 0)
+            break; /* all pulled, or the socket is full: EPOLLOUT resumes us */
     }
-    bsn_srv_conn_flush(c);
-    if (c->closed)
-        goto out;
+    h2->more = more && bsn_srv_out_pending(c) == 0;
     if (!nghttp2_session_want_read(h2->s) && !nghttp2_session_want_write(h2->s) &&
         bsn_srv_out_pending(c) == 0) {
         bsn_srv_conn_close(c); /* GOAWAY exchanged and everything written */
@@ -385,6 +405,12 @@ bsn_h2_conn_closed(struct conn *c)
     }
     nghttp2_session_del(h2->s);
     free(h2);
+}
+
+bool
+bsn_h2_more(const struct conn *c)
+{
+    return c->h2 && c->h2->more;
 }
 
 bool

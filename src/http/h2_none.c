@@ -32,6 +32,12 @@ bsn_h2_conn_closed(struct conn *c)
 }
 
 bool
+bsn_h2_more(const struct conn *c)
+{
+    return false;
+}
+
+bool
 bsn_h2_idle(const struct conn *c)
 {
     return true;

@@ -113,12 +113,21 @@ bsn_srv_finish_req(struct req_full *r)
         bsn_srv_free_req(r);
 }
 
+static void conn_read(struct conn *c);
+
 static void
 kick_cb(struct bsn_loop *loop, void *data)
 {
     struct conn *c = data;
     c->kick_pending = false;
-    if (!c->closed) {
+    if (!c->closed && c->h2) {
+        /* decrypted HTTP/2 bytes waiting in the SSL object (epoll cannot see them) */
+        conn_read(c);
+        if (!c->closed)
+            bsn_h2_io(c);
+        if (!c->closed)
+            bsn_srv_conn_update(c);
+    } else if (!c->closed) {
         process_input(c);
         if (!c->closed)
             bsn_srv_conn_update(c);
@@ -242,6 +251,8 @@ bsn_srv_conn_update(struct conn *c)
             ev |= c->read_want ? c->read_want : BSN_EV_READ;
         if (bsn_srv_out_pending(c) > 0)
             ev |= c->write_want ? c->write_want : BSN_EV_WRITE;
+        else if (c->h2 && bsn_h2_more(c))
+            ev |= BSN_EV_WRITE; /* writable at once: the next iteration pulls more frames */
         if (!paused && c->ssl && SSL_pending(c->ssl) > 0)
             conn_kick(c); /* decrypted bytes epoll cannot see */
     }

@@ -114,6 +114,8 @@ void bsn_h2_conn_closed(struct conn *c);
 void bsn_h2_send(struct conn *c);
 /* Graceful shutdown: GOAWAY; the connection closes once its streams are done. */
 void bsn_h2_drain(struct conn *c);
+/* True if the session has frames to send that were not pulled yet (wants a writable event). */
+bool bsn_h2_more(const struct conn *c);
 /* True if the session has no open streams (idle). */
 bool bsn_h2_idle(const struct conn *c);
 void bsn_h2_respond(struct req_full *r, int status, const char *ctype, const void *body,

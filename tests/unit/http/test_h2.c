@@ -32,10 +32,48 @@ inf_tick(struct bsn_loop *loop, void *data)
         bsn_timer_start(loop, &inf_timer, 5, inf_tick, NULL);
 }
 
+#define BIG_LEN (5u << 20)
+static char *big_body;
+static struct bsn_http_req *bs_req;
+static struct bsn_timer bs_timer;
+static size_t bs_sent;
+
+/* Streams BIG_LEN bytes in 256 KiB pieces, one per millisecond (body arriving over time). */
+static void
+bs_tick(struct bsn_loop *loop, void *data)
+{
+    if (!bs_req)
+        return;
+    size_t n = BSN_MIN((size_t)256 * 1024, BIG_LEN - bs_sent);
+    if (bsn_http_stream_write(bs_req, big_body + bs_sent, n) < 0) {
+        bs_req = NULL;
+        return;
+    }
+    bs_sent += n;
+    if (bs_sent == BIG_LEN) {
+        bsn_http_stream_end(bs_req);
+        bs_req = NULL;
+        return;
+    }
+    bsn_timer_start(loop, &bs_timer, 1, bs_tick, NULL);
+}
+
 static void
 handler(struct bsn_http_req *req, void *data)
 {
     struct bsn_loop *loop = data;
+    if (strcmp(req->path, "/big") == 0) {
+        bsn_http_respond(req, 200, "application/octet-stream", big_body, BIG_LEN);
+        return;
+    }
+    if (strcmp(req->path, "/bigstream") == 0) {
+        bs_req = req;
+        bs_sent = 0;
+        bsn_http_stream_start(req, 200, "application/octet-stream");
+        bsn_timer_init(&bs_timer);
+        bsn_timer_start(loop, &bs_timer, 1, bs_tick, NULL);
+        return;
+    }
     if (strcmp(req->path, "/stream") == 0) {
         bsn_http_stream_start(req, 200, "application/json");
         bsn_http_stream_write(req, "{\"a\":1}\n", 8);
@@ -79,7 +117,7 @@ struct cstream {
 struct client {
     SSL *ssl;
     nghttp2_session *s;
-    struct cstream st[8];
+    struct cstream st[16];
     int n;
 };
 
@@ -179,7 +217,7 @@ ssl_write_all(SSL *ssl, const uint8_t *p, size_t n)
 static void
 pump(struct client *c, int from, int stop_after_bytes, struct cstream *watch)
 {
-    uint64_t end = bsn_mono_ms() + 5000;
+    uint64_t end = bsn_mono_ms() + 20000;
     for (;;) {
         const uint8_t *data;
         ssize_t n;
@@ -200,9 +238,48 @@ pump(struct client *c, int from, int stop_after_bytes, struct cstream *watch)
     }
 }
 
+/* Connects and starts a client session; huge_window: 32 MiB windows, as curl uses. */
+static int
+client_open(struct client *c, SSL_CTX *cctx, int port, bool huge_window)
+{
+    memset(c, 0, sizeof(*c));
+    int fd = tcp_connect(port);
+    c->ssl = bsn_tls_client_ssl(cctx, fd, "localhost");
+    assert_int_equal(SSL_connect(c->ssl), 1);
+    const unsigned char *sel;
+    unsigned sl;
+    SSL_get0_alpn_selected(c->ssl, &sel, &sl);
+    assert_int_equal(sl, 2);
+    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, c_on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, c_on_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, c_on_close);
+    nghttp2_session_client_new(&c->s, cbs, c);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 32u << 20}};
+    nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, huge_window ? 1 : 0);
+    if (huge_window)
+        nghttp2_session_set_local_window_size(c->s, NGHTTP2_FLAG_NONE, 0, 32 << 20);
+    return fd;
+}
+
+static void
+client_close(struct client *c, int fd)
+{
+    for (int i = 0; i < c->n; i++)
+        bsn_buf_fini(&c->st[i].body);
+    nghttp2_session_del(c->s);
+    SSL_free(c->ssl);
+    close(fd);
+}
+
 static void
 test_h2_streams(void **state)
 {
+    big_body = bsn_malloc(BIG_LEN);
+    for (size_t i = 0; i < BIG_LEN; i++)
+        big_body[i] = (char)('a' + (i * 7 + i / 4096) % 26);
     char dir[64];
     snprintf(dir, sizeof(dir), "/tmp/bsn-h2-%d", (int)getpid());
     const char *dns[] = {"localhost", NULL};
@@ -232,23 +309,8 @@ test_h2_streams(void **state)
 
     SSL_CTX *cctx = bsn_tls_client_ctx(ca, false, NULL, NULL, &err);
     SSL_CTX_set_alpn_protos(cctx, (const unsigned char *)"\x02h2", 3);
-    int fd = tcp_connect(h.port);
-    struct client c = {0};
-    c.ssl = bsn_tls_client_ssl(cctx, fd, "localhost");
-    assert_int_equal(SSL_connect(c.ssl), 1);
-    const unsigned char *sel;
-    unsigned sl;
-    SSL_get0_alpn_selected(c.ssl, &sel, &sl);
-    assert_int_equal(sl, 2);
-
-    nghttp2_session_callbacks *cbs;
-    nghttp2_session_callbacks_new(&cbs);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, c_on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, c_on_data);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, c_on_close);
-    nghttp2_session_client_new(&c.s, cbs, &c);
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_submit_settings(c.s, NGHTTP2_FLAG_NONE, NULL, 0);
+    struct client c;
+    int fd = client_open(&c, cctx, h.port, false);
 
     /* Four concurrent streams on one connection. */
     static char big[200000];
@@ -296,11 +358,39 @@ test_h2_streams(void **state)
     pump(&c, from, 0, NULL);
     assert_int_equal(again->status, 200);
 
-    for (int i = 0; i < c.n; i++)
-        bsn_buf_fini(&c.st[i].body);
-    nghttp2_session_del(c.s);
-    SSL_free(c.ssl);
-    close(fd);
+    /* Multi-megabyte responses through the default 64 KiB windows (the client's
+     * WINDOW_UPDATEs must resume the data providers): a complete body and a stream whose
+     * body arrives over time, concurrently. */
+    struct cstream *big1 = submit(&c, "GET", "/big", NULL, 0);
+    struct cstream *big2 = submit(&c, "GET", "/bigstream", NULL, 0);
+    from = c.n - 2;
+    pump(&c, from, 0, NULL);
+    assert_int_equal(big1->status, 200);
+    assert_int_equal(big1->error, 0);
+    assert_int_equal(big1->body.len, BIG_LEN);
+    assert_memory_equal(big1->body.data, big_body, BIG_LEN);
+    assert_int_equal(big2->status, 200);
+    assert_int_equal(big2->error, 0);
+    assert_int_equal(big2->body.len, BIG_LEN);
+    assert_memory_equal(big2->body.data, big_body, BIG_LEN);
+
+    /* The same with curl's 32 MiB windows: flow control never blocks, so only the server's
+     * own output pacing decides when more frames are pulled (this used to stall at 2 MiB). */
+    struct client c2;
+    int fd2 = client_open(&c2, cctx, h.port, true);
+    big1 = submit(&c2, "GET", "/big", NULL, 0);
+    pump(&c2, 0, 0, NULL);
+    big2 = submit(&c2, "GET", "/bigstream", NULL, 0);
+    pump(&c2, 1, 0, NULL);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(c2.st[i].status, 200);
+        assert_int_equal(c2.st[i].error, 0);
+        assert_int_equal(c2.st[i].body.len, BIG_LEN);
+        assert_memory_equal(c2.st[i].body.data, big_body, BIG_LEN);
+    }
+    client_close(&c2, fd2);
+
+    client_close(&c, fd);
     SSL_CTX_free(cctx);
     harness_stop(&h);
     char p[128];
@@ -310,6 +400,7 @@ test_h2_streams(void **state)
         unlink(p);
     }
     rmdir(dir);
+    free(big_body);
 }
 
 int
