@@ -462,7 +462,7 @@ bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
 
 /* DEL of one recorded attachment; the record goes once the DEL succeeded. */
 static int
-release(struct bsn_cni *c, const char *id, const char *netns, struct bsn_err *err)
+release(struct bsn_cni *c, const char *id, const char *netns, bool keep_ip, struct bsn_err *err)
 {
     BSN_AUTOFREE char *ap = att_path(c, id);
     json_t *rec = read_json(ap);
@@ -481,6 +481,12 @@ release(struct bsn_cni *c, const char *id, const char *netns, struct bsn_err *er
                      json_object_get(rec, "result"), err);
     if (rc == 0)
         unlink(ap);
+    /* the pod comes back (agent restart): its remembered IP must outlive the pruning */
+    const char *uid = json_string_value(json_object_get(json_object_get(rec, "pod"), "uid"));
+    if (keep_ip && uid && safe_id(uid)) {
+        BSN_AUTOFREE char *sp = sticky_path(c, uid);
+        utimensat(AT_FDCWD, sp, NULL, 0);
+    }
     json_decref(rec);
     return rc;
 }
@@ -494,7 +500,7 @@ bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path)
     struct bsn_err err;
     bsn_err_clear(&err);
     uint64_t t0 = bsn_mono_ms();
-    if (release(c, sandbox_id, netns_path, &err) < 0)
+    if (release(c, sandbox_id, netns_path, false, &err) < 0)
         bsn_warn("cni", "sandbox %.12s: DEL: %s (kept for the next garbage pass)", sandbox_id,
                  err.msg);
     else
@@ -536,8 +542,9 @@ bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err)
 }
 
 int
-bsn_cni_gc(struct bsn_cni *c, bool (*alive)(void *data, const char *sandbox_id), void *data)
+bsn_cni_gc(void *cni, bool (*alive)(void *data, const char *sandbox_id), void *data)
 {
+    struct bsn_cni *c = cni;
     int n = 0;
     BSN_AUTOFREE char *dir = bsn_sprintf("%s/attachments", c->state_dir);
     DIR *d = opendir(dir);
@@ -557,7 +564,7 @@ bsn_cni_gc(struct bsn_cni *c, bool (*alive)(void *data, const char *sandbox_id),
         if (safe_id(ids[i]) && !(alive && alive(data, ids[i]))) {
             struct bsn_err err;
             bsn_err_clear(&err);
-            if (release(c, ids[i], NULL, &err) == 0) {
+            if (release(c, ids[i], NULL, true, &err) == 0) {
                 n++;
                 bsn_info("cni", "released the network of stale sandbox %.12s", ids[i]);
             } else {

@@ -87,7 +87,7 @@ int bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err
  * NULL: all of them) and drops remembered pod IPs unused for a day. Call at agent start
  * before the runtime removes an earlier run's network namespaces. Returns how many were
  * released. */
-int bsn_cni_gc(struct bsn_cni *c, bool (*alive)(void *data, const char *sandbox_id), void *data);
+int bsn_cni_gc(void *cni, bool (*alive)(void *data, const char *sandbox_id), void *data);
 
 /* --- the protocol, exposed for tests (cni_exec.c) --- */
 
