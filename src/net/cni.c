@@ -222,9 +222,25 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
             return NULL;
         }
     }
-    BSN_AUTOFREE char *used = bsn_cni_conf_path(c);
-    bsn_info("cni", "node %s: pod CIDR %s, network %s", c->node, c->pod_cidr,
-             used ? used : "(none loadable)");
+    BSN_AUTOFREE char *used = NULL;
+    struct bsn_err e2;
+    bsn_err_clear(&e2);
+    json_t *list = bsn_cni_conf_find(c->conf_dir, &used, &e2);
+    bsn_info("cni", "node %s: pod CIDR %s, network %s", c->node, c->pod_cidr, used ? used : e2.msg);
+    /* say now, not at the first pod, when the plugins are missing */
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(list, "plugins"), i, p)
+    {
+        const char *type = json_string_value(json_object_get(p, "type"));
+        BSN_AUTOFREE char *bin = type ? bsn_cni_find_plugin(c->bin_dir, type) : NULL;
+        if (!bin)
+            bsn_warn("cni",
+                     "CNI plugin \"%s\" not found in %s: pods cannot start until it is "
+                     "installed (Debian: containernetworking-plugins)",
+                     type ? type : "?", c->bin_dir);
+    }
+    json_decref(list);
     return c;
 }
 

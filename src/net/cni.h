@@ -117,6 +117,9 @@ char *bsn_cni_args(const char *ns, const char *name, const char *uid, const char
  * variables of call. NULL-terminated; free with bsn_cni_env_free. */
 char **bsn_cni_env(const struct bsn_cni_call *call, char *const *base);
 void bsn_cni_env_free(char **env);
+/* The executable of plugin `type` in the ':'-separated dirs of path (NULL = the default), or
+ * NULL. Caller frees. */
+char *bsn_cni_find_plugin(const char *path, const char *type);
 /* Runs plugin `type` with conf on stdin. 0 with *result (stdout parsed as JSON; NULL when
  * empty) or -1 with err carrying the plugin's error (code, msg, details), its stderr, the
  * timeout or the exec failure. */

@@ -336,8 +336,8 @@ bsn_cni_result_ips(const json_t *result, char *ip4, size_t ip4len, char *ip6, si
 
 /* ---- execution ---- */
 
-static char *
-find_plugin(const char *path, const char *type)
+char *
+bsn_cni_find_plugin(const char *path, const char *type)
 {
     if (!type || !*type || strchr(type, '/'))
         return NULL;
@@ -359,7 +359,7 @@ bsn_cni_exec(const struct bsn_cni_call *call, const char *type, const json_t *co
              struct bsn_err *err)
 {
     *result = NULL;
-    BSN_AUTOFREE char *bin = find_plugin(call->path, type);
+    BSN_AUTOFREE char *bin = bsn_cni_find_plugin(call->path, type);
     if (!bin)
         return bsn_err_set(err, 500, "InternalError", "CNI plugin \"%s\" not found in %s",
                            type ? type : "", call->path ? call->path : "");

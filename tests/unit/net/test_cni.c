@@ -371,6 +371,11 @@ test_exec_protocol(void **state)
     assert_int_equal(bsn_cni_exec(&call, "nope", conf, &res, &err), -1);
     assert_non_null(strstr(err.msg, "\"nope\" not found"));
     assert_int_equal(bsn_cni_exec(&call, "../bin/fake", conf, &res, &err), -1);
+    BSN_AUTOFREE char *found = bsn_cni_find_plugin(path, "fake");
+    BSN_AUTOFREE char *want = bsn_sprintf("%s/fake", bin);
+    assert_string_equal(found, want);
+    assert_null(bsn_cni_find_plugin(path, "../bin/fake"));
+    assert_null(bsn_cni_find_plugin(path, "absent"));
     json_decref(conf);
 }
 
