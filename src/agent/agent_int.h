@@ -26,6 +26,8 @@ struct bsn_client_watch;
 struct bsn_image_store;
 struct agent_pod;
 struct agent_ctr;
+struct agent_vols;
+struct bsn_vol_node;
 
 enum probe_kind { PROBE_STARTUP, PROBE_LIVENESS, PROBE_READINESS, PROBE_KINDS };
 
@@ -52,7 +54,7 @@ struct ctr_term {
     int exit_code;
     int signal;
     char reason[32];
-    char message[256];
+    char message[4097]; /* terminationMessagePath / FallbackToLogsOnError: up to 4096 bytes */
     int64_t started_us, finished_us;
     char id[65];
 };
@@ -112,6 +114,7 @@ struct agent_pod {
     bool writing, write_again;
     json_t *conds_prev; /* conditions last written (for lastTransitionTime) */
     json_t *refs_cache; /* "configmaps/<name>" -> object | null (missing) | true (asked) */
+    struct agent_vols *vols; /* volumes.c */
 };
 
 struct bsn_agent {
@@ -163,6 +166,30 @@ int agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char
                     size_t whylen);
 void agent_env_free(struct agent_env *e);
 char **agent_expand_list(json_t *arr, struct agent_env *e);
+/* Sets K=V (a later definition replaces an earlier one). */
+void agent_env_set(struct agent_env *e, const char *k, const char *v);
+
+/* volumes.c (see volumes.h): 0 ready, 1 pending (API reads; a sync follows), -1 with why
+ * (FailedMount: the pod stays ContainerCreating; retry later). */
+int agent_volumes_setup(struct agent_pod *p, char *why, size_t whylen);
+/* The mounts of c (volumeMounts with subPath/subPathExpr expanded against e, and the
+ * termination message file); the process runtime also gets BOSUN_VOLUME_<NAME> in e. */
+struct agent_mounts {
+    struct bsn_mount *m;
+    size_t n;
+    char **owned;
+    size_t nowned;
+};
+int agent_volumes_mounts(struct agent_pod *p, struct agent_ctr *c, struct agent_env *e,
+                         struct agent_mounts *m, char *why, size_t whylen);
+void agent_mounts_free(struct agent_mounts *m);
+/* Unmounts and removes the pod's volumes (idempotent). */
+void agent_volumes_teardown(struct agent_pod *p);
+/* c exited: c->term.message from its terminationMessagePath file or, with
+ * FallbackToLogsOnError and a failure, the end of its log. */
+void agent_termination_message(struct agent_ctr *c);
+/* The node's allocatable cpu/memory/ephemeral-storage (resourceFieldRef defaults). */
+void agent_node_alloc(struct bsn_agent *a, struct bsn_vol_node *n);
 void agent_free_list(char **l);
 
 /* status.c */

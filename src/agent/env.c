@@ -1,8 +1,8 @@
 /*
  * env.c - a container's environment, as kubelet builds it: envFrom (configMapRef/secretRef
  * with prefix, optional), then env in order (value with $(VAR) expansion against what is
- * defined so far, fieldRef, configMapKeyRef, secretKeyRef with optional); and $(VAR)
- * expansion of command and args against the result.
+ * defined so far, fieldRef, resourceFieldRef, configMapKeyRef, secretKeyRef with optional);
+ * and $(VAR) expansion of command and args against the result.
  *
  * ConfigMaps and Secrets are read through the API on demand: the first build asks for them
  * and returns "pending"; the answers land in the pod's refs cache and trigger a sync, which
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent/agent_int.h"
+#include "agent/volumes.h"
 #include "api/client.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -28,8 +29,8 @@ env_lookup(const char *name, size_t len, void *data)
     return NULL;
 }
 
-static void
-env_add(struct agent_env *e, const char *k, const char *v)
+void
+agent_env_set(struct agent_env *e, const char *k, const char *v)
 {
     size_t kl = strlen(k);
     for (size_t i = 0; i < e->n; i++) {
@@ -237,7 +238,7 @@ env_from(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why, size
         {
             char *val = ref_value(obj, secret, k);
             char *full = bsn_sprintf("%s%s", prefix, k);
-            env_add(e, full, val ? val : "");
+            agent_env_set(e, full, val ? val : "");
             free(full);
             free(val);
         }
@@ -267,10 +268,10 @@ service_env(struct agent_env *e, json_t *svc)
     env_name(bsn_json_str(svc, "metadata.name") ?: "", n, sizeof(n));
     bool v6 = strchr(ip, ':') != NULL;
     snprintf(k, sizeof(k), "%s_SERVICE_HOST", n);
-    env_add(e, k, ip);
+    agent_env_set(e, k, ip);
     snprintf(k, sizeof(k), "%s_SERVICE_PORT", n);
     snprintf(v, sizeof(v), "%lld", (long long)bsn_json_int(json_array_get(ports, 0), "port", 0));
-    env_add(e, k, v);
+    agent_env_set(e, k, v);
     size_t i;
     json_t *pt;
     json_array_foreach(ports, i, pt)
@@ -281,7 +282,7 @@ service_env(struct agent_env *e, json_t *svc)
             env_name(name, pn, sizeof(pn));
             snprintf(k, sizeof(k), "%s_SERVICE_PORT_%s", n, pn);
             snprintf(v, sizeof(v), "%lld", port);
-            env_add(e, k, v);
+            agent_env_set(e, k, v);
         }
     }
     json_array_foreach(ports, i, pt)
@@ -298,16 +299,16 @@ service_env(struct agent_env *e, json_t *svc)
         snprintf(url, sizeof(url), v6 ? "%s://[%s]:%lld" : "%s://%s:%lld", proto, ip, port);
         if (i == 0) {
             snprintf(k, sizeof(k), "%s_PORT", n);
-            env_add(e, k, url);
+            agent_env_set(e, k, url);
         }
         snprintf(k, sizeof(k), "%s_PORT_%lld_%s", n, port, PROTO);
-        env_add(e, k, url);
+        agent_env_set(e, k, url);
         snprintf(k, sizeof(k), "%s_PORT_%lld_%s_PROTO", n, port, PROTO);
-        env_add(e, k, proto);
+        agent_env_set(e, k, proto);
         snprintf(k, sizeof(k), "%s_PORT_%lld_%s_PORT", n, port, PROTO);
-        env_add(e, k, ps);
+        agent_env_set(e, k, ps);
         snprintf(k, sizeof(k), "%s_PORT_%lld_%s_ADDR", n, port, PROTO);
-        env_add(e, k, ip);
+        agent_env_set(e, k, ip);
     }
 }
 
@@ -362,7 +363,7 @@ agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *wh
         json_t *from = json_object_get(ev, "valueFrom");
         if (value || !from) {
             char *v = bsn_agent_expand(value ? value : "", env_lookup, e);
-            env_add(e, name, v);
+            agent_env_set(e, name, v);
             free(v);
             continue;
         }
@@ -373,8 +374,22 @@ agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *wh
                 snprintf(why, whylen, "env %s: unsupported fieldRef %s", name, fp);
                 return -1;
             }
-            env_add(e, name, v);
+            agent_env_set(e, name, v);
             free(v);
+            continue;
+        }
+        json_t *rf = json_object_get(from, "resourceFieldRef");
+        if (rf) {
+            struct bsn_vol_node node;
+            struct bsn_err err;
+            char v[64];
+            agent_node_alloc(p->a, &node);
+            if (bsn_vol_resource_value(p->pod, json_string_value(json_object_get(spec, "name")), rf,
+                                       &node, v, sizeof(v), &err) < 0) {
+                snprintf(why, whylen, "env %s: %s", name, err.msg);
+                return -1;
+            }
+            agent_env_set(e, name, v);
             continue;
         }
         json_t *ref = json_object_get(from, "configMapKeyRef");
@@ -387,8 +402,8 @@ agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *wh
         const char *rkey = json_string_value(json_object_get(ref, "key"));
         if (!rname || !rkey) {
             snprintf(why, whylen,
-                     "env %s: only value, fieldRef, configMapKeyRef and "
-                     "secretKeyRef are supported by this agent",
+                     "env %s: only value, fieldRef, resourceFieldRef, configMapKeyRef "
+                     "and secretKeyRef are supported by this agent",
                      name);
             return -1;
         }
@@ -411,7 +426,7 @@ agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *wh
                          secret ? "Secret" : "ConfigMap", p->ns, rname);
             return -1;
         }
-        env_add(e, name, v);
+        agent_env_set(e, name, v);
         free(v);
     }
     return rc;

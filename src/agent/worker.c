@@ -36,6 +36,7 @@ agent_pod_ref(struct agent_pod *p)
 void
 agent_pod_destroy(struct agent_pod *p)
 {
+    agent_volumes_teardown(p);
     for (size_t i = 0; i < p->nctrs; i++)
         for (int k = 0; k < PROBE_KINDS; k++)
             free(p->ctrs[i].probes[k]);
@@ -195,6 +196,7 @@ remove_sandbox(struct agent_pod *p)
     if (p->sandbox[0] && bsn_runtime_sandbox_remove(p->a->rt, p->sandbox, &err) < 0)
         bsn_warn("agent", "pod %s: remove sandbox: %s", p->key, err.msg);
     p->sandbox[0] = '\0';
+    agent_volumes_teardown(p);
 }
 
 void
@@ -377,6 +379,17 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
             bsn_image_config_fini(&img);
         return;
     }
+    struct agent_mounts mounts = {0};
+    if (agent_volumes_mounts(p, c, &env, &mounts, why, sizeof(why)) < 0) {
+        set_waiting(c, "CreateContainerConfigError", why);
+        agent_mounts_free(&mounts);
+        agent_free_list(argv);
+        agent_env_free(&env);
+        if (have_img)
+            bsn_image_config_fini(&img);
+        agent_pod_sync_soon(p, 5000);
+        return;
+    }
     char logp[1200];
     agent_log_path(p, c->name, c->restart_count, logp, sizeof(logp));
     json_t *sc = json_object_get(c->spec, "securityContext");
@@ -388,6 +401,8 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
         .env = (const char *const *)env.kv,
         .working_dir = json_string_value(json_object_get(c->spec, "workingDir")),
         .log_path = logp,
+        .mounts = mounts.m,
+        .nmounts = mounts.n,
     };
     cfg.security.has_run_as_user = sec_uint(sc, psc, "runAsUser", &cfg.security.run_as_user);
     cfg.security.has_run_as_group = sec_uint(sc, psc, "runAsGroup", &cfg.security.run_as_group);
@@ -396,6 +411,7 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     cfg.security.readonly_rootfs = json_is_true(json_object_get(sc, "readOnlyRootFilesystem"));
     char id[65];
     int rc = bsn_runtime_container_create(a->rt, p->sandbox, &cfg, id, &err);
+    agent_mounts_free(&mounts);
     agent_free_list(argv);
     agent_env_free(&env);
     if (have_img)
@@ -481,6 +497,7 @@ agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *s
              : st->exit_code ? "Error"
                              : "Completed");
     snprintf(c->term.message, sizeof(c->term.message), "%s", st->message);
+    agent_termination_message(c);
     c->term.started_us = st->started_us ? st->started_us : c->started_us;
     c->term.finished_us = st->finished_us ? st->finished_us : bsn_time_now_us();
     snprintf(c->term.id, sizeof(c->term.id), "%s", st->id);
@@ -736,6 +753,14 @@ pod_sync(struct agent_pod *p)
     }
     if (p->finished)
         return;
+    char vwhy[1024];
+    int vrc = agent_volumes_setup(p, vwhy, sizeof(vwhy));
+    if (vrc != 0) { /* ContainerCreating until the volumes are ready (FailedMount event) */
+        agent_pod_write_status(p);
+        if (vrc < 0)
+            agent_pod_sync_soon(p, 5000);
+        return;
+    }
     if (ensure_sandbox(p) < 0) {
         agent_pod_sync_soon(p, 2000);
         return;

@@ -6,6 +6,13 @@
  * stdin on /dev/null and stdout/stderr on pipes to the log pump. As root, runAsUser/Group are
  * applied; no_new_privs is always honoured. There is no filesystem, network, PID or resource
  * isolation: see docs/runtime.md.
+ *
+ * Volume mounts: as root, a container with mounts runs in its own mount namespace (unshare
+ * CLONE_NEWNS, everything made private, so nothing propagates back to the host) where each
+ * volume is bind-mounted over its mountPath, provided that path already exists on the host
+ * with the right type (a directory for a directory, a file for a file): the host's own
+ * filesystem is never written to. Exec joins that namespace. Without root, mounts are not
+ * made; the agent tells the container where its volumes are (BOSUN_VOLUME_<NAME>).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,6 +45,10 @@ struct proc_container {
     uid_t uid;
     gid_t gid;
     bool no_new_privs;
+    /* bind mounts made in a private mount namespace (root only), see the header */
+    size_t nmounts;
+    char **msrc, **mdst;
+    bool *mro;
 };
 
 static bool
@@ -110,6 +123,27 @@ proc_container_create(struct bsn_runtime *rt, const char *sandbox_id,
     pc->uid = sec->run_as_user;
     pc->gid = sec->run_as_group;
     pc->no_new_privs = sec->no_new_privs;
+    if (geteuid() == 0 && cfg->nmounts) {
+        pc->msrc = bsn_calloc(cfg->nmounts + 1, sizeof(char *));
+        pc->mdst = bsn_calloc(cfg->nmounts + 1, sizeof(char *));
+        pc->mro = bsn_calloc(cfg->nmounts, sizeof(bool));
+        for (size_t i = 0; i < cfg->nmounts; i++) {
+            const struct bsn_mount *m = &cfg->mounts[i];
+            struct stat ss, ds;
+            if (!m->host_path || !m->container_path || stat(m->host_path, &ss) < 0)
+                continue;
+            if (stat(m->container_path, &ds) < 0 || S_ISDIR(ss.st_mode) != S_ISDIR(ds.st_mode)) {
+                bsn_info("runtime",
+                         "container %s: %s does not exist on the host as a %s: volume not "
+                         "mounted there (see BOSUN_VOLUME_*)",
+                         cfg->name, m->container_path, S_ISDIR(ss.st_mode) ? "directory" : "file");
+                continue;
+            }
+            pc->msrc[pc->nmounts] = bsn_strdup(m->host_path);
+            pc->mdst[pc->nmounts] = bsn_strdup(m->container_path);
+            pc->mro[pc->nmounts++] = m->readonly;
+        }
+    }
     c->impl = pc;
     memcpy(id, c->st.id, 65);
     return 0;
@@ -147,9 +181,45 @@ exec_in_path(char **argv, char **env)
 }
 
 /* In the child after fork: only async-signal-safe calls until exec. Writes errno to errfd. */
+/* In the child: a private mount namespace with the container's binds (container start), or
+ * the running container's namespace (exec, join_pid > 0). Async-signal-safe calls only. */
+static int
+child_mounts(const struct proc_container *pc, pid_t join_pid)
+{
+    if (!pc->nmounts)
+        return 0;
+    if (join_pid > 0) {
+        char path[64] = "/proc/";
+        size_t k = strlen(path);
+        char digits[16];
+        int nd = 0;
+        for (unsigned v = (unsigned)join_pid; v; v /= 10)
+            digits[nd++] = (char)('0' + v % 10);
+        while (nd)
+            path[k++] = digits[--nd];
+        memcpy(path + k, "/ns/mnt", 8);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        int rc = setns(fd, CLONE_NEWNS);
+        close(fd);
+        return rc;
+    }
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return -1;
+    for (size_t i = 0; i < pc->nmounts; i++) {
+        if (mount(pc->msrc[i], pc->mdst[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+            return -1;
+        if (pc->mro[i] &&
+            mount(NULL, pc->mdst[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void __attribute__((noreturn))
 child_exec(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
-           int report, bool new_session, bool ctty)
+           int report, bool new_session, bool ctty, pid_t join_pid)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -173,6 +243,8 @@ child_exec(const struct proc_container *pc, char **argv, char **env, int in, int
     /* Nothing else of the agent's leaks into the container (the report pipe is already
      * close-on-exec). */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (child_mounts(pc, join_pid) < 0)
+        goto fail;
     if (chdir(pc->cwd) < 0)
         goto fail;
     if (pc->has_gid || pc->has_uid) {
@@ -196,7 +268,7 @@ fail:;
  * close-on-exec pipe, so "no such file" is an error here rather than a 127 exit later). */
 static pid_t
 spawn(const struct proc_container *pc, char **argv, char **env, int in, int out, int errfd,
-      bool new_session, bool ctty, struct bsn_err *err)
+      bool new_session, bool ctty, pid_t join_pid, struct bsn_err *err)
 {
     int rep[2];
     if (pipe2(rep, O_CLOEXEC) < 0) {
@@ -212,7 +284,7 @@ spawn(const struct proc_container *pc, char **argv, char **env, int in, int out,
     }
     if (pid == 0) {
         close(rep[0]);
-        child_exec(pc, argv, env, in, out, errfd, rep[1], new_session, ctty);
+        child_exec(pc, argv, env, in, out, errfd, rep[1], new_session, ctty, join_pid);
     }
     close(rep[1]);
     int e = 0;
@@ -264,7 +336,7 @@ proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb
             close(slave);
             d->rc = -1;
         } else {
-            pid_t pid = spawn(pc, pc->argv, pc->env, slave, slave, slave, true, true, &d->err);
+            pid_t pid = spawn(pc, pc->argv, pc->env, slave, slave, slave, true, true, 0, &d->err);
             close(slave);
             if (pid < 0 || rt_container_running(rt, c, pid, &d->err) < 0)
                 d->rc = -1;
@@ -272,7 +344,7 @@ proc_container_start(struct bsn_runtime *rt, const char *id, bsn_runtime_done_cb
     } else if (rt_container_open_logs(rt, c, out, &in, &d->err) < 0) {
         d->rc = -1;
     } else {
-        pid_t pid = spawn(pc, pc->argv, pc->env, in, out[0], out[1], true, false, &d->err);
+        pid_t pid = spawn(pc, pc->argv, pc->env, in, out[0], out[1], true, false, 0, &d->err);
         close(out[0]);
         close(out[1]);
         if (in >= 0)
@@ -316,6 +388,9 @@ proc_container_fini(struct bsn_runtime *rt, struct rt_container *c)
         return;
     rt_strv_free(pc->argv);
     rt_strv_free(pc->env);
+    rt_strv_free(pc->msrc);
+    rt_strv_free(pc->mdst);
+    free(pc->mro);
     free(pc->cwd);
     free(pc);
     c->impl = NULL;
@@ -342,9 +417,10 @@ proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *
                                strerror(-rc));
         }
     }
-    pid_t p = cfg->tty
-                  ? spawn(pc, argv, env, slave, slave, slave, true, true, err)
-                  : spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, false, err);
+    pid_t join = c->st.state == BSN_CONTAINER_RUNNING ? c->st.pid : 0;
+    pid_t p = cfg->tty ? spawn(pc, argv, env, slave, slave, slave, true, true, join, err)
+                       : spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, false,
+                               join, err);
     free(env);
     if (slave >= 0)
         close(slave);
