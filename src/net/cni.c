@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,24 @@
 #define DEFAULT_CONF_NAME "99-bosun.conflist"
 #define STICKY_MAX_AGE_S  (24 * 3600)
 
+/* A DEL waiting for the worker thread; nsfd keeps the namespace alive after the runtime
+ * unmounted it, netns names it (/proc/<pid>/fd/<nsfd>) for the plugins. */
+struct del_job {
+    struct del_job *next;
+    char *id, *netns;
+    int nsfd;
+};
+
 struct bsn_cni {
     char *node, *bin_dir, *conf_dir, *cluster_cidr, *pod_cidr, *bridge, *ifname;
     char *state_dir; /* <data>/cni/nodes/<node> */
     int timeout_ms;
+    /* DEL worker (started at the first detach) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv, idle;
+    pthread_t thr;
+    bool started, stopping, busy;
+    struct del_job *head, **tail;
 };
 
 /* ---- small file helpers ---- */
@@ -183,6 +198,10 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
     c->bridge = bsn_strdup(bridge);
     c->ifname = bsn_strdup(o->ifname && *o->ifname ? o->ifname : "eth0");
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->idle, NULL);
+    c->tail = &c->head;
     c->state_dir = bsn_sprintf("%s/cni/nodes/%s", o->data_dir, c->node);
     BSN_AUTOFREE char *att = bsn_sprintf("%s/attachments", c->state_dir);
     BSN_AUTOFREE char *pods = bsn_sprintf("%s/pods", c->state_dir);
@@ -249,6 +268,15 @@ bsn_cni_free(struct bsn_cni *c)
 {
     if (!c)
         return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true; /* the worker drains the queue first */
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->started)
+        pthread_join(c->thr, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->idle);
     free(c->node);
     free(c->bin_dir);
     free(c->conf_dir);
@@ -507,21 +535,84 @@ release(struct bsn_cni *c, const char *id, const char *netns, bool keep_ip, stru
     return rc;
 }
 
+static void
+run_del_job(struct bsn_cni *c, struct del_job *j)
+{
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    uint64_t t0 = bsn_mono_ms();
+    if (release(c, j->id, j->netns, false, &err) < 0)
+        bsn_warn("cni", "sandbox %.12s: DEL: %s (kept for the next garbage pass)", j->id, err.msg);
+    else
+        bsn_debug("cni", "sandbox %.12s: DEL %llu ms", j->id,
+                  (unsigned long long)(bsn_mono_ms() - t0));
+    if (j->nsfd >= 0)
+        close(j->nsfd);
+    free(j->id);
+    free(j->netns);
+    free(j);
+}
+
+static void *
+del_worker(void *arg)
+{
+    struct bsn_cni *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->head && !c->stopping)
+            pthread_cond_wait(&c->cv, &c->mu);
+        struct del_job *j = c->head;
+        if (!j)
+            break; /* stopping and drained */
+        c->head = j->next;
+        if (!c->head)
+            c->tail = &c->head;
+        c->busy = true;
+        pthread_mutex_unlock(&c->mu);
+        run_del_job(c, j);
+        pthread_mutex_lock(&c->mu);
+        c->busy = false;
+        if (!c->head)
+            pthread_cond_broadcast(&c->idle);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
 void
 bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path)
 {
     struct bsn_cni *c = cni;
     if (!safe_id(sandbox_id))
         return;
-    struct bsn_err err;
-    bsn_err_clear(&err);
-    uint64_t t0 = bsn_mono_ms();
-    if (release(c, sandbox_id, netns_path, false, &err) < 0)
-        bsn_warn("cni", "sandbox %.12s: DEL: %s (kept for the next garbage pass)", sandbox_id,
-                 err.msg);
-    else
-        bsn_debug("cni", "sandbox %.12s: DEL %llu ms", sandbox_id,
-                  (unsigned long long)(bsn_mono_ms() - t0));
+    struct del_job *j = bsn_calloc(1, sizeof(*j));
+    j->id = bsn_strdup(sandbox_id);
+    /* the runtime removes the namespace right after this returns: hold it open for the DEL
+     * (the bridge plugin finds the rules to remove through the interface inside it) */
+    j->nsfd = netns_path && *netns_path ? open(netns_path, O_RDONLY | O_CLOEXEC) : -1;
+    j->netns = j->nsfd >= 0 ? bsn_sprintf("/proc/%d/fd/%d", (int)getpid(), j->nsfd)
+                            : bsn_strdup(netns_path ? netns_path : "");
+    pthread_mutex_lock(&c->mu);
+    if (!c->started && !c->stopping)
+        c->started = pthread_create(&c->thr, NULL, del_worker, c) == 0;
+    if (!c->started) {
+        pthread_mutex_unlock(&c->mu);
+        run_del_job(c, j); /* no thread: do it here */
+        return;
+    }
+    *c->tail = j;
+    c->tail = &j->next;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void
+bsn_cni_flush(struct bsn_cni *c)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->started && (c->head || c->busy))
+        pthread_cond_wait(&c->idle, &c->mu);
+    pthread_mutex_unlock(&c->mu);
 }
 
 int

@@ -19,11 +19,10 @@
  *            code 7 (invalid network config): msg: details"
  *
  * Every plugin runs in a child process with a deadline (timeout_ms, default 10 s: SIGKILL
- * after it) and bounded output (1 MiB stdout, 64 KiB stderr). The runtime's hook is
- * synchronous by contract (the pod IP goes into /etc/hosts before any container starts, and
- * DEL must run while the netns still exists: the bridge plugin only finds the ipMasq rules to
- * remove through the interface inside it), so the agent's loop waits for the plugins: a
- * bridge + portmap + loopback ADD takes tens of milliseconds (see docs/networking.md).
+ * after it) and bounded output (1 MiB stdout, 64 KiB stderr). ADD is synchronous, as the
+ * runtime's hook is (the pod IP goes into /etc/hosts before any container starts), so the
+ * agent's loop waits for it (bridge + portmap + loopback: ~80-200 ms, see
+ * docs/networking.md); DEL runs on a worker thread, one at a time, in order.
  *
  * The network configuration: the first file (lexical order) of <conf_dir>/{*.conflist,*.conf,
  * *.json}. On creation, if there is none, Bosun writes 99-bosun.conflist: bridge (isGateway,
@@ -75,12 +74,16 @@ char *bsn_cni_conf_path(const struct bsn_cni *c);
 
 /* The runtime's hooks (bsn_runtime_opts.net_attach / net_detach, data = the bsn_cni). attach
  * runs the ADD chain and writes the pod's IP (IPv4 preferred) into ip; on failure it runs DEL
- * to undo a partial ADD and returns -1 with err. detach runs DEL once for an attachment (a
- * failed DEL keeps the record for the next garbage pass). */
+ * to undo a partial ADD and returns -1 with err. detach queues DEL (once per attachment; a
+ * failed DEL keeps the record for the next garbage pass) for a worker thread and returns at
+ * once: it holds the network namespace open, so the plugins still see the pod's interface
+ * after the runtime unmounted it (CNI_NETNS=/proc/<pid>/fd/<n>). */
 int bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
                    const struct bsn_sandbox_config *cfg, char *ip, size_t iplen,
                    struct bsn_err *err);
 void bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path);
+/* Waits until every queued DEL has run (tests; bsn_cni_free also drains the queue). */
+void bsn_cni_flush(struct bsn_cni *c);
 /* CHECK of an attachment with its cached result. 0, or -1 with the plugin's error. */
 int bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err);
 /* Garbage pass: runs DEL for every recorded attachment whose sandbox alive() denies (alive

@@ -439,6 +439,7 @@ test_attach_detach(void **state)
     /* DEL in reverse order, once */
     bsn_cni_detach(c, "sb1", "/run/netns/sb1");
     bsn_cni_detach(c, "sb1", "/run/netns/sb1");
+    bsn_cni_flush(c);
     assert_int_not_equal(access(rec, F_OK), 0);
     BSN_AUTOFREE char *logp = bsn_sprintf("%s/calls.log", bin);
     BSN_AUTOFREE char *log = slurp(logp);
@@ -493,7 +494,22 @@ test_attach_detach(void **state)
     assert_non_null(strstr(err.msg, "code 7 (invalid network config): bad bridge"));
     BSN_AUTOFREE char *rec4 = bsn_sprintf("%s/cni/nodes/n1/attachments/sb4.json", data);
     assert_int_not_equal(access(rec4, F_OK), 0);
+
+    /* DEL holds the namespace open: the plugins get it through /proc/<pid>/fd, after the
+     * runtime removed the path; bsn_cni_free drains the queue */
+    write_file(cl, "{\"cniVersion\":\"1.0.0\",\"name\":\"t\",\"plugins\":[{\"type\":\"fake\"}]}",
+               0644);
+    BSN_AUTOFREE char *nsf = bsn_sprintf("%s/netns-sb5", dir);
+    write_file(nsf, "", 0644);
+    assert_int_equal(bsn_cni_attach(c, "sb5", nsf, &cfg3, ip, sizeof(ip), &err), 0);
+    unlink(logp);
+    bsn_cni_detach(c, "sb5", nsf);
+    unlink(nsf);
     bsn_cni_free(c);
+    BSN_AUTOFREE char *log5 = slurp(logp);
+    BSN_AUTOFREE char *want5 = bsn_sprintf("DEL fake sb5 eth0 /proc/%d/fd/", (int)getpid());
+    assert_non_null(log5);
+    assert_non_null(strstr(log5, want5));
 }
 
 static bool
@@ -564,6 +580,7 @@ test_default_conf_and_gc_alive(void **state)
     BSN_AUTOFREE char *ra = bsn_sprintf("%s/cni/nodes/n3/attachments/sba.json", data);
     assert_int_equal(access(ra, F_OK), 0);
     bsn_cni_detach(c, "sba", "");
+    bsn_cni_flush(c);
     assert_int_not_equal(access(ra, F_OK), 0);
     bsn_cni_free(c);
 }
