@@ -79,6 +79,7 @@ struct bsn_gw_options {
     const char *admin;      /* "ADDR:PORT" for /metrics and /healthz, or NULL */
     int threads;            /* <= 0: one per online CPU */
     const char *access_log; /* NULL/"off", "stdout" or a file path */
+    bool no_http2;          /* TLS listeners offer only http/1.1 (default: h2 and http/1.1) */
 };
 
 /*

@@ -215,6 +215,7 @@ usage(FILE *out)
             "usage: bosun gateway --listen ADDR:PORT [--listen ...] [--tls-listen ADDR:PORT]\n"
             "                     --config FILE|DIR\n"
             "                     [--threads N] [--access-log off|stdout|FILE]\n"
+            "                     [--http2 on|off] (ALPN h2 on TLS listeners; default on)\n"
             "                     [--admin ADDR:PORT] [--log-level debug|info|warn|error]\n\n"
             "Runs the API gateway / ingress data plane. The configuration is Kubernetes objects\n"
             "(Ingress, Gateway, HTTPRoute, Service, EndpointSlice, Secret, GatewayPolicy) in\n"
@@ -262,6 +263,12 @@ bsn_cmd_gateway(int argc, char **argv)
             o.threads = (int)t;
         } else if (strcmp(a, "--access-log") == 0) {
             o.access_log = v;
+        } else if (strcmp(a, "--http2") == 0) {
+            if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "bosun gateway: --http2 %s: expected on|off\n", v);
+                return 2;
+            }
+            o.no_http2 = strcmp(v, "off") == 0;
         } else if (strcmp(a, "--admin") == 0) {
             o.admin = v;
         } else if (strcmp(a, "--log-level") == 0) {

@@ -92,7 +92,8 @@ struct gw_conn {
     struct gw_gzip *gzip; /* response compression in progress (compress.c) */
     bool cacheable, caching;
     struct ssl_st *ssl; /* TLS client connection (tls.c), NULL for plain HTTP */
-    bool tls_want_write, tls_pend;
+    bool tls_want_write, tls_pend, handshaken;
+    bool via_h2; /* an HTTP/2 stream relayed by h2front.c (the client used TLS) */
     struct gw_conn *tls_next;
     size_t head_cache_len, cache_head_len;
     uint64_t cache_ttl_ms;
@@ -149,6 +150,18 @@ void gw_tls_free(struct gw_conn *c);
 ssize_t gw_tls_read(struct gw_conn *c, char *buf, size_t len);
 int gw_tls_flush(struct gw_conn *c);
 bool gw_tls_pending(struct gw_conn *c);
+/* Drives the handshake: 1 done, 0 in progress (want flags set), -1 failed. */
+int gw_tls_handshake(struct gw_conn *c);
+/* True when the handshake selected ALPN "h2". */
+bool gw_tls_is_h2(struct gw_conn *c);
+/* Offer "h2" in ALPN on TLS listeners (default: when built with nghttp2). */
+void gw_tls_set_h2(bool on);
+/* h2front.c: HTTP/2 client connections (owned from now on: fd and ssl), drain, teardown. */
+int gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer);
+void gw_h2_drain(struct gw_worker *w);
+void gw_h2_fini(struct gw_worker *w);
+/* proxy.c: a connected client socket (a socketpair end from h2front.c) as a connection. */
+int gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool via_h2);
 /* proxy.c: writes to the client, through TLS when the connection has it */
 int gw_client_send(struct gw_conn *c, struct iovec *iov, int iovcnt);
 /* mirror.c */

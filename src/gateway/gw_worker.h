@@ -74,6 +74,7 @@ struct gw_bucket {
 };
 
 struct gw_conn;
+struct bsn_http_server;
 
 struct gw_worker {
     struct bsn_gw *gw;
@@ -105,6 +106,7 @@ struct gw_worker {
     uint64_t conns_total, requests_total, cache_hits;
     struct gw_cache *cache;        /* cache.c, created on first store */
     struct gw_mirror *mirror_list; /* mirror.c: in-flight mirrored requests */
+    struct bsn_http_server *h2srv; /* h2front.c: HTTP/2 client connections (created lazily) */
     int mirrors;
 };
 

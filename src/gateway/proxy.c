@@ -158,10 +158,12 @@ conn_free(struct gw_conn *c)
     struct gw_worker *w = c->w;
     bsn_timer_stop(w->loop, &c->timer);
     bsn_timer_stop(w->loop, &c->retry_timer);
-    bsn_loop_del_fd(w->loop, c->fd);
+    if (c->fd >= 0) {
+        bsn_loop_del_fd(w->loop, c->fd);
+        close(c->fd);
+    }
     tls_unschedule(c);
     gw_tls_free(c);
-    close(c->fd);
     if (c->up) {
         gw_up_close(w, c->up);
         c->up = NULL;
@@ -196,6 +198,8 @@ conn_free(struct gw_conn *c)
 }
 
 static void accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls);
+static int conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool tls,
+                      bool via_h2);
 
 static void
 accept_resume(struct bsn_loop *loop, void *data)
@@ -239,55 +243,71 @@ accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        struct gw_conn *c = w->free_conns;
-        if (c) {
-            w->free_conns = c->next_free;
-            w->nfree_conns--;
-        } else {
-            c = bsn_malloc(sizeof(*c));
-            bsn_buf_init(&c->uphead);
-            bsn_buf_init(&c->head);
-            bsn_buf_init(&c->fwd);
-            bsn_buf_init(&c->cache_key);
-            bsn_buf_init(&c->cache_body);
-        }
-        memset(c, 0, offsetof(struct gw_conn, uphead));
-        c->fd = fd;
-        c->w = w;
-        c->peer = ss;
-        c->in_len = 0;
-        bsn_timer_init(&c->timer);
-        bsn_timer_init(&c->retry_timer);
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->peer_ip,
-                      sizeof(c->peer_ip));
-        else if (ss.ss_family == AF_INET6)
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->peer_ip,
-                      sizeof(c->peer_ip));
-        else
-            strcpy(c->peer_ip, "unix");
-        if ((tls && gw_tls_accept(c, w->gw->tls_ctx) < 0) ||
-            bsn_loop_add_fd(loop, fd, BSN_EV_READ, client_cb, c) < 0) {
-            gw_tls_free(c);
-            close(fd);
-            bsn_buf_fini(&c->uphead);
-            bsn_buf_fini(&c->head);
-            bsn_buf_fini(&c->fwd);
-            bsn_buf_fini(&c->cache_key);
-            bsn_buf_fini(&c->cache_body);
-            free(c);
-            continue;
-        }
-        c->state = C_HEAD;
-        c->lprev = NULL;
-        c->lnext = w->conns;
-        if (w->conns)
-            w->conns->lprev = c;
-        w->conns = c;
-        GW_INC(&w->nconns, 1);
-        GW_INC(&w->conns_total, 1);
-        set_deadline(c, bsn_loop_now(loop) + GW_HEADER_TIMEOUT_MS);
+        conn_setup(w, fd, &ss, tls, false);
     }
+}
+
+/* Wraps a client socket into a connection. via_h2: a stream from h2front.c. */
+static int
+conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool tls, bool via_h2)
+{
+    struct bsn_loop *loop = w->loop;
+    struct gw_conn *c = w->free_conns;
+    if (c) {
+        w->free_conns = c->next_free;
+        w->nfree_conns--;
+    } else {
+        c = bsn_malloc(sizeof(*c));
+        bsn_buf_init(&c->uphead);
+        bsn_buf_init(&c->head);
+        bsn_buf_init(&c->fwd);
+        bsn_buf_init(&c->cache_key);
+        bsn_buf_init(&c->cache_body);
+    }
+    memset(c, 0, offsetof(struct gw_conn, uphead));
+    c->fd = fd;
+    c->w = w;
+    c->peer = *ss;
+    c->via_h2 = via_h2;
+    c->in_len = 0;
+    bsn_timer_init(&c->timer);
+    bsn_timer_init(&c->retry_timer);
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    else
+        strcpy(c->peer_ip, "unix");
+    if ((tls && gw_tls_accept(c, w->gw->tls_ctx) < 0) ||
+        bsn_loop_add_fd(loop, fd, BSN_EV_READ, client_cb, c) < 0) {
+        gw_tls_free(c);
+        close(fd);
+        bsn_buf_fini(&c->uphead);
+        bsn_buf_fini(&c->head);
+        bsn_buf_fini(&c->fwd);
+        bsn_buf_fini(&c->cache_key);
+        bsn_buf_fini(&c->cache_body);
+        free(c);
+        return -1;
+    }
+    c->state = C_HEAD;
+    c->lprev = NULL;
+    c->lnext = w->conns;
+    if (w->conns)
+        w->conns->lprev = c;
+    w->conns = c;
+    GW_INC(&w->nconns, 1);
+    GW_INC(&w->conns_total, 1);
+    set_deadline(c, bsn_loop_now(loop) + GW_HEADER_TIMEOUT_MS);
+    return 0;
+}
+
+int
+gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool via_h2)
+{
+    return conn_setup(w, fd, peer, false, via_h2);
 }
 
 /* --- local replies --- */
@@ -663,8 +683,8 @@ build_uphead(struct gw_conn *c)
         bsn_buf_puts(b, ", ");
     }
     bsn_buf_puts(b, c->peer_ip);
-    bsn_buf_puts(b, c->ssl ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
-                           : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
+    bsn_buf_puts(b, c->ssl || c->via_h2 ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
+                                        : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     bsn_buf_append(b, q->host.base, q->host.len);
     bsn_buf_puts(b, "\r\n");
     if (!has_rid && p->gen_request_id) {
@@ -950,6 +970,22 @@ finish_request(struct gw_conn *c)
 
 /* --- client events --- */
 
+/* The client negotiated HTTP/2: the connection (socket and TLS state) moves to h2front.c. */
+static void
+h2_handoff(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+    int fd = c->fd;
+    struct ssl_st *ssl = c->ssl;
+    struct sockaddr_storage peer = c->peer;
+    bsn_loop_del_fd(w->loop, fd);
+    tls_unschedule(c);
+    c->ssl = NULL;
+    c->fd = -1;
+    conn_free(c);
+    gw_h2_adopt(w, fd, ssl, (const struct sockaddr *)&peer);
+}
+
 static void
 client_read(struct gw_conn *c)
 {
@@ -958,6 +994,22 @@ client_read(struct gw_conn *c)
         if (space == 0) {
             update_interest(c); /* stop reading until the buffer drains */
             return;
+        }
+        if (c->ssl && !c->handshaken) {
+            int hs = gw_tls_handshake(c);
+            if (hs == 0) {
+                update_interest(c);
+                return;
+            }
+            if (hs < 0) {
+                conn_close_now(c);
+                return;
+            }
+            c->handshaken = true;
+            if (gw_tls_is_h2(c)) {
+                h2_handoff(c);
+                return;
+            }
         }
         ssize_t n = c->ssl ? gw_tls_read(c, c->in + c->in_len, space)
                            : gw_sys_recv(c->fd, c->in + c->in_len, space);
@@ -1159,6 +1211,7 @@ gw_proxy_worker_init(struct gw_worker *w)
 void
 gw_proxy_worker_fini(struct gw_worker *w)
 {
+    gw_h2_fini(w); /* first: its streams' socketpairs belong to connections below */
     while (w->conns)
         conn_close_now(w->conns);
     while (w->free_conns) {
@@ -1196,6 +1249,7 @@ void
 gw_proxy_drain(struct gw_worker *w)
 {
     w->draining = true;
+    gw_h2_drain(w);
     bsn_timer_stop(w->loop, &w->accept_pause);
     for (int i = 0; i < w->nlfds; i++) {
         bsn_loop_del_fd(w->loop, w->lfds[i]);

@@ -8,12 +8,14 @@
  * exact host, then the longest wildcard, then the first certificate as the default. An SSL
  * object keeps a reference on the context it got, so a reload never breaks a connection.
  *
- * Only HTTP/1.1 is offered (ALPN "http/1.1"); TLS 1.2 is the minimum.
+ * ALPN offers "h2" (when built with nghttp2; h2front.c takes those connections over) and
+ * "http/1.1"; TLS 1.2 is the minimum.
  */
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +24,31 @@
 #include "base/mem.h"
 #include "gateway/gw_conn.h"
 
+#ifdef BSN_HAVE_NGHTTP2
+static atomic_bool offer_h2 = true;
+#else
+static atomic_bool offer_h2 = false;
+#endif
+
+void
+gw_tls_set_h2(bool on)
+{
+#ifdef BSN_HAVE_NGHTTP2
+    atomic_store(&offer_h2, on);
+#else
+    BSN_UNUSED(on);
+#endif
+}
+
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
             unsigned int inlen, void *arg)
 {
+    static const unsigned char both[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     static const unsigned char h11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    if (SSL_select_next_proto((unsigned char **)out, outlen, h11, sizeof(h11), in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    bool h2 = atomic_load(&offer_h2);
+    if (SSL_select_next_proto((unsigned char **)out, outlen, h2 ? both : h11,
+                              h2 ? sizeof(both) : sizeof(h11), in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     return SSL_TLSEXT_ERR_OK;
 }
@@ -209,6 +229,34 @@ gw_tls_flush(struct gw_conn *c)
     }
     q->off = q->len = 0;
     return 0;
+}
+
+int
+gw_tls_handshake(struct gw_conn *c)
+{
+    ERR_clear_error();
+    int n = SSL_do_handshake(c->ssl);
+    if (n == 1)
+        return 1;
+    switch (SSL_get_error(c->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        c->tls_want_write = true;
+        return 0;
+    default:
+        ERR_clear_error();
+        return -1;
+    }
+}
+
+bool
+gw_tls_is_h2(struct gw_conn *c)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(c->ssl, &p, &n);
+    return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 bool

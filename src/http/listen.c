@@ -105,15 +105,39 @@ on_accept(struct bsn_loop *loop, int lfd, unsigned events, void *data)
     }
 }
 
+static void
+server_settings(struct bsn_http_server *srv, const struct bsn_http_server_opts *opts)
+{
+    if (opts->tls) {
+        SSL_CTX_up_ref(opts->tls);
+        srv->tls = opts->tls;
+    }
+    srv->max_body = opts->max_body ? opts->max_body : 3 * 1024 * 1024;
+    srv->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : 120000;
+    srv->header_timeout_ms = opts->header_timeout_ms ? opts->header_timeout_ms : 10000;
+    srv->max_stream_buffer = opts->max_stream_buffer ? opts->max_stream_buffer : 16u << 20;
+    srv->max_conns = opts->max_conns ? opts->max_conns : 10000;
+    srv->handler = opts->handler;
+    srv->handler_data = opts->data;
+}
+
 struct bsn_http_server *
 bsn_http_server_new(struct bsn_loop *loop, const struct bsn_http_server_opts *opts,
                     struct bsn_err *err)
 {
-    if (!opts->listen || !opts->handler) {
-        bsn_err_set(err, 500, "InternalError", "http server: listen address and handler needed");
+    if (!opts->handler) {
+        bsn_err_set(err, 500, "InternalError", "http server: handler needed");
         return NULL;
     }
     bsn_io_ignore_sigpipe();
+    if (!opts->listen) {
+        /* no listener: serves only connections handed over by bsn_http_server_adopt_tls() */
+        struct bsn_http_server *srv = bsn_calloc(1, sizeof(*srv));
+        srv->loop = loop;
+        srv->lfd = -1;
+        server_settings(srv, opts);
+        return srv;
+    }
     struct sockaddr_storage ss;
     socklen_t sl;
     const char *unix_path = NULL;
@@ -179,17 +203,7 @@ bsn_http_server_new(struct bsn_loop *loop, const struct bsn_http_server_opts *op
         srv->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                                 : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     }
-    if (opts->tls) {
-        SSL_CTX_up_ref(opts->tls);
-        srv->tls = opts->tls;
-    }
-    srv->max_body = opts->max_body ? opts->max_body : 3 * 1024 * 1024;
-    srv->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : 120000;
-    srv->header_timeout_ms = opts->header_timeout_ms ? opts->header_timeout_ms : 10000;
-    srv->max_stream_buffer = opts->max_stream_buffer ? opts->max_stream_buffer : 16u << 20;
-    srv->max_conns = opts->max_conns ? opts->max_conns : 10000;
-    srv->handler = opts->handler;
-    srv->handler_data = opts->data;
+    server_settings(srv, opts);
     if (bsn_loop_add_fd(loop, fd, BSN_EV_READ, on_accept, srv) < 0) {
         bsn_err_set(err, 500, "InternalError", "http server: cannot watch listener");
         bsn_http_server_free(srv);
@@ -216,8 +230,10 @@ bsn_http_server_shutdown(struct bsn_http_server *srv)
     if (srv->draining)
         return;
     srv->draining = true;
-    bsn_loop_del_fd(srv->loop, srv->lfd);
-    close(srv->lfd);
+    if (srv->lfd >= 0) {
+        bsn_loop_del_fd(srv->loop, srv->lfd);
+        close(srv->lfd);
+    }
     srv->lfd = -1;
     if (srv->unix_path)
         unlink(srv->unix_path);

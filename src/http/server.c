@@ -675,8 +675,18 @@ bsn_srv_conn_close(struct conn *c)
     bsn_srv_conn_unref(c);
 }
 
+static struct conn *conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa,
+                             SSL *adopted);
+
 void
 bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa)
+{
+    conn_new(srv, fd, sa, NULL);
+}
+
+/* A new connection; `adopted`: an SSL object whose handshake is done. NULL if it closed. */
+static struct conn *
+conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa, SSL *adopted)
 {
     struct conn *c = bsn_calloc(1, sizeof(*c));
     c->srv = srv;
@@ -704,7 +714,11 @@ bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct socka
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (srv->tls) {
+    if (adopted) {
+        c->ssl = adopted;
+        c->st = C_HEAD;
+        bsn_srv_arm_timer(c, srv->idle_timeout_ms);
+    } else if (srv->tls) {
         c->ssl = SSL_new(srv->tls);
         SSL_set_fd(c->ssl, fd);
         SSL_set_accept_state(c->ssl);
@@ -714,8 +728,33 @@ bsn_http_server_conn_new(struct bsn_http_server *srv, int fd, const struct socka
         c->st = C_HEAD;
         bsn_srv_arm_timer(c, srv->idle_timeout_ms);
     }
-    if (bsn_loop_add_fd(srv->loop, fd, BSN_EV_READ, conn_io, c) < 0)
+    if (bsn_loop_add_fd(srv->loop, fd, BSN_EV_READ, conn_io, c) < 0) {
         bsn_srv_conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+int
+bsn_http_server_adopt_tls(struct bsn_http_server *srv, int fd, SSL *ssl, const struct sockaddr *sa)
+{
+    if (srv->draining || srv->freeing) {
+        SSL_free(ssl);
+        close(fd);
+        return -1;
+    }
+    struct conn *c = conn_new(srv, fd, sa, ssl);
+    if (!c)
+        return -1;
+    const unsigned char *alpn = NULL;
+    unsigned alen = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    if (alen == 2 && memcmp(alpn, "h2", 2) == 0 && bsn_h2_start(c) < 0) {
+        bsn_srv_conn_close(c);
+        return -1;
+    }
+    conn_kick(c); /* bytes the handshake already decrypted */
+    return 0;
 }
 
 void

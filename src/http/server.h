@@ -42,6 +42,7 @@
 #define BSN_HTTP_SERVER_H
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -59,7 +60,7 @@ struct bsn_http_server_opts {
     /* "127.0.0.1:6443", "[::1]:80", "0.0.0.0:0" (ephemeral port), ":8080" (wildcard;
      * "[::]:8080" serves IPv6 and IPv4), or "unix:/path/to.sock" (an existing socket file
      * is replaced, and removed again by bsn_http_server_free). */
-    const char *listen;
+    const char *listen;         /* NULL: no listener (see bsn_http_server_adopt_tls) */
     SSL_CTX *tls;               /* optional; the server takes its own reference */
     size_t max_body;            /* default 3 MiB; larger bodies get 413 */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 120000 */
@@ -111,6 +112,16 @@ void bsn_http_server_shutdown(struct bsn_http_server *srv);
  * all pending requests are freed, so nothing may respond to them afterwards.
  */
 void bsn_http_server_free(struct bsn_http_server *srv);
+
+/*
+ * Hands the server a connection whose TLS handshake another component already completed (the
+ * gateway terminates TLS itself and passes on the connections that negotiated ALPN "h2"). The
+ * server owns fd and ssl from now on (also when it returns -1: then both were freed) and speaks
+ * HTTP/2 on it if "h2" was selected, else HTTP/1.1. A server created with opts->listen == NULL
+ * has no listener and serves only such connections.
+ */
+int bsn_http_server_adopt_tls(struct bsn_http_server *srv, int fd, SSL *ssl,
+                              const struct sockaddr *sa);
 
 /* Value of the first header `name` (case-insensitive), or NULL. */
 const char *bsn_http_req_header(const struct bsn_http_req *req, const char *name);

@@ -674,7 +674,7 @@ EOF2
     [ "${lines[0]}" = a ] && [ "${lines[${#lines[@]}-1]}" = a ]
     head -c 2000000 /dev/urandom >"$d/big"
     curl -s -D - -o /dev/null --cacert "$d/a.test.crt" --resolve "a.test:$TLS_PORT:127.0.0.1" \
-        --data-binary @"$d/big" "https://a.test:$TLS_PORT/x" | grep -q 'X-Body-Bytes: 2000000'
+        --data-binary @"$d/big" "https://a.test:$TLS_PORT/x" | grep -qi 'X-Body-Bytes: 2000000'
     # a wrong name gets the default (first) certificate, which does not verify for it
     run curl -s --cacert "$d/b.test.crt" --resolve "c.test:$TLS_PORT:127.0.0.1" "https://c.test:$TLS_PORT/name"
     [ "$status" -ne 0 ]
