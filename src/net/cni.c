@@ -20,30 +20,43 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
+#include "loop/loop.h"
 #include "net/cni.h"
 #include "runtime/runtime.h"
 
 #define DEFAULT_CONF_NAME "99-bosun.conflist"
 #define STICKY_MAX_AGE_S  (24 * 3600)
 
-/* A DEL waiting for the worker thread; nsfd keeps the namespace alive after the runtime
- * unmounted it, netns names it (/proc/<pid>/fd/<nsfd>) for the plugins. */
-struct del_job {
-    struct del_job *next;
+/* An ADD or DEL waiting for the worker thread. DEL: nsfd keeps the namespace alive after the
+ * runtime unmounted it, netns names it (/proc/<pid>/fd/<nsfd>) for the plugins. ADD: a copy
+ * of the sandbox config; the result goes back to the loop. */
+struct cni_job {
+    struct cni_job *next;
     char *id, *netns;
     int nsfd;
+    bool add;
+    struct bsn_cni *c;
+    char *ns, *name, *uid;
+    struct bsn_port_mapping *ports;
+    size_t nports;
+    bsn_cni_done_fn done;
+    void *data;
+    int rc;
+    char ip[64];
+    struct bsn_err err;
 };
 
 struct bsn_cni {
     char *node, *bin_dir, *conf_dir, *cluster_cidr, *pod_cidr, *bridge, *ifname;
     char *state_dir; /* <data>/cni/nodes/<node> */
     int timeout_ms;
-    /* DEL worker (started at the first detach) */
+    struct bsn_loop *loop;
+    /* ADD/DEL worker (started at the first job) */
     pthread_mutex_t mu;
     pthread_cond_t cv, idle;
     pthread_t thr;
     bool started, stopping, busy;
-    struct del_job *head, **tail;
+    struct cni_job *head, **tail;
 };
 
 /* ---- small file helpers ---- */
@@ -198,6 +211,7 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
     c->bridge = bsn_strdup(bridge);
     c->ifname = bsn_strdup(o->ifname && *o->ifname ? o->ifname : "eth0");
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+    c->loop = o->loop;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->idle, NULL);
@@ -536,8 +550,53 @@ release(struct bsn_cni *c, const char *id, const char *netns, bool keep_ip, stru
 }
 
 static void
-run_del_job(struct bsn_cni *c, struct del_job *j)
+free_job(struct cni_job *j)
 {
+    if (j->nsfd >= 0)
+        close(j->nsfd);
+    for (size_t i = 0; i < j->nports; i++) {
+        free((char *)j->ports[i].protocol);
+        free((char *)j->ports[i].host_ip);
+    }
+    free(j->ports);
+    free(j->ns);
+    free(j->name);
+    free(j->uid);
+    free(j->id);
+    free(j->netns);
+    free(j);
+}
+
+/* on the loop: the ADD's result to the caller */
+static void
+add_finished(struct bsn_loop *loop, void *data)
+{
+    BSN_UNUSED(loop);
+    struct cni_job *j = data;
+    j->done(j->data, j->rc, j->ip, &j->err);
+    free_job(j);
+}
+
+static void
+run_add_job(struct bsn_cni *c, struct cni_job *j)
+{
+    struct bsn_sandbox_config cfg = {.namespace_ = j->ns,
+                                     .name = j->name,
+                                     .uid = j->uid,
+                                     .ports = j->ports,
+                                     .nports = j->nports};
+    bsn_err_clear(&j->err);
+    j->rc = bsn_cni_attach(c, j->id, j->netns, &cfg, j->ip, sizeof(j->ip), &j->err);
+    bsn_loop_post(c->loop, add_finished, j);
+}
+
+static void
+run_job(struct bsn_cni *c, struct cni_job *j)
+{
+    if (j->add) {
+        run_add_job(c, j);
+        return;
+    }
     struct bsn_err err;
     bsn_err_clear(&err);
     uint64_t t0 = bsn_mono_ms();
@@ -546,22 +605,18 @@ run_del_job(struct bsn_cni *c, struct del_job *j)
     else
         bsn_debug("cni", "sandbox %.12s: DEL %llu ms", j->id,
                   (unsigned long long)(bsn_mono_ms() - t0));
-    if (j->nsfd >= 0)
-        close(j->nsfd);
-    free(j->id);
-    free(j->netns);
-    free(j);
+    free_job(j);
 }
 
 static void *
-del_worker(void *arg)
+cni_worker(void *arg)
 {
     struct bsn_cni *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->head && !c->stopping)
             pthread_cond_wait(&c->cv, &c->mu);
-        struct del_job *j = c->head;
+        struct cni_job *j = c->head;
         if (!j)
             break; /* stopping and drained */
         c->head = j->next;
@@ -569,7 +624,7 @@ del_worker(void *arg)
             c->tail = &c->head;
         c->busy = true;
         pthread_mutex_unlock(&c->mu);
-        run_del_job(c, j);
+        run_job(c, j);
         pthread_mutex_lock(&c->mu);
         c->busy = false;
         if (!c->head)
@@ -579,31 +634,66 @@ del_worker(void *arg)
     return NULL;
 }
 
-void
-bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path)
+static void
+enqueue(struct bsn_cni *c, struct cni_job *j)
 {
-    struct bsn_cni *c = cni;
-    if (!safe_id(sandbox_id))
-        return;
-    struct del_job *j = bsn_calloc(1, sizeof(*j));
-    j->id = bsn_strdup(sandbox_id);
-    /* the runtime removes the namespace right after this returns: hold it open for the DEL
-     * (the bridge plugin finds the rules to remove through the interface inside it) */
-    j->nsfd = netns_path && *netns_path ? open(netns_path, O_RDONLY | O_CLOEXEC) : -1;
-    j->netns = j->nsfd >= 0 ? bsn_sprintf("/proc/%d/fd/%d", (int)getpid(), j->nsfd)
-                            : bsn_strdup(netns_path ? netns_path : "");
     pthread_mutex_lock(&c->mu);
     if (!c->started && !c->stopping)
-        c->started = pthread_create(&c->thr, NULL, del_worker, c) == 0;
+        c->started = pthread_create(&c->thr, NULL, cni_worker, c) == 0;
     if (!c->started) {
         pthread_mutex_unlock(&c->mu);
-        run_del_job(c, j); /* no thread: do it here */
+        run_job(c, j); /* no thread: do it here */
         return;
     }
     *c->tail = j;
     c->tail = &j->next;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
+}
+
+int
+bsn_cni_attach_async(void *cni, const char *sandbox_id, const char *netns_path,
+                     const struct bsn_sandbox_config *cfg, bsn_cni_done_fn done, void *data)
+{
+    struct bsn_cni *c = cni;
+    if (!c->loop || !done || !safe_id(sandbox_id))
+        return -1;
+    struct cni_job *j = bsn_calloc(1, sizeof(*j));
+    j->add = true;
+    j->c = c;
+    j->nsfd = -1;
+    j->id = bsn_strdup(sandbox_id);
+    j->netns = bsn_strdup(netns_path ? netns_path : "");
+    j->ns = bsn_strdup(cfg->namespace_ ? cfg->namespace_ : "");
+    j->name = bsn_strdup(cfg->name ? cfg->name : "");
+    j->uid = bsn_strdup(cfg->uid ? cfg->uid : "");
+    j->ports = bsn_calloc(cfg->nports + 1, sizeof(*j->ports));
+    for (size_t i = 0; i < cfg->nports; i++) {
+        j->ports[i] = cfg->ports[i];
+        j->ports[i].protocol = cfg->ports[i].protocol ? bsn_strdup(cfg->ports[i].protocol) : NULL;
+        j->ports[i].host_ip = cfg->ports[i].host_ip ? bsn_strdup(cfg->ports[i].host_ip) : NULL;
+    }
+    j->nports = cfg->nports;
+    j->done = done;
+    j->data = data;
+    enqueue(c, j);
+    return 0;
+}
+
+void
+bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path)
+{
+    struct bsn_cni *c = cni;
+    if (!safe_id(sandbox_id))
+        return;
+    struct cni_job *j = bsn_calloc(1, sizeof(*j));
+    j->id = bsn_strdup(sandbox_id);
+    /* the runtime removes the namespace right after this returns: hold it open for the DEL
+     * (the bridge plugin finds the rules to remove through the interface inside it) */
+    j->nsfd = netns_path && *netns_path ? open(netns_path, O_RDONLY | O_CLOEXEC) : -1;
+    j->netns = j->nsfd >= 0 ? bsn_sprintf("/proc/%d/fd/%d", (int)getpid(), j->nsfd)
+                            : bsn_strdup(netns_path ? netns_path : "");
+    enqueue(c, j);
 }
 
 void

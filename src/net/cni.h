@@ -49,6 +49,7 @@
 #include "base/err.h"
 
 struct bsn_sandbox_config; /* runtime/runtime.h */
+struct bsn_loop;
 struct bsn_cni;
 
 struct bsn_cni_opts {
@@ -61,6 +62,7 @@ struct bsn_cni_opts {
     const char *bridge;       /* default bosun0 */
     const char *ifname;       /* default eth0 */
     int timeout_ms;           /* per plugin execution; default 10000 */
+    struct bsn_loop *loop;    /* where bsn_cni_attach_async reports; NULL = no async ADD */
 };
 
 /* Validates the options, chooses this node's pod CIDR and writes the default network
@@ -82,6 +84,12 @@ int bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
                    const struct bsn_sandbox_config *cfg, char *ip, size_t iplen,
                    struct bsn_err *err);
 void bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path);
+/* ADD off the loop: queued for the worker thread (in order with DELs, so a sandbox removed
+ * while its ADD waits is released after it), done(data, rc, ip, err) runs on opts.loop. cfg
+ * is copied (namespace, name, uid, ports). Returns -1 without a loop (use bsn_cni_attach). */
+typedef void (*bsn_cni_done_fn)(void *data, int rc, const char *ip, const struct bsn_err *err);
+int bsn_cni_attach_async(void *cni, const char *sandbox_id, const char *netns_path,
+                         const struct bsn_sandbox_config *cfg, bsn_cni_done_fn done, void *data);
 /* Waits until every queued DEL has run (tests; bsn_cni_free also drains the queue). */
 void bsn_cni_flush(struct bsn_cni *c);
 /* CHECK of an attachment with its cached result. 0, or -1 with the plugin's error. */

@@ -19,6 +19,7 @@
 
 #include "base/mem.h"
 #include "base/time.h"
+#include "loop/loop.h"
 #include "net/cni.h"
 #include "runtime/runtime.h"
 
@@ -585,6 +586,83 @@ test_default_conf_and_gc_alive(void **state)
     bsn_cni_free(c);
 }
 
+struct add_result {
+    int calls, rc;
+    char ip[64];
+    char msg[256];
+};
+
+static void
+add_done(void *data, int rc, const char *ip, const struct bsn_err *err)
+{
+    struct add_result *r = data;
+    r->calls++;
+    r->rc = rc;
+    snprintf(r->ip, sizeof(r->ip), "%s", ip);
+    snprintf(r->msg, sizeof(r->msg), "%s", err->msg);
+}
+
+static void
+test_async(void **state)
+{
+    const char *dir = *state;
+    BSN_AUTOFREE char *bin = bsn_sprintf("%s/bin", dir);
+    make_plugins(bin);
+    BSN_AUTOFREE char *data = bsn_sprintf("%s/data", dir);
+    BSN_AUTOFREE char *confd = bsn_sprintf("%s/net.d", dir);
+    mkdir(confd, 0755);
+    BSN_AUTOFREE char *cl = bsn_sprintf("%s/10-t.conflist", confd);
+    write_file(cl,
+               "{\"cniVersion\":\"1.0.0\",\"name\":\"t\",\"plugins\":[{\"type\":\"fake\"},"
+               "{\"type\":\"quiet\",\"capabilities\":{\"portMappings\":true}}]}",
+               0644);
+    struct bsn_loop *loop = bsn_loop_new();
+    struct bsn_cni_opts o = {
+        .data_dir = data, .node_name = "n4", .bin_dir = bin, .conf_dir = confd, .loop = loop};
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct bsn_cni *c = bsn_cni_new(&o, &err);
+    assert_non_null(c);
+    struct bsn_port_mapping ports[] = {
+        {.container_port = 53, .host_port = 5353, .protocol = "UDP"}};
+    struct bsn_sandbox_config cfg = {
+        .namespace_ = "ns", .name = "a", .uid = "u-async", .ports = ports, .nports = 1};
+    struct add_result r1 = {0}, r2 = {0};
+    assert_int_equal(bsn_cni_attach_async(c, "as1", "/run/netns/as1", &cfg, add_done, &r1), 0);
+    /* removed while its ADD waits: DEL follows the ADD */
+    assert_int_equal(bsn_cni_attach_async(c, "as2", "", &cfg, add_done, &r2), 0);
+    bsn_cni_detach(c, "as2", "");
+    assert_int_equal(r1.calls, 0); /* nothing reported outside the loop */
+    bsn_cni_flush(c);
+    for (int i = 0; i < 50 && (r1.calls == 0 || r2.calls == 0); i++)
+        bsn_loop_run_once(loop, 100);
+    assert_int_equal(r1.calls, 1);
+    assert_int_equal(r1.rc, 0);
+    assert_string_equal(r1.ip, "10.99.0.7");
+    assert_int_equal(r2.calls, 1);
+    BSN_AUTOFREE char *logp = bsn_sprintf("%s/calls.log", bin);
+    BSN_AUTOFREE char *log = slurp(logp);
+    const char *add2 = strstr(log, "ADD quiet as2"), *del2 = strstr(log, "DEL quiet as2");
+    assert_non_null(add2);
+    assert_non_null(del2);
+    assert_true(add2 < del2);
+    BSN_AUTOFREE char *inp = bsn_sprintf("%s/stdin.quiet.ADD", bin);
+    BSN_AUTOFREE char *in = slurp(inp);
+    assert_non_null(strstr(in, "\"protocol\":\"udp\""));
+    /* a failure comes back with the plugin's message */
+    write_file(cl, "{\"cniVersion\":\"1.0.0\",\"name\":\"t\",\"plugins\":[{\"type\":\"failing\"}]}",
+               0644);
+    struct add_result r3 = {0};
+    cfg.uid = "u-3";
+    assert_int_equal(bsn_cni_attach_async(c, "as3", "", &cfg, add_done, &r3), 0);
+    for (int i = 0; i < 50 && r3.calls == 0; i++)
+        bsn_loop_run_once(loop, 100);
+    assert_int_equal(r3.rc, -1);
+    assert_non_null(strstr(r3.msg, "bad bridge"));
+    bsn_cni_free(c);
+    bsn_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -598,6 +676,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_exec_protocol, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attach_detach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_conf_and_gc_alive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
