@@ -15,14 +15,14 @@
  *            cached result of the ADD)
  *     order  ADD in list order, DEL in reverse order, CHECK in list order
  *     stdout ADD: the result (interfaces, ips, routes, dns; 0.x "ip4"/"ip6" results too);
- *            failure: {"code", "msg", "details"}, reported as "plugin bridge ADD failed:
+ *            failure: {"code", "msg", "details"}, reported as "CNI plugin bridge ADD:
  *            code 7 (invalid network config): msg: details"
  *
  * Every plugin runs in a child process with a deadline (timeout_ms, default 10 s: SIGKILL
- * after it) and bounded output (1 MiB stdout, 64 KiB stderr). ADD is synchronous, as the
- * runtime's hook is (the pod IP goes into /etc/hosts before any container starts), so the
- * agent's loop waits for it (bridge + portmap + loopback: ~80-200 ms, see
- * docs/networking.md); DEL runs on a worker thread, one at a time, in order.
+ * after it) and bounded output (1 MiB stdout, 64 KiB stderr). The agent runs them off its
+ * loop: bsn_cni_attach_async and bsn_cni_detach queue ADD and DEL for one worker thread (in
+ * order, one at a time); bsn_cni_attach is the synchronous ADD for the runtime's hook and
+ * tests; the garbage pass runs synchronously at start (see docs/networking.md).
  *
  * The network configuration: the first file (lexical order) of <conf_dir>/{*.conflist,*.conf,
  * *.json}. On creation, if there is none, Bosun writes 99-bosun.conflist: bridge (isGateway,
