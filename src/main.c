@@ -13,6 +13,7 @@ static int cmd_help(int argc, char **argv);
 
 const struct bsn_command bsn_commands[] = {
     {"server", bsn_cmd_server, "run the control plane (API server, store)"},
+    {"agent", bsn_cmd_agent, "run a node agent joined to a remote server"},
     {"kubeconfig", bsn_cmd_kubeconfig, "print the admin kubeconfig of a server"},
     {"dns", bsn_cmd_dns, "serve the cluster DNS zone from a records file"},
     {"gateway", bsn_cmd_gateway, "run the API gateway / ingress data plane"},

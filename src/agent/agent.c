@@ -14,6 +14,7 @@
 
 #include "agent/agent_int.h"
 #include "api/client.h"
+#include "api/nodeproxy.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -103,7 +104,9 @@ on_closed(int status, void *data)
         return;
     if (status == 410)
         a->rv[0] = '\0';
-    bsn_timer_start(a->loop, &a->rewatch, a->rv[0] ? 0 : 200, rewatch_cb, a);
+    /* an unreachable server (remote client: 503) is retried once a second, not in a loop */
+    bsn_timer_start(a->loop, &a->rewatch, status >= 500 ? 1000 : a->rv[0] ? 0 : 200, rewatch_cb,
+                    a);
 }
 
 static void
@@ -178,23 +181,30 @@ have_runc(void)
 }
 
 struct bsn_agent *
-bsn_agent_new(struct bsn_loop *loop, struct bsn_apiserver *api, const struct bsn_agent_opts *o,
+bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_agent_opts *o,
               struct bsn_err *err)
 {
+    if (!cl) {
+        bsn_err_set(err, 400, "Invalid", "agent: no API client");
+        return NULL;
+    }
     const char *kind = o->runtime                        ? o->runtime
                        : (geteuid() == 0 && have_runc()) ? "oci"
                                                          : "process";
     if (strcmp(kind, "process") && strcmp(kind, "oci")) {
         bsn_err_set(err, 400, "Invalid", "--runtime: expected process or oci, not '%s'", kind);
+        bsn_client_free(cl);
         return NULL;
     }
     if (!o->data_dir) {
         bsn_err_set(err, 400, "Invalid", "agent: data dir required");
+        bsn_client_free(cl);
         return NULL;
     }
     struct bsn_agent *a = bsn_calloc(1, sizeof(*a));
     a->loop = loop;
-    a->api = api;
+    a->cl = cl;
+    a->api = o->api;
     a->data_dir = bsn_sprintf("%s/agent", o->data_dir);
     mkdir(a->data_dir, 0700);
     char hn[256] = "localhost";
@@ -212,6 +222,7 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_apiserver *api, const struct bsn
     bsn_map_init(&a->containers);
     bsn_timer_init(&a->rewatch);
     bsn_timer_init(&a->lease_timer);
+    bsn_timer_init(&a->register_timer);
     if (!strcmp(kind, "oci")) {
         a->images = bsn_image_store_open(o->data_dir, err);
         if (!a->images)
@@ -229,14 +240,27 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_apiserver *api, const struct bsn
     if (!a->rt)
         goto fail;
     bsn_runtime_cleanup_stale(a->rt);
-    a->cl = bsn_client_new_local(api);
+    if (!a->api) {
+        /* standalone: the handlers serve the kubelet server through a pod host */
+        a->api = bsn_api_podhost_new(loop);
+        a->own_api = true;
+        if (agent_kubelet_start(a, o->kubelet_listen, o->kubelet_token, err) < 0)
+            goto fail;
+    }
     agent_logs_register(a);
     agent_node_start(a);
     start_list(a);
+    agent_metrics_start(a, o->metrics_interval_ms);
     bsn_info("agent", "node %s, runtime %s", a->node, kind);
     return a;
 fail:
     bsn_err_prefix(err, "agent");
+    agent_kubelet_stop(a);
+    if (a->own_api)
+        bsn_api_podhost_free(a->api);
+    if (a->rt)
+        bsn_runtime_free(a->rt);
+    bsn_client_free(a->cl);
     if (a->images)
         bsn_image_store_close(a->images);
     bsn_map_fini(&a->pods);
@@ -254,7 +278,9 @@ bsn_agent_free(struct bsn_agent *a)
     if (!a)
         return;
     a->closing = true;
+    agent_metrics_stop(a);
     agent_node_stop(a);
+    agent_kubelet_stop(a);
     bsn_timer_stop(a->loop, &a->rewatch);
     if (a->watch)
         bsn_client_watch_stop(a->watch);
@@ -276,10 +302,18 @@ bsn_agent_free(struct bsn_agent *a)
     bsn_map_fini(&a->containers);
     if (a->images)
         bsn_image_store_close(a->images);
+    if (a->own_api)
+        bsn_api_podhost_free(a->api);
     free(a->node);
     free(a->node_ip);
     free(a->data_dir);
     free(a);
+}
+
+int
+bsn_agent_kubelet_port(const struct bsn_agent *a)
+{
+    return agent_kubelet_port(a);
 }
 
 const char *

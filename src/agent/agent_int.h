@@ -46,6 +46,7 @@ struct agent_probe {
     size_t buflen;
     char req[1024];
     size_t reqlen, reqoff;
+    struct bsn_grpc_check *grpc; /* grpc probe call in flight (grpc.h) */
 };
 
 enum ctr_state { CT_NONE, CT_STARTING, CT_RUNNING, CT_EXITED };
@@ -138,6 +139,12 @@ struct bsn_agent {
     struct bsn_timer lease_timer;
     int lease_ticks;
     bool node_created, lease_created;
+    /* standalone: the kubelet server (kubelet.c); a->api is then a pod host the agent owns */
+    struct agent_kubelet *kubelet;
+    bool own_api;
+    struct bsn_timer register_timer; /* node registration retry (server unreachable) */
+    /* per-pod metrics (metrics.c) */
+    struct agent_metrics *metrics;
 };
 
 /* node.c */
@@ -203,6 +210,16 @@ void agent_probes_stop(struct agent_ctr *c);
 void agent_hook_cancel(struct agent_ctr *c);
 /* a probe's result changed (probe.c -> worker.c) */
 void agent_probe_changed(struct agent_ctr *c, enum probe_kind kind, enum bsn_probe_result r);
+
+/* kubelet.c: the standalone agent's HTTPS endpoint for pod subresources */
+int agent_kubelet_start(struct bsn_agent *a, const char *listen, const char *token,
+                        struct bsn_err *err);
+void agent_kubelet_stop(struct bsn_agent *a);
+int agent_kubelet_port(const struct bsn_agent *a);
+
+/* metrics.c */
+void agent_metrics_start(struct bsn_agent *a, unsigned interval_ms);
+void agent_metrics_stop(struct bsn_agent *a);
 
 /* logs.c */
 void agent_logs_register(struct bsn_agent *a);

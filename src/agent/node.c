@@ -15,6 +15,7 @@
 
 #include "agent/agent_int.h"
 #include "api/client.h"
+#include "api/nodeproxy.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -148,7 +149,8 @@ node_status(struct bsn_agent *a)
         machine_id, "systemUUID", machine_id, "bootID", boot_id, "kernelVersion", u.release,
         "osImage", osimg, "containerRuntimeVersion", rtv, "kubeletVersion", "v1.32.0-bosun",
         "kubeProxyVersion", "v1.32.0-bosun", "operatingSystem", "linux", "architecture",
-        arch_name(u.machine), "daemonEndpoints", "kubeletEndpoint", "Port", 10250);
+        arch_name(u.machine), "daemonEndpoints", "kubeletEndpoint", "Port",
+        a->kubelet ? agent_kubelet_port(a) : 10250);
 }
 
 static json_t *
@@ -163,6 +165,16 @@ node_labels(struct bsn_agent *a)
     if (a->control_plane)
         json_object_set_new(l, "node-role.kubernetes.io/control-plane", json_string(""));
     return l;
+}
+
+/* metadata.annotations: a standalone agent says it serves its own kubelet endpoint */
+static json_t *
+node_annotations(struct bsn_agent *a)
+{
+    json_t *an = json_pack("{s:s}", "node.alpha.kubernetes.io/ttl", "0");
+    if (a->kubelet)
+        json_object_set_new(an, BSN_KUBELET_ANNOTATION, json_string("true"));
+    return an;
 }
 
 static void
@@ -185,6 +197,8 @@ patch_status(struct bsn_agent *a)
     json_decref(patch);
 }
 
+static void register_node(struct bsn_loop *loop, void *data);
+
 static void
 node_created(int status, const char *body, size_t len, void *data)
 {
@@ -195,7 +209,8 @@ node_created(int status, const char *body, size_t len, void *data)
         /* registered by an earlier run: refresh labels and status */
         char path[400];
         snprintf(path, sizeof(path), "/api/v1/nodes/%s", a->node);
-        json_t *patch = json_pack("{s:{s:o}}", "metadata", "labels", node_labels(a));
+        json_t *patch = json_pack("{s:{s:o,s:o}}", "metadata", "labels", node_labels(a),
+                                  "annotations", node_annotations(a));
         bsn_client_request_json(a->cl, "PATCH", path, "application/merge-patch+json", patch,
                                 write_done, a);
         json_decref(patch);
@@ -203,9 +218,23 @@ node_created(int status, const char *body, size_t len, void *data)
     } else if (status >= 400) {
         bsn_warn("agent", "register node %s: HTTP %d: %.*s", a->node, status,
                  (int)BSN_MIN(len, 300), body);
+        if (status >= 500 || status == 429)
+            bsn_timer_start(a->loop, &a->register_timer, 2000, register_node, a);
     } else {
         patch_status(a); /* in case create dropped the status */
     }
+}
+
+/* Lease writes: a create or renewal that did not land (server unreachable, lease deleted) makes
+ * the next tick create it again. */
+static void
+lease_done(int status, const char *body, size_t len, void *data)
+{
+    struct bsn_agent *a = data;
+    if (status == 404 || status >= 500)
+        a->lease_created = false;
+    else
+        write_done(status, body, len, data);
 }
 
 static void
@@ -221,14 +250,14 @@ renew(struct bsn_loop *loop, void *data)
                                   a->node, "leaseDurationSeconds", 40, "renewTime", now);
         bsn_client_request_json(a->cl, "POST",
                                 "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
-                                NULL, lease, write_done, a);
+                                NULL, lease, lease_done, a);
         json_decref(lease);
         a->lease_created = true;
     }
     snprintf(path, sizeof(path),
              "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/%s", a->node);
     json_t *patch = json_pack("{s:{s:s,s:s}}", "spec", "holderIdentity", a->node, "renewTime", now);
-    bsn_client_request_json(a->cl, "PATCH", path, "application/merge-patch+json", patch, write_done,
+    bsn_client_request_json(a->cl, "PATCH", path, "application/merge-patch+json", patch, lease_done,
                             a);
     json_decref(patch);
     if (++a->lease_ticks % STATUS_EVERY_TICKS == 0)
@@ -244,17 +273,26 @@ agent_node_start(struct bsn_agent *a)
         detect_ip(ip, sizeof(ip));
         a->node_ip = bsn_strdup(ip);
     }
+    register_node(a->loop, a);
+    renew(a->loop, a);
+}
+
+static void
+register_node(struct bsn_loop *loop, void *data)
+{
+    struct bsn_agent *a = data;
+    BSN_UNUSED(loop);
     json_t *node =
-        json_pack("{s:s,s:s,s:{s:s,s:o,s:{s:s}},s:{},s:o}", "apiVersion", "v1", "kind", "Node",
+        json_pack("{s:s,s:s,s:{s:s,s:o,s:o},s:{},s:o}", "apiVersion", "v1", "kind", "Node",
                   "metadata", "name", a->node, "labels", node_labels(a), "annotations",
-                  "node.alpha.kubernetes.io/ttl", "0", "spec", "status", node_status(a));
+                  node_annotations(a), "spec", "status", node_status(a));
     bsn_client_request_json(a->cl, "POST", "/api/v1/nodes", NULL, node, node_created, a);
     json_decref(node);
-    renew(a->loop, a);
 }
 
 void
 agent_node_stop(struct bsn_agent *a)
 {
     bsn_timer_stop(a->loop, &a->lease_timer);
+    bsn_timer_stop(a->loop, &a->register_timer);
 }

@@ -1,7 +1,8 @@
 /*
  * probe.c - startup, liveness and readiness probes: exec (through the runtime, in the
  * container), tcpSocket (a connect) and httpGet (GET with the probe's headers; 200-399 is a
- * success), with initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
+ * success) and grpc (grpc.health.v1.Health/Check over h2c, grpc.c: SERVING is a success), with
+ * initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
  * failureThreshold. Liveness and readiness wait for the startup probe to succeed.
  *
  * Each probe has at most one attempt in flight: a non-blocking socket or an exec child on the
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "agent/agent_int.h"
+#include "agent/grpc.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/json.h"
@@ -57,6 +59,10 @@ cancel_attempt(struct agent_probe *pr)
         bsn_loop_del_fd(loop, pr->fd);
         close(pr->fd);
         pr->fd = -1;
+    }
+    if (pr->grpc) {
+        bsn_grpc_check_cancel(pr->grpc);
+        pr->grpc = NULL;
     }
     if (pr->pid > 0) {
         bsn_loop_unwatch_child(loop, &pr->child);
@@ -243,6 +249,32 @@ start_exec(struct agent_probe *pr, json_t *action)
 }
 
 static void
+grpc_done(int ok, const char *msg, void *data)
+{
+    struct agent_probe *pr = data;
+    pr->grpc = NULL; /* freed by the call */
+    if (!ok)
+        bsn_debug("agent", "%s probe of %s/%s: %s", probe_field[pr->kind], pr->ctr->pod->name,
+                  pr->ctr->name, msg);
+    finish(pr, ok);
+}
+
+/* grpc: grpc.health.v1.Health/Check on the pod IP and port, optional service name. */
+static int
+start_grpc(struct agent_probe *pr, json_t *action)
+{
+    struct agent_ctr *c = pr->ctr;
+    json_t *port = json_object_get(action, "port");
+    const char *service = json_string_value(json_object_get(action, "service"));
+    const char *host = c->pod->ip[0] ? c->pod->ip : "127.0.0.1";
+    if (!json_is_integer(port))
+        return -1;
+    pr->grpc = bsn_grpc_check(c->pod->a->loop, host, (int)json_integer_value(port), service,
+                              (unsigned)pint(pr, "timeoutSeconds", 1) * 1000, grpc_done, pr);
+    return pr->grpc ? 0 : -1;
+}
+
+static void
 probe_tick(struct bsn_loop *loop, void *data)
 {
     struct agent_probe *pr = data;
@@ -265,8 +297,10 @@ probe_tick(struct bsn_loop *loop, void *data)
     else if ((action = json_object_get(pspec(pr), "httpGet")) ||
              (action = json_object_get(pspec(pr), "tcpSocket")))
         rc = start_connect(pr, action);
+    else if ((action = json_object_get(pspec(pr), "grpc")))
+        rc = start_grpc(pr, action);
     else
-        rc = -1; /* grpc: not supported yet, counts as a failure */
+        rc = -1;
     if (rc < 0) {
         finish(pr, false);
         return;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/client_remote.h"
 #include "api/internal.h"
 #include "base/mem.h"
 
@@ -14,6 +15,7 @@ struct bsn_client {
     struct bsn_apiserver *srv;
     struct bsn_client_watch *watches;
     struct local_req *inflight;
+    struct client_remote *remote; /* the remote transport (client_remote.c); NULL = local */
 };
 
 struct local_req {
@@ -43,6 +45,7 @@ struct bsn_client_watch {
     bool ended, stopped;
     int status;
     struct bsn_client_watch *next, *prev;
+    struct remote_watch *rw; /* remote transport: its watch (owns this handle) */
 };
 
 static void
@@ -238,6 +241,10 @@ bsn_client_request(struct bsn_client *cl, const char *method, const char *path,
                    const char *content_type, const char *body, size_t len, bsn_client_done_fn done,
                    void *data)
 {
+    if (cl->remote) {
+        client_remote_request(cl->remote, method, path, content_type, body, len, done, data);
+        return;
+    }
     struct local_req *lr = make_req(cl, method, path, content_type, body, len);
     lr->done = done;
     lr->data = data;
@@ -259,6 +266,10 @@ bsn_client_watch(struct bsn_client *cl, const char *path, bsn_client_event_fn on
                  bsn_client_closed_fn on_closed, void *data)
 {
     struct bsn_client_watch *w = bsn_calloc(1, sizeof(*w));
+    if (cl->remote) {
+        w->rw = client_remote_watch_start(cl->remote, w, path, on_event, on_closed, data);
+        return w;
+    }
     w->cl = cl;
     w->on_event = on_event;
     w->on_closed = on_closed;
@@ -288,6 +299,10 @@ bsn_client_watch(struct bsn_client *cl, const char *path, bsn_client_event_fn on
 void
 bsn_client_watch_stop(struct bsn_client_watch *w)
 {
+    if (w && w->rw) {
+        client_remote_watch_stop(w->rw); /* frees w */
+        return;
+    }
     if (!w || w->stopped)
         return;
     w->stopped = true;
@@ -310,9 +325,22 @@ bsn_client_free(struct bsn_client *cl)
 {
     if (!cl)
         return;
+    if (cl->remote) {
+        client_remote_free(cl->remote);
+        free(cl);
+        return;
+    }
     while (cl->watches)
         bsn_client_watch_stop(cl->watches);
     for (struct local_req *lr = cl->inflight; lr; lr = lr->next)
         lr->cl = NULL; /* complete silently */
     free(cl);
+}
+
+struct bsn_client *
+client_wrap_remote(struct client_remote *r)
+{
+    struct bsn_client *cl = bsn_calloc(1, sizeof(*cl));
+    cl->remote = r;
+    return cl;
 }

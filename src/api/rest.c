@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "api/nodeproxy.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -1645,10 +1646,13 @@ do_pod_subresource(struct req_ctx *c)
     c->verb = VERB_GET;
     char key[600];
     api_key(c->res, c->ns, c->name, key, sizeof(key));
-    if (!bsn_cache_get(&c->srv->cache, key)) {
+    struct bsn_obj *pod = bsn_cache_get(&c->srv->cache, key);
+    if (!pod) {
         reply_not_found(c, c->name);
         return;
     }
+    if (api_nodeproxy(c, pod)) /* the pod's node serves its own kubelet endpoint */
+        return;
     for (size_t i = 0; i < BSN_ARRAY_LEN(c->srv->pod_handlers); i++) {
         struct pod_handler *h = &c->srv->pod_handlers[i];
         if (h->fn && !strcmp(h->sub, c->sub)) {

@@ -19,6 +19,7 @@ extern const struct bsn_command bsn_commands[];
 int bsn_cmd_version(int argc, char **argv);
 int bsn_cmd_server(int argc, char **argv);
 int bsn_cmd_kubeconfig(int argc, char **argv);
+int bsn_cmd_agent(int argc, char **argv);
 int bsn_cmd_new(int argc, char **argv);
 
 #endif

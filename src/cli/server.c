@@ -18,6 +18,7 @@
 
 #include "agent/agent.h"
 #include "api/apiserver.h"
+#include "api/client.h"
 #include "base/base64.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -382,6 +383,10 @@ bsn_cmd_server(int argc, char **argv)
         snprintf(url, sizeof(url), "%s://%s:%d", insecure ? "http" : "https", urlhost, bound);
     if (write_kubeconfig(dir, url, token, !insecure) < 0)
         bsn_warn("server", "could not write %s/kubeconfig", dir);
+    /* the join token for `bosun agent --token` (the admin token; see docs/agent.md) */
+    snprintf(path, sizeof(path), "%s/node-token", dir);
+    if (token && write_file(path, token, strlen(token), 0600) < 0)
+        bsn_warn("server", "could not write %s", path);
     bsn_info("server", "ready in %.1f ms; kubeconfig: %s/kubeconfig",
              (double)(bsn_mono_ns() - t0) / 1e6, dir);
     /* controllers and scheduler: clients of the API on the same loop */
@@ -397,7 +402,8 @@ bsn_cmd_server(int argc, char **argv)
         no_agent = true;
     if (!no_agent) {
         agopts.data_dir = dir;
-        agent = bsn_agent_new(loop, api, &agopts, &err);
+        agopts.api = api;
+        agent = bsn_agent_new(loop, bsn_client_new_local(api), &agopts, &err);
         if (!agent)
             bsn_error("server", "%s (running without a node agent)", err.msg);
     }
