@@ -18,6 +18,7 @@
 #include "base/mem.h"
 #include "net/dns_server.h"
 #include "net/dns_zone.h"
+#include "net/proxy.h"
 
 struct dns_watch {
     struct bsn_embedded_dns *e;
@@ -34,9 +35,30 @@ struct bsn_embedded_dns {
     struct bsn_dns_server *server;
     struct dns_watch watches[2];
     bool stopping;
+    bool user_ips; /* ClusterIPs answered as the userspace proxy's loopback addresses */
 };
 
 static void start_watch(struct dns_watch *w);
+
+/* A copy of a Service whose ClusterIPs are the userspace proxy's addresses (net/proxy.h). */
+static json_t *
+userspace_ips(json_t *svc)
+{
+    json_t *c = json_deep_copy(svc);
+    json_t *spec = json_object_get(c, "spec");
+    char a[16];
+    if (bsn_proxy_user_addr(json_string_value(json_object_get(spec, "clusterIP")), a,
+                            sizeof(a)) == 0)
+        json_object_set_new(spec, "clusterIP", json_string(a));
+    size_t i;
+    json_t *ip;
+    json_array_foreach(json_object_get(spec, "clusterIPs"), i, ip)
+    {
+        if (bsn_proxy_user_addr(json_string_value(ip), a, sizeof(a)) == 0)
+            json_string_set(ip, a);
+    }
+    return c;
+}
 
 static void
 on_event(const char *type, json_t *obj, void *data)
@@ -50,8 +72,12 @@ on_event(const char *type, json_t *obj, void *data)
         return;
     struct bsn_err err;
     bsn_err_clear(&err);
+    json_t *copy = NULL;
+    if (w->e->user_ips && !strcmp(w->kind, "Service"))
+        obj = copy = userspace_ips(obj);
     if (bsn_dns_zone_apply_kind(w->e->zone, w->kind, obj, !strcmp(type, "DELETED"), &err) < 0)
         bsn_debug("dns", "%s not applied: %s", w->kind, err.msg);
+    json_decref(copy);
 }
 
 static void
@@ -117,6 +143,25 @@ bsn_embed_dns_start(struct bsn_loop *loop, struct bsn_apiserver *api, const char
         start_watch(&e->watches[i]);
     (void)loop;
     return e;
+}
+
+void
+bsn_embed_dns_userspace_ips(struct bsn_embedded_dns *e)
+{
+    if (!e || e->user_ips)
+        return;
+    e->user_ips = true;
+    /* the watches may have delivered objects already: list again into a fresh zone */
+    for (size_t i = 0; i < 2; i++) {
+        bsn_client_watch_stop(e->watches[i].w);
+        e->watches[i].w = NULL;
+        e->watches[i].rv[0] = '\0';
+    }
+    bsn_dns_zone_begin(e->zone);
+    bsn_dns_zone_reset(e->zone);
+    for (size_t i = 0; i < 2; i++)
+        start_watch(&e->watches[i]);
+    bsn_dns_zone_commit(e->zone);
 }
 
 void

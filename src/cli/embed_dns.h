@@ -16,5 +16,8 @@ struct bsn_embedded_dns *bsn_embed_dns_start(struct bsn_loop *loop, struct bsn_a
                                              const char *listen, const char *domain,
                                              struct bsn_err *err);
 void bsn_embed_dns_stop(struct bsn_embedded_dns *e);
+/* Userspace service proxy: answer ClusterIP names with the proxy's loopback address
+ * (bsn_proxy_user_addr) instead of the ClusterIP. Call before the loop runs. */
+void bsn_embed_dns_userspace_ips(struct bsn_embedded_dns *e);
 
 #endif

@@ -27,8 +27,10 @@
 #include "net/proxy_int.h"
 #include "net/proxy_dnssvc.h"
 
-#define RETRY_MS  1000
-#define RELIST_MS 300 /* let a relist's initial events arrive before syncing deletions */
+#define RETRY_MS      1000
+#define RELIST_MS     300  /* let a relist's initial events arrive before syncing deletions */
+#define USER_RETRY_MS 5000 /* a userspace port that could not be listened on */
+#define GC_MS         1000 /* retired chains and sets are deleted in one batch this long after */
 
 struct psvc {
     char key[140];            /* ns/name */
@@ -36,6 +38,7 @@ struct psvc {
     struct bsn_map slices;    /* slice name -> json_t* */
     struct bsn_proxy_svc cur; /* what the data path has */
     bool applied;             /* cur is valid */
+    bool retry;               /* userspace: some port could not be listened on; apply again */
     char lb_written[16];      /* ingress IP we last wrote to status */
 };
 
@@ -62,6 +65,8 @@ struct bsn_proxy {
     struct bsn_map dirty;     /* ns/name -> (void*)1 */
     struct pwatch watches[2];
     struct bsn_timer sync_timer;
+    struct bsn_map stale; /* retired chains/sets waiting for the gc batch */
+    struct bsn_timer gc_timer;
     struct bsn_proxy_dnssvc *dnssvc;
     bool stopping;
 };
@@ -182,6 +187,21 @@ write_lb_status(struct bsn_proxy *p, struct psvc *s)
 
 /* --- sync --- */
 
+static void
+gc(struct bsn_loop *loop, void *data)
+{
+    (void)loop;
+    struct bsn_proxy *p = data;
+    struct bsn_buf b;
+    struct bsn_err err;
+    bsn_buf_init(&b);
+    bsn_err_clear(&err);
+    bsn_proxy_nft_gc(&p->cfg, &b);
+    if (bsn_proxy_nft_run(p->nft, b.data, &err) < 0)
+        bsn_warn("proxy", "deleting retired chains: %s", err.msg);
+    bsn_buf_fini(&b);
+}
+
 struct pending {
     struct psvc *s;
     struct bsn_proxy_svc want;
@@ -232,7 +252,7 @@ sync_dirty(struct bsn_loop *loop, void *data)
         if (rc < 0)
             bsn_debug("proxy", "service %s: %s", key, err.msg);
         pd[k].has_want = rc > 0;
-        if (pd[k].has_want == s->applied &&
+        if (!s->retry && pd[k].has_want == s->applied &&
             (!s->applied || bsn_proxy_svc_equal(&pd[k].want, &s->cur))) {
             bsn_proxy_svc_fini(&pd[k].want);
             continue;
@@ -269,11 +289,17 @@ sync_dirty(struct bsn_loop *loop, void *data)
             }
         }
         bsn_buf_fini(&b);
+        if (p->stale.len && !bsn_timer_active(&p->gc_timer))
+            bsn_timer_start(p->loop, &p->gc_timer, GC_MS, gc, p);
     } else {
         for (size_t i = 0; i < k; i++) {
-            if (p->user)
-                bsn_proxy_user_apply(p->user, pd[i].s->key, pd[i].has_want ? &pd[i].want : NULL);
+            int failed = p->user ? bsn_proxy_user_apply(p->user, pd[i].s->key,
+                                                        pd[i].has_want ? &pd[i].want : NULL)
+                                 : 0;
             commit(p, &pd[i]);
+            pd[i].s->retry = failed > 0;
+            if (failed)
+                mark_dirty(p, pd[i].s->key, USER_RETRY_MS);
         }
     }
     /* forget Services that are gone and have no rules left */
@@ -438,9 +464,13 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
         first_ipv4(p->node_ip, sizeof(p->node_ip));
     p->cfg.table = p->table;
     p->cfg.cluster_cidr = p->cidr;
+    bsn_map_init(&p->stale);
+    p->cfg.stale = &p->stale;
+    bsn_timer_init(&p->gc_timer);
     for (const char *c = p->table; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-')) {
+            bsn_map_fini(&p->stale);
             free(p);
             bsn_err_set(err, 400, "Invalid", "proxy table name '%s': letters, digits, - and _",
                         opts->table);
@@ -449,6 +479,7 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
     if (p->mode == BSN_PROXY_NFTABLES) {
         p->nft = bsn_proxy_nft_open(&p->cfg, err);
         if (!p->nft) {
+            bsn_map_fini(&p->stale);
             free(p);
             return NULL;
         }
@@ -484,6 +515,7 @@ bsn_proxy_stop(struct bsn_proxy *p)
         return;
     p->stopping = true;
     bsn_timer_stop(p->loop, &p->sync_timer);
+    bsn_timer_stop(p->loop, &p->gc_timer);
     bsn_proxy_dnssvc_stop(p->dnssvc);
     bsn_client_free(p->client);
     const char *k;
@@ -499,6 +531,7 @@ bsn_proxy_stop(struct bsn_proxy *p)
         free(v);
     bsn_map_fini(&p->slice_svc);
     bsn_map_fini(&p->dirty);
+    bsn_map_fini(&p->stale);
     bsn_proxy_nft_close(p->nft, true);
     bsn_proxy_user_free(p->user);
     free(p);

@@ -329,6 +329,8 @@ port_update(const struct bsn_proxy_nft_cfg *c, const struct bsn_proxy_svc *old,
     bool svc_exists = op != NULL;
     if (!op)
         svc_exists = new_chain(c, "svc-", pid, o);
+    if (!svc_exists) /* before the ext chain that jumps to it */
+        bsn_buf_printf(o, "add chain ip %s svc-%s\n", t, pid);
     if (needs_ext(new, np) && !(op && needs_ext(old, op))) {
         new_chain(c, "ext-", pid, o);
         bsn_buf_printf(o, "add chain ip %s ext-%s { jump mark-for-masquerade; goto svc-%s; }\n", t,
@@ -350,8 +352,6 @@ port_update(const struct bsn_proxy_nft_cfg *c, const struct bsn_proxy_svc *old,
             new_chain(c, "ep-", eid, o);
         fill_ep(c, new, np, eid, e, o);
     }
-    if (!svc_exists)
-        bsn_buf_printf(o, "add chain ip %s svc-%s\n", t, pid);
     fill_svc(c, new, np, pid, svc_exists, o);
     /* endpoints gone (and affinity sets no longer used): now unreferenced */
     for (size_t i = 0; op && i < op->nep; i++) {
@@ -434,7 +434,7 @@ struct bsn_proxy_nft {
 int
 bsn_proxy_nft_run(struct bsn_proxy_nft *n, const char *cmds, struct bsn_err *err)
 {
-    if (!cmds[0])
+    if (!cmds || !cmds[0])
         return 0;
     int rc = nft_run_cmd_from_buffer(n->ctx, cmds);
     const char *msg = nft_ctx_get_error_buffer(n->ctx);

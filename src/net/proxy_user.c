@@ -365,9 +365,10 @@ listener_free(struct ulistener *l)
     free(l);
 }
 
-void
+int
 bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn_proxy_svc *s)
 {
+    int failed = 0;
     struct usvc *old = bsn_map_get(&u->svcs, key);
     struct usvc *nw = bsn_calloc(1, sizeof(*nw));
     char addr[16] = "";
@@ -384,8 +385,10 @@ bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn
         }
         if (l)
             l->keep = true;
-        else if (!(l = listener_new(u, addr, p)))
+        else if (!(l = listener_new(u, addr, p))) {
+            failed++;
             continue;
+        }
         free(l->eps);
         l->eps = NULL;
         l->nep = p->nep;
@@ -407,12 +410,13 @@ bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn
     }
     if (s) {
         bsn_map_put(&u->svcs, key, nw);
-        bsn_info("proxy", "userspace: %s on %s (%zu ports)", key, addr, nw->n);
+        bsn_debug("proxy", "userspace: %s on %s (%zu ports)", key, addr, nw->n);
     } else {
         bsn_map_del(&u->svcs, key);
         free(nw->ls);
         free(nw);
     }
+    return failed;
 }
 
 struct bsn_proxy_user *

@@ -368,6 +368,7 @@ test_nft_kernel(void **st)
     mk(&s[2], "web", 3, 0);
     mk(&s[3], "other", 1, 0);
     snprintf(s[3].cluster_ip, 16, "10.43.0.6");
+    s[3].ports[0].node_port = 30081; /* a new Service with an ext chain from the start */
     struct bsn_buf b;
     bsn_buf_init(&b);
     const struct bsn_proxy_svc *steps[][2] = {{NULL, &s[0]},  {NULL, &s[3]}, {&s[0], &s[1]},
