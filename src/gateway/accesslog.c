@@ -15,8 +15,8 @@
 
 #define LOG_FLUSH_AT 32768
 
-static void
-put_json_str(struct bsn_buf *b, const char *s, size_t n)
+void
+gw_json_str(struct bsn_buf *b, const char *s, size_t n)
 {
     bsn_buf_putc(b, '"');
     for (size_t i = 0; i < n; i++) {
@@ -43,19 +43,19 @@ gw_log_request(struct gw_conn *c)
     const struct bsn_http_request_head *q = &c->req;
     bool have_req = c->head_len > 0 && c->route;
     bsn_buf_printf(b, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":", ts, c->peer_ip);
-    put_json_str(b, have_req ? q->method.base : "", have_req ? q->method.len : 0);
+    gw_json_str(b, have_req ? q->method.base : "", have_req ? q->method.len : 0);
     bsn_buf_puts(b, ",\"host\":");
-    put_json_str(b, have_req ? q->host.base : "", have_req ? q->host.len : 0);
+    gw_json_str(b, have_req ? q->host.base : "", have_req ? q->host.len : 0);
     bsn_buf_puts(b, ",\"path\":");
-    put_json_str(b, have_req ? q->path.base : "", have_req ? q->path.len : 0);
+    gw_json_str(b, have_req ? q->path.base : "", have_req ? q->path.len : 0);
     bsn_buf_printf(b, ",\"status\":%d,\"route\":", c->status);
     const char *rn = c->route ? bsn_gw_route_name((const struct bsn_gw_route *)c->route) : "";
-    put_json_str(b, rn, strlen(rn));
+    gw_json_str(b, rn, strlen(rn));
     const char *up = c->backend && c->ep >= 0 && (uint32_t)c->ep < c->backend->neps
                          ? c->backend->eps[c->ep].name
                          : "";
     bsn_buf_puts(b, ",\"upstream\":");
-    put_json_str(b, up, strlen(up));
+    gw_json_str(b, up, strlen(up));
     bsn_buf_printf(b, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu}\n",
                    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
                    (unsigned long long)((bsn_mono_ns() - c->start_ns) / 1000));

@@ -147,6 +147,8 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
         gw->tls_ctx = gw_tls_listener_ctx();
     }
     gw_hc_init(gw);
+    if (opts->otlp_endpoint && *opts->otlp_endpoint)
+        gw->otlp = gw_otlp_new(opts->otlp_endpoint);
     gw->admin_fd = -1;
     gw->log_fd = -1;
     gw->nthreads = opts->threads > 0 ? opts->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -181,6 +183,7 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
         w->rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)(t + 1) * 0xbf58476d1ce4e5b9ULL) ^
                  (uint64_t)getpid();
         bsn_buf_init(&w->log);
+        bsn_buf_init(&w->spans);
         bsn_timer_init(&w->sweep);
         bsn_timer_init(&w->accept_pause);
         for (int i = 0; i < opts->nlisten + opts->ntls_listen; i++) {
@@ -256,6 +259,7 @@ void
 bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
 {
     pthread_mutex_lock(&gw->mu);
+    uint64_t gen = ++gw->publish_gen, now_ms = bsn_mono_ms();
     for (size_t i = 0; i < cfg->nbackends; i++) {
         struct gw_backend *b = cfg->backends[i];
         for (uint32_t e = 0; e < b->neps; e++) {
@@ -276,8 +280,19 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
                 }
             }
             b->eps[e].host_id = (uint32_t)(id - 1);
+            /* slow start: an endpoint absent from the previous configuration is new (those
+             * of the first configuration that has endpoints are not) */
+            struct gw_host_info *hi = gw->host_info[id - 1];
+            if (!gw->had_endpoints)
+                hi->added_ms = 0;
+            else if (hi->seen_gen + 1 < gen)
+                hi->added_ms = now_ms;
+            hi->seen_gen = gen;
+            b->eps[e].added_ms = hi->added_ms;
         }
     }
+    for (size_t i = 0; i < cfg->nbackends && !gw->had_endpoints; i++)
+        gw->had_endpoints = cfg->backends[i]->neps > 0;
     for (size_t i = 0; i < cfg->nroutes; i++) {
         struct gw_route *r = cfg->routes[i];
         struct gw_stats *s = bsn_map_get(&gw->stats, r->name);
@@ -430,6 +445,7 @@ bsn_gw_metrics(struct bsn_gw *gw, struct bsn_buf *out)
     pthread_mutex_lock(&gw->mu);
     put_metrics_stats(gw, out);
     put_metrics_hosts(gw, out);
+    gw_otlp_metrics(gw, out);
     uint64_t conns = 0, reqs = 0, hits = 0;
     long open = 0;
     for (int t = 0; t < gw->nthreads; t++) {
@@ -544,6 +560,8 @@ bsn_gw_start(struct bsn_gw *gw, struct bsn_err *err)
             break;
         }
     }
+    if (!rc && gw->otlp)
+        rc = -gw_otlp_start(gw->otlp);
     if (!rc) {
         rc = -gw_hc_start(gw);
         if (rc)
@@ -640,6 +658,7 @@ bsn_gw_free(struct bsn_gw *gw)
             free(w->hosts[c]);
         free(w->rr);
         bsn_buf_fini(&w->log);
+        bsn_buf_fini(&w->spans);
         bsn_loop_free(w->loop);
     }
     free(gw->workers);
@@ -660,6 +679,7 @@ bsn_gw_free(struct bsn_gw *gw)
     free(gw->host_info);
     gw_rl_free(gw->rl);
     gw_hc_free(gw);
+    gw_otlp_free(gw->otlp); /* after the workers' last flush; sends what is queued */
     if (gw->tls_ctx)
         gw_tls_ctx_free(gw->tls_ctx);
     if (gw->admin_fd >= 0)

@@ -76,10 +76,11 @@ struct bsn_gw_options {
     int nlisten;
     const char *tls_listen[BSN_GW_MAX_LISTENERS]; /* HTTPS listeners (certificates by SNI) */
     int ntls_listen;
-    const char *admin;      /* "ADDR:PORT" for /metrics and /healthz, or NULL */
-    int threads;            /* <= 0: one per online CPU */
-    const char *access_log; /* NULL/"off", "stdout" or a file path */
-    bool no_http2;          /* TLS listeners offer only http/1.1 (default: h2 and http/1.1) */
+    const char *admin;         /* "ADDR:PORT" for /metrics and /healthz, or NULL */
+    int threads;               /* <= 0: one per online CPU */
+    const char *access_log;    /* NULL/"off", "stdout" or a file path */
+    bool no_http2;             /* TLS listeners offer only http/1.1 (default: h2 and http/1.1) */
+    const char *otlp_endpoint; /* "http://collector:4318": spans of traced routes as OTLP JSON */
 };
 
 /*

@@ -216,6 +216,7 @@ usage(FILE *out)
             "                     --config FILE|DIR\n"
             "                     [--threads N] [--access-log off|stdout|FILE]\n"
             "                     [--http2 on|off] (ALPN h2 on TLS listeners; default on)\n"
+            "                     [--otlp-endpoint http://HOST:4318] (OTLP/HTTP JSON spans)\n"
             "                     [--admin ADDR:PORT] [--log-level debug|info|warn|error]\n\n"
             "Runs the API gateway / ingress data plane. The configuration is Kubernetes objects\n"
             "(Ingress, Gateway, HTTPRoute, Service, EndpointSlice, Secret, GatewayPolicy) in\n"
@@ -263,6 +264,8 @@ bsn_cmd_gateway(int argc, char **argv)
             o.threads = (int)t;
         } else if (strcmp(a, "--access-log") == 0) {
             o.access_log = v;
+        } else if (strcmp(a, "--otlp-endpoint") == 0) {
+            o.otlp_endpoint = v;
         } else if (strcmp(a, "--http2") == 0) {
             if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
                 fprintf(stderr, "bosun gateway: --http2 %s: expected on|off\n", v);

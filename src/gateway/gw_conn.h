@@ -94,6 +94,9 @@ struct gw_conn {
     struct ssl_st *ssl; /* TLS client connection (tls.c), NULL for plain HTTP */
     bool tls_want_write, tls_pend, handshaken;
     bool via_h2; /* an HTTP/2 stream relayed by h2front.c (the client used TLS) */
+    bool traced; /* trace[] holds the traceparent sent upstream (otlp.c) */
+    char trace[56];
+    char parent_span[17]; /* the client's span id, "" when the trace started here */
     struct gw_conn *tls_next;
     size_t head_cache_len, cache_head_len;
     uint64_t cache_ttl_ms;
@@ -176,7 +179,15 @@ void gw_cache_capture_start(struct gw_conn *c, uint64_t ttl_ms);
 void gw_cache_capture(struct gw_conn *c, const char *data, size_t len);
 void gw_cache_capture_end(struct gw_conn *c, bool complete);
 void gw_cache_free(struct gw_worker *w);
+/* otlp.c: OTLP/HTTP JSON span export (see otlp.c) */
+struct gw_otlp *gw_otlp_new(const char *endpoint);
+int gw_otlp_start(struct gw_otlp *o);
+void gw_otlp_free(struct gw_otlp *o);
+void gw_otlp_flush(struct gw_worker *w);
+void gw_otlp_span(struct gw_conn *c);
+void gw_otlp_metrics(struct bsn_gw *gw, struct bsn_buf *out);
 /* accesslog.c */
+void gw_json_str(struct bsn_buf *b, const char *s, size_t n);
 void gw_log_request(struct gw_conn *c);
 void gw_log_flush(struct gw_worker *w);
 /* gateway.c */

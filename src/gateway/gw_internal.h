@@ -69,9 +69,14 @@ struct gw_policy {
 #define GW_P_COMP     0x800
 #define GW_P_CACHE    0x1000
 #define GW_P_TRACE    0x2000
+#define GW_P_LIMITS   0x4000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
+    /* slow start: new endpoints get a share rising to full over the window (0 = off) */
+    uint32_t slow_start_ms;
+    double slow_start_aggression; /* share = max(min, (age/window)^(1/aggression)) */
+    double slow_start_min;        /* minimum share, 0..1 */
     /* timeouts, ms (0 = none) */
     uint32_t connect_ms, request_ms, per_try_ms, idle_ms;
     /* retries */
@@ -123,6 +128,8 @@ struct gw_policy {
     /* response cache */
     int64_t cache_max_bytes, cache_max_object;
     uint64_t cache_ttl_ms;
+    /* request limits (0 = none) */
+    int64_t max_body;
 };
 
 /* --- backends --- */
@@ -130,8 +137,9 @@ struct gw_policy {
 struct gw_endpoint {
     struct sockaddr_storage sa;
     socklen_t salen;
-    char name[64];    /* "10.42.0.5:8080" */
-    uint32_t host_id; /* bound at publish: index into the gateway's host registry */
+    char name[64];     /* "10.42.0.5:8080" */
+    uint32_t host_id;  /* bound at publish: index into the gateway's host registry */
+    uint64_t added_ms; /* bound at publish: when it joined (monotonic ms; 0 = from the start) */
 };
 
 struct gw_ring_entry {

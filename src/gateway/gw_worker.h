@@ -46,6 +46,8 @@ struct gw_stats {
 struct gw_host_info {
     char name[64];
     atomic_int healthy; /* active health check verdict (1 until a check fails) */
+    uint64_t seen_gen;  /* last publish whose configuration had it (gw->mu) */
+    uint64_t added_ms;  /* when it (re)appeared after the first publish, for slow start */
 };
 
 /* Per-thread state of an upstream endpoint. */
@@ -98,6 +100,8 @@ struct gw_worker {
     struct bsn_timer accept_pause; /* accepts paused after EMFILE */
     bool draining;
     struct bsn_buf log;
+    struct bsn_buf spans; /* otlp.c: span objects not yet handed to the exporter */
+    uint64_t nspans;
     /* rate limiting: token buckets keyed by (route, key) hash; bounded, evicts on collision */
     struct gw_bucket *buckets;
     size_t nbuckets;
@@ -124,9 +128,12 @@ struct bsn_gw {
     struct gw_host_info **host_info;
     uint32_t nhosts;
     uint64_t reloads;
+    uint64_t publish_gen; /* publishes so far (gw->mu) */
+    bool had_endpoints;   /* a published configuration had endpoints (slow start) */
     struct gw_ratelimiter *rl;
-    void *tls_ctx;    /* listening SSL_CTX with the SNI callback, NULL without --tls-listen */
-    struct gw_hc *hc; /* active health checks (healthcheck.c) */
+    void *tls_ctx;        /* listening SSL_CTX with the SNI callback, NULL without --tls-listen */
+    struct gw_hc *hc;     /* active health checks (healthcheck.c) */
+    struct gw_otlp *otlp; /* span exporter (otlp.c), NULL without an endpoint */
     /* admin */
     int admin_fd;
     struct bsn_loop *admin_loop;

@@ -8,6 +8,7 @@
  * down. When no endpoint is available the selection ignores health (panic mode) rather than
  * failing every request.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,23 @@ available(struct gw_worker *w, const struct gw_backend *b, uint32_t i, uint64_t 
     return true;
 }
 
+/*
+ * Slow start: an endpoint that joined less than the window ago is taken with probability
+ * max(min, (age / window)^(1 / aggression)) when the balancer lands on it (Envoy's formula).
+ */
+static bool
+ramp_ok(struct gw_worker *w, const struct gw_policy *p, const struct gw_backend *b, uint32_t i,
+        uint64_t now)
+{
+    uint64_t added = b->eps[i].added_ms;
+    if (!p->slow_start_ms || !added || now >= added + p->slow_start_ms)
+        return true;
+    double f = pow((double)(now - added) / p->slow_start_ms, 1.0 / p->slow_start_aggression);
+    if (f < p->slow_start_min)
+        f = p->slow_start_min;
+    return (double)(gw_rand(w) >> 11) * 0x1p-53 < f;
+}
+
 static uint64_t
 hash_key(const struct gw_policy *p, const struct gw_lb_ctx *ctx)
 {
@@ -118,7 +136,8 @@ gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const struct 
     for (uint32_t i = 0; i < n && navail < 2; i++)
         navail += available(w, b, i, now) && (int)i != avoid;
     bool panic = navail == 0;
-#define OK(i) (panic ? (int)(i) != avoid || n == 1 : available(w, b, (i), now) && (int)(i) != avoid)
+#define OK(i)  (panic ? (int)(i) != avoid || n == 1 : available(w, b, (i), now) && (int)(i) != avoid)
+#define OKR(i) (OK(i) && ramp_ok(w, p, b, (i), now))
     switch (p->lb) {
     case GW_LB_HASH:
         if (b->ring) {
@@ -144,7 +163,7 @@ gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const struct 
         for (int tries = 0; tries < 2; tries++) {
             for (int k = 0; k < 4; k++) {
                 uint32_t e = (uint32_t)(gw_rand(w) % n);
-                if (!OK(e))
+                if (!OKR(e))
                     continue;
                 struct gw_host *h = gw_host_get(w, b->eps[e].host_id);
                 int act = h ? h->active : 0;
@@ -162,7 +181,7 @@ gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const struct 
     case GW_LB_RANDOM: {
         uint32_t start = (uint32_t)(gw_rand(w) % n);
         for (uint32_t k = 0; k < n; k++)
-            if (OK((start + k) % n))
+            if (OKR((start + k) % n))
                 return (int)((start + k) % n);
         break;
     }
@@ -173,8 +192,12 @@ gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const struct 
     if (b->idx < w->nrr)
         start = w->rr[b->idx]++;
     for (uint32_t k = 0; k < n; k++)
+        if (OKR((start + k) % n))
+            return (int)((start + k) % n);
+    for (uint32_t k = 0; k < n; k++)
         if (OK((start + k) % n))
             return (int)((start + k) % n);
+#undef OKR
 #undef OK
     return (int)(start % n);
 }

@@ -308,7 +308,7 @@ size_field(const json_t *o, const char *key, int64_t *out, struct bsn_err *err)
             return 0;
         }
 bad:
-    return bsn_err_set(err, 400, "Invalid", "spec.cache.%s: expected a size like 64Mi", key);
+    return bsn_err_set(err, 400, "Invalid", "spec: %s: expected a size like 64Mi", key);
 }
 
 static char *
@@ -457,6 +457,27 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
                                "spec.loadBalancer.type %s: expected RoundRobin, LeastRequest, "
                                "Random or ConsistentHash",
                                t);
+        const json_t *ss = json_object_get(o, "slowStart");
+        if (ss) {
+            p->slow_start_ms = 30000;
+            p->slow_start_aggression = 1.0;
+            p->slow_start_min = 0.1;
+            if (dur_field(ss, "window", &p->slow_start_ms, err, "spec.loadBalancer.slowStart") < 0)
+                return -1;
+            const json_t *ag = json_object_get(ss, "aggression");
+            if (ag && (!json_is_number(ag) || json_number_value(ag) <= 0))
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.loadBalancer.slowStart.aggression: expected a number > 0");
+            if (ag)
+                p->slow_start_aggression = json_number_value(ag);
+            const json_t *mn = json_object_get(ss, "minWeightPercent");
+            if (mn && (!json_is_integer(mn) || json_integer_value(mn) < 0 ||
+                       json_integer_value(mn) > 100))
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.loadBalancer.slowStart.minWeightPercent: expected 0..100");
+            if (mn)
+                p->slow_start_min = (double)json_integer_value(mn) / 100.0;
+        }
     }
     if ((o = json_object_get(spec, "timeouts"))) {
         p->set |= GW_P_TIMEOUTS;
@@ -671,6 +692,11 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             return -1;
         p->cache_ttl_ms = ttl;
     }
+    if ((o = json_object_get(spec, "limits"))) {
+        p->set |= GW_P_LIMITS;
+        if (size_field(o, "maxRequestBodySize", &p->max_body, err) < 0)
+            return -1;
+    }
     if ((o = json_object_get(spec, "headers"))) {
         p->set |= GW_P_HEADERS;
         if (gw_header_mod_parse(&p->req_hdr, json_object_get(o, "request"), false) < 0 ||
@@ -745,6 +771,9 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->lb = src->lb;
         dst->hash_src = src->hash_src;
         dst->hash_name = src->hash_name;
+        dst->slow_start_ms = src->slow_start_ms;
+        dst->slow_start_aggression = src->slow_start_aggression;
+        dst->slow_start_min = src->slow_start_min;
     }
     if (add & GW_P_TIMEOUTS) {
         dst->connect_ms = src->connect_ms;
@@ -822,6 +851,8 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
         dst->cache_max_object = src->cache_max_object;
         dst->cache_ttl_ms = src->cache_ttl_ms;
     }
+    if (add & GW_P_LIMITS)
+        dst->max_body = src->max_body;
     if (add & GW_P_HEADERS) {
         dst->req_hdr = src->req_hdr;
         dst->resp_hdr = src->resp_hdr;

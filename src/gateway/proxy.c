@@ -317,6 +317,8 @@ void
 gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const char *body)
 {
     size_t blen = body ? strlen(body) : 0;
+    if (c->req_left != 0 || (c->req_chunked && !c->req_done))
+        c->keep_alive = false; /* unread request body: cannot keep the conn (say so) */
     bsn_buf_reset(&c->head);
     bsn_buf_printf(&c->head,
                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -476,6 +478,9 @@ take_req_body(struct gw_conn *c, size_t off, struct iovec *pre, int npre)
         int rc = bsn_http_chunked_decode(&c->req_ch, data, &len);
         if (rc == BSN_HTTP_ERROR)
             return -1;
+        int64_t max = c->route->policy->max_body;
+        if (max > 0 && c->req_ch.total > (uint64_t)max)
+            return -3; /* chunked body over the policy's limit */
         if (rc >= 0) {
             last = true;
             c->pipe_off = off + len;
@@ -513,9 +518,10 @@ send_request(struct gw_conn *c)
         }
     } else {
         int rc = take_req_body(c, c->head_len, &pre, 1);
-        if (rc == -1) {
+        if (rc == -1 || rc == -3) {
             c->keep_alive = false;
-            gw_fail_reply(c, 400, "malformed chunked body\n");
+            gw_fail_reply(c, rc == -1 ? 400 : 413,
+                          rc == -1 ? "malformed chunked body\n" : "request body too large\n");
             return;
         }
         if (rc == -2) {
@@ -575,6 +581,14 @@ put_traceparent(struct gw_conn *c, struct bsn_buf *b, struct bsn_str in)
     }
     v[35] = '-';
     put_hex(v + 36, gw_rand(c->w) | 1, 16);
+    memcpy(c->trace, v, 55);
+    c->trace[55] = 0;
+    c->parent_span[0] = 0;
+    if (valid) {
+        memcpy(c->parent_span, in.base + 36, 16);
+        c->parent_span[16] = 0;
+    }
+    c->traced = true;
     v[55] = '\r';
     v[56] = '\n';
     bsn_buf_append(b, tp, 13 + 57);
@@ -780,6 +794,7 @@ start_request(struct gw_conn *c)
     c->bytes_out = 0;
     c->resp_started = false;
     c->aborted = false;
+    c->traced = false;
     if (c->req_chunked)
         bsn_http_chunked_init(&c->req_ch);
     bsn_buf_reset(&c->fwd);
@@ -794,6 +809,10 @@ start_request(struct gw_conn *c)
     const struct gw_policy *p = r->policy;
     uint64_t now = bsn_loop_now(w->loop);
     c->req_deadline = now + (p->request_ms ? p->request_ms : 86400000);
+    if (p->max_body > 0 && q->content_length > p->max_body) {
+        gw_local_reply(c, 413, NULL, "request body too large\n");
+        return;
+    }
     if (q->expect_continue && c->req_left > 0) {
         /* We stream the body anyway; tell the client to go ahead. */
         struct iovec iov = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
@@ -933,6 +952,8 @@ finish_request(struct gw_conn *c)
     }
     if (w->gw->log_fd >= 0)
         gw_log_request(c);
+    if (c->traced)
+        gw_otlp_span(c);
     if (c->cref) {
         gw_cfg_release(w, c->cref);
         c->cref = NULL;
@@ -1034,8 +1055,11 @@ client_read(struct gw_conn *c)
         if (c->state == C_BODY) {
             int rc = take_req_body(c, off, NULL, 0);
             if (rc < 0) {
+                c->keep_alive = false;
                 if (rc == -1)
                     gw_fail_reply(c, 400, "malformed chunked body\n");
+                else if (rc == -3)
+                    gw_fail_reply(c, 413, "request body too large\n");
                 else
                     gw_upstream_failed(c, GW_FAIL_RESET);
                 return;
@@ -1243,6 +1267,7 @@ gw_proxy_worker_fini(struct gw_worker *w)
     bsn_timer_stop(w->loop, &w->sweep);
     bsn_timer_stop(w->loop, &w->accept_pause);
     gw_log_flush(w);
+    gw_otlp_flush(w);
 }
 
 void

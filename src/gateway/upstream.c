@@ -173,5 +173,6 @@ gw_proxy_sweep(struct bsn_loop *loop, void *data)
         }
     }
     gw_log_flush(w);
+    gw_otlp_flush(w);
     bsn_timer_start(loop, &w->sweep, 1000, gw_proxy_sweep, w);
 }

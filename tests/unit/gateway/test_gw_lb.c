@@ -214,6 +214,75 @@ test_basic_auth(void **state)
     assert_null(gw_auth_basic(p, BSN_STR_LIT("Basic !!!")));
 }
 
+static const char *SLOW =
+    "kind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n---\n"
+    "kind: EndpointSlice\nmetadata: {name: s, labels: {kubernetes.io/service-name: s}}\n"
+    "ports: [{port: 8080}]\nendpoints: [{addresses: [10.0.2.1, 10.0.2.2%s]}]\n---\n"
+    "kind: GatewayPolicy\nmetadata: {name: slow}\nspec:\n"
+    "  targetRefs: [{kind: Service, name: s}]\n"
+    "  loadBalancer: {type: RoundRobin, slowStart: {window: 10s, minWeightPercent: 10}}\n---\n"
+    "kind: Ingress\nmetadata: {name: s}\nspec:\n  rules: [{http: {paths: [{path: /, pathType: "
+    "Prefix, backend: {service: {name: s, port: {number: 80}}}}]}}]\n";
+
+static void
+load_slow(struct bsn_gw *gw, bool third)
+{
+    struct bsn_err err = {0};
+    char y[2048];
+    snprintf(y, sizeof(y), SLOW, third ? ", 10.0.2.3" : "");
+    json_t *objs = bsn_yaml_parse(y, strlen(y), &err);
+    assert_non_null(objs);
+    assert_int_equal(bsn_gw_update(gw, objs, &err), 0);
+    json_decref(objs);
+}
+
+static void
+test_slow_start(void **state)
+{
+    struct bsn_err err = {0};
+    struct bsn_gw_options o = {.threads = 1};
+    struct bsn_gw *gw = bsn_gw_new(&o, &err);
+    assert_non_null(gw);
+    load_slow(gw, false);
+    struct gw_worker *w = &gw->workers[0];
+    struct fixture f = {gw, w, w->cur->cfg};
+    const struct gw_route *r = route(&f, "any");
+    assert_int_equal(r->backends[0].b->eps[0].added_ms, 0); /* the first config: no ramp */
+    load_slow(gw, true);                                    /* 10.0.2.3 joins */
+    f.cfg = w->cur->cfg;
+    r = route(&f, "any");
+    struct gw_backend *b = r->backends[0].b;
+    assert_int_equal(b->neps, 3);
+    int fresh = -1;
+    for (uint32_t e = 0; e < 3; e++)
+        if (strncmp(b->eps[e].name, "10.0.2.3", 8) == 0)
+            fresh = (int)e;
+    assert_true(fresh >= 0);
+    assert_true(b->eps[fresh].added_ms > 0);
+    for (uint32_t e = 0; e < 3; e++)
+        if ((int)e != fresh)
+            assert_int_equal(b->eps[e].added_ms, 0);
+    /* just joined: taken 10% of the times round robin lands on it (~1/30 of the requests) */
+    int counts[3] = {0};
+    b->eps[fresh].added_ms = bsn_loop_now(w->loop);
+    for (int i = 0; i < 6000; i++)
+        counts[gw_lb_pick_endpoint(w, r, b, &(struct gw_lb_ctx){0}, -1)]++;
+    assert_true(counts[fresh] > 60 && counts[fresh] < 400);
+    /* half-way through the window (aggression 1): half of its turns */
+    memset(counts, 0, sizeof(counts));
+    b->eps[fresh].added_ms = bsn_loop_now(w->loop) - 5000;
+    for (int i = 0; i < 6000; i++)
+        counts[gw_lb_pick_endpoint(w, r, b, &(struct gw_lb_ctx){0}, -1)]++;
+    assert_true(counts[fresh] > 700 && counts[fresh] < 1400);
+    /* after the window: a full share */
+    memset(counts, 0, sizeof(counts));
+    b->eps[fresh].added_ms = bsn_loop_now(w->loop) - 10001;
+    for (int i = 0; i < 6000; i++)
+        counts[gw_lb_pick_endpoint(w, r, b, &(struct gw_lb_ctx){0}, -1)]++;
+    assert_true(counts[fresh] >= 1999 && counts[fresh] <= 2001);
+    bsn_gw_free(gw);
+}
+
 int
 main(void)
 {
@@ -224,6 +293,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_least_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistent_hash, setup, teardown),
         cmocka_unit_test(test_rate_limiter),
+        cmocka_unit_test(test_slow_start),
         cmocka_unit_test_setup_teardown(test_basic_auth, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
