@@ -239,3 +239,47 @@ YAML
     [ "$output" = "second line" ]
     node_ready True
 }
+
+@test "kubectl exec and port-forward reach a pod on the standalone node through the proxy" {
+    start_agent
+    wait_for node_ready True
+    mkdir -p "$BOSUN_DIR/www-$MARK"
+    echo "pf-$MARK" >"$BOSUN_DIR/www-$MARK/index.html"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+  - name: web
+    image: python
+    command: ["/usr/bin/python3", "-m", "http.server", "--bind", "\$(POD_IP)", "18080", "--directory", "$BOSUN_DIR/www-$MARK"]
+    env:
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    readinessProbe:
+      tcpSocket: {port: 18080}
+      periodSeconds: 1
+YAML
+    wait_for pod_ready web True
+    # the streaming subresources are wired when the kubelet answers a plain GET with 400
+    # (not an upgrade request) rather than 404 (not served)
+    code="$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$BOSUN_DIR/data/node-token")" \
+        "https://127.0.0.1:$KPORT/api/v1/namespaces/default/pods/web/exec?command=true&stdout=true")"
+    [ "$code" != 404 ] || skip "exec is not in this build"
+    run kubectl exec web -- sh -c "echo out-$MARK; echo err-$MARK >&2; exit 3"
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"out-$MARK"* ]]
+    [[ "$output" == *"err-$MARK"* ]]
+    run bash -c "echo in-$MARK | kubectl exec -i web -- cat"
+    [ "$status" -eq 0 ]
+    [ "$output" = "in-$MARK" ]
+    lport="$(free_port)"
+    kubectl port-forward pod/web "$lport:18080" >"$BOSUN_DIR/pf.log" 2>&1 &
+    pf=$!
+    wait_for curl -sf "http://127.0.0.1:$lport/index.html"
+    run curl -s "http://127.0.0.1:$lport/index.html"
+    kill "$pf" 2>/dev/null || true
+    wait "$pf" 2>/dev/null || true
+    [ "$output" = "pf-$MARK" ]
+}
