@@ -4,6 +4,7 @@
 #include "api/cache.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +17,10 @@ dup_or_null(const char *s)
     return s ? bsn_strdup(s) : NULL;
 }
 
-struct bsn_obj *
-bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev)
+/* The common part: key, bucket, revisions and the parsed fields filters need; sets
+ * metadata.resourceVersion in the tree. */
+static struct bsn_obj *
+obj_alloc(const char *key, json_t *tree, int64_t rev, int64_t create_rev, const char *rv)
 {
     struct bsn_obj *o = bsn_calloc(1, sizeof(*o));
     o->refs = 1;
@@ -33,8 +36,6 @@ bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev)
         meta = json_object();
         json_object_set_new(tree, "metadata", meta);
     }
-    char rv[32];
-    snprintf(rv, sizeof(rv), "%lld", (long long)rev);
     json_object_set_new(meta, "resourceVersion", json_string(rv));
     o->ns = bsn_strdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
     o->name = bsn_strdup(json_string_value(json_object_get(meta, "name")) ?: "");
@@ -42,10 +43,118 @@ bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev)
     json_t *labels = json_object_get(meta, "labels");
     if (json_is_object(labels))
         o->labels = json_deep_copy(labels);
+    return o;
+}
+
+struct bsn_obj *
+bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev)
+{
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%lld", (long long)rev);
+    struct bsn_obj *o = obj_alloc(key, tree, rev, create_rev, rv);
     o->json = json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!o->json)
         o->json = bsn_strdup("{}");
     o->len = strlen(o->json);
+    return o;
+}
+
+/* Past the JSON string starting at p ('"'), or NULL. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Past the compact JSON value starting at p, or NULL. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    int depth = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '"') {
+            p = skip_string(p, end);
+            if (!p)
+                return NULL;
+            if (depth == 0)
+                return p;
+            continue;
+        }
+        if (ch == '{' || ch == '[')
+            depth++;
+        else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return p; /* end of a scalar inside the enclosing container */
+            if (--depth == 0)
+                return p + 1;
+        } else if (ch == ',' && depth == 0)
+            return p;
+        p++;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* Offset of the closing brace of the top-level "metadata" object in compact JSON, and
+ * whether that object is empty; -1 when there is none. */
+static long
+metadata_end(const char *s, size_t len, bool *empty)
+{
+    const char *p = s, *end = s + len;
+    if (p >= end || *p != '{')
+        return -1;
+    p++;
+    while (p < end && *p == '"') {
+        const char *k = p;
+        p = skip_string(p, end);
+        if (!p || p >= end || *p != ':')
+            return -1;
+        bool is_meta = p - k == 10 && !memcmp(k, "\"metadata\"", 10);
+        const char *v = ++p;
+        p = skip_value(p, end);
+        if (!p)
+            return -1;
+        if (is_meta) {
+            if (*v != '{' || p[-1] != '}')
+                return -1;
+            *empty = p - v == 2;
+            return (long)(p - 1 - s);
+        }
+        if (p < end && *p == ',')
+            p++;
+    }
+    return -1;
+}
+
+struct bsn_obj *
+bsn_obj_new_json(const char *key, json_t *tree, const char *json_norv, size_t len, int64_t rev,
+                 int64_t create_rev)
+{
+    bool empty = false;
+    long at = json_norv ? metadata_end(json_norv, len, &empty) : -1;
+    if (at < 0 || json_object_get(json_object_get(tree, "metadata"), "resourceVersion"))
+        return bsn_obj_new(key, tree, rev, create_rev);
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%lld", (long long)rev);
+    struct bsn_obj *o = obj_alloc(key, tree, rev, create_rev, rv);
+    char ins[64];
+    int n = snprintf(ins, sizeof(ins), "%s\"resourceVersion\":\"%s\"", empty ? "" : ",", rv);
+    o->len = len + (size_t)n;
+    o->json = bsn_malloc(o->len + 1);
+    memcpy(o->json, json_norv, (size_t)at);
+    memcpy(o->json + at, ins, (size_t)n);
+    memcpy(o->json + at + n, json_norv + at, len - (size_t)at);
+    o->json[o->len] = '\0';
     return o;
 }
 
@@ -126,6 +235,16 @@ bsn_event_line(struct bsn_event *e, size_t *len)
     }
     *len = e->line_len;
     return e->line;
+}
+
+/* The wire line is only needed while the event is being written out: the ring keeps the
+ * object, not a second copy of it. */
+static void
+event_drop_line(struct bsn_event *e)
+{
+    free(e->line);
+    e->line = NULL;
+    e->line_len = 0;
 }
 
 void
@@ -216,6 +335,13 @@ void
 bsn_cache_publish(struct bsn_cache *c, const char *key, struct bsn_obj *obj, struct bsn_obj *tomb,
                   int64_t rev)
 {
+    bsn_cache_publish_tree(c, key, obj, tomb, rev, NULL);
+}
+
+void
+bsn_cache_publish_tree(struct bsn_cache *c, const char *key, struct bsn_obj *obj,
+                       struct bsn_obj *tomb, int64_t rev, json_t *tree)
+{
     struct bsn_obj *cur = obj ? obj : tomb;
     assert(cur);
     struct bsn_bucket *b = bsn_cache_bucket(c, cur->rkey, true);
@@ -238,10 +364,13 @@ bsn_cache_publish(struct bsn_cache *c, const char *key, struct bsn_obj *obj, str
     if (rev > c->rev)
         c->rev = rev;
     ring_push(c, e);
+    e->tree = tree;
     for (struct bsn_watcher *w = b->watchers, *next; w; w = next) {
         next = w->next; /* the callback may unwatch itself */
         w->fn(w, e);
     }
+    e->tree = NULL;
+    event_drop_line(e);
     bsn_event_unref(e);
 }
 
@@ -260,8 +389,10 @@ bsn_cache_replay(struct bsn_cache *c, const char *rkey, int64_t after, struct bs
         return -1;
     for (size_t i = 0; i < c->ring_len; i++) {
         struct bsn_event *e = c->ring[(c->ring_head + i) % c->ring_cap];
-        if (e->rev > after && strcmp(e->obj->rkey, rkey) == 0)
+        if (e->rev > after && strcmp(e->obj->rkey, rkey) == 0) {
             w->fn(w, e);
+            event_drop_line(e);
+        }
     }
     return 0;
 }

@@ -36,6 +36,13 @@ struct bsn_obj {
  * The tree is borrowed.
  */
 struct bsn_obj *bsn_obj_new(const char *key, json_t *tree, int64_t rev, int64_t create_rev);
+/*
+ * Same, from the tree's serialization without metadata.resourceVersion (json_norv, what the
+ * store keeps): resourceVersion is spliced into the bytes instead of serializing again. The
+ * result is byte for byte what bsn_obj_new gives. The tree still gets its resourceVersion.
+ */
+struct bsn_obj *bsn_obj_new_json(const char *key, json_t *tree, const char *json_norv, size_t len,
+                                 int64_t rev, int64_t create_rev);
 struct bsn_obj *bsn_obj_ref(struct bsn_obj *o);
 void bsn_obj_unref(struct bsn_obj *o);
 /* A fresh mutable tree parsed from the object's JSON. */
@@ -49,7 +56,10 @@ struct bsn_event {
     int64_t rev;
     struct bsn_obj *obj;  /* for DELETED: the last version, resourceVersion = deletion rev */
     struct bsn_obj *prev; /* previous version for MODIFIED (selector transitions), or NULL */
-    char *line;           /* cached "{"type":..,"object":..}\n", built on first use */
+    /* the parsed object, set only while the publish fans the event out (NULL on replay):
+     * in-process watchers share it read-only instead of parsing the wire line */
+    json_t *tree;
+    char *line; /* "{"type":..,"object":..}\n", built on first use, dropped after fan-out */
     size_t line_len;
     int refs;
 };
@@ -94,6 +104,10 @@ struct bsn_bucket *bsn_cache_bucket(struct bsn_cache *c, const char *rkey, bool 
  */
 void bsn_cache_publish(struct bsn_cache *c, const char *key, struct bsn_obj *obj,
                        struct bsn_obj *tomb, int64_t rev);
+/* Same, with the parsed object (borrowed; must equal the object's JSON and never be mutated
+ * by watchers) handed to watchers as bsn_event.tree during the fan-out. */
+void bsn_cache_publish_tree(struct bsn_cache *c, const char *key, struct bsn_obj *obj,
+                            struct bsn_obj *tomb, int64_t rev, json_t *tree);
 /* Loads an object without an event (startup). */
 void bsn_cache_load(struct bsn_cache *c, struct bsn_obj *obj);
 /*

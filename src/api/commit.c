@@ -36,7 +36,9 @@ api_write(struct bsn_apiserver *s, int type, const char *key, json_t *tree,
     struct pending *p = bsn_calloc(1, sizeof(*p));
     p->key = bsn_strdup(key);
     p->type = type;
-    p->tree = json_deep_copy(tree);
+    /* a reference, not a copy: every caller drops the tree right after queueing it and
+     * nothing mutates a queued tree except the commit itself (resourceVersion) */
+    p->tree = json_incref(tree);
     p->res = res;
     struct pending *prev = bsn_map_get(&s->overlay, key);
     if (prev)
@@ -193,11 +195,14 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
             continue;
         }
         int64_t rev = j->ops[i].rev;
-        struct bsn_obj *o = bsn_obj_new(p->key, p->tree, rev, j->ops[i].create_rev);
+        /* the stored bytes plus the resourceVersion: no second serialization; in-process
+         * watchers get the tree itself (read-only) instead of parsing the event */
+        struct bsn_obj *o = bsn_obj_new_json(p->key, p->tree, j->vals[i], j->ops[i].value_len, rev,
+                                             j->ops[i].create_rev);
         if (p->type == BSN_STORE_DELETE)
-            bsn_cache_publish(&s->cache, p->key, NULL, o, rev);
+            bsn_cache_publish_tree(&s->cache, p->key, NULL, o, rev, p->tree);
         else
-            bsn_cache_publish(&s->cache, p->key, o, NULL, rev);
+            bsn_cache_publish_tree(&s->cache, p->key, o, NULL, rev, p->tree);
         p->result = o;
         if (p->type == BSN_STORE_DELETE && !strncmp(p->key, "core/services/", 14))
             api_release_service(s, p->tree);

@@ -96,6 +96,9 @@ struct api_sink_ops {
     void (*on_close)(struct req_ctx *c, void (*cb)(void *data), void *data);
     /* frees the context once the request is finished */
     void (*release)(struct req_ctx *c);
+    /* optional (in-process readers): a watch event as the parsed object, borrowed and
+     * read-only, instead of its wire line; returns -1 when the reader is gone */
+    int (*stream_event)(struct req_ctx *c, const char *type, json_t *obj);
 };
 extern const struct api_sink_ops api_http_sink;
 

@@ -69,6 +69,13 @@ static void
 send_event(struct watch_conn *wc, enum bsn_event_type type, struct bsn_event *e,
            struct bsn_obj *obj)
 {
+    if (!wc->table && !wc->convert && e && e->tree && type == e->type && obj == e->obj &&
+        wc->c->sink->stream_event) {
+        /* an in-process reader shares the published tree: nothing to serialize or parse */
+        if (!wc->closed && wc->c->sink->stream_event(wc->c, bsn_event_type_name(type), e->tree) < 0)
+            wc->closed = true;
+        return;
+    }
     if (!wc->table && !wc->convert && e && type == e->type && obj == e->obj) {
         size_t len;
         const char *line = bsn_event_line(e, &len);

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/time.h"
 #include "codec/json.h"
 #include "codec/quantity.h"
 #include "controllers/ctrl.h"
@@ -26,12 +27,15 @@ struct bsn_scheduler {
     struct bsn_ctrl *ctx;
     struct bsn_informer *nodes, *pods;
     struct bsn_workqueue *q;
+    /* retry of the unschedulable pods after a burst of changes */
+    struct bsn_timer flush_timer;
+    uint64_t flush_first_ms;
     struct bsn_map node_map;      /* name -> struct bsn_sched_node* */
     struct bsn_sched_node **list; /* nodes that exist */
     size_t nlist;
     bool list_dirty;
     struct bsn_map placed;    /* pod key -> struct placed* */
-    struct bsn_map unsched;   /* pod key -> strdup(last message) */
+    struct bsn_map unsched;   /* pod key -> struct unsched_ent* (last report) */
     struct bsn_map owner_cnt; /* "uid|node" -> (uintptr_t)count */
     size_t rr;
     uint64_t bound;
@@ -130,15 +134,37 @@ unplace(struct bsn_scheduler *s, const char *key)
     }
 }
 
-/* Something changed that may let unschedulable pods fit: queue them all again. */
+/* Cluster changes come in bursts (a drain, nodes joining or uncordoned one after another): the
+ * unschedulable pods are retried once the burst is over, FLUSH_QUIET_MS after its last
+ * change but at most FLUSH_MAX_MS after its first, instead of once per change (each retry
+ * of a pod that still does not fit costs a status write and an Event). */
+#define FLUSH_QUIET_MS 20
+#define FLUSH_MAX_MS   200
+
 static void
-flush_unschedulable(struct bsn_scheduler *s)
+flush_now(struct bsn_loop *loop, void *data)
 {
+    struct bsn_scheduler *s = data;
     const char *k;
     void *v;
     size_t it = 0;
     while (bsn_map_next(&s->unsched, &it, &k, &v))
         bsn_workqueue_add(s->q, k);
+}
+
+/* Something changed that may let unschedulable pods fit: queue them all again. */
+static void
+flush_unschedulable(struct bsn_scheduler *s)
+{
+    if (s->unsched.len == 0)
+        return;
+    uint64_t now = bsn_mono_ms();
+    if (!bsn_timer_active(&s->flush_timer))
+        s->flush_first_ms = now;
+    uint64_t last = s->flush_first_ms + FLUSH_MAX_MS;
+    uint64_t delay = now + FLUSH_QUIET_MS <= last ? FLUSH_QUIET_MS : last > now ? last - now : 0;
+    bsn_timer_stop(s->ctx->loop, &s->flush_timer);
+    bsn_timer_start(s->ctx->loop, &s->flush_timer, delay, flush_now, s);
 }
 
 static bool
@@ -309,10 +335,35 @@ bind_done(int status, const char *body, size_t len, void *data)
     free(b);
 }
 
+/* What was last reported about an unschedulable pod (one allocation: free() frees it). */
+struct unsched_ent {
+    uint64_t at_ms; /* when it was written */
+    unsigned reports;
+    char msg[];
+};
+
+/* A pod whose failure message keeps changing (nodes joining one by one, ...) is reported
+ * again only after an interval that starts at 1 s and doubles per report up to 10 s (upstream's
+ * pod back-off); it is looked at again when the interval is over and what is true then is
+ * reported. Binding never waits for this. */
+static uint64_t
+report_interval(const struct unsched_ent *ue)
+{
+    unsigned n = ue->reports > 4 ? 4 : ue->reports;
+    uint64_t ms = 1000ull << (n ? n - 1 : 0);
+    return ms > 10000 ? 10000 : ms;
+}
+
 static void
 report_unschedulable(struct bsn_scheduler *s, const char *key, const json_t *pod, const char *msg)
 {
-    const char *prev = bsn_map_get(&s->unsched, key);
+    struct unsched_ent *ue = bsn_map_get(&s->unsched, key);
+    const char *prev = ue ? ue->msg : NULL;
+    uint64_t now_ms = bsn_mono_ms();
+    if (prev && strcmp(prev, msg) && now_ms - ue->at_ms < report_interval(ue)) {
+        bsn_workqueue_add_after(s->q, key, report_interval(ue) - (now_ms - ue->at_ms));
+        return;
+    }
     json_t *cond = NULL;
     size_t i;
     json_t *c;
@@ -327,7 +378,14 @@ report_unschedulable(struct bsn_scheduler *s, const char *key, const json_t *pod
     bool same = cond && !strcmp(json_string_value(json_object_get(cond, "message")) ?: "", msg);
     if (!(prev && !strcmp(prev, msg)))
         bsn_ctrl_event(s->ctx, pod, "Warning", "FailedScheduling", "%s", msg);
-    free(bsn_map_put(&s->unsched, key, bsn_strdup(msg)));
+    if (!prev || strcmp(prev, msg)) {
+        size_t ml = strlen(msg);
+        struct unsched_ent *ne = bsn_malloc(sizeof(*ne) + ml + 1);
+        ne->at_ms = now_ms;
+        ne->reports = ue ? ue->reports + 1 : 1;
+        memcpy(ne->msg, msg, ml + 1);
+        free(bsn_map_put(&s->unsched, key, ne));
+    }
     if (same)
         return;
     char now[40];
@@ -463,6 +521,7 @@ bsn_scheduler_new(struct bsn_ctrl *ctx)
     bsn_map_init(&s->node_map);
     bsn_map_init(&s->placed);
     bsn_map_init(&s->unsched);
+    bsn_timer_init(&s->flush_timer);
     bsn_map_init(&s->owner_cnt);
     s->q = bsn_workqueue_new(ctx->loop, "scheduler", schedule_one, s);
     s->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
@@ -479,6 +538,7 @@ bsn_scheduler_free(struct bsn_scheduler *s)
 {
     if (!s)
         return;
+    bsn_timer_stop(s->ctx->loop, &s->flush_timer);
     bsn_workqueue_free(s->q);
     void *v;
     size_t it = 0;
