@@ -142,6 +142,18 @@ local_stream_write(struct req_ctx *c, const char *data, size_t n)
     return 0;
 }
 
+static int
+local_stream_event(struct req_ctx *c, const char *type, json_t *obj)
+{
+    struct local_req *lr = (struct local_req *)c;
+    struct bsn_client_watch *w = lr->watch;
+    if (!w || w->stopped)
+        return -1;
+    if (w->on_event)
+        w->on_event(type, obj, w->data);
+    return w->stopped ? -1 : 0;
+}
+
 static void
 watch_unlink(struct bsn_client_watch *w)
 {
@@ -191,7 +203,7 @@ local_on_close(struct req_ctx *c, void (*cb)(void *data), void *data)
 
 static const struct api_sink_ops local_sink = {
     local_add_header, local_respond,  local_stream_start, local_stream_write,
-    local_stream_end, local_on_close, local_release,
+    local_stream_end, local_on_close, local_release,      local_stream_event,
 };
 
 struct bsn_client *

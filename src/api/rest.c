@@ -491,18 +491,44 @@ spec_changed(const json_t *a, const json_t *b)
     return false;
 }
 
+/* The members of objects a and b other than skip1 and skip2 are equal. */
+static bool
+same_members(const json_t *a, const json_t *b, const char *skip1, const char *skip2)
+{
+    if (!json_is_object(a) || !json_is_object(b))
+        return bsn_json_equal(a, b);
+    const char *k;
+    json_t *v;
+    size_t na = 0, nb = 0;
+    json_object_foreach((json_t *)a, k, v)
+    {
+        if (!strcmp(k, skip1) || !strcmp(k, skip2))
+            continue;
+        na++;
+        if (!bsn_json_equal(v, json_object_get(b, k)))
+            return false;
+    }
+    json_object_foreach((json_t *)b, k, v)
+    {
+        if (strcmp(k, skip1) && strcmp(k, skip2))
+            nb++;
+    }
+    return na == nb;
+}
+
+/* Equal but for metadata.resourceVersion and metadata.managedFields (compared in place: an
+ * update of a large object must not copy it to find out it changed nothing). */
 static bool
 same_ignoring_rv(const json_t *a, const json_t *b)
 {
-    json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
-    json_object_del(json_object_get(x, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(y, "metadata"), "resourceVersion");
-    json_object_del(json_object_get(x, "metadata"), "managedFields");
-    json_object_del(json_object_get(y, "metadata"), "managedFields");
-    bool eq = bsn_json_equal(x, y);
-    json_decref(x);
-    json_decref(y);
-    return eq;
+    if (!json_is_object(a) || !json_is_object(b))
+        return bsn_json_equal(a, b);
+    json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    if (!same_members(a, b, "metadata", "metadata"))
+        return false;
+    if (!ma || !mb)
+        return ma == mb;
+    return same_members(ma, mb, "resourceVersion", "managedFields");
 }
 
 /* ------------------------------------------------------------------ create */
@@ -731,9 +757,7 @@ do_update_tree(struct req_ctx *c, json_t *tree, json_t *old, int64_t cur_rev, co
         json_decref(old);
         return;
     }
-    json_t *oldcmp = json_deep_copy(old);
-    bool same = same_ignoring_rv(oldcmp, tree);
-    json_decref(oldcmp);
+    bool same = same_ignoring_rv(old, tree);
     if (same || c->dry_run) {
         /* no-op update: answer with the current object, nothing written */
         if (same) {
