@@ -254,8 +254,11 @@ grpc_done(int ok, const char *msg, void *data)
     struct agent_probe *pr = data;
     pr->grpc = NULL; /* freed by the call */
     if (!ok)
-        bsn_debug("agent", "%s probe of %s/%s: %s", probe_field[pr->kind], pr->ctr->pod->name,
-                  pr->ctr->name, msg);
+        bsn_debug("agent", "%s probe of %s/%s failed: %s",
+                  pr->kind == PROBE_STARTUP    ? "startup"
+                  : pr->kind == PROBE_LIVENESS ? "liveness"
+                                               : "readiness",
+                  pr->ctr->pod->name, pr->ctr->name, msg);
     finish(pr, ok);
 }
 

@@ -55,16 +55,17 @@ void bsn_client_watch_stop(struct bsn_client_watch *w);
  *
  * The same client over HTTPS (or HTTP) to a real API server, for a standalone node agent.
  * Requests go over kept-alive HTTP/1.1 connections, at most BSN_CLIENT_REMOTE_MAX_INFLIGHT at
- * once (more wait in a queue, in order); each watch holds its own connection and its stream
- * is parsed line by line (bsn_watch_parser below, lines capped at BSN_WATCH_LINE_MAX). The
- * callbacks keep the local semantics: always from the loop, never from inside the call that
+ * once (more wait in a queue, in order; requests on the wire may complete in any order, so
+ * callers that need ordering wait for the answer); each watch holds its own connection and its
+ * stream is parsed line by line (bsn_watch_parser below, lines capped at BSN_WATCH_LINE_MAX).
+ * The callbacks keep the local semantics: always from the loop, never from inside the call that
  * started the request. A request that fails before an answer (connection refused, TLS error,
  * timeout after 30 s) completes with status 503 and a Status body saying why; a watch whose
  * connection fails or whose stream breaks is closed with status 503 (ERROR events set the
  * status as with the local client). Reconnecting is the caller's job, as with the local one.
  *
- * url: "https://host:port" (or "http://..."); token: bearer token (may be NULL); ca_file:
- * PEM file to verify the server with (NULL = the system CAs; a standalone agent takes it from
+ * url: "https://host:port" (or "http://..."); token: bearer token (may be NULL); ca_file: PEM
+ * file to verify the server with (NULL = the system CAs; a standalone agent takes it from
  * --ca-file or its kubeconfig's certificate-authority-data). NULL with err on a bad URL or
  * unreadable CA file.
  */
