@@ -909,6 +909,12 @@ finish_policies(struct ctx *c)
 {
     struct bsn_gw_config *cfg = c->cfg;
     gw_policy_defaults(&cfg->default_policy);
+    /* aggregate parts name Services in their policy's namespace */
+    for (size_t i = 0; i < cfg->npolicies; i++) {
+        struct gw_policy *p = cfg->policies[i];
+        for (int k = 0; k < p->nagg; k++)
+            p->agg[k].backend = backend_get(c, p->ns, p->agg[k].service, p->agg[k].port, NULL);
+    }
     for (size_t i = 0; i < cfg->nroutes; i++) {
         struct gw_route *r = cfg->routes[i];
         struct gw_policy *eff = bsn_calloc(1, sizeof(*eff));

@@ -93,8 +93,9 @@ struct gw_conn {
     bool cacheable, caching;
     struct ssl_st *ssl; /* TLS client connection (tls.c), NULL for plain HTTP */
     bool tls_want_write, tls_pend, handshaken;
-    bool via_h2; /* an HTTP/2 stream relayed by h2front.c (the client used TLS) */
-    bool traced; /* trace[] holds the traceparent sent upstream (otlp.c) */
+    bool via_h2;        /* an HTTP/2 stream relayed by h2front.c (the client used TLS) */
+    bool traced;        /* trace[] holds the traceparent sent upstream (otlp.c) */
+    struct gw_agg *agg; /* aggregation in progress (aggregate.c) */
     char trace[56];
     char parent_span[17]; /* the client's span id, "" when the trace started here */
     struct gw_conn *tls_next;
@@ -125,6 +126,12 @@ void gw_pool_put(struct gw_worker *w, struct gw_upconn *u);
 struct gw_upconn *gw_pool_get(struct gw_worker *w, uint32_t host_id);
 /* proxy.c */
 void gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const char *body);
+void gw_local_reply_ct(struct gw_conn *c, int status, const char *ctype, const char *extra_headers,
+                       const char *body, size_t blen);
+/* aggregate.c: answers the request from several backends' JSON; cancel on abort */
+struct gw_agg;
+void gw_agg_start(struct gw_conn *c);
+void gw_agg_cancel(struct gw_conn *c);
 /* Local reply, or cutting the connection when the response has started. */
 void gw_fail_reply(struct gw_conn *c, int status, const char *msg);
 /* proxy_resp.c */

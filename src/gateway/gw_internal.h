@@ -52,6 +52,17 @@ struct gw_cred {
     char *user;   /* forwarded as X-Auth-User */
 };
 
+struct gw_backend;
+
+/* One upstream request of an aggregating route (policy "aggregate", aggregate.c). */
+struct gw_agg_part {
+    char *name;    /* key in the merged JSON object */
+    char *service; /* Service in the policy's namespace */
+    int port;
+    char *path;                 /* request path (and query) sent to it */
+    struct gw_backend *backend; /* resolved by the config compiler */
+};
+
 struct gw_policy {
     /* which fields were set (for merging a route policy over a service policy) */
     unsigned set;
@@ -70,6 +81,7 @@ struct gw_policy {
 #define GW_P_CACHE    0x1000
 #define GW_P_TRACE    0x2000
 #define GW_P_LIMITS   0x4000
+#define GW_P_AGG      0x8000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -130,6 +142,11 @@ struct gw_policy {
     uint64_t cache_ttl_ms;
     /* request limits (0 = none) */
     int64_t max_body;
+    /* request aggregation: the route answers with the merged JSON of these requests */
+    struct gw_agg_part *agg;
+    int nagg;
+    uint32_t agg_timeout_ms;
+    char *ns; /* the policy's namespace (aggregate parts resolve there) */
 };
 
 /* --- backends --- */

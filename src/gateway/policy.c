@@ -692,6 +692,43 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             return -1;
         p->cache_ttl_ms = ttl;
     }
+    p->ns = bsn_strdup(ns ? ns : "default");
+    if ((o = json_object_get(spec, "aggregate"))) {
+        p->set |= GW_P_AGG;
+        p->agg_timeout_ms = 5000;
+        if (dur_field(o, "timeout", &p->agg_timeout_ms, err, "spec.aggregate") < 0)
+            return -1;
+        const json_t *parts = json_object_get(o, "parts");
+        if (!json_is_array(parts) || json_array_size(parts) == 0 || json_array_size(parts) > 16)
+            return bsn_err_set(err, 400, "Invalid",
+                               "spec.aggregate.parts: expected 1 to 16 {name, service, port, "
+                               "path}");
+        p->agg = bsn_calloc(json_array_size(parts), sizeof(*p->agg));
+        size_t i;
+        const json_t *pt;
+        json_array_foreach(parts, i, pt)
+        {
+            const char *name = json_string_value(json_object_get(pt, "name"));
+            const char *svc = json_string_value(json_object_get(pt, "service"));
+            const char *path = json_string_value(json_object_get(pt, "path"));
+            json_int_t port = json_integer_value(json_object_get(pt, "port"));
+            if (!name || !*name || !svc || !*svc || port <= 0 || port > 65535 ||
+                (path && path[0] != '/'))
+                return bsn_err_set(err, 400, "Invalid",
+                                   "spec.aggregate.parts[%zu]: needs name, service, port and a "
+                                   "path starting with /",
+                                   i);
+            for (int k = 0; k < p->nagg; k++)
+                if (strcmp(p->agg[k].name, name) == 0)
+                    return bsn_err_set(err, 400, "Invalid",
+                                       "spec.aggregate.parts: duplicate name %s", name);
+            struct gw_agg_part *a = &p->agg[p->nagg++];
+            a->name = bsn_strdup(name);
+            a->service = bsn_strdup(svc);
+            a->port = (int)port;
+            a->path = bsn_strdup(path ? path : "/");
+        }
+    }
     if ((o = json_object_get(spec, "limits"))) {
         p->set |= GW_P_LIMITS;
         if (size_field(o, "maxRequestBodySize", &p->max_body, err) < 0)
@@ -740,6 +777,13 @@ gw_policy_fini(struct gw_policy *p)
     for (int i = 0; i < p->gzip_ntypes; i++)
         free(p->gzip_types[i]);
     free(p->gzip_types);
+    for (int i = 0; i < p->nagg; i++) {
+        free(p->agg[i].name);
+        free(p->agg[i].service);
+        free(p->agg[i].path);
+    }
+    free(p->agg);
+    free(p->ns);
 }
 
 void
@@ -853,6 +897,11 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
     }
     if (add & GW_P_LIMITS)
         dst->max_body = src->max_body;
+    if (add & GW_P_AGG) {
+        dst->agg = src->agg;
+        dst->nagg = src->nagg;
+        dst->agg_timeout_ms = src->agg_timeout_ms;
+    }
     if (add & GW_P_HEADERS) {
         dst->req_hdr = src->req_hdr;
         dst->resp_hdr = src->resp_hdr;

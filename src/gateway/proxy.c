@@ -156,6 +156,7 @@ static void
 conn_free(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
+    gw_agg_cancel(c);
     bsn_timer_stop(w->loop, &c->timer);
     bsn_timer_stop(w->loop, &c->retry_timer);
     if (c->fd >= 0) {
@@ -316,14 +317,22 @@ gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer,
 void
 gw_local_reply(struct gw_conn *c, int status, const char *extra_headers, const char *body)
 {
-    size_t blen = body ? strlen(body) : 0;
+    gw_local_reply_ct(c, status, "text/plain; charset=utf-8", extra_headers, body,
+                      body ? strlen(body) : 0);
+}
+
+void
+gw_local_reply_ct(struct gw_conn *c, int status, const char *ctype, const char *extra_headers,
+                  const char *body, size_t blen)
+{
     if (c->req_left != 0 || (c->req_chunked && !c->req_done))
         c->keep_alive = false; /* unread request body: cannot keep the conn (say so) */
     bsn_buf_reset(&c->head);
     bsn_buf_printf(&c->head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
                    "Content-Length: %zu\r\n%s%s\r\n",
-                   status, bsn_http_status_text(status), blen, extra_headers ? extra_headers : "",
+                   status, bsn_http_status_text(status), ctype, blen,
+                   extra_headers ? extra_headers : "",
                    c->keep_alive ? "" : "Connection: close\r\n");
     struct iovec iov[2] = {{c->head.data, c->head.len}, {(void *)body, c->is_head ? 0 : blen}};
     c->status = status;
@@ -835,6 +844,11 @@ start_request(struct gw_conn *c)
         redirect_reply(c);
         return;
     }
+    if (r->policy->nagg > 0) {
+        set_deadline(c, now + r->policy->agg_timeout_ms + 1000);
+        gw_agg_start(c);
+        return;
+    }
     c->cacheable = gw_cache_request(c);
     if (c->cacheable && gw_cache_serve(c)) {
         c->req_done = true;
@@ -915,6 +929,7 @@ finish_request(struct gw_conn *c)
     struct gw_worker *w = c->w;
     const struct gw_route *r = c->route;
     uint64_t idle_ms = r && r->policy->idle_ms ? r->policy->idle_ms : GW_IDLE_TIMEOUT_MS;
+    gw_agg_cancel(c);
     if (c->up) {
         struct gw_upconn *u = c->up;
         c->up = NULL;
