@@ -217,6 +217,12 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
     }
     a->node = bsn_strdup(o->node_name && *o->node_name ? o->node_name : hn);
     a->node_ip = o->node_ip ? bsn_strdup(o->node_ip) : NULL;
+    bool podnet = !strcmp(kind, "oci") && (o->net_attach || o->net_add);
+    a->pod_cidr = podnet && o->pod_cidr ? bsn_strdup(o->pod_cidr) : NULL;
+    a->net_add = podnet ? o->net_add : NULL;
+    a->net_data = o->net_data;
+    a->cluster_dns_ip = bsn_strdup(o->cluster_dns_ip ? o->cluster_dns_ip : "10.43.0.10");
+    a->cluster_domain = bsn_strdup(o->cluster_domain ? o->cluster_domain : "cluster.local");
     a->control_plane = o->control_plane;
     bsn_map_init(&a->pods);
     bsn_map_init(&a->containers);
@@ -235,10 +241,17 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
         .images = a->images,
         .on_exit = on_exit_cb,
         .on_exit_data = a,
+        /* the pod network: oci sandboxes only (the process runtime shares the host's) */
+        .net_attach = podnet && !o->net_add ? o->net_attach : NULL,
+        .net_detach = podnet ? o->net_detach : NULL,
+        .net_data = o->net_data,
     };
     a->rt = bsn_runtime_new(loop, &ro, err);
     if (!a->rt)
         goto fail;
+    /* release the pod network of an earlier run's sandboxes while their netns still exist */
+    if (podnet && o->net_gc)
+        o->net_gc(o->net_data, NULL, NULL);
     bsn_runtime_cleanup_stale(a->rt);
     if (!a->api) {
         /* standalone: the handlers serve the kubelet server through a pod host */
@@ -267,6 +280,9 @@ fail:
     bsn_map_fini(&a->containers);
     free(a->node);
     free(a->node_ip);
+    free(a->pod_cidr);
+    free(a->cluster_dns_ip);
+    free(a->cluster_domain);
     free(a->data_dir);
     free(a);
     return NULL;
@@ -306,6 +322,9 @@ bsn_agent_free(struct bsn_agent *a)
         bsn_api_podhost_free(a->api);
     free(a->node);
     free(a->node_ip);
+    free(a->pod_cidr);
+    free(a->cluster_dns_ip);
+    free(a->cluster_domain);
     free(a->data_dir);
     free(a);
 }

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 
 #include "base/err.h"
+#include "runtime/runtime.h"
 
 struct bsn_loop;
 struct bsn_apiserver;
@@ -46,6 +47,25 @@ struct bsn_agent_opts {
                                  * NULL = "0.0.0.0:10250" (port 0: any free port) */
     const char *kubelet_token;  /* standalone: bearer token kubelet requests must carry */
     unsigned metrics_interval_ms; /* usage sampling and push period; 0 = 15000 */
+    /* The pod network of the oci runtime (net/cni.h: bsn_cni_attach, bsn_cni_detach,
+     * bsn_cni_gc with the bsn_cni as net_data; NULL = sandboxes get only loopback and pods
+     * report the node's IP). net_gc runs once at start, before an earlier run's sandboxes are
+     * removed; pod_cidr goes into the Node's spec.podCIDR(s). */
+    bsn_runtime_net_attach_fn net_attach;
+    bsn_runtime_net_detach_fn net_detach;
+    /* ADD off the loop (bsn_cni_attach_async): used instead of net_attach when set; the
+     * containers wait for done, which runs on the loop */
+    int (*net_add)(void *net_data, const char *sandbox_id, const char *netns_path,
+                   const struct bsn_sandbox_config *cfg,
+                   void (*done)(void *data, int rc, const char *ip, const struct bsn_err *err),
+                   void *data);
+    int (*net_gc)(void *net_data, bool (*alive)(void *data, const char *sandbox_id), void *data);
+    void *net_data;
+    const char *pod_cidr;
+    /* resolv.conf of dnsPolicy ClusterFirst: nameserver (NULL = 10.43.0.10) and cluster domain
+     * (NULL = cluster.local) */
+    const char *cluster_dns_ip;
+    const char *cluster_domain;
 };
 
 /* Creates the runtime, registers the node and starts the pod watch and the pod subresource

@@ -108,6 +108,8 @@ struct agent_pod {
     struct agent_ctr *ctrs;
     size_t ninit, nctrs; /* ctrs[0..ninit) are init containers */
     bool terminating, stopping, delete_sent, terminal, finished;
+    bool net_pending; /* the pod network's ADD for net_sandbox runs (worker.c) */
+    char net_sandbox[65];
     int stops_pending;
     struct bsn_timer sync_timer;
     /* status writes: one in flight, the latest pending */
@@ -126,6 +128,12 @@ struct bsn_agent {
     struct bsn_image_store *images;
     char *node;
     char *node_ip;
+    char *pod_cidr, *cluster_dns_ip, *cluster_domain; /* pod network (agent.h) */
+    int (*net_add)(void *net_data, const char *sandbox_id, const char *netns_path,
+                   const struct bsn_sandbox_config *cfg,
+                   void (*done)(void *data, int rc, const char *ip, const struct bsn_err *err),
+                   void *data);
+    void *net_data;
     char *data_dir;
     bool control_plane;
     bool closing;

@@ -177,6 +177,15 @@ node_annotations(struct bsn_agent *a)
     return an;
 }
 
+/* spec: this node's slice of the pod network (podCIDR/podCIDRs), when the agent runs one */
+static json_t *
+node_spec(struct bsn_agent *a)
+{
+    if (!a->pod_cidr)
+        return json_object();
+    return json_pack("{s:s,s:[s]}", "podCIDR", a->pod_cidr, "podCIDRs", a->pod_cidr);
+}
+
 static void
 write_done(int status, const char *body, size_t len, void *data)
 {
@@ -211,6 +220,8 @@ node_created(int status, const char *body, size_t len, void *data)
         snprintf(path, sizeof(path), "/api/v1/nodes/%s", a->node);
         json_t *patch = json_pack("{s:{s:o,s:o}}", "metadata", "labels", node_labels(a),
                                   "annotations", node_annotations(a));
+        if (a->pod_cidr)
+            json_object_set_new(patch, "spec", node_spec(a));
         bsn_client_request_json(a->cl, "PATCH", path, "application/merge-patch+json", patch,
                                 write_done, a);
         json_decref(patch);
@@ -283,9 +294,9 @@ register_node(struct bsn_loop *loop, void *data)
     struct bsn_agent *a = data;
     BSN_UNUSED(loop);
     json_t *node =
-        json_pack("{s:s,s:s,s:{s:s,s:o,s:o},s:{},s:o}", "apiVersion", "v1", "kind", "Node",
+        json_pack("{s:s,s:s,s:{s:s,s:o,s:o},s:o,s:o}", "apiVersion", "v1", "kind", "Node",
                   "metadata", "name", a->node, "labels", node_labels(a), "annotations",
-                  node_annotations(a), "spec", "status", node_status(a));
+                  node_annotations(a), "spec", node_spec(a), "status", node_status(a));
     bsn_client_request_json(a->cl, "POST", "/api/v1/nodes", NULL, node, node_created, a);
     json_decref(node);
 }

@@ -713,9 +713,195 @@ terminate(struct agent_pod *p)
 
 /* ---- the sync ---- */
 
+/* The sandbox's network inputs: hostPorts (portmap) and resolv.conf per dnsPolicy, by
+ * kubelet's rules: ClusterFirst (ClusterFirstWithHostNet with hostNetwork) = the cluster DNS
+ * IP, "<ns>.svc.<domain> svc.<domain> <domain>" + the host's searches, ndots:5; Default (and
+ * ClusterFirst with hostNetwork) = the host's resolv.conf; None = nothing; then dnsConfig's
+ * nameservers and searches are appended and its options merged by name. */
+#define SB_MAX_PORTS 64
+#define SB_MAX_DNS   40
+struct sb_net {
+    struct bsn_port_mapping ports[SB_MAX_PORTS];
+    size_t nports;
+    const char *ns[SB_MAX_DNS + 1], *search[SB_MAX_DNS + 1], *opt[SB_MAX_DNS + 1];
+    size_t nns, nsearch, nopt;
+    char *host;               /* the host's resolv.conf, tokenised in place */
+    char *cluster[3];         /* cluster search domains */
+    char *merged[SB_MAX_DNS]; /* options rewritten by dnsConfig */
+    size_t nmerged;
+};
+
+static void
+sb_add(const char **v, size_t *n, size_t max, const char *x)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(v[i], x))
+            return;
+    if (*n < max)
+        v[(*n)++] = x;
+}
+
+static void
+sb_add_opt(struct sb_net *n, const char *o)
+{
+    size_t kl = strcspn(o, ":");
+    for (size_t i = 0; i < n->nopt; i++) {
+        if (strncmp(n->opt[i], o, kl) || (n->opt[i][kl] != ':' && n->opt[i][kl] != '\0'))
+            continue;
+        if (n->nmerged < SB_MAX_DNS) { /* same option: the pod's value wins */
+            n->merged[n->nmerged] = bsn_strdup(o);
+            n->opt[i] = n->merged[n->nmerged++];
+        }
+        return;
+    }
+    if (n->nopt < SB_MAX_DNS)
+        n->opt[n->nopt++] = o;
+}
+
+static void
+sb_host_dns(struct sb_net *n, bool servers, bool searches, bool options)
+{
+    FILE *f = fopen("/etc/resolv.conf", "re");
+    if (!f)
+        return;
+    n->host = bsn_calloc(1, 65537);
+    size_t len = fread(n->host, 1, 65536, f);
+    fclose(f);
+    n->host[len] = '\0';
+    size_t base = n->nsearch; /* the cluster's searches stay first */
+    char *save = NULL;
+    for (char *line = strtok_r(n->host, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *ls = NULL, *key = strtok_r(line, " \t\r", &ls);
+        if (!key || key[0] == '#' || key[0] == ';')
+            continue;
+        bool is_search = !strcmp(key, "search") || !strcmp(key, "domain");
+        if (is_search)
+            n->nsearch = base; /* the last search/domain line wins (resolv.conf(5)) */
+        for (char *v = strtok_r(NULL, " \t\r", &ls); v; v = strtok_r(NULL, " \t\r", &ls)) {
+            if (servers && !strcmp(key, "nameserver"))
+                sb_add(n->ns, &n->nns, SB_MAX_DNS, v);
+            else if (searches && is_search)
+                sb_add(n->search, &n->nsearch, SB_MAX_DNS, v);
+            else if (options && !strcmp(key, "options"))
+                sb_add_opt(n, v);
+        }
+    }
+}
+
+static void
+sb_net_build(struct agent_pod *p, struct sb_net *n)
+{
+    memset(n, 0, sizeof(*n));
+    size_t i, j;
+    json_t *c, *pt;
+    json_array_foreach(bsn_json_path(p->pod, "spec.containers"), i, c)
+    {
+        json_array_foreach(json_object_get(c, "ports"), j, pt)
+        {
+            int hp = (int)bsn_json_int(pt, "hostPort", 0);
+            if (hp <= 0 || n->nports == SB_MAX_PORTS)
+                continue;
+            n->ports[n->nports++] = (struct bsn_port_mapping){
+                .container_port = (int)bsn_json_int(pt, "containerPort", 0),
+                .host_port = hp,
+                .protocol = bsn_json_str(pt, "protocol"),
+                .host_ip = bsn_json_str(pt, "hostIP"),
+            };
+        }
+    }
+    const char *policy = bsn_json_str(p->pod, "spec.dnsPolicy") ?: "ClusterFirst";
+    bool host_net = json_is_true(bsn_json_path(p->pod, "spec.hostNetwork"));
+    bool cluster = !strcmp(policy, "ClusterFirstWithHostNet") ||
+                   (!strcmp(policy, "ClusterFirst") && !host_net);
+    struct bsn_agent *a = p->a;
+    if (cluster) {
+        n->cluster[0] = bsn_sprintf("%s.svc.%s", p->ns, a->cluster_domain);
+        n->cluster[1] = bsn_sprintf("svc.%s", a->cluster_domain);
+        n->cluster[2] = bsn_strdup(a->cluster_domain);
+        n->ns[n->nns++] = a->cluster_dns_ip;
+        for (i = 0; i < 3; i++)
+            n->search[n->nsearch++] = n->cluster[i];
+        sb_host_dns(n, false, true, false);
+        n->opt[n->nopt++] = "ndots:5";
+    } else if (strcmp(policy, "None")) {
+        sb_host_dns(n, true, true, true);
+    }
+    json_t *dc = bsn_json_path(p->pod, "spec.dnsConfig"), *v;
+    json_array_foreach(json_object_get(dc, "nameservers"), i, v)
+    {
+        if (json_string_value(v))
+            sb_add(n->ns, &n->nns, SB_MAX_DNS, json_string_value(v));
+    }
+    json_array_foreach(json_object_get(dc, "searches"), i, v)
+    {
+        if (json_string_value(v))
+            sb_add(n->search, &n->nsearch, SB_MAX_DNS, json_string_value(v));
+    }
+    json_array_foreach(json_object_get(dc, "options"), i, v)
+    {
+        const char *name = bsn_json_str(v, "name"), *val = bsn_json_str(v, "value");
+        if (!name || !*name || n->nmerged == SB_MAX_DNS)
+            continue;
+        n->merged[n->nmerged] = val ? bsn_sprintf("%s:%s", name, val) : bsn_strdup(name);
+        sb_add_opt(n, n->merged[n->nmerged++]);
+    }
+    n->ns[BSN_MIN(n->nns, 3)] = NULL; /* resolvers use at most 3 (kubelet's limit) */
+    n->search[n->nsearch] = NULL;
+    n->opt[n->nopt] = NULL;
+}
+
+static void
+sb_net_free(struct sb_net *n)
+{
+    free(n->host);
+    for (size_t i = 0; i < 3; i++)
+        free(n->cluster[i]);
+    for (size_t i = 0; i < n->nmerged; i++)
+        free(n->merged[i]);
+}
+
+/* The pod network's ADD finished (net_add, off the loop): the pod IP goes into status and the
+ * pod's /etc/hosts before any container starts; a failure removes the sandbox and retries. */
+static void
+net_added(void *data, int rc, const char *ip, const struct bsn_err *err)
+{
+    struct agent_pod *p = data;
+    p->net_pending = false;
+    if (!p->gone && !p->a->closing && p->sandbox[0] && !strcmp(p->sandbox, p->net_sandbox)) {
+        struct bsn_err e2;
+        bsn_err_clear(&e2);
+        struct bsn_sandbox_status st;
+        if (rc < 0) {
+            bsn_warn("agent", "pod %s: create sandbox: attach pod network: %s", p->key, err->msg);
+            bsn_runtime_sandbox_remove(p->a->rt, p->sandbox, &e2);
+            p->sandbox[0] = '\0';
+            agent_pod_sync_soon(p, 2000);
+        } else {
+            snprintf(p->ip, sizeof(p->ip), "%s", ip);
+            struct bsn_sandbox_config cfg = {.name = p->name,
+                                             .hostname = bsn_json_str(p->pod, "spec.hostname")};
+            BSN_AUTOFREE char *hosts = bsn_runtime_hosts_content(&cfg, ip);
+            FILE *f = bsn_runtime_sandbox_status(p->a->rt, p->sandbox, &st, &e2) == 0
+                          ? fopen(st.hosts_path, "we")
+                          : NULL;
+            if (!f || fputs(hosts, f) < 0)
+                bsn_warn("agent", "pod %s: cannot write the pod IP into /etc/hosts", p->key);
+            if (f)
+                fclose(f);
+            agent_pod_sync_soon(p, 0);
+        }
+    } else if (!p->gone && !p->a->closing) {
+        agent_pod_sync_soon(p, 0); /* the sandbox went meanwhile: start over */
+    }
+    agent_pod_unref(p);
+}
+
+/* 0 ready, 1 pending (the pod network's ADD runs; a sync follows), -1 failed */
 static int
 ensure_sandbox(struct agent_pod *p)
 {
+    if (p->net_pending)
+        return 1;
     if (p->sandbox[0])
         return 0;
     struct bsn_err err;
@@ -727,17 +913,41 @@ ensure_sandbox(struct agent_pod *p)
         .hostname = bsn_json_str(p->pod, "spec.hostname"),
         .log_dir = p->log_dir,
     };
+    struct sb_net net;
+    sb_net_build(p, &net);
+    cfg.ports = net.ports;
+    cfg.nports = net.nports;
+    cfg.dns = (struct bsn_dns_config){net.ns, net.search, net.opt};
     char id[65];
-    if (bsn_runtime_sandbox_create(p->a->rt, &cfg, id, &err) < 0) {
+    int rc = bsn_runtime_sandbox_create(p->a->rt, &cfg, id, &err);
+    if (rc < 0) {
+        sb_net_free(&net);
         bsn_warn("agent", "pod %s: create sandbox: %s", p->key, err.msg);
         return -1;
     }
     snprintf(p->sandbox, sizeof(p->sandbox), "%s", id);
     struct bsn_sandbox_status st;
-    if (bsn_runtime_sandbox_status(p->a->rt, id, &st, &err) == 0 && st.ip[0])
+    bool have_st = bsn_runtime_sandbox_status(p->a->rt, id, &st, &err) == 0;
+    if (p->a->net_add && have_st && st.netns_path[0]) {
+        /* the pod network's ADD off the loop; containers wait for net_added */
+        snprintf(p->net_sandbox, sizeof(p->net_sandbox), "%s", id);
+        p->net_pending = true;
+        agent_pod_ref(p);
+        rc = p->a->net_add(p->a->net_data, id, st.netns_path, &cfg, net_added, p);
+        sb_net_free(&net);
+        if (rc == 0)
+            return 1;
+        p->net_pending = false;
+        agent_pod_unref(p);
+        bsn_runtime_sandbox_remove(p->a->rt, id, &err);
+        p->sandbox[0] = '\0';
+        return -1;
+    }
+    sb_net_free(&net);
+    if (have_st && st.ip[0])
         snprintf(p->ip, sizeof(p->ip), "%s", st.ip);
     else
-        snprintf(p->ip, sizeof(p->ip), "%s", p->a->node_ip); /* no pod network yet */
+        snprintf(p->ip, sizeof(p->ip), "%s", p->a->node_ip); /* no pod network */
     return 0;
 }
 
@@ -761,10 +971,15 @@ pod_sync(struct agent_pod *p)
             agent_pod_sync_soon(p, 5000);
         return;
     }
-    if (ensure_sandbox(p) < 0) {
-        agent_pod_sync_soon(p, 2000);
+    int sbrc = ensure_sandbox(p);
+    if (sbrc != 0) { /* failed: retry; pending: the pod network's ADD ends with a sync */
+        if (sbrc < 0)
+            agent_pod_sync_soon(p, 2000);
+        else
+            agent_pod_write_status(p);
         return;
     }
+
     const char *policy = bsn_json_str(p->pod, "spec.restartPolicy") ?: "Always";
     bool init_done = true;
     for (size_t i = 0; i < p->ninit; i++) {

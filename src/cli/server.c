@@ -32,6 +32,7 @@
 #include "scheduler/scheduler.h"
 #include "http/tls.h"
 #include "loop/loop.h"
+#include "net/cni.h"
 #include "store/store.h"
 
 static void
@@ -71,6 +72,13 @@ server_usage(FILE *out)
                  "  --cluster-dns ADDR:PORT serve the cluster DNS zone (Services, EndpointSlices)\n"
                  "                          on this address, UDP and TCP (default: off)\n"
                  "  --cluster-domain NAME   the cluster zone (default cluster.local)\n"
+                 "  --cluster-dns-ip IP     nameserver of pods with dnsPolicy ClusterFirst\n"
+                 "                          (default 10.43.0.10)\n"
+                 "  --cluster-cidr CIDR     pod network of the cluster (default 10.42.0.0/16)\n"
+                 "  --pod-cidr CIDR         this node's slice of it (default: the first /24)\n"
+                 "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
+                 "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
+                 "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -190,10 +198,17 @@ bsn_cmd_server(int argc, char **argv)
         {"disable-gateway", no_argument, NULL, 1204},
         {"cluster-dns", required_argument, NULL, 1301},
         {"cluster-domain", required_argument, NULL, 1302},
+        {"cluster-dns-ip", required_argument, NULL, 1401},
+        {"cluster-cidr", required_argument, NULL, 1402},
+        {"pod-cidr", required_argument, NULL, 1403},
+        {"cni-bin-dir", required_argument, NULL, 1404},
+        {"cni-conf-dir", required_argument, NULL, 1405},
+        {"cni-bridge", required_argument, NULL, 1406},
         {NULL, 0, NULL, 0},
     };
     struct bsn_controllers_opts copts = {0};
     struct bsn_agent_opts agopts = {.control_plane = true};
+    struct bsn_cni_opts cnio = {0}; /* the oci runtime's pod network (net/cni.h) */
     bool no_agent = false;
     const char *data_dir = NULL, *listen = "127.0.0.1:6443", *advertise = NULL;
     const char *store_kind = "sqlite";
@@ -278,6 +293,24 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1302:
             cluster_domain = optarg;
+            break;
+        case 1401:
+            agopts.cluster_dns_ip = optarg;
+            break;
+        case 1402:
+            cnio.cluster_cidr = optarg;
+            break;
+        case 1403:
+            cnio.pod_cidr = optarg;
+            break;
+        case 1404:
+            cnio.bin_dir = optarg;
+            break;
+        case 1405:
+            cnio.conf_dir = optarg;
+            break;
+        case 1406:
+            cnio.bridge = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -400,6 +433,22 @@ bsn_cmd_server(int argc, char **argv)
     /* a simulated cluster runs no real pods unless an agent flag asks for it */
     if (copts.sim_nodes > 0 && !agopts.runtime && !agopts.node_name)
         no_agent = true;
+    struct bsn_cni *cni = NULL;
+    if (!no_agent && geteuid() == 0 && (!agopts.runtime || !strcmp(agopts.runtime, "oci"))) {
+        cnio.data_dir = dir;
+        cnio.node_name = agopts.node_name;
+        cnio.loop = loop;
+        cni = bsn_cni_new(&cnio, &err);
+        if (!cni)
+            bsn_error("server", "pod network: %s (pods get only loopback)", err.msg);
+        agopts.net_attach = cni ? bsn_cni_attach : NULL;
+        agopts.net_detach = cni ? bsn_cni_detach : NULL;
+        agopts.net_add = cni ? bsn_cni_attach_async : NULL;
+        agopts.net_gc = cni ? bsn_cni_gc : NULL;
+        agopts.net_data = cni;
+        agopts.pod_cidr = cni ? bsn_cni_pod_cidr(cni) : NULL;
+    }
+    agopts.cluster_domain = cluster_domain;
     if (!no_agent) {
         agopts.data_dir = dir;
         agopts.api = api;
@@ -432,6 +481,7 @@ bsn_cmd_server(int argc, char **argv)
     bsn_embed_dns_stop(dns);
     bsn_embed_gateway_stop(gateway);
     bsn_agent_free(agent);
+    bsn_cni_free(cni);
     bsn_scheduler_free(sched);
     bsn_controllers_free(ctrls);
     bsn_ctrl_free(ctrl);
