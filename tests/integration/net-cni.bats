@@ -2,8 +2,9 @@
 # The CNI pod network of the oci runtime (root + runc + containernetworking-plugins; skipped
 # otherwise): the default bridge network on a unique bridge and subnet, pod IPs in the node's
 # slice, pod to pod by IP, a pod to itself (hairpin), hostPort through portmap on the node
-# address, resolv.conf per dnsPolicy, the IP kept across a server restart, and everything
-# released on deletion (netns, veths, host-local allocations, iptables rules).
+# address, the outside world through masquerade, resolv.conf per dnsPolicy, the IP kept across
+# a server restart or crash, and everything released on deletion (netns, veths, host-local
+# allocations, iptables rules).
 
 load helpers
 
@@ -52,6 +53,11 @@ setup_file() {
 
 teardown_file() {
     [ -n "${BOSUN_DIR:-}" ] || return 0
+    if [ -f "$BOSUN_DIR/outside.pid" ]; then
+        kill "$(cat "$BOSUN_DIR/outside.pid")" 2>/dev/null || true
+    fi
+    ip netns del "bsnout$NET" 2>/dev/null || true
+    ip link del "bsvo$NET" 2>/dev/null || true
     stop_server
     for _ in $(seq 1 40); do pgrep -f "$MARK" >/dev/null || break; sleep 0.1; done
     pkill -KILL -f "$MARK" 2>/dev/null || true
@@ -266,4 +272,39 @@ YAML
     run kubectl delete pod crash --timeout=60s
     [ "$status" -eq 0 ]
     eventually "[ ! -e '$IPAM/$IP1' ] && [ \$(ls /sys/class/net/$BRIDGE/brif | wc -l) -eq 0 ]"
+}
+
+@test "cni: pods reach the outside world through masquerade" {
+    # "outside": a namespace behind a veth on another subnet, with a web server that logs
+    # its clients; a pod's request reaches it from the node's address, not the pod IP
+    ip netns add "bsnout$NET"
+    ip link add "bsvo$NET" type veth peer name "bsvi$NET" netns "bsnout$NET"
+    ip addr add "10.214.$NET.1/30" dev "bsvo$NET"
+    ip link set "bsvo$NET" up
+    ip -n "bsnout$NET" addr add "10.214.$NET.2/30" dev "bsvi$NET"
+    ip -n "bsnout$NET" link set "bsvi$NET" up
+    mkdir -p "$BOSUN_DIR/outside"
+    echo "outside-$MARK" >"$BOSUN_DIR/outside/index.html"
+    ip netns exec "bsnout$NET" python3 -m http.server 8099 --bind "10.214.$NET.2" \
+        --directory "$BOSUN_DIR/outside" >"$BOSUN_DIR/outside.log" 2>&1 &
+    echo $! >"$BOSUN_DIR/outside.pid"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: out}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: bb-$MARK:1
+    command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://10.214.$NET.2:8099/ && break; sleep 0.5; done; exec sleep 1000.$MARK"]
+YAML
+    wait_log out "outside-$MARK"
+    grep -q "^10\.214\.$NET\.1 .*GET / " "$BOSUN_DIR/outside.log"
+    run grep -c "^$PREFIX" "$BOSUN_DIR/outside.log"
+    [ "$output" = "0" ]
+    run kubectl delete pod out --timeout=60s
+    [ "$status" -eq 0 ]
 }
