@@ -117,6 +117,9 @@ spec:
   - name: c
     image: bb-$MARK:1
     ports: [{containerPort: 80, hostPort: $HOSTPORT}]
+    readinessProbe: # the agent reaches the pod IP across the bridge
+      httpGet: {path: /index.html, port: 80}
+      periodSeconds: 1
     env:
     - name: POD_IP
       valueFrom: {fieldRef: {fieldPath: status.podIP}}
