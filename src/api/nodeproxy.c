@@ -27,8 +27,11 @@
 #include "base/mem.h"
 #include "http/tls.h"
 
-#define CONNECT_TIMEOUT_S 10
+#define CONNECT_TIMEOUT_S 10 /* connect and TLS handshake with the kubelet */
 #define PUMP_BUF          (32u << 10)
+#define MAX_PROXIED       256 /* streams proxied at once (one thread each); more get 503 */
+
+static _Atomic int proxied; /* streams being proxied now */
 
 struct proxy {
     int cfd; /* the client (kubectl) */
@@ -99,14 +102,13 @@ dial(const char *host, int port)
         return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
+        /* bounded connect and handshake; cleared once the TLS session is up */
         struct timeval tv = {.tv_sec = CONNECT_TIMEOUT_S};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
             close(fd);
             fd = -1;
-        } else {
-            struct timeval zero = {0};
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
         }
     }
     freeaddrinfo(ai);
@@ -190,6 +192,9 @@ proxy_thread(void *arg)
         answer_502(p, why);
         goto out;
     }
+    struct timeval zero = {0};
+    setsockopt(kfd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof(zero));
+    setsockopt(kfd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
     if (p_write_all(kfd, kssl, p->head.data, p->head.len) < 0 ||
         (p->cin_len && p_write_all(kfd, kssl, p->cin, p->cin_len) < 0)) {
         answer_502(p, "writing the request to the kubelet failed");
@@ -210,6 +215,7 @@ out:
     free(p->cout);
     bsn_buf_fini(&p->head);
     free(p);
+    proxied--;
     return NULL;
 }
 
@@ -266,6 +272,14 @@ api_nodeproxy(struct req_ctx *c, const struct bsn_obj *o)
         json_decref(pod);
         return true;
     }
+    if (proxied >= MAX_PROXIED) {
+        api_reply_status(c, 503, "ServiceUnavailable",
+                         "too many pod streams proxied to nodes (%d); try again later",
+                         MAX_PROXIED);
+        json_decref(node);
+        json_decref(pod);
+        return true;
+    }
     if (c->sink != &api_http_sink || !c->req) {
         api_reply_status(c, 400, "BadRequest",
                          "pods/%s of pods on node %s is only served over HTTP", c->sub, nn);
@@ -318,12 +332,14 @@ api_nodeproxy(struct req_ctx *c, const struct bsn_obj *o)
     p->cin_len = up.in_len;
     p->cout = up.out;
     p->cout_len = up.out_len;
+    proxied++;
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, proxy_thread, p) != 0) {
         bsn_warn("apiserver", "%s: cannot start the proxy thread", p->what);
+        proxied--;
         if (p->cssl)
             SSL_free(p->cssl);
         close(p->cfd);
