@@ -738,8 +738,16 @@ conn_new(struct bsn_http_server *srv, int fd, const struct sockaddr *sa, SSL *ad
 int
 bsn_http_server_adopt_tls(struct bsn_http_server *srv, int fd, SSL *ssl, const struct sockaddr *sa)
 {
-    if (srv->draining || srv->freeing) {
-        SSL_free(ssl);
+    return bsn_http_server_adopt(srv, fd, ssl, sa, false, NULL, 0);
+}
+
+int
+bsn_http_server_adopt(struct bsn_http_server *srv, int fd, SSL *ssl, const struct sockaddr *sa,
+                      bool h2, const void *pre, size_t pre_len)
+{
+    if (srv->draining || srv->freeing || pre_len > IN_CAP) {
+        if (ssl)
+            SSL_free(ssl);
         close(fd);
         return -1;
     }
@@ -748,8 +756,13 @@ bsn_http_server_adopt_tls(struct bsn_http_server *srv, int fd, SSL *ssl, const s
         return -1;
     const unsigned char *alpn = NULL;
     unsigned alen = 0;
-    SSL_get0_alpn_selected(ssl, &alpn, &alen);
-    if (alen == 2 && memcmp(alpn, "h2", 2) == 0 && bsn_h2_start(c) < 0) {
+    if (ssl)
+        SSL_get0_alpn_selected(ssl, &alpn, &alen);
+    if (pre_len) {
+        bsn_buf_append(&c->in, pre, pre_len);
+        c->in.data[c->in.len] = 0;
+    }
+    if ((h2 || (alen == 2 && memcmp(alpn, "h2", 2) == 0)) && bsn_h2_start(c) < 0) {
         bsn_srv_conn_close(c);
         return -1;
     }

@@ -122,6 +122,13 @@ void bsn_http_server_free(struct bsn_http_server *srv);
  */
 int bsn_http_server_adopt_tls(struct bsn_http_server *srv, int fd, SSL *ssl,
                               const struct sockaddr *sa);
+/*
+ * The general form: ssl may be NULL (a plain connection); h2 forces HTTP/2 (prior knowledge,
+ * "h2c": the client starts with the connection preface); pre[0..pre_len) are bytes already
+ * read from the connection (e.g. the preface), processed before anything else.
+ */
+int bsn_http_server_adopt(struct bsn_http_server *srv, int fd, SSL *ssl, const struct sockaddr *sa,
+                          bool h2, const void *pre, size_t pre_len);
 
 /* Value of the first header `name` (case-insensitive), or NULL. */
 const char *bsn_http_req_header(const struct bsn_http_req *req, const char *name);
