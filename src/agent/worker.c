@@ -659,7 +659,10 @@ static bool
 run_hook(struct agent_pod *p, struct agent_ctr *c, json_t *cmd, int64_t grace_ms, bool post)
 {
     size_t n = json_array_size(cmd);
-    if (!n || c->st != CT_RUNNING)
+    json_t *http = n ? NULL
+                     : bsn_json_path(c->spec, post ? "lifecycle.postStart.httpGet"
+                                                   : "lifecycle.preStop.httpGet");
+    if ((!n && !http) || c->st != CT_RUNNING)
         return false;
     const char **argv = bsn_calloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
@@ -667,7 +670,8 @@ run_hook(struct agent_pod *p, struct agent_ctr *c, json_t *cmd, int64_t grace_ms
     struct bsn_exec_config cfg = {.argv = argv, .fd_in = -1, .fd_out = -1, .fd_err = -1};
     struct bsn_err err;
     pid_t pid;
-    int rc = bsn_runtime_exec(p->a->rt, c->id, &cfg, &pid, &err);
+    int rc = http ? agent_http_hook(p, c, http, &pid, &err)
+                  : bsn_runtime_exec(p->a->rt, c->id, &cfg, &pid, &err);
     free(argv);
     if (rc < 0) {
         bsn_info("agent", "pod %s container %s: %s hook: %s", p->key, c->name,

@@ -346,6 +346,82 @@ YAML
     delete_clean ns
 }
 
+@test "process: httpGet postStart and preStop hooks reach their server" {
+    command -v python3 >/dev/null || skip "needs python3"
+    start_process
+    # a port of its own: pod IPs of the process runtime repeat across servers on one host
+    PORT="$(free_port)"
+    mkdir -p "/tmp/hp-$MARK/www"
+    echo ok >"/tmp/hp-$MARK/www/post"
+    echo ok >"/tmp/hp-$MARK/www/pre"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["python3", "-m", "http.server", "$PORT", "--bind", "\$(POD_IP)", "--directory", "/tmp/hp-$MARK/www"]
+    env:
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    readinessProbe:
+      tcpSocket: {port: $PORT}
+      periodSeconds: 1
+YAML
+    run kubectl wait --for=condition=Ready pod/web --timeout=30s
+    [ "$status" -eq 0 ]
+    ip="$(kubectl get pod web -o jsonpath='{.status.podIP}')"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: hooked}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    ports: [{name: web, containerPort: $PORT}]
+    lifecycle:
+      postStart:
+        httpGet: {host: "$ip", port: $PORT, path: /post, httpHeaders: [{name: X-Hook, value: post-$MARK}]}
+      preStop:
+        httpGet: {host: "$ip", port: web, path: /pre}
+YAML
+    run kubectl wait --for=condition=Ready pod/hooked --timeout=30s
+    [ "$status" -eq 0 ]
+    wait_for logs_have web "GET /post HTTP/1.1\" 200"
+    run kubectl logs web
+    [[ "$output" != *"GET /pre "* ]]
+    kubectl delete pod hooked --timeout=30s >/dev/null
+    wait_for logs_have web "GET /pre HTTP/1.1\" 200"
+    # a failing postStart hook (404) kills the container, as upstream
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: badhook}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "1000.$MARK"]
+    lifecycle:
+      postStart:
+        httpGet: {host: "$ip", port: $PORT, path: /missing}
+YAML
+    wait_for sh -c "kubectl get pod badhook -o jsonpath='{.status.phase}' | grep -q Failed"
+    delete_clean badhook
+    delete_clean web
+}
+
 @test "oci: volumes inside the container, readOnly, Memory emptyDir on tmpfs, termination message" {
     start_oci
     kubectl create configmap cfg --from-literal=greeting=hello-oci >/dev/null
