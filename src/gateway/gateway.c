@@ -142,8 +142,8 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
     bsn_map_init(&gw->host_ids);
     gw->host_info = bsn_calloc(GW_HOST_CHUNKS * GW_HOST_CHUNK, sizeof(*gw->host_info));
     gw->rl = gw_rl_new(16384);
+    gw_tls_set_h2(!opts->no_http2);
     if (opts->ntls_listen > 0) {
-        gw_tls_set_h2(!opts->no_http2);
         gw->tls_ctx = gw_tls_listener_ctx();
     }
     gw_hc_init(gw);

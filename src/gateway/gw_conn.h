@@ -93,7 +93,7 @@ struct gw_conn {
     bool cacheable, caching;
     struct ssl_st *ssl; /* TLS client connection (tls.c), NULL for plain HTTP */
     bool tls_want_write, tls_pend, handshaken;
-    bool via_h2;        /* an HTTP/2 stream relayed by h2front.c (the client used TLS) */
+    bool h2_tls;        /* an HTTP/2 stream relayed by h2front.c whose client used TLS */
     bool traced;        /* trace[] holds the traceparent sent upstream (otlp.c) */
     struct gw_agg *agg; /* aggregation in progress (aggregate.c) */
     char trace[56];
@@ -167,11 +167,14 @@ bool gw_tls_is_h2(struct gw_conn *c);
 /* Offer "h2" in ALPN on TLS listeners (default: when built with nghttp2). */
 void gw_tls_set_h2(bool on);
 /* h2front.c: HTTP/2 client connections (owned from now on: fd and ssl), drain, teardown. */
-int gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer);
+int gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer,
+                const void *pre, size_t pre_len);
+/* tls.c: whether HTTP/2 is offered (ALPN h2, and h2c prior knowledge on plain listeners) */
+bool gw_tls_h2_on(void);
 void gw_h2_drain(struct gw_worker *w);
 void gw_h2_fini(struct gw_worker *w);
 /* proxy.c: a connected client socket (a socketpair end from h2front.c) as a connection. */
-int gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool via_h2);
+int gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool https);
 /* proxy.c: writes to the client, through TLS when the connection has it */
 int gw_client_send(struct gw_conn *c, struct iovec *iov, int iovcnt);
 /* mirror.c */

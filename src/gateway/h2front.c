@@ -7,7 +7,8 @@
  * HTTP/1.1 request on its own socketpair whose other end is adopted by the proxy as a client
  * connection with the real client's address (gw_proxy_adopt): routing, filters, auth, rate
  * limits, retries, caching, compression, logs and metrics are exactly those of HTTP/1.1, and
- * X-Forwarded-Proto is "https". The response comes back as HTTP/1.1 (Content-Length,
+ * X-Forwarded-Proto is "https" (over TLS). Plain connections that open with the HTTP/2
+ * preface (prior knowledge, "h2c") are handed over the same way. The response comes back as HTTP/1.1 (Content-Length,
  * chunked or close-delimited; "Connection: close" is always asked for) and is streamed into
  * the HTTP/2 stream; when the client reads slowly (more than H2X_HIGH bytes buffered in the
  * stream) reading from the socketpair pauses, so a slow HTTP/2 reader stops the upstream like
@@ -325,7 +326,7 @@ h2x_handler(struct bsn_http_req *req, void *data)
     }
     struct sockaddr_storage peer;
     parse_remote(req->remote_addr, &peer);
-    if (gw_proxy_adopt(w, sv[0], &peer, true) < 0) {
+    if (gw_proxy_adopt(w, sv[0], &peer, req->tls) < 0) {
         close(sv[1]);
         static const char msg[] = "gateway overloaded\n";
         bsn_http_respond(req, 503, "text/plain", msg, sizeof(msg) - 1);
@@ -368,7 +369,8 @@ h2x_handler(struct bsn_http_req *req, void *data)
 }
 
 int
-gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer)
+gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer,
+            const void *pre, size_t pre_len)
 {
     if (!w->h2srv) {
         struct bsn_err err;
@@ -384,12 +386,14 @@ gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockad
         w->h2srv = bsn_http_server_new(w->loop, &o, &err);
         if (!w->h2srv) {
             bsn_warn("gateway", "HTTP/2: %s", err.msg);
-            SSL_free(ssl);
+            if (ssl)
+                SSL_free(ssl);
             close(fd);
             return -1;
         }
     }
-    return bsn_http_server_adopt_tls(w->h2srv, fd, ssl, peer);
+    return bsn_http_server_adopt(w->h2srv, fd, ssl, peer, ssl == NULL, ssl ? NULL : pre,
+                                 ssl ? 0 : pre_len);
 }
 
 void

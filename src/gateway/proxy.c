@@ -200,7 +200,7 @@ conn_free(struct gw_conn *c)
 
 static void accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls);
 static int conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool tls,
-                      bool via_h2);
+                      bool h2_tls);
 
 static void
 accept_resume(struct bsn_loop *loop, void *data)
@@ -248,9 +248,9 @@ accept_conns(struct bsn_loop *loop, int lfd, struct gw_worker *w, bool tls)
     }
 }
 
-/* Wraps a client socket into a connection. via_h2: a stream from h2front.c. */
+/* Wraps a client socket into a connection. h2_tls: a stream from h2front.c over TLS. */
 static int
-conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool tls, bool via_h2)
+conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool tls, bool h2_tls)
 {
     struct bsn_loop *loop = w->loop;
     struct gw_conn *c = w->free_conns;
@@ -269,7 +269,7 @@ conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool 
     c->fd = fd;
     c->w = w;
     c->peer = *ss;
-    c->via_h2 = via_h2;
+    c->h2_tls = h2_tls;
     c->in_len = 0;
     bsn_timer_init(&c->timer);
     bsn_timer_init(&c->retry_timer);
@@ -306,9 +306,9 @@ conn_setup(struct gw_worker *w, int fd, const struct sockaddr_storage *ss, bool 
 }
 
 int
-gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool via_h2)
+gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool https)
 {
-    return conn_setup(w, fd, peer, false, via_h2);
+    return conn_setup(w, fd, peer, false, https);
 }
 
 /* --- local replies --- */
@@ -706,7 +706,7 @@ build_uphead(struct gw_conn *c)
         bsn_buf_puts(b, ", ");
     }
     bsn_buf_puts(b, c->peer_ip);
-    bsn_buf_puts(b, c->ssl || c->via_h2 ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
+    bsn_buf_puts(b, c->ssl || c->h2_tls ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "
                                         : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ");
     bsn_buf_append(b, q->host.base, q->host.len);
     bsn_buf_puts(b, "\r\n");
@@ -1018,8 +1018,13 @@ h2_handoff(struct gw_conn *c)
     tls_unschedule(c);
     c->ssl = NULL;
     c->fd = -1;
+    size_t npre = c->in_len; /* h2c: the preface (and what followed it) already read */
+    char *pre = npre ? bsn_malloc(npre) : NULL;
+    if (npre)
+        memcpy(pre, c->in, npre);
     conn_free(c);
-    gw_h2_adopt(w, fd, ssl, (const struct sockaddr *)&peer);
+    gw_h2_adopt(w, fd, ssl, (const struct sockaddr *)&peer, pre, npre);
+    free(pre);
 }
 
 static void
@@ -1063,6 +1068,17 @@ client_read(struct gw_conn *c)
         }
         size_t off = c->in_len;
         c->in_len += (size_t)n;
+        if (c->state == C_HEAD && !c->ssl && c->in[0] == 'P' && gw_tls_h2_on()) {
+            /* HTTP/2 with prior knowledge (h2c): the connection preface */
+            static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+            size_t m = BSN_MIN(c->in_len, sizeof(preface) - 1);
+            if (memcmp(c->in, preface, m) == 0) {
+                if (m < sizeof(preface) - 1)
+                    continue; /* read the rest of it */
+                h2_handoff(c);
+                return;
+            }
+        }
         if (c->state == C_HEAD) {
             client_drive(c);
             return;

@@ -30,6 +30,12 @@ static atomic_bool offer_h2 = true;
 static atomic_bool offer_h2 = false;
 #endif
 
+bool
+gw_tls_h2_on(void)
+{
+    return atomic_load(&offer_h2);
+}
+
 void
 gw_tls_set_h2(bool on)
 {

@@ -162,3 +162,16 @@ EOF
     sleep 0.5
     curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q '^bosun_gateway_connections 0'
 }
+
+@test "gateway h2: HTTP/2 with prior knowledge (h2c) on the plain listener" {
+    setup_h2_gateway
+    run curl -s --http2-prior-knowledge -H 'Host: h2.test' -w '\n%{http_version}' "http://127.0.0.1:$GW_PORT/name"
+    [ "${lines[0]}" = small ]
+    [ "${lines[1]}" = 2 ]
+    out=$(curl -s --http2-prior-knowledge -H 'Host: h2.test' "http://127.0.0.1:$GW_PORT/echo")
+    echo "$out" | tr -d '\r' | grep -qx 'X-Forwarded-Proto: http'
+    run curl -s --http2-prior-knowledge -H 'Host: h2.test' -o /dev/null -w '%{size_download}' "http://127.0.0.1:$GW_PORT/py/big"
+    [ "$output" = 5242880 ]
+    # HTTP/1.1 on the same listener is unaffected (including a POST, which starts with P)
+    [ "$(curl -s -H 'Host: h2.test' -d x "http://127.0.0.1:$GW_PORT/name")" = small ]
+}
