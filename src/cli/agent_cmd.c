@@ -1,7 +1,7 @@
 /*
  * agent_cmd.c - `bosun agent`: a standalone node agent joined to a remote API server.
  *
- *   bosun agent --server https://HOST:PORT --token TOKEN --data-dir DIR [--node-name N]
+ *   bosun agent --server https://HOST:PORT --token TOKEN|--token-file F --data-dir DIR [--node-name N]
  *               [--runtime process|oci] [--ca-file F] [--kubeconfig F] [--kubelet-port N]
  *               [--kubelet-address ADDR] [--node-ip IP] [--metrics-interval SECONDS]
  *
@@ -42,6 +42,7 @@ agent_usage(FILE *out)
             "  --server URL            API server, e.g. https://10.0.0.1:6443\n"
             "  --token TOKEN           bearer token (the server's <data-dir>/node-token);\n"
             "                          also what the kubelet server requires from the API\n"
+            "  --token-file FILE       read the token from FILE (keeps it out of ps)\n"
             "  --data-dir DIR          state directory (runtime state, logs, images)\n"
             "  --node-name NAME        node name (default hostname)\n"
             "  --runtime process|oci   container runtime (default oci as root with runc)\n"
@@ -141,6 +142,7 @@ bsn_cmd_agent(int argc, char **argv)
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},
         {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, 'T'},
         {"data-dir", required_argument, NULL, 'd'},
         {"node-name", required_argument, NULL, 'n'},
         {"runtime", required_argument, NULL, 'r'},
@@ -170,6 +172,17 @@ bsn_cmd_agent(int argc, char **argv)
             free(token);
             token = bsn_strdup(optarg);
             break;
+        case 'T': {
+            char *t = bsn_read_file(optarg, NULL);
+            if (!t) {
+                fprintf(stderr, "bosun agent: --token-file %s: %s\n", optarg, strerror(errno));
+                goto out;
+            }
+            t[strcspn(t, "\r\n")] = '\0';
+            free(token);
+            token = t;
+            break;
+        }
         case 'd':
             data_dir = optarg;
             break;

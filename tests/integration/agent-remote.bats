@@ -33,7 +33,10 @@ teardown() {
 start_agent() {
     local join=(--server "https://127.0.0.1:$BOSUN_PORT" --token "$(cat "$BOSUN_DIR/data/node-token")"
         --ca-file "$BOSUN_DIR/data/tls/ca.crt")
-    case " $* " in *" --kubeconfig "*) join=() ;; esac
+    case " $* " in
+    *" --kubeconfig "*) join=() ;;
+    *" --token-file "*) join=(--server "https://127.0.0.1:$BOSUN_PORT" --ca-file "$BOSUN_DIR/data/tls/ca.crt") ;;
+    esac
     "$BOSUN" agent "${join[@]}" --data-dir "$BOSUN_DIR/agent" --node-name "$NODE" \
         --runtime process --kubelet-address 127.0.0.1 --kubelet-port "$KPORT" \
         --node-ip 127.0.0.1 --metrics-interval 1 --log-level debug "$@" \
@@ -221,7 +224,7 @@ YAML
 }
 
 @test "the agent pushes per-pod metrics; a server without the endpoint does not disturb it" {
-    start_agent
+    start_agent --token-file "$BOSUN_DIR/data/node-token"
     wait_for node_ready True
     hello_pod
     wait_for pod_ready hello True
@@ -282,4 +285,22 @@ YAML
     kill "$pf" 2>/dev/null || true
     wait "$pf" 2>/dev/null || true
     [ "$output" = "pf-$MARK" ]
+}
+
+@test "bosun agent refuses bad flags and a taken kubelet port with clear messages" {
+    run "$BOSUN" agent --data-dir "$BOSUN_DIR/agent"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--server (or --kubeconfig) is required"* ]]
+    run "$BOSUN" agent --server "https://127.0.0.1:$BOSUN_PORT" --kubelet-port 70000
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--kubelet-port: expected 0-65535, not '70000'"* ]]
+    run "$BOSUN" agent --server "ftp://127.0.0.1:$BOSUN_PORT" --data-dir "$BOSUN_DIR/agent"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"expected https://HOST:PORT, not 'ftp://"* ]]
+    # the API server's own port is taken: the kubelet server cannot listen there
+    run "$BOSUN" agent --server "https://127.0.0.1:$BOSUN_PORT" --token-file "$BOSUN_DIR/data/node-token" \
+        --ca-file "$BOSUN_DIR/data/tls/ca.crt" --data-dir "$BOSUN_DIR/agent" --node-name "$NODE" \
+        --runtime process --kubelet-address 127.0.0.1 --kubelet-port "$BOSUN_PORT"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"kubelet server on 127.0.0.1:$BOSUN_PORT"* ]]
 }
