@@ -33,6 +33,7 @@
 #include "http/tls.h"
 #include "loop/loop.h"
 #include "net/cni.h"
+#include "net/proxy.h"
 #include "store/store.h"
 
 static void
@@ -79,6 +80,9 @@ server_usage(FILE *out)
                  "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
                  "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
                  "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
+                 "  --proxy-mode MODE       service proxy: nftables, userspace or none (default\n"
+                 "                          nftables as root, userspace otherwise)\n"
+                 "  --proxy-table NAME      nftables table of the proxy (default bosun)\n"
                  "  -h, --help              show this help\n");
 }
 
@@ -198,6 +202,8 @@ bsn_cmd_server(int argc, char **argv)
         {"disable-gateway", no_argument, NULL, 1204},
         {"cluster-dns", required_argument, NULL, 1301},
         {"cluster-domain", required_argument, NULL, 1302},
+        {"proxy-mode", required_argument, NULL, 1501},
+        {"proxy-table", required_argument, NULL, 1502},
         {"cluster-dns-ip", required_argument, NULL, 1401},
         {"cluster-cidr", required_argument, NULL, 1402},
         {"pod-cidr", required_argument, NULL, 1403},
@@ -216,6 +222,7 @@ bsn_cmd_server(int argc, char **argv)
     struct bsn_gw_options gwo = {0};
     bool no_gateway = false;
     const char *cluster_dns = NULL, *cluster_domain = "cluster.local";
+    struct bsn_proxy_opts pxo = {.mode = bsn_proxy_default_mode()};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -311,6 +318,15 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1406:
             cnio.bridge = optarg;
+            break;
+        case 1501:
+            if (bsn_proxy_parse_mode(optarg, &pxo.mode) < 0) {
+                fprintf(stderr, "bosun server: --proxy-mode: nftables, userspace or none\n");
+                return 2;
+            }
+            break;
+        case 1502:
+            pxo.table = optarg;
             break;
         case 'h':
             server_usage(stdout);
@@ -477,7 +493,21 @@ bsn_cmd_server(int argc, char **argv)
         else
             bsn_info("server", "cluster DNS for %s on %s", cluster_domain, cluster_dns);
     }
+    /* the service proxy (Service VIPs, NodePorts, LoadBalancers) and the kube-dns Service */
+    pxo.cluster_cidr = cnio.cluster_cidr;
+    pxo.cluster_dns = cluster_dns;
+    struct bsn_proxy *proxy = bsn_proxy_start(loop, api, &pxo, &err);
+    if (!proxy && pxo.mode == BSN_PROXY_NFTABLES) {
+        bsn_error("server", "service proxy: %s (using the userspace proxy)", err.msg);
+        pxo.mode = BSN_PROXY_USERSPACE;
+        proxy = bsn_proxy_start(loop, api, &pxo, &err);
+    }
+    if (!proxy)
+        bsn_error("server", "service proxy: %s (running without it)", err.msg);
+    if (dns && proxy && bsn_proxy_mode(proxy) == BSN_PROXY_USERSPACE)
+        bsn_embed_dns_userspace_ips(dns);
     bsn_loop_run(loop);
+    bsn_proxy_stop(proxy);
     bsn_embed_dns_stop(dns);
     bsn_embed_gateway_stop(gateway);
     bsn_agent_free(agent);

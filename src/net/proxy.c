@@ -124,6 +124,31 @@ first_ipv4(char *out, size_t n)
     freeifaddrs(ifs);
 }
 
+/*
+ * Pods on one bridge reach each other at layer 2: without bridge-nf-call-iptables, the reply
+ * of a backend to a client pod on the same bridge would skip conntrack and never be un-DNATed.
+ * Turned on (as k3s does) when the module is loaded and the switch is off.
+ */
+static void
+bridge_nf_on(void)
+{
+    const char *path = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    int c = fgetc(f);
+    fclose(f);
+    if (c != '0')
+        return;
+    f = fopen(path, "w");
+    if (!f)
+        return;
+    bool ok = fputs("1", f) >= 0;
+    if (fclose(f) == 0 && ok)
+        bsn_info("proxy", "set net.bridge.bridge-nf-call-iptables=1 (Services between pods of "
+                          "one bridge)");
+}
+
 static struct psvc *
 psvc_get(struct bsn_proxy *p, const char *key, bool create)
 {
@@ -477,6 +502,7 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
             return NULL;
         }
     if (p->mode == BSN_PROXY_NFTABLES) {
+        bridge_nf_on();
         p->nft = bsn_proxy_nft_open(&p->cfg, err);
         if (!p->nft) {
             bsn_map_fini(&p->stale);

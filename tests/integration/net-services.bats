@@ -1,0 +1,350 @@
+#!/usr/bin/env bats
+# net-services.bats - Service virtual IPs on the kernel data path (root; skipped otherwise).
+#
+# "Pods" are network namespaces with a veth made by the test (busybox httpd and a python3 UDP
+# echo inside) behind selectorless Services with hand-written EndpointSlices, plus process
+# runtime pods behind a selector Service. Two more namespaces are clients. Asserts: ClusterIP
+# spreads over all ready endpoints; a not-ready endpoint stops receiving; ClientIP affinity per
+# client; UDP; NodePort and LoadBalancer on the node address; cluster DNS at 10.43.0.10;
+# deleting a Service removes its rules; stopping the server removes the table; the userspace
+# proxy (and DNS answering its addresses) after a restart with --proxy-mode userspace.
+# Everything (namespaces, veths, processes, table, sysctl) is undone in teardown_file.
+
+load helpers
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
+    command -v nft >/dev/null || skip "nft is not installed"
+    command -v busybox >/dev/null || skip "busybox is not installed"
+}
+
+# mkns NAME INDEX: a namespace with eth0 = 10.$NET.INDEX.2/24, the host side 10.$NET.INDEX.1
+mkns() {
+    local ns="$1" i="$2"
+    ip netns add "$ns"
+    ip link add "v$MARK$i" type veth peer name eth0 netns "$ns"
+    ip addr add "10.$NET.$i.1/24" dev "v$MARK$i"
+    ip link set "v$MARK$i" up
+    ip -n "$ns" addr add "10.$NET.$i.2/24" dev eth0
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via "10.$NET.$i.1"
+}
+
+# a busybox httpd answering its own name on :80, a UDP echo prefixing its name on :5300
+mkpod() {
+    local ns="$1" i="$2"
+    mkns "$ns" "$i"
+    mkdir -p "$WORK/$ns"
+    echo "$ns" >"$WORK/$ns/index.html"
+    ip netns exec "$ns" busybox httpd -f -p 80 -h "$WORK/$ns" &
+    echo $! >>"$WORK/pids"
+    ip netns exec "$ns" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5300))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(sys.argv[1].encode() + b" " + d, a)' "$ns" &
+    echo $! >>"$WORK/pids"
+}
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null && command -v busybox >/dev/null || return 0
+    MARK="$(printf '%05d' $((RANDOM % 100000)))"
+    NET=$((200 + RANDOM % 50))
+    TABLE="bsnt$MARK"
+    # process pods share 127.1.x.y addresses with other servers' pods, and the userspace proxy
+    # shares the host's port space with wildcard listeners: an unusual port for both
+    PPORT=$((21000 + RANDOM % 8000))
+    WORK="$(mktemp -d)"
+    export MARK NET TABLE WORK PPORT
+    sysctl -n net.ipv4.ip_forward >"$WORK/ip_forward"
+    sysctl -qw net.ipv4.ip_forward=1
+    for i in 1 2 3; do mkpod "p$MARK-$i" "$i"; done
+    for i in 4 5; do mkns "c$MARK-$i" "$i"; done
+    DNS_PORT="$(free_port)"
+    export DNS_PORT
+    start_server --runtime process --node-name "svc-$MARK" --disable-gateway \
+        --proxy-table "$TABLE" --proxy-mode nftables --cluster-dns "0.0.0.0:$DNS_PORT"
+    NODE_IP="$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
+    grep -q "node address" "$BOSUN_DIR/server.log" &&
+        NODE_IP="$(sed -n 's/.*node address \([0-9.]*\).*/\1/p' "$BOSUN_DIR/server.log" | head -1)"
+    export NODE_IP
+    # the pods' Service: selectorless, endpoints written by hand
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports:
+  - {name: http, port: 80, targetPort: 80, protocol: TCP}
+  - {name: echo, port: 53, targetPort: 5300, protocol: UDP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-hand
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports:
+- {name: http, port: 80, protocol: TCP}
+- {name: echo, port: 5300, protocol: UDP}
+endpoints:
+- {addresses: ["10.$NET.1.2"], conditions: {ready: true}}
+- {addresses: ["10.$NET.2.2"], conditions: {ready: true}}
+- {addresses: ["10.$NET.3.2"], conditions: {ready: true}}
+YAML
+    wait_for "nft list chain ip $TABLE 'svc-default/web/tcp/http' | grep -q 10.$NET.3.2"
+}
+
+teardown_file() {
+    [ -n "${WORK:-}" ] || return 0
+    stop_server || true
+    if [ -f "$WORK/pids" ]; then
+        while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$WORK/pids"
+    fi
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^[pc]$MARK-" || true); do
+        ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+        ip netns del "$ns"
+    done
+    for i in 1 2 3 4 5; do ip link del "v$MARK$i" 2>/dev/null || true; done
+    nft delete table ip "$TABLE" 2>/dev/null || true
+    [ -f "$WORK/ip_forward" ] && sysctl -qw net.ipv4.ip_forward="$(cat "$WORK/ip_forward")"
+    rm -rf "$WORK"
+}
+
+svc_ip() {
+    kubectl get svc "$1" -o jsonpath='{.spec.clusterIP}'
+}
+
+# hits N CMD...: runs CMD N times, prints the distinct answers with counts
+hits() {
+    local n="$1"
+    shift
+    for _ in $(seq 1 "$n"); do "$@" 2>/dev/null || echo FAIL; done | sort | uniq -c
+}
+
+@test "services: ClusterIP spreads over all ready endpoints (host and pod clients)" {
+    need_root
+    ip="$(svc_ip web)"
+    run hits 30 curl -s -m 2 "http://$ip/"
+    echo "$output"
+    for i in 1 2 3; do [[ "$output" == *"p$MARK-$i"* ]]; done
+    [[ "$output" != *FAIL* ]]
+    run hits 30 ip netns exec "c$MARK-4" curl -s -m 2 "http://$ip/"
+    echo "$output"
+    for i in 1 2 3; do [[ "$output" == *"p$MARK-$i"* ]]; done
+    # the rules: a verdict map entry leading to the service chain
+    run nft list map ip "$TABLE" service-ips
+    [[ "$output" == *"$ip . tcp . 80 : goto svc-default/web/tcp/http"* ]]
+}
+
+@test "services: an endpoint marked not ready stops receiving" {
+    need_root
+    ip="$(svc_ip web)"
+    kubectl patch endpointslice web-hand --type=json -p \
+        '[{"op":"replace","path":"/endpoints/1/conditions/ready","value":false}]'
+    wait_for "! nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
+    run hits 30 curl -s -m 2 "http://$ip/"
+    echo "$output"
+    [[ "$output" != *"p$MARK-2"* ]]
+    [[ "$output" == *"p$MARK-1"* && "$output" == *"p$MARK-3"* ]]
+    kubectl patch endpointslice web-hand --type=json -p \
+        '[{"op":"replace","path":"/endpoints/1/conditions/ready","value":true}]'
+    wait_for "nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
+}
+
+@test "services: UDP through the ClusterIP from the host and from a pod" {
+    need_root
+    ip="$(svc_ip web)"
+    udp='import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping",(sys.argv[1],53)); print(s.recv(2048).decode())'
+    run python3 -c "$udp" "$ip"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == "p$MARK-"*" ping" ]]
+    run ip netns exec "c$MARK-5" python3 -c "$udp" "$ip"
+    [ "$status" -eq 0 ]
+    [[ "$output" == "p$MARK-"*" ping" ]]
+}
+
+@test "services: sessionAffinity ClientIP keeps each client on one endpoint" {
+    need_root
+    kubectl patch svc web -p '{"spec":{"sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":60}}}}'
+    wait_for "nft list table ip $TABLE | grep -q 'ip saddr timeout 1m'"
+    ip="$(svc_ip web)"
+    for c in 4 5; do
+        run hits 15 ip netns exec "c$MARK-$c" curl -s -m 2 "http://$ip/"
+        echo "client $c: $output"
+        [ "$(echo "$output" | wc -l)" -eq 1 ]
+        [[ "$output" == *"15 p$MARK-"* ]]
+    done
+    kubectl patch svc web -p '{"spec":{"sessionAffinity":"None"}}'
+    wait_for "! nft list table ip $TABLE | grep -q 'ip saddr timeout 1m'"
+    run hits 30 ip netns exec "c$MARK-4" curl -s -m 2 "http://$ip/"
+    [ "$(echo "$output" | wc -l)" -gt 1 ]
+}
+
+@test "services: NodePort answers on the node address" {
+    need_root
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: webnp}
+spec:
+  type: NodePort
+  ports: [{name: http, port: 80, targetPort: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: webnp-hand, labels: {kubernetes.io/service-name: webnp}}
+addressType: IPv4
+ports: [{name: http, port: 80, protocol: TCP}]
+endpoints: [{addresses: ["10.$NET.1.2"]}]
+YAML
+    np="$(kubectl get svc webnp -o jsonpath='{.spec.ports[0].nodePort}')"
+    [ "$np" -ge 30000 ] && [ "$np" -le 32767 ]
+    wait_for "nft list map ip $TABLE service-nodeports | grep -q 'tcp . $np'"
+    run curl -s -m 2 "http://$NODE_IP:$np/"
+    [ "$output" = "p$MARK-1" ]
+    run ip netns exec "c$MARK-4" curl -s -m 2 "http://$NODE_IP:$np/"
+    [ "$output" = "p$MARK-1" ]
+}
+
+@test "services: a LoadBalancer gets status.loadBalancer.ingress and answers on it" {
+    need_root
+    port=$((20000 + RANDOM % 9000))
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: weblb}
+spec:
+  type: LoadBalancer
+  ports: [{name: http, port: $port, targetPort: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: weblb-hand, labels: {kubernetes.io/service-name: weblb}}
+addressType: IPv4
+ports: [{name: http, port: 80, protocol: TCP}]
+endpoints: [{addresses: ["10.$NET.2.2"]}]
+YAML
+    wait_for "[ \"\$(kubectl get svc weblb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')\" = $NODE_IP ]"
+    wait_for "curl -sf -m 2 http://$NODE_IP:$port/"
+    run curl -s -m 2 "http://$NODE_IP:$port/"
+    [ "$output" = "p$MARK-2" ]
+}
+
+@test "services: process-runtime pods behind a selector Service" {
+    need_root
+    mkdir -p "$WORK/www"
+    kubectl apply -f - <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: proc}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: proc}}
+  template:
+    metadata: {labels: {app: proc}}
+    spec:
+      nodeName: svc-$MARK
+      containers:
+      - name: web
+        image: busybox
+        command: ["sh", "-c", "mkdir -p $WORK/www/\$(POD_NAME) && echo \$(POD_NAME) > $WORK/www/\$(POD_NAME)/index.html && exec busybox httpd -f -p \$(POD_IP):$PPORT -h $WORK/www/\$(POD_NAME)"]
+        env:
+        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        ports: [{name: http, containerPort: $PPORT}]
+        readinessProbe:
+          tcpSocket: {port: http}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: proc}
+spec:
+  selector: {app: proc}
+  ports: [{name: http, port: $PPORT, targetPort: http}]
+YAML
+    run kubectl rollout status deploy/proc --timeout=60s
+    [ "$status" -eq 0 ]
+    ip="$(svc_ip proc)"
+    wait_for "[ \$(nft list chain ip $TABLE svc-default/proc/tcp/http | grep -c 'goto ep-') -eq 2 ]"
+    run hits 20 curl -s -m 2 "http://$ip:$PPORT/"
+    echo "$output"
+    for p in $(kubectl get pods -l app=proc -o jsonpath='{.items[*].metadata.name}'); do
+        [[ "$output" == *"$p"* ]]
+    done
+    [[ "$output" != *FAIL* ]]
+}
+
+@test "services: cluster DNS through kube-dns at 10.43.0.10" {
+    need_root
+    command -v dig >/dev/null || skip "dig is not installed"
+    run kubectl -n kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}'
+    [ "$output" = "10.43.0.10" ]
+    wait_for "nft list map ip $TABLE service-ips | grep -q '10.43.0.10 . udp . 53'"
+    ip="$(svc_ip web)"
+    run dig @10.43.0.10 +short +tries=1 +time=2 web.default.svc.cluster.local
+    [ "$output" = "$ip" ]
+    run ip netns exec "c$MARK-5" dig @10.43.0.10 +tcp +short +tries=1 +time=2 web.default.svc.cluster.local
+    [ "$output" = "$ip" ]
+}
+
+@test "services: headless and ExternalName get no rules; deleting a Service removes its rules" {
+    need_root
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: hl}
+spec:
+  clusterIP: None
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec:
+  type: ExternalName
+  externalName: example.com
+YAML
+    kubectl get svc hl ext
+    sleep 1
+    run nft list table ip "$TABLE"
+    [[ "$output" != *"default/hl/"* && "$output" != *"default/ext/"* ]]
+    [[ "$output" == *"default/webnp/"* ]]
+    kubectl delete svc webnp
+    wait_for "! nft list table ip $TABLE | grep -q default/webnp/"
+    run nft list table ip "$TABLE"
+    [[ "$output" == *"default/web/"* ]]
+}
+
+@test "services: stopping the server removes the table; userspace mode serves loopback addresses" {
+    need_root
+    ip="$(svc_ip proc)"
+    restart_server --proxy-mode userspace
+    run nft list table ip "$TABLE"
+    [ "$status" -ne 0 ]
+    # ClusterIP 10.43.X.Y is served on 127.43.X.Y at the service port
+    uip="127.${ip#*.}"
+    kubectl get pods -l app=proc
+    wait_for "curl -sf -m 2 http://$uip:$PPORT/"
+    run hits 20 curl -s -m 2 "http://$uip:$PPORT/"
+    echo "$output"
+    [ "$(echo "$output" | wc -l)" -eq 2 ]
+    [[ "$output" != *FAIL* ]]
+    # and cluster DNS answers the Service name with that address
+    if command -v dig >/dev/null; then
+        wait_for "[ \"\$(dig @127.0.0.1 -p $DNS_PORT +short +tries=1 +time=2 proc.default.svc.cluster.local)\" = $uip ]"
+    fi
+    # UDP through the userspace proxy to the namespace pods
+    wip="$(svc_ip web)"
+    run python3 -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"ping",(sys.argv[1],53)); print(s.recv(2048).decode())' "127.${wip#*.}"
+    [[ "$output" == "p$MARK-"*" ping" ]]
+}
