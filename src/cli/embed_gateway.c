@@ -61,6 +61,17 @@ rebuild(struct bsn_loop *loop, void *data)
     bsn_err_clear(&err);
     if (bsn_gw_update(e->gw, arr, &err) < 0)
         bsn_warn("gateway", "configuration not applied: %s", err.msg);
+    /* Gateway / HTTPRoute status (written only when it differs, so this settles) */
+    json_t *ups = bsn_gw_status_updates(arr, e->address);
+    size_t i;
+    json_t *u;
+    json_array_foreach(ups, i, u)
+    {
+        bsn_client_request_json(e->client, "PATCH", json_string_value(json_object_get(u, "path")),
+                                "application/merge-patch+json", json_object_get(u, "body"), NULL,
+                                NULL);
+    }
+    json_decref(ups);
     json_decref(arr);
 }
 

@@ -769,12 +769,15 @@ route_hostnames(struct ctx *c, const json_t *hr, bool *attached)
         json_t *gw = json_object_get(c->gateways, key);
         if (!gw || !gateway_class_ours(c, jstr(json_object_get(gw, "spec"), "gatewayClassName")))
             continue;
-        *attached = true;
         const char *section = jstr(ref, "sectionName");
+        json_int_t port = json_integer_value(json_object_get(ref, "port"));
         json_array_foreach(json_object_get(json_object_get(gw, "spec"), "listeners"), j, l)
         {
             if (section && (!jstr(l, "name") || strcmp(section, jstr(l, "name")) != 0))
                 continue;
+            if (port > 0 && json_integer_value(json_object_get(l, "port")) != port)
+                continue;
+            *attached = true; /* a listener accepts it (status.c reports the same) */
             const char *h = jstr(l, "hostname");
             json_array_append_new(lhosts, json_string(h ? h : ""));
         }

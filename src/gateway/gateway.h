@@ -136,6 +136,15 @@ int bsn_gw_objects_apply(struct bsn_gw_objects *o, const char *type, const json_
 json_t *bsn_gw_objects_array(const struct bsn_gw_objects *o);
 size_t bsn_gw_objects_count(const struct bsn_gw_objects *o);
 
+/*
+ * Status for the Gateway API objects of the set that belong to this gateway (status.c): a new
+ * array of {"path": ".../status", "body": {"status": {...}}} to send as merge patches, one per
+ * Gateway or HTTPRoute whose status differs from what it should be (Gateway: Accepted,
+ * Programmed, addresses, listeners with attachedRoutes; HTTPRoute: per parent Accepted and
+ * ResolvedRefs). Empty when everything is current. address: the node address to report.
+ */
+json_t *bsn_gw_status_updates(const json_t *objects, const char *address);
+
 /* `bosun gateway` (see gateway_cmd.c for flags). */
 int bsn_cmd_gateway(int argc, char **argv);
 

@@ -78,3 +78,56 @@ manifests() {
     run kubectl get ingress web
     [[ "${lines[1]}" =~ ^web\ +bosun\ +web\.example\ +127\.0\.0\.1\ +80 ]]
 }
+
+@test "Gateway and HTTPRoute status: Accepted/Programmed, attachedRoutes, ResolvedRefs per parent" {
+    manifests | kubectl apply -f - >/dev/null
+    kubectl apply -f - >/dev/null <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  gatewayClassName: bosun
+  listeners:
+  - {name: http, protocol: HTTP, port: 80}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop}
+spec:
+  parentRefs: [{name: edge}]
+  hostnames: [shop.example]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: broken}
+spec:
+  parentRefs: [{name: edge, sectionName: nosuch}]
+  hostnames: [broken.example]
+  rules: [{backendRefs: [{name: absent, port: 80}]}]
+EOF
+    wait_code shop.example /index.html 200
+    jp='{.status.parents[0].controllerName} {.status.parents[0].conditions[?(@.type=="Accepted")].status} {.status.parents[0].conditions[?(@.type=="ResolvedRefs")].status}'
+    for _ in $(seq 1 50); do
+        run kubectl get httproute shop -o jsonpath="$jp"
+        [ "$output" = "gateway.bosun.dev/controller True True" ] && break
+        sleep 0.1
+    done
+    [ "$output" = "gateway.bosun.dev/controller True True" ]
+    run kubectl get httproute broken -o jsonpath='{.status.parents[0].conditions[?(@.type=="Accepted")].reason} {.status.parents[0].conditions[?(@.type=="ResolvedRefs")].reason}'
+    [ "$output" = "NoMatchingParent BackendNotFound" ]
+    # not attached: no route for its host
+    [ "$(gw broken.example /index.html)" = 404 ]
+    run kubectl get gateway edge -o jsonpath='{.status.conditions[?(@.type=="Accepted")].status} {.status.conditions[?(@.type=="Programmed")].status} {.status.listeners[0].attachedRoutes} {.status.addresses[0].value}'
+    [ "$output" = "True True 1 127.0.0.1" ]
+    # the written status settles: no further writes (resourceVersion stays)
+    rv1=$(kubectl get httproute shop -o jsonpath='{.metadata.resourceVersion}')
+    sleep 1
+    rv2=$(kubectl get httproute shop -o jsonpath='{.metadata.resourceVersion}')
+    [ "$rv1" = "$rv2" ]
+    # kubectl shows the Gateway as programmed with its address
+    run kubectl get gateway edge
+    echo "$output"
+    kubectl delete httproute shop broken >/dev/null
+    kubectl delete gateway edge >/dev/null
+}
