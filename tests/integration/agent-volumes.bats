@@ -201,19 +201,23 @@ spec:
     volumeMounts: [{name: scratch, mountPath: /scratch}]
   - name: reader
     image: busybox
-    command: ["sh", "-c", "while [ ! -s \$BOSUN_VOLUME_SCRATCH/f ]; do sleep 0.2; done; cat \$BOSUN_VOLUME_SCRATCH/f; cat \$BOSUN_VOLUME_HOST/file; echo sub=\$BOSUN_VOLUME_SUB; exec sleep 1000.$MARK"]
+    command: ["sh", "-c", "while [ ! -s \$BOSUN_VOLUME_SCRATCH/f ]; do sleep 0.2; done; cat \$BOSUN_VOLUME_SCRATCH/f; cat \$BOSUN_VOLUME_HOST/file; echo expr=\$BOSUN_VOLUME_EXPR; echo sub=\$BOSUN_VOLUME_SUB; exec sleep 1000.$MARK"]
     env:
     - name: NODE_CPU
       valueFrom: {resourceFieldRef: {resource: limits.cpu}}
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
     volumeMounts:
     - {name: scratch, mountPath: /scratch}
     - {name: host, mountPath: /host-$MARK, readOnly: true}
     - {name: sub, mountPath: /sub, subPath: a/b}
+    - {name: expr, mountPath: /expr, subPathExpr: "per-\$(POD_NAME)"}
   volumes:
   - {name: scratch, emptyDir: {}}
   - name: host
     hostPath: {path: /tmp/hp-$MARK/host, type: Directory}
   - {name: sub, emptyDir: {}}
+  - {name: expr, emptyDir: {}}
 YAML
     run kubectl wait --for=condition=Ready pod/shared --timeout=30s
     [ "$status" -eq 0 ]
@@ -221,8 +225,10 @@ YAML
     run kubectl logs shared -c reader
     [ "${lines[0]}" = "shared-data" ]
     [ "${lines[1]}" = "from-host" ]
-    [[ "${lines[2]}" == sub=*/.volumes/sub/a/b ]]
-    [ -d "${lines[2]#sub=}" ]
+    [[ "${lines[2]}" == expr=*/.volumes/expr/per-shared ]]
+    [ -d "${lines[2]#expr=}" ]
+    [[ "${lines[3]}" == sub=*/.volumes/sub/a/b ]]
+    [ -d "${lines[3]#sub=}" ]
     pid="$(pgrep -f "sleep 1000.$MARK" | head -1)"
     for p in $(pgrep -f "sleep 1000.$MARK"); do
         tr '\0' '\n' <"/proc/$p/environ" | grep -q '^CPU_M=' && pid=$p
