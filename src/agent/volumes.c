@@ -520,6 +520,10 @@ agent_volumes_setup(struct agent_pod *p, char *why, size_t whylen)
             refresh_step(v);
         return 0;
     }
+    if (!json_array_size(bsn_json_path(p->pod, "spec.volumes"))) {
+        v->ready = true; /* nothing to prepare: no directory either */
+        return 0;
+    }
     int mk = mkdir_p(v->dir, 0750);
     if (mk < 0) {
         snprintf(why, whylen, "mkdir %s: %s", v->dir, strerror(-mk));

@@ -30,7 +30,7 @@
 #include "base/err.h"
 
 /* How often configMap/secret/downwardAPI/projected volumes are re-read and re-rendered. */
-#define BSN_VOL_REFRESH_MS 5000
+#define BSN_VOL_REFRESH_MS 10000
 /* Largest file a projected volume writes (a ConfigMap is capped at 1 MiB by the API). */
 #define BSN_VOL_FILE_MAX (1u << 20)
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include "agent/agent_int.h"
 #include "base/buf.h"
@@ -52,6 +53,7 @@ hook_child(const struct sockaddr_in *sin, const char *req, size_t reqlen)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    close_range(3, ~0U, 0); /* none of the agent's descriptors stay open in the hook */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) < 0)
         _exit(2);
