@@ -31,6 +31,7 @@
 #include "codec/json.h"
 #include "codec/yaml.h"
 #include "loop/loop.h"
+#include "net/cni.h"
 
 static void
 agent_usage(FILE *out)
@@ -54,6 +55,12 @@ agent_usage(FILE *out)
             "  --kubelet-address ADDR  kubelet server bind address (default 0.0.0.0)\n"
             "  --node-ip IP            InternalIP to advertise (default: first non-loopback)\n"
             "  --metrics-interval S    usage sampling period in seconds (default 15)\n"
+            "  --cluster-cidr CIDR     pod network of the cluster (default 10.42.0.0/16)\n"
+            "  --pod-cidr CIDR         this node's slice of it (default: remembered, else the\n"
+            "                          first /24; give each node its own)\n"
+            "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
+            "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
+            "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              show this help\n");
 }
@@ -153,6 +160,11 @@ bsn_cmd_agent(int argc, char **argv)
         {"node-ip", required_argument, NULL, 'i'},
         {"metrics-interval", required_argument, NULL, 'm'},
         {"log-level", required_argument, NULL, 'L'},
+        {"cluster-cidr", required_argument, NULL, 1401},
+        {"pod-cidr", required_argument, NULL, 1402},
+        {"cni-bin-dir", required_argument, NULL, 1403},
+        {"cni-conf-dir", required_argument, NULL, 1404},
+        {"cni-bridge", required_argument, NULL, 1405},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -160,6 +172,7 @@ bsn_cmd_agent(int argc, char **argv)
     const char *data_dir = NULL, *kubeconfig = NULL, *kaddr = "0.0.0.0";
     int kport = 10250;
     struct bsn_agent_opts o = {0};
+    struct bsn_cni_opts cnio = {0}; /* the oci runtime's pod network (net/cni.h) */
     int opt, rc = 1;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -234,6 +247,21 @@ bsn_cmd_agent(int argc, char **argv)
             bsn_log_set_level(lvl);
             break;
         }
+        case 1401:
+            cnio.cluster_cidr = optarg;
+            break;
+        case 1402:
+            cnio.pod_cidr = optarg;
+            break;
+        case 1403:
+            cnio.bin_dir = optarg;
+            break;
+        case 1404:
+            cnio.conf_dir = optarg;
+            break;
+        case 1405:
+            cnio.bridge = optarg;
+            break;
         case 'h':
             agent_usage(stdout);
             rc = 0;
@@ -272,10 +300,30 @@ bsn_cmd_agent(int argc, char **argv)
     bsn_loop_add_signal(loop, SIGTERM, on_stop_signal, NULL);
     bsn_loop_add_signal(loop, SIGINT, on_stop_signal, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* as root with the oci runtime, pods join the CNI pod network as in `bosun server` */
+    struct bsn_cni *cni = NULL;
+    if (geteuid() == 0 && (!o.runtime || !strcmp(o.runtime, "oci"))) {
+        cnio.data_dir = dir;
+        cnio.node_name = o.node_name;
+        cnio.loop = loop;
+        cni = bsn_cni_new(&cnio, &err);
+        if (!cni) {
+            fprintf(stderr, "bosun agent: pod network: %s\n", err.msg);
+            bsn_loop_free(loop);
+            goto out;
+        }
+        o.net_attach = bsn_cni_attach;
+        o.net_detach = bsn_cni_detach;
+        o.net_add = bsn_cni_attach_async;
+        o.net_gc = bsn_cni_gc;
+        o.net_data = cni;
+        o.pod_cidr = bsn_cni_pod_cidr(cni);
+    }
     struct bsn_client *cl = bsn_client_new_remote(loop, server, token, ca, &err);
     struct bsn_agent *a = cl ? bsn_agent_new(loop, cl, &o, &err) : NULL;
     if (!a) {
         fprintf(stderr, "bosun agent: %s\n", err.msg);
+        bsn_cni_free(cni);
         bsn_loop_free(loop);
         goto out;
     }
@@ -283,6 +331,7 @@ bsn_cmd_agent(int argc, char **argv)
              bsn_agent_kubelet_port(a));
     bsn_loop_run(loop);
     bsn_agent_free(a);
+    bsn_cni_free(cni);
     bsn_loop_free(loop);
     rc = 0;
     goto out;
