@@ -4,15 +4,16 @@
 #      selectorless Service programmed by `bosun server`'s proxy, wrk in a second namespace
 #      (a client pod with an address in the pod CIDR, so forwarded through the host as pod
 #      traffic is) and on the host itself (output hook); keep-alive and one connection per
-#      request (every request a new conntrack entry + DNAT); best of 3 alternating runs.
+#      request (every request a new conntrack entry + DNAT); ROUNDS (5) back-to-back pairs of
+#      SECONDS each, the median of the per-pair loss.
 #  (b) time to program one endpoint change with 100 / 1,000 / 5,000 Services in the table
 #      (bench/net/nft_update.c, built with -O2 from the sources).
 #
-# usage: bench/net/run.sh [SECONDS=10]
+# usage: bench/net/run.sh [SECONDS=5]
 # env:   BOSUN=path to bosun (default build/bosun)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECS=${1:-10}
+SECS=${1:-5}
 [ "$(id -u)" -eq 0 ] || { echo "needs root (network namespace, nftables)"; exit 1; }
 for t in wrk nginx nft kubectl cc; do
     command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "missing $t"; exit 1; }
@@ -41,7 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "### (a) wrk: Service VIP vs pod IP (nginx in a netns, 1 wrk thread, ${SECS}s runs)"
+echo "### (a) wrk: Service VIP vs pod IP (nginx in a netns, 1 wrk thread, ${SECS}s runs, load $(cut -d' ' -f1 /proc/loadavg))"
 ip netns add "$NS"
 ip link add "$VETH" type veth peer name eth0 netns "$NS"
 ip addr add "10.$NET.0.1/24" dev "$VETH"
@@ -109,25 +110,32 @@ for _ in $(seq 100); do curl -sf -m 1 "http://$VIP/" >/dev/null && break; sleep 
 curl -sf -m 2 "http://$VIP/" >/dev/null || { echo "VIP $VIP does not answer"; cat "$TMP/server.log"; exit 1; }
 
 rps() { $IN wrk -t1 "$@" | awk '/Requests\/sec/ {print $2}'; }
-best() { printf '%s\n' "$@" | sort -g | tail -1; }
+med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ROUNDS=${ROUNDS:-5}
 for client in pod host; do
-IN=""
-[ $client = pod ] && IN="ip netns exec $CNS"
-for mode in keepalive close; do
-    [ $client = host ] && [ $mode = close ] && continue # see tcp_timestamps above
-    hdr=()
-    conns=32
-    [ $mode = close ] && hdr=(-H "Connection: close") && conns=8
-    d=() v=()
-    for _ in 1 2 3; do
-        d+=("$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://10.$NET.0.2/")")
-        v+=("$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://$VIP/")")
+    IN=""
+    [ $client = pod ] && IN="ip netns exec $CNS"
+    for mode in keepalive close; do
+        [ $client = host ] && [ $mode = close ] && continue # see tcp_timestamps above
+        hdr=()
+        conns=32
+        [ $mode = close ] && hdr=(-H "Connection: close") && conns=8
+        d=() v=() r=()
+        # back-to-back pairs, the order alternating: the machine's load drifts between rounds
+        for i in $(seq "$ROUNDS"); do
+            if [ $((i % 2)) -eq 1 ]; then
+                a=$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://10.$NET.0.2/")
+                b=$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://$VIP/")
+            else
+                b=$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://$VIP/")
+                a=$(rps -c$conns -d"${SECS}s" "${hdr[@]}" "http://10.$NET.0.2/")
+            fi
+            d+=("$a") v+=("$b") r+=("$(echo "(1 - $b / $a) * 100" | bc -l)")
+        done
+        printf '%-4s client %-9s c=%-2d median direct %8.0f req/s  via VIP %8.0f req/s  loss per pair: median %5.1f%% (%s)\n' \
+            "$client" "$mode" "$conns" "$(med "${d[@]}")" "$(med "${v[@]}")" "$(med "${r[@]}")" \
+            "$(printf '%.0f ' "${r[@]}")"
     done
-    bd=$(best "${d[@]}")
-    bv=$(best "${v[@]}")
-    printf '%-4s client %-9s c=%-2d direct %8.0f req/s   via VIP %8.0f req/s   loss %5.1f%%\n' \
-        "$client" "$mode" "$conns" "$bd" "$bv" "$(echo "(1 - $bv / $bd) * 100" | bc -l)"
-done
 done
 kill "$SRV"
 wait "$SRV" 2>/dev/null || true
