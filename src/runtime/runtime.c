@@ -635,6 +635,9 @@ bsn_runtime_new(struct bsn_loop *loop, const struct bsn_runtime_opts *opts, stru
     struct bsn_runtime *rt = bsn_calloc(1, sizeof(*rt));
     rt->loop = loop;
     rt->opts = *opts;
+    /* Process-runtime pod addresses start at a random point of 127.1.0.0/16, so two nodes (or
+     * test servers) on one host rarely hand out the same address. */
+    rt->next_ip = (unsigned)(bsn_mono_ns() ^ ((uint64_t)getpid() << 16)) % (254u * 200u);
     bool oci = !strcmp(kind, "oci");
     if (!oci && strcmp(kind, "process") != 0) {
         bsn_err_set(err, 400, "Invalid", "unknown runtime '%s' (expected process or oci)", kind);
