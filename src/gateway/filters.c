@@ -314,6 +314,8 @@ authed:
                            "RateLimit-Reset: %d\r\n",
                            secs, p->rl_burst, secs);
             reply->body = "rate limited\n";
+            if (r->stats)
+                GW_INC(&r->stats->cells[w->id].ratelimited, 1);
             return 429;
         }
     }

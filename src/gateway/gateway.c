@@ -402,6 +402,17 @@ put_metrics_stats(struct bsn_gw *gw, struct bsn_buf *out)
                        s->label, (unsigned long long)cum, s->label, (double)sum / 1e6, s->label,
                        (unsigned long long)cum, s->label, (unsigned long long)bin, s->label,
                        (unsigned long long)bout);
+        uint64_t rej = 0, rl = 0;
+        for (int t = 0; t < gw->nthreads; t++) {
+            rej += GW_LOAD(&s->cells[t].rejected);
+            rl += GW_LOAD(&s->cells[t].ratelimited);
+        }
+        if (rl)
+            bsn_buf_printf(out, "bosun_gateway_ratelimited_total{route=\"%s\"} %llu\n", s->label,
+                           (unsigned long long)rl);
+        if (rej)
+            bsn_buf_printf(out, "bosun_gateway_concurrency_rejected_total{route=\"%s\"} %llu\n",
+                           s->label, (unsigned long long)rej);
     }
 }
 

@@ -96,6 +96,7 @@ struct gw_conn {
     bool h2_tls;        /* an HTTP/2 stream relayed by h2front.c whose client used TLS */
     bool traced;        /* trace[] holds the traceparent sent upstream (otlp.c) */
     struct gw_agg *agg; /* aggregation in progress (aggregate.c) */
+    bool conc_counted;  /* counted in the route's inflight (concurrency limit) */
     char trace[56];
     char parent_span[17]; /* the client's span id, "" when the trace started here */
     struct gw_conn *tls_next;

@@ -82,6 +82,8 @@ struct gw_policy {
 #define GW_P_TRACE    0x2000
 #define GW_P_LIMITS   0x4000
 #define GW_P_AGG      0x8000
+#define GW_P_FALLBACK 0x10000
+#define GW_P_CONC     0x20000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -147,6 +149,11 @@ struct gw_policy {
     int nagg;
     uint32_t agg_timeout_ms;
     char *ns; /* the policy's namespace (aggregate parts resolve there) */
+    /* fallback response instead of the gateway's own 502/503/504 */
+    int fallback_status; /* 0 = none */
+    char *fallback_body, *fallback_ctype;
+    /* concurrency limit: requests in flight on the route (shared out per worker thread) */
+    int max_concurrent;
 };
 
 /* --- backends --- */

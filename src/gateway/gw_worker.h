@@ -34,6 +34,9 @@ struct gw_stat_cell {
     uint64_t bytes_in, bytes_out;
     uint64_t lat_sum_us;
     uint64_t lat[GW_LAT_BUCKETS];
+    int64_t inflight;     /* requests of the route in flight on this thread (concurrency limit) */
+    uint64_t rejected;    /* refused by the concurrency limit */
+    uint64_t ratelimited; /* answered 429 by the rate limiter */
 } __attribute__((aligned(64)));
 
 struct gw_stats {

@@ -729,6 +729,31 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             a->path = bsn_strdup(path ? path : "/");
         }
     }
+    if ((o = json_object_get(spec, "fallback"))) {
+        p->set |= GW_P_FALLBACK;
+        const json_t *st = json_object_get(o, "status");
+        p->fallback_status = st ? (int)json_integer_value(st) : 503;
+        const char *body = json_string_value(json_object_get(o, "body"));
+        const char *ct = json_string_value(json_object_get(o, "contentType"));
+        if (p->fallback_status < 200 || p->fallback_status > 599 ||
+            (json_object_get(o, "body") && !body) || (body && strlen(body) > 65536))
+            return bsn_err_set(err, 400, "Invalid",
+                               "spec.fallback: expected {status: 200..599, body: string (<= "
+                               "64 KiB), contentType}");
+        p->fallback_body = bsn_strdup(body ? body : "");
+        p->fallback_ctype = bsn_strdup(ct ? ct : "text/plain; charset=utf-8");
+        for (const char *q = p->fallback_ctype; *q; q++)
+            if (*q == '\r' || *q == '\n')
+                return bsn_err_set(err, 400, "Invalid", "spec.fallback.contentType: bad value");
+    }
+    if ((o = json_object_get(spec, "concurrency"))) {
+        p->set |= GW_P_CONC;
+        const json_t *m = json_object_get(o, "maxRequests");
+        if (!json_is_integer(m) || json_integer_value(m) < 1 || json_integer_value(m) > 1000000)
+            return bsn_err_set(err, 400, "Invalid",
+                               "spec.concurrency.maxRequests: expected 1..1000000");
+        p->max_concurrent = (int)json_integer_value(m);
+    }
     if ((o = json_object_get(spec, "limits"))) {
         p->set |= GW_P_LIMITS;
         if (size_field(o, "maxRequestBodySize", &p->max_body, err) < 0)
@@ -784,6 +809,8 @@ gw_policy_fini(struct gw_policy *p)
     }
     free(p->agg);
     free(p->ns);
+    free(p->fallback_body);
+    free(p->fallback_ctype);
 }
 
 void
@@ -897,6 +924,13 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
     }
     if (add & GW_P_LIMITS)
         dst->max_body = src->max_body;
+    if (add & GW_P_FALLBACK) {
+        dst->fallback_status = src->fallback_status;
+        dst->fallback_body = src->fallback_body;
+        dst->fallback_ctype = src->fallback_ctype;
+    }
+    if (add & GW_P_CONC)
+        dst->max_concurrent = src->max_concurrent;
     if (add & GW_P_AGG) {
         dst->agg = src->agg;
         dst->nagg = src->nagg;

@@ -157,6 +157,9 @@ conn_free(struct gw_conn *c)
 {
     struct gw_worker *w = c->w;
     gw_agg_cancel(c);
+    if (c->conc_counted && c->route && c->route->stats)
+        c->route->stats->cells[w->id].inflight--;
+    c->conc_counted = false;
     bsn_timer_stop(w->loop, &c->timer);
     bsn_timer_stop(w->loop, &c->retry_timer);
     if (c->fd >= 0) {
@@ -325,6 +328,17 @@ void
 gw_local_reply_ct(struct gw_conn *c, int status, const char *ctype, const char *extra_headers,
                   const char *body, size_t blen)
 {
+    const struct gw_policy *fp = c->route ? c->route->policy : NULL;
+    char fb_hdr[64];
+    if (fp && fp->fallback_status && status >= 502 && status <= 504 && !extra_headers) {
+        /* the route's fallback response instead of the gateway's error */
+        snprintf(fb_hdr, sizeof(fb_hdr), "X-Bosun-Fallback: %d\r\n", status);
+        extra_headers = fb_hdr;
+        status = fp->fallback_status;
+        ctype = fp->fallback_ctype;
+        body = fp->fallback_body;
+        blen = strlen(body);
+    }
     if (c->req_left != 0 || (c->req_chunked && !c->req_done))
         c->keep_alive = false; /* unread request body: cannot keep the conn (say so) */
     bsn_buf_reset(&c->head);
@@ -818,6 +832,19 @@ start_request(struct gw_conn *c)
     const struct gw_policy *p = r->policy;
     uint64_t now = bsn_loop_now(w->loop);
     c->req_deadline = now + (p->request_ms ? p->request_ms : 86400000);
+    if (p->max_concurrent > 0 && r->stats) {
+        struct gw_stat_cell *cell = &r->stats->cells[w->id];
+        int nth = w->gw->nthreads;
+        int64_t share = (p->max_concurrent + nth - 1) / nth; /* per worker thread */
+        if (cell->inflight >= share) {
+            GW_INC(&cell->rejected, 1);
+            gw_local_reply(c, 503, "Retry-After: 1\r\nX-Bosun-Overflow: concurrency\r\n",
+                           "route concurrency limit\n");
+            return;
+        }
+        cell->inflight++;
+        c->conc_counted = true;
+    }
     if (p->max_body > 0 && q->content_length > p->max_body) {
         gw_local_reply(c, 413, NULL, "request body too large\n");
         return;
@@ -930,6 +957,10 @@ finish_request(struct gw_conn *c)
     const struct gw_route *r = c->route;
     uint64_t idle_ms = r && r->policy->idle_ms ? r->policy->idle_ms : GW_IDLE_TIMEOUT_MS;
     gw_agg_cancel(c);
+    if (c->conc_counted) {
+        r->stats->cells[w->id].inflight--;
+        c->conc_counted = false;
+    }
     if (c->up) {
         struct gw_upconn *u = c->up;
         c->up = NULL;
