@@ -182,6 +182,10 @@ mark_dirty(struct bsn_proxy *p, const char *key, uint64_t delay_ms)
 {
     if (!bsn_map_get(&p->dirty, key))
         bsn_map_put(&p->dirty, key, (void *)1);
+    /* an event must not wait behind a retry armed for later */
+    uint64_t when = bsn_loop_now(p->loop) + delay_ms;
+    if (bsn_timer_active(&p->sync_timer) && p->sync_timer.when_ms > when)
+        bsn_timer_stop(p->loop, &p->sync_timer);
     if (!bsn_timer_active(&p->sync_timer))
         bsn_timer_start(p->loop, &p->sync_timer, delay_ms, sync_dirty, p);
 }

@@ -5,7 +5,7 @@
 # echo inside) behind selectorless Services with hand-written EndpointSlices, plus process
 # runtime pods behind a selector Service. Two more namespaces are clients. Asserts: ClusterIP
 # spreads over all ready endpoints; a not-ready endpoint stops receiving; ClientIP affinity per
-# client; UDP; NodePort and LoadBalancer on the node address; cluster DNS at 10.43.0.10;
+# client; hairpin; UDP; NodePort and LoadBalancer on the node address; cluster DNS at 10.43.0.10;
 # deleting a Service removes its rules; stopping the server removes the table; the userspace
 # proxy (and DNS answering its addresses) after a restart with --proxy-mode userspace.
 # Everything (namespaces, veths, processes, table, sysctl) is undone in teardown_file.
@@ -153,6 +153,15 @@ hits() {
     kubectl patch endpointslice web-hand --type=json -p \
         '[{"op":"replace","path":"/endpoints/1/conditions/ready","value":true}]'
     wait_for "nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
+}
+
+@test "services: hairpin: a pod reaches itself through its Service" {
+    need_root
+    ip="$(svc_ip web)"
+    run hits 30 ip netns exec "p$MARK-1" curl -s -m 2 "http://$ip/"
+    echo "$output"
+    [[ "$output" != *FAIL* ]]
+    [[ "$output" == *"p$MARK-1"* ]]
 }
 
 @test "services: UDP through the ClusterIP from the host and from a pod" {
