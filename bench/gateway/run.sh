@@ -5,7 +5,8 @@
 # Same upstream for all (bench/gateway/upstream.c, 13-byte body, keep-alive), equivalent proxy
 # configs (keep-alive to the upstream, access logging off), wrk with a fixed client load, at 1
 # and 2 worker threads/processes each. Reports req/s, p99 latency, RSS and ratios, plus Bosun
-# with 1,000 routes (1,000 hosts x 1 path) vs 1 route. The machine may be shared, so every
+# with 1,000 routes (1,000 hosts x 1 path) vs 1 route, and p99 latency of each at the same paced
+# load of about half the better peer's peak. The machine may be shared, so every
 # configuration is measured ROUNDS times, interleaved, and the median is reported. Takes
 # about 2.5 minutes.
 #
@@ -220,6 +221,42 @@ for k in "${!RPS[@]}"; do
     P99[$k]=$(median ${P99[$k]})
 done
 
+# p99 at about 50% of the better peer's peak (1 worker each): every proxy gets the same paced
+# load, PACED_CONNS connections each sending one request per millisecond (wrk's delay()), so the
+# offered rate is about half the better peer's median peak.
+best=${RPS[nginx1]}
+[ "${RPS[haproxy1]}" -gt "$best" ] && best=${RPS[haproxy1]}
+PACED_CONNS=$(((best / 2 + 500) / 1000))
+[ "$PACED_CONNS" -lt 1 ] && PACED_CONNS=1
+echo 'function delay() return 1 end' >"$TMP/pace.lua"
+run_paced() { # PORT -> "rps p99_ms"
+    local out
+    out=$(wrk -t1 -c"$PACED_CONNS" -d"${DURATION}s" --latency -s "$TMP/pace.lua" \
+        "http://127.0.0.1:$1/" 2>&1)
+    echo "$out" | awk '/Requests\/sec/ {printf "%d ", $2}
+        $1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000}
+        else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}
+        printf "%.2f", v}'
+    echo
+}
+declare -A HRPS HP99
+addh() { HRPS[$1]="${HRPS[$1]:-} $2"; HP99[$1]="${HP99[$1]:-} $3"; }
+for round in $(seq 1 "$ROUNDS"); do
+    start_nginx 1
+    addh nginx $(run_paced "$NGX_PORT")
+    stop "$NGX_PID"
+    start_haproxy 1
+    addh haproxy $(run_paced "$HAP_PORT")
+    stop "$HAP_PID"
+    start_bosun 1 "$TMP/bosun-1.yaml"
+    addh bosun $(run_paced "$BSN_PORT")
+    stop "$BSN_PID"
+done
+for k in nginx haproxy bosun; do
+    HRPS[$k]=$(median ${HRPS[$k]})
+    HP99[$k]=$(median ${HP99[$k]})
+done
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 {
@@ -238,6 +275,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
             "bosun/haproxy $(ratio "${RPS[bosun$w]}" "${RPS[haproxy$w]}")"
     done
     echo "bosun 1000 routes / 1 route: $(ratio "${RPS[bosun1000]}" "${RPS[bosun1]}")"
+    echo "p99 at ~50% of the better peer's peak ($PACED_CONNS conns x 1 req/ms, 1 worker):"
+    for p in nginx haproxy bosun; do
+        printf "  %-8s %9s req/s  p99 %s ms\n" "$p" "${HRPS[$p]}" "${HP99[$p]}"
+    done
     echo "# all rounds (req/s):"
     for k in nginx1 haproxy1 bosun1 nginx2 haproxy2 bosun2 bosun1000; do echo "#   $k:${ALL[$k]}"; done
     echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
