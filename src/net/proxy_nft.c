@@ -5,6 +5,7 @@
  * table ip <name> {
  *   map service-ips       { ipv4_addr . inet_proto . inet_service : verdict }  ClusterIP, LB
  *   map service-nodeports { inet_proto . inet_service : verdict }              NodePort
+ *   map no-endpoint-services (filter input/forward/output): reject, no endpoints
  *   nat-prerouting / nat-output (dstnat) -> services: one vmap lookup per new connection
  *   nat-postrouting (srcnat) -> masquerading: masquerade what was marked 0x4000
  *   svc-NS/NAME/PROTO/PORT  per service port: affinity lookups, then a uniform random
@@ -87,6 +88,21 @@ bsn_proxy_nft_base(const struct bsn_proxy_nft_cfg *c, struct bsn_buf *o)
                    "add rule ip %s services fib daddr type local ip daddr != 127.0.0.0/8 "
                    "meta l4proto . th dport vmap @service-nodeports\n",
                    t, t, t);
+    /* a Service without endpoints refuses new connections at once (as kube-proxy does)
+     * instead of letting them time out */
+    bsn_buf_printf(o,
+                   "add map ip %s no-endpoint-services { type ipv4_addr . inet_proto . "
+                   "inet_service : verdict; }\n"
+                   "add chain ip %s reject-chain { reject; }\n"
+                   "add chain ip %s no-endpoints { ip daddr . meta l4proto . th dport vmap "
+                   "@no-endpoint-services; }\n",
+                   t, t, t);
+    static const char *const fhooks[] = {"input", "forward", "output"};
+    for (size_t i = 0; i < 3; i++)
+        bsn_buf_printf(o,
+                       "add chain ip %s filter-%s { type filter hook %s priority -110; ct state "
+                       "new jump no-endpoints; }\n",
+                       t, fhooks[i], fhooks[i]);
     bsn_buf_printf(
         o,
         "add chain ip %s nat-prerouting { type nat hook prerouting priority dstnat; }\n"
@@ -156,6 +172,18 @@ elems_of(const struct bsn_proxy_svc *s, struct elem *out)
             snprintf(out[n].key, sizeof(out[n].key), "%s . %s . %u", s->lb_ip, pr, p->port);
             snprintf(out[n].val, sizeof(out[n].val), "goto ext-%s", pid);
             n++;
+        }
+        if (!p->nep) {
+            out[n].map = "no-endpoint-services";
+            snprintf(out[n].key, sizeof(out[n].key), "%s . %s . %u", s->cluster_ip, pr, p->port);
+            snprintf(out[n].val, sizeof(out[n].val), "goto reject-chain");
+            n++;
+            if (s->lb_ip[0]) {
+                out[n].map = "no-endpoint-services";
+                snprintf(out[n].key, sizeof(out[n].key), "%s . %s . %u", s->lb_ip, pr, p->port);
+                snprintf(out[n].val, sizeof(out[n].val), "goto reject-chain");
+                n++;
+            }
         }
     }
     return n;
@@ -391,8 +419,8 @@ bsn_proxy_nft_delta(const struct bsn_proxy_nft_cfg *c, const struct bsn_proxy_sv
                     const struct bsn_proxy_svc *new, struct bsn_buf *o)
 {
     const char *t = c->table;
-    struct elem *eo = bsn_calloc(3 * BSN_PROXY_MAX_PORTS, sizeof(*eo));
-    struct elem *en = bsn_calloc(3 * BSN_PROXY_MAX_PORTS, sizeof(*en));
+    struct elem *eo = bsn_calloc(5 * BSN_PROXY_MAX_PORTS, sizeof(*eo));
+    struct elem *en = bsn_calloc(5 * BSN_PROXY_MAX_PORTS, sizeof(*en));
     size_t no = elems_of(old, eo), nn = elems_of(new, en);
     /* 1. stale map elements first, so nothing leads to chains about to change or go */
     for (size_t i = 0; i < no; i++)

@@ -155,6 +155,18 @@ hits() {
     wait_for "nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
 }
 
+@test "services: a Service without endpoints refuses connections at once" {
+    need_root
+    kubectl create service clusterip empty --tcp=80:80
+    ip="$(svc_ip empty)"
+    wait_for "nft list map ip $TABLE no-endpoint-services | grep -q '$ip . tcp . 80'"
+    run curl -sS -m 5 "http://$ip/"
+    echo "$output"
+    [ "$status" -eq 7 ] # refused, not a timeout (28)
+    kubectl delete svc empty
+    wait_for "! nft list map ip $TABLE no-endpoint-services | grep -q '$ip . tcp . 80'"
+}
+
 @test "services: hairpin: a pod reaches itself through its Service" {
     need_root
     ip="$(svc_ip web)"

@@ -213,7 +213,8 @@ test_nft_add(void **st)
         o, "add element ip t service-nodeports { tcp . 30080 : goto ext-default/web/tcp/http }"));
     assert_non_null(strstr(o, "ip saddr 10.42.0.1 jump mark-for-masquerade")); /* hairpin */
     assert_int_equal(count(o, "delete"), 0);
-    assert_null(strstr(o, "aff-")); /* no affinity, no sets */
+    assert_null(strstr(o, "aff-"));                 /* no affinity, no sets */
+    assert_null(strstr(o, "no-endpoint-services")); /* it has endpoints */
     /* map elements come after the chains they lead to */
     assert_true(strstr(o, "add element") > strstr(o, "numgen"));
     assert_null(strstr(o, "vmap")); /* no anonymous map per Service */
@@ -223,6 +224,32 @@ test_nft_add(void **st)
     assert_int_equal(b.len, 0);
     bsn_buf_fini(&b);
     bsn_proxy_svc_fini(&s);
+}
+
+static void
+test_nft_no_endpoints(void **st)
+{
+    (void)st;
+    struct bsn_proxy_svc a, c;
+    mk(&a, "web", 0, 0);
+    mk(&c, "web", 1, 0);
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    /* no endpoints: new connections are refused */
+    bsn_proxy_nft_delta(&CFG, NULL, &a, &b);
+    assert_non_null(strstr(b.data, "add element ip t no-endpoint-services { 10.43.0.5 . tcp . 80 "
+                                   ": goto reject-chain }"));
+    assert_null(strstr(b.data, "goto ep-"));
+    /* the first endpoint arrives: the refusal is lifted */
+    bsn_buf_reset(&b);
+    bsn_proxy_nft_delta(&CFG, &a, &c, &b);
+    assert_non_null(
+        strstr(b.data, "delete element ip t no-endpoint-services { 10.43.0.5 . tcp . 80 }"));
+    assert_non_null(strstr(b.data, "goto ep-default/web/tcp/http__10.42.0.1/8080"));
+    assert_null(strstr(b.data, "add element"));
+    bsn_buf_fini(&b);
+    bsn_proxy_svc_fini(&a);
+    bsn_proxy_svc_fini(&c);
 }
 
 static void
@@ -374,7 +401,7 @@ test_nft_kernel(void **st)
     s[1].ports[0].node_port = 30080;
     snprintf(s[1].lb_ip, 16, "192.0.2.7");
     mk(&s[2], "web", 3, 0);
-    mk(&s[3], "other", 1, 0);
+    mk(&s[3], "other", 0, 0); /* no endpoints: refused */
     snprintf(s[3].cluster_ip, 16, "10.43.0.6");
     s[3].ports[0].node_port = 30081; /* a new Service with an ext chain from the start */
     struct bsn_buf b;
@@ -410,6 +437,7 @@ main(void)
         cmocka_unit_test(test_terminating_fallback),
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_nft_add),
+        cmocka_unit_test(test_nft_no_endpoints),
         cmocka_unit_test(test_nft_update_one_endpoint),
         cmocka_unit_test(test_nft_affinity_and_delete),
         cmocka_unit_test(test_nft_stale),
