@@ -183,6 +183,10 @@ void agent_env_free(struct agent_env *e);
 char **agent_expand_list(json_t *arr, struct agent_env *e);
 /* Sets K=V (a later definition replaces an earlier one). */
 void agent_env_set(struct agent_env *e, const char *k, const char *v);
+/* Credentials for image from the pod's imagePullSecrets (dockerconfigjson / dockercfg, entry
+ * matched by registry host): 1 with *user and *pass (caller frees), 0 none, -1 a Secret is
+ * being read (a sync follows). */
+int agent_pull_creds(struct agent_pod *p, const char *image, char **user, char **pass);
 
 /* volumes.c (see volumes.h): 0 ready, 1 pending (API reads; a sync follows), -1 with why
  * (FailedMount: the pod stays ContainerCreating; retry later). */

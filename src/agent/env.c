@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/json.h"
+#include "runtime/image.h"
 
 static const char *
 env_lookup(const char *name, size_t len, void *data)
@@ -450,4 +451,101 @@ agent_free_list(char **l)
     for (size_t i = 0; l && l[i]; i++)
         free(l[i]);
     free(l);
+}
+
+/* --- imagePullSecrets --- */
+
+/* The registry host of a .dockerconfigjson "auths" key: "https://host:port/v1/" -> host:port;
+ * Docker Hub's aliases are one. */
+static void
+auth_key_host(const char *key, char *out, size_t n)
+{
+    const char *s = key;
+    if (!strncmp(s, "https://", 8))
+        s += 8;
+    else if (!strncmp(s, "http://", 7))
+        s += 7;
+    size_t len = strcspn(s, "/");
+    snprintf(out, n, "%.*s", (int)len, s);
+    if (!strcmp(out, "index.docker.io") || !strcmp(out, "registry-1.docker.io"))
+        snprintf(out, n, "docker.io");
+}
+
+/* Fills user/pass from one auths entry ({username, password} or auth = base64(user:pass)). */
+static bool
+auth_entry_creds(json_t *ent, char **user, char **pass)
+{
+    const char *u = json_string_value(json_object_get(ent, "username"));
+    const char *pw = json_string_value(json_object_get(ent, "password"));
+    if (u && *u && pw) {
+        *user = bsn_strdup(u);
+        *pass = bsn_strdup(pw);
+        return true;
+    }
+    const char *a = json_string_value(json_object_get(ent, "auth"));
+    if (!a || !*a)
+        return false;
+    char *dec = b64decode(a);
+    char *colon = strchr(dec, ':');
+    if (!colon) {
+        free(dec);
+        return false;
+    }
+    *colon = '\0';
+    *user = bsn_strdup(dec);
+    *pass = bsn_strdup(colon + 1);
+    free(dec);
+    return true;
+}
+
+int
+agent_pull_creds(struct agent_pod *p, const char *image, char **user, char **pass)
+{
+    *user = *pass = NULL;
+    json_t *secrets = json_object_get(json_object_get(p->pod, "spec"), "imagePullSecrets");
+    if (!json_array_size(secrets))
+        return 0;
+    struct bsn_image_ref ref;
+    struct bsn_err err;
+    if (bsn_image_ref_parse(image, &ref, &err) < 0)
+        return 0;
+    bool pending = false;
+    size_t i;
+    json_t *s;
+    json_array_foreach(secrets, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!name || !*name)
+            continue;
+        json_t *obj = ref_object(p, "secrets", name, &pending);
+        if (!obj)
+            continue; /* missing: kubelet warns and pulls without it */
+        /* kubernetes.io/dockerconfigjson ({"auths": {...}}) or the older dockercfg ({...}) */
+        char *raw = ref_value(obj, true, ".dockerconfigjson");
+        bool legacy = !raw && (raw = ref_value(obj, true, ".dockercfg"));
+        if (!raw)
+            continue;
+        json_t *cfg = json_loads(raw, 0, NULL);
+        free(raw);
+        json_t *auths = legacy ? cfg : json_object_get(cfg, "auths");
+        const char *key;
+        json_t *ent;
+        bool found = false;
+        json_object_foreach(auths, key, ent)
+        {
+            char host[256];
+            auth_key_host(key, host, sizeof(host));
+            if (!strcmp(host, ref.domain) && auth_entry_creds(ent, user, pass)) {
+                found = true;
+                break;
+            }
+        }
+        json_decref(cfg);
+        if (found)
+            return 1;
+        if (!pending)
+            bsn_debug("agent", "pod %s: pull secret %s has no credentials for %s", p->key, name,
+                      ref.domain);
+    }
+    return pending ? -1 : 0;
 }

@@ -267,6 +267,35 @@ struct pull_req {
     char image[512];
 };
 
+/* The ErrImagePull message: a missing or refused manifest reads like containerd's through
+ * kubelet (`rpc error: code = NotFound desc = failed to pull and unpack image "<ref>": failed
+ * to resolve reference "<ref>": <ref>: not found`); other errors are the runtime's. */
+static void
+pull_message(const char *image, const struct bsn_err *err, char *msg, size_t n)
+{
+    struct bsn_image_ref ref;
+    struct bsn_err perr;
+    char full[700];
+    bool manifest = err && strstr(err->msg, "/manifests/");
+    if (!err || !((err->code == 404 && manifest) || err->code == 401) ||
+        bsn_image_ref_parse(image, &ref, &perr) < 0) {
+        snprintf(msg, n, "%s", err ? err->msg : "pull failed");
+        return;
+    }
+    bsn_image_ref_name(&ref, full, sizeof(full));
+    if (err->code == 404)
+        snprintf(msg, n,
+                 "rpc error: code = NotFound desc = failed to pull and unpack image \"%s\": "
+                 "failed to resolve reference \"%s\": %s: not found",
+                 full, full, full);
+    else
+        snprintf(msg, n,
+                 "rpc error: code = Unknown desc = failed to pull and unpack image \"%s\": "
+                 "failed to resolve reference \"%s\": pull access denied, repository does not "
+                 "exist or may require authorization: %.300s",
+                 full, full, err->msg);
+}
+
 static void
 pulled_cb(void *data, int rc, const struct bsn_err *err)
 {
@@ -281,10 +310,12 @@ pulled_cb(void *data, int rc, const struct bsn_err *err)
             c->waiting_reason[0] = c->waiting_msg[0] = '\0';
             agent_pod_sync_soon(p, 0);
         } else {
-            char msg[512];
+            char msg[1024];
             bool never = err && !strcmp(err->reason, "ErrImageNeverPull");
-            snprintf(msg, sizeof(msg), "%s", err ? err->msg : "pull failed");
+            pull_message(r->image, never ? NULL : err, msg, sizeof(msg));
             set_waiting(c, never ? "ErrImageNeverPull" : "ErrImagePull", msg);
+            json_decref(p->refs_cache); /* pull secrets are read again for the retry */
+            p->refs_cache = NULL;
             c->pull_backoff_ms = bsn_agent_backoff_next(c->pull_backoff_ms);
             c->pull_until = bsn_loop_now(p->a->loop) + (uint64_t)c->pull_backoff_ms;
             bsn_info("agent", "pod %s container %s: image %s: %s", p->key, c->name, r->image, msg);
@@ -304,6 +335,13 @@ ensure_image(struct agent_pod *p, struct agent_ctr *c, const char *image)
         return;
     uint64_t now = bsn_loop_now(p->a->loop);
     if (now < c->pull_until) {
+        /* as kubelet: the failed sync shows ErrImagePull, a later one ImagePullBackOff (our
+         * own status write syncs at once, so ErrImagePull is kept for 2 s) */
+        uint64_t failed = c->pull_until - (uint64_t)c->pull_backoff_ms;
+        if (!strcmp(c->waiting_reason, "ErrImagePull") && now < failed + 2000) {
+            agent_pod_sync_soon(p, failed + 2000 - now);
+            return;
+        }
         if (strcmp(c->waiting_reason, "ErrImageNeverPull")) {
             char msg[600];
             snprintf(msg, sizeof(msg), "Back-off pulling image \"%s\"", image);
@@ -316,16 +354,24 @@ ensure_image(struct agent_pod *p, struct agent_ctr *c, const char *image)
     if (bsn_image_parse_policy(json_string_value(json_object_get(c->spec, "imagePullPolicy")),
                                image, &pol) < 0)
         pol = bsn_image_default_policy(image);
+    char *user, *pass; /* imagePullSecrets (env.c) */
+    int crc = agent_pull_creds(p, image, &user, &pass);
+    if (crc < 0)
+        return; /* a pull secret is being read; its answer syncs again */
+    struct bsn_registry_auth auth = {.username = user, .password = pass};
     struct pull_req *r = bsn_calloc(1, sizeof(*r));
     r->c = c;
     snprintf(r->image, sizeof(r->image), "%s", image);
     c->pulling = true;
     agent_pod_ref(p);
-    if (bsn_image_ensure_async(p->a->images, p->a->loop, image, pol, NULL, pulled_cb, r) < 0) {
+    if (bsn_image_ensure_async(p->a->images, p->a->loop, image, pol, crc > 0 ? &auth : NULL,
+                               pulled_cb, r) < 0) {
         struct bsn_err err;
         bsn_err_set(&err, 500, "ErrImagePull", "cannot start the image pull");
         pulled_cb(r, -1, &err);
     }
+    free(user);
+    free(pass);
 }
 
 /* Creates and starts c's next container. */

@@ -1,9 +1,13 @@
 #!/usr/bin/env bats
 # The embedded node agent with the oci runtime (root + runc; skipped otherwise): a pod from an
 # image packed from the host's static busybox runs, logs, is probed by exec, and is cleaned up
-# (processes, mounts, network namespaces) on deletion; a missing image backs off.
+# (processes, mounts, network namespaces) on deletion; a missing image backs off; a memory limit
+# OOM-kills a hog (OOMKilled, restarted); a cpu limit is the container's CFS quota;
+# runAsUser and readOnlyRootFilesystem are enforced; crun on a cgroup-hybrid host fails with a
+# clear StartError. Each test runs on its own CNI bridge and /24 (oci-helpers.bash).
 
 load helpers
+load oci-helpers
 
 setup() {
     [ "$(id -u)" -eq 0 ] || skip "needs root for the oci runtime"
@@ -15,7 +19,7 @@ setup() {
     ROOTFS="$(mktemp -d)"
     mkdir -p "$ROOTFS/bin"
     cp "$BB" "$ROOTFS/bin/busybox"
-    for a in sh sleep echo cat test; do ln -s busybox "$ROOTFS/bin/$a"; done
+    for a in sh sleep echo cat test dd id touch; do ln -s busybox "$ROOTFS/bin/$a"; done
     # the image goes into the data dir the server will use
     BOSUN_DIR="$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/bosun.XXXXXX")"
     "$BOSUN" image pack --data-dir "$BOSUN_DIR/data" --name "bb-$MARK:1" --entrypoint /bin/sh "$ROOTFS"
@@ -24,17 +28,22 @@ setup() {
     export HOME="$BOSUN_DIR/home"
     mkdir -p "$HOME"
     NODE="oci-$MARK"
+    oci_net_init
+    local netflags
+    read -ra netflags <<<"$(oci_net_flags)"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway >"$BOSUN_DIR/server.log" 2>&1 &
+        --runtime oci --node-name "$NODE" --disable-gateway "${netflags[@]}" \
+        >"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
     export BOSUN_DIR BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
     wait_ready
 }
 
 teardown() {
-    [ -n "${BOSUN_PID:-}" ] || return 0
+    [ -n "${BOSUN_PID:-}" ] || { oci_net_cleanup; return 0; }
     stop_server
     for _ in $(seq 1 40); do pgrep -f "$MARK" >/dev/null || break; sleep 0.1; done
+    OCI_NET_STRICT=1 oci_net_cleanup || return 1
     run pgrep -af "$MARK"
     [ "$status" -ne 0 ] || { echo "left over: $output" >&2; pkill -KILL -f "$MARK"; return 1; }
 }
