@@ -19,6 +19,7 @@
  * volumeMount so a program can find its volume without root.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,15 +44,17 @@
 
 struct agent_vols {
     struct agent_pod *p;
-    unsigned gen;     /* API answers for an older generation are dropped */
-    char dir[1100];   /* <pod dir>/.volumes */
-    json_t *objs;     /* "configmaps/x", "secrets/x", "pvc/x", "pv/x", "sa-token" ->
+    unsigned gen;      /* API answers for an older generation are dropped */
+    char dir[1100];    /* <pod dir>/.volumes */
+    json_t *objs;      /* "configmaps/x", "secrets/x", "pvc/x", "pv/x", "sa-token" ->
                              object | null (missing) | true (asked) */
-    json_t *paths;    /* volume name -> host path */
-    json_t *tmpfs;    /* mounted tmpfs paths */
-    bool ready;       /* every volume prepared once */
-    bool refreshable; /* has configMap/secret/downwardAPI/projected volumes */
-    bool refreshing;  /* re-reading for a refresh */
+    json_t *paths;     /* volume name -> host path */
+    json_t *tmpfs;     /* mounted tmpfs paths */
+    bool ready;        /* every volume prepared once */
+    bool refreshable;  /* has configMap/secret/downwardAPI/projected volumes */
+    bool size_limited; /* has an emptyDir with sizeLimit on disk: checked with the refresh */
+    bool evicted;
+    bool refreshing; /* re-reading for a refresh */
     struct bsn_timer timer;
     char last_event[600];
 };
@@ -215,8 +218,11 @@ emptydir(struct agent_vols *v, const char *name, json_t *src, const char *path, 
         return bsn_err_set(err, 500, "InternalError", "mkdir %s: %s", path, strerror(-rc));
     chmod(path, 0777); /* any user of the containers may write, as upstream */
     const char *medium = json_string_value(json_object_get(src, "medium")) ?: "";
-    if (strcmp(medium, "Memory") || geteuid() != 0)
-        return 0; /* without root a Memory emptyDir is a plain directory (runtime.md) */
+    if (strcmp(medium, "Memory") || geteuid() != 0) {
+        /* on disk (without root a Memory emptyDir is a plain directory too) */
+        v->size_limited |= json_object_get(src, "sizeLimit") != NULL;
+        return 0;
+    }
     size_t i;
     json_t *t;
     json_array_foreach(v->tmpfs, i, t)
@@ -451,7 +457,7 @@ static void refresh_tick(struct bsn_loop *loop, void *data);
 static void
 arm_refresh(struct agent_vols *v)
 {
-    if (v->refreshable && !bsn_timer_active(&v->timer))
+    if ((v->refreshable || v->size_limited) && !v->evicted && !bsn_timer_active(&v->timer))
         bsn_timer_start(v->p->a->loop, &v->timer, BSN_VOL_REFRESH_MS, refresh_tick, v);
 }
 
@@ -469,11 +475,75 @@ refresh_step(struct agent_vols *v)
     arm_refresh(v);
 }
 
+static uint64_t du_bytes; /* nftw has no user pointer; the agent runs on one loop thread */
+
+static int
+du_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    BSN_UNUSED(path);
+    BSN_UNUSED(flag);
+    BSN_UNUSED(ftw);
+    du_bytes += (uint64_t)sb->st_blocks * 512;
+    return 0;
+}
+
+/*
+ * The eviction-like check of disk emptyDirs with a sizeLimit (kubelet's local storage
+ * eviction): usage (allocated blocks, like du) above the limit gets the Warning event
+ * `Evicted` with upstream's message and the pod deleted (graceful), so its controller
+ * replaces it. Returns true when the pod was evicted.
+ */
+static bool
+check_limits(struct agent_vols *v)
+{
+    struct agent_pod *p = v->p;
+    size_t i;
+    json_t *vol;
+    json_array_foreach(bsn_json_path(p->pod, "spec.volumes"), i, vol)
+    {
+        json_t *lim = bsn_json_path(vol, "emptyDir.sizeLimit");
+        const char *medium = bsn_json_str(vol, "emptyDir.medium") ?: "";
+        struct bsn_quantity q;
+        struct bsn_err err;
+        if (!lim || (!strcmp(medium, "Memory") && geteuid() == 0) ||
+            bsn_quantity_from_json(lim, &q, &err) < 0)
+            continue;
+        const char *name = json_string_value(json_object_get(vol, "name")) ?: "";
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", v->dir, name);
+        du_bytes = 0;
+        nftw(path, du_cb, 16, FTW_PHYS | FTW_MOUNT);
+        if (du_bytes <= (uint64_t)bsn_quantity_value(&q))
+            continue;
+        char limit[BSN_QUANTITY_STR_MAX], msg[600], url[700];
+        bsn_quantity_format(&q, limit, sizeof(limit));
+        snprintf(msg, sizeof(msg), "Usage of EmptyDir volume \"%s\" exceeds the limit \"%s\". ",
+                 name, limit);
+        bsn_info("agent", "pod %s: %s(%llu bytes): evicting", p->key, msg,
+                 (unsigned long long)du_bytes);
+        vol_event(p, "Evicted", msg);
+        snprintf(url, sizeof(url), "/api/v1/namespaces/%s/pods/%s", p->ns, p->name);
+        json_t *opts = json_pack("{s:s,s:s,s:{s:s}}", "kind", "DeleteOptions", "apiVersion", "v1",
+                                 "preconditions", "uid", p->uid);
+        bsn_client_request_json(p->a->cl, "DELETE", url, NULL, opts, NULL, NULL);
+        json_decref(opts);
+        v->evicted = true;
+        return true;
+    }
+    return false;
+}
+
 static void
 refresh_tick(struct bsn_loop *loop, void *data)
 {
     BSN_UNUSED(loop);
     struct agent_vols *v = data;
+    if (v->size_limited && check_limits(v))
+        return;
+    if (!v->refreshable) {
+        arm_refresh(v);
+        return;
+    }
     const char *k;
     json_t *o;
     void *tmp;

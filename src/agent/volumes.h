@@ -5,7 +5,8 @@
  * (the pod dir also holds the container logs; the dot keeps it apart from container names):
  *
  *   emptyDir            a directory; `medium: Memory` is a tmpfs mounted there (root only;
- *                       size = sizeLimit, else the node's allocatable memory)
+ *                       size = sizeLimit, else the node's allocatable memory); a sizeLimit
+ *                       on disk is checked every BSN_VOL_REFRESH_MS (the pod is evicted)
  *   configMap, secret,  files written by the atomic writer below: a timestamped directory
  *   downwardAPI,        `..<time>.<rand>`, a `..data` symlink to it swapped with rename(2),
  *   projected           and one `<name> -> ..data/<name>` symlink per top-level entry, so a

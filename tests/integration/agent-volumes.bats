@@ -428,6 +428,33 @@ YAML
     delete_clean web
 }
 
+@test "process: a disk emptyDir above its sizeLimit gets the pod evicted" {
+    start_process
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeName: $NODE
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "head -c 3000000 /dev/urandom > \$BOSUN_VOLUME_D/f; exec sleep 1000.$MARK"]
+    volumeMounts: [{name: d, mountPath: /d}]
+  volumes:
+  - {name: d, emptyDir: {sizeLimit: 1Mi}}
+YAML
+    run kubectl wait --for=condition=Ready pod/hog --timeout=30s
+    [ "$status" -eq 0 ]
+    uid="$(kubectl get pod hog -o jsonpath='{.metadata.uid}')"
+    wait_for sh -c "! kubectl get pod hog 2>/dev/null"
+    run kubectl get events --field-selector involvedObject.name=hog,reason=Evicted -o jsonpath='{.items[0].message}'
+    [ "$output" = 'Usage of EmptyDir volume "d" exceeds the limit "1Mi". ' ]
+    wait_for sh -c "! ls -d '$BOSUN_DIR'/data/agent/pods/*_hog_$uid 2>/dev/null"
+    no_mounts
+}
+
 @test "oci: volumes inside the container, readOnly, Memory emptyDir on tmpfs, termination message" {
     start_oci
     kubectl create configmap cfg --from-literal=greeting=hello-oci >/dev/null
