@@ -261,6 +261,7 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
             goto fail;
     }
     agent_logs_register(a);
+    agent_exec_register(a);
     agent_node_start(a);
     start_list(a);
     agent_metrics_start(a, o->metrics_interval_ms);
@@ -302,6 +303,7 @@ bsn_agent_free(struct bsn_agent *a)
         bsn_client_watch_stop(a->watch);
     bsn_client_free(a->cl);
     a->cl = NULL;
+    agent_exec_close_all(a); /* exec processes die before their containers */
     /* probes and timers first, then the runtime kills what is left */
     const char *k;
     void *v;

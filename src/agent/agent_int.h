@@ -137,6 +137,8 @@ struct bsn_agent {
     char *data_dir;
     bool control_plane;
     bool closing;
+    void *streams;  /* exec.c: exec/attach sessions */
+    void *forwards; /* exec_pf.c: port-forward connections */
     struct bsn_map pods;       /* "ns/name" -> struct agent_pod* */
     struct bsn_map containers; /* runtime container id -> struct agent_ctr* */
     /* pod watch */
@@ -241,6 +243,10 @@ void agent_metrics_stop(struct bsn_agent *a);
 void agent_logs_register(struct bsn_agent *a);
 /* The log file of a container at restart number n. */
 void agent_log_path(const struct agent_pod *p, const char *ctr, int n, char *out, size_t len);
+
+/* exec.c: pods/exec, attach, portforward (exec.h) */
+void agent_exec_register(struct bsn_agent *a);
+void agent_exec_close_all(struct bsn_agent *a);
 
 /* RFC 3339 from microseconds (seconds precision, as the API's Time). */
 void agent_time_str(int64_t us, char *out, size_t n);

@@ -455,6 +455,8 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
     cfg.security.privileged = json_is_true(json_object_get(sc, "privileged"));
     cfg.security.no_new_privs = json_is_false(json_object_get(sc, "allowPrivilegeEscalation"));
     cfg.security.readonly_rootfs = json_is_true(json_object_get(sc, "readOnlyRootFilesystem"));
+    cfg.stdin_open = json_is_true(json_object_get(c->spec, "stdin")); /* kubectl attach -i */
+    cfg.tty = json_is_true(json_object_get(c->spec, "tty"));
     char id[65];
     int rc = bsn_runtime_container_create(a->rt, p->sandbox, &cfg, id, &err);
     agent_mounts_free(&mounts);

@@ -57,5 +57,16 @@ int bsn_api_stream_write(struct bsn_api_reply *r, const char *data, size_t n);
 void bsn_api_stream_end(struct bsn_api_reply *r);
 /* cb fires if the client goes away before the stream ends; r is dead afterwards. */
 void bsn_api_reply_on_close(struct bsn_api_reply *r, void (*cb)(void *data), void *data);
+/*
+ * Streaming subresources (exec, attach, portforward; api/stream.c). Before the handler runs,
+ * the API server has checked that the pod exists and is bound to a node and that ?container=
+ * names one of its containers (or the pod has exactly one). bsn_api_reply_http_req() peeks at
+ * the HTTP request behind r; bsn_api_reply_take_http_req() hands it over: r is freed, and the
+ * caller finishes the request itself (bsn_http_req_upgrade, bsn_ws_server_accept or
+ * bsn_http_respond). Both return NULL (and take nothing) for in-process requests.
+ */
+struct bsn_http_req;
+struct bsn_http_req *bsn_api_reply_http_req(struct bsn_api_reply *r);
+struct bsn_http_req *bsn_api_reply_take_http_req(struct bsn_api_reply *r);
 
 #endif

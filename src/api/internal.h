@@ -186,6 +186,11 @@ void api_defer_reply(struct bsn_apiserver *s, struct req_ctx *c, int status, con
 void api_metrics_text(struct bsn_apiserver *s, struct bsn_buf *b);
 json_t *api_scale_json(const json_t *obj);
 
+/* stream.c: checks for pods/exec|attach|portforward (bound pod, valid container); false when
+ * it answered the request with an error */
+struct bsn_obj;
+bool api_stream_validate(struct req_ctx *c, const struct bsn_obj *pod);
+
 /* discovery.c */
 bool api_discovery(struct req_ctx *c);
 

@@ -1675,6 +1675,8 @@ do_pod_subresource(struct req_ctx *c)
         reply_not_found(c, c->name);
         return;
     }
+    if (!api_stream_validate(c, pod))
+        return;
     if (api_nodeproxy(c, pod)) /* the pod's node serves its own kubelet endpoint */
         return;
     for (size_t i = 0; i < BSN_ARRAY_LEN(c->srv->pod_handlers); i++) {

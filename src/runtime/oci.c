@@ -955,6 +955,9 @@ oci_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *c
         argv[k++] = "--pid-file";
         argv[k++] = pidfile =
             bsn_sprintf("%s/exec-%.16s.pid", c->dir, sockpath + strlen(o->runc_root) + 3);
+    } else if (cfg->pid_file) {
+        argv[k++] = "--pid-file";
+        argv[k++] = (char *)cfg->pid_file;
     }
     for (size_t i = 0; i < ne; i++) {
         argv[k++] = "--env";

@@ -419,7 +419,7 @@ proc_exec(struct bsn_runtime *rt, const char *id, const struct bsn_exec_config *
     }
     pid_t join = c->st.state == BSN_CONTAINER_RUNNING ? c->st.pid : 0;
     pid_t p = cfg->tty ? spawn(pc, argv, env, slave, slave, slave, true, true, join, err)
-                       : spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, false, false,
+                       : spawn(pc, argv, env, cfg->fd_in, cfg->fd_out, cfg->fd_err, true, false,
                                join, err);
     free(env);
     if (slave >= 0)

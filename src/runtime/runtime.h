@@ -172,6 +172,10 @@ struct bsn_exec_config {
      * closes it). */
     bool tty;
     int *pty_master;
+    /* oci, non-tty: the OCI runtime writes the process's host pid here once it runs (the
+     * returned pid is the `runc exec` process; kill the real one through this file). The
+     * caller removes the file. NULL = none. Ignored by the process runtime. */
+    const char *pid_file;
 };
 
 /* --- the runtime object --- */
