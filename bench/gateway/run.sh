@@ -223,21 +223,25 @@ done
 
 # p99 at about 50% of the better peer's peak (1 worker each): every proxy gets the same paced
 # load, PACED_CONNS connections each sending one request per millisecond (wrk's delay()), so the
-# offered rate is about half the better peer's median peak.
+# offered rate is about half the better peer's median peak (calibrated against the upstream).
 best=${RPS[nginx1]}
 [ "${RPS[haproxy1]}" -gt "$best" ] && best=${RPS[haproxy1]}
-PACED_CONNS=$(((best / 2 + 500) / 1000))
-[ "$PACED_CONNS" -lt 1 ] && PACED_CONNS=1
 echo 'function delay() return 1 end' >"$TMP/pace.lua"
+# calibrate: what one paced connection sends per second here (the timer is not exact)
+per_conn=$(wrk -t1 -c10 -d1s -s "$TMP/pace.lua" "http://127.0.0.1:$UP_PORT/" 2>&1 |
+    awk '/Requests\/sec/ {printf "%d", $2 / 10}')
+[ "${per_conn:-0}" -lt 100 ] && per_conn=1000
+PACED_CONNS=$(((best / 2 + per_conn / 2) / per_conn))
+[ "$PACED_CONNS" -lt 1 ] && PACED_CONNS=1
 run_paced() { # PORT -> "rps p99_ms"
     local out
     out=$(wrk -t1 -c"$PACED_CONNS" -d"${DURATION}s" --latency -s "$TMP/pace.lua" \
         "http://127.0.0.1:$1/" 2>&1)
-    echo "$out" | awk '/Requests\/sec/ {printf "%d ", $2}
+    echo "$out" | awk '/Requests\/sec/ {r = $2}
         $1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000}
         else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}
-        printf "%.2f", v}'
-    echo
+        p = v}
+        END {printf "%d %.2f\n", r, p}'
 }
 declare -A HRPS HP99
 addh() { HRPS[$1]="${HRPS[$1]:-} $2"; HP99[$1]="${HP99[$1]:-} $3"; }
