@@ -194,6 +194,104 @@ YAML
     wait "$kpid" || true
 }
 
+# A minimal WebSocket client (TLS, bearer token) speaking the channel protocols directly,
+# as clients other than kubectl do: prints the status line, the chosen subprotocol and what
+# arrived per channel.
+ws_client() {
+    cat >"$BOSUN_DIR/wsclient.py" <<'PY'
+import socket, ssl, os, sys, base64, struct
+host, port, token, cafile, path, proto, mode = sys.argv[1:8]
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+s = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {proto}\r\n"
+           f"Authorization: Bearer {token}\r\n\r\n").encode())
+buf = b''
+while b'\r\n\r\n' not in buf:
+    d = s.recv(4096)
+    if not d: break
+    buf += d
+head, buf = buf.split(b'\r\n\r\n', 1)
+lines = head.decode().split('\r\n')
+print(lines[0])
+for l in lines[1:]:
+    if l.lower().startswith('sec-websocket-protocol'): print(l)
+def send(ch, data):
+    p = bytes([ch]) + data
+    m = os.urandom(4)
+    h = bytes([0x82]) + (bytes([0x80 | len(p)]) if len(p) < 126 else bytes([0x80 | 126]) + struct.pack('>H', len(p)))
+    s.sendall(h + m + bytes(b ^ m[i % 4] for i, b in enumerate(p)))
+def frames():
+    global buf
+    while True:
+        while len(buf) >= 2:
+            n = buf[1] & 0x7f; hl = 2
+            if n == 126: n = struct.unpack('>H', buf[2:4])[0]; hl = 4
+            elif n == 127: n = struct.unpack('>Q', buf[2:10])[0]; hl = 10
+            if len(buf) < hl + n: break
+            op, p = buf[0] & 0xf, buf[hl:hl + n]; buf = buf[hl + n:]
+            yield op, p
+        d = s.recv(65536)
+        if not d: return
+        buf += d
+out = {}
+if mode == 'pf':
+    send(0, b"GET /index.txt HTTP/1.0\r\n\r\n")
+for op, p in frames():
+    if op == 8: break
+    if op == 2 and p:
+        out.setdefault(p[0], b'')
+        out[p[0]] += p[1:]
+for ch in sorted(out):
+    v = out[ch]
+    if mode == 'pf' and len(v) >= 2:
+        print(f"{ch}: port={v[0] | v[1] << 8} {v[2:].decode(errors='replace').splitlines()[-1] if len(v) > 2 else ''}")
+    else:
+        print(f"{ch}: {v.decode(errors='replace').strip()}")
+PY
+    python3 "$BOSUN_DIR/wsclient.py" 127.0.0.1 "$BOSUN_PORT" "$(cat "$BOSUN_DIR/data/token")" \
+        "$BOSUN_DIR/data/tls/ca.crt" "$@"
+}
+
+@test "channel protocols for other clients: exec v4 and v1 status, port-forward with ?ports=" {
+    process_pod
+    local q="container=main&command=sh&command=-c&command=echo%20hi%3B%20echo%20err%20%3E%262%3B%20exit%203&stdout=true&stderr=true"
+    run ws_client "/api/v1/namespaces/default/pods/p/exec?$q" v4.channel.k8s.io exec
+    [ "${lines[0]}" = "HTTP/1.1 101 Switching Protocols" ]
+    [ "${lines[1]}" = "Sec-WebSocket-Protocol: v4.channel.k8s.io" ]
+    [ "${lines[2]}" = "1: hi" ]
+    [ "${lines[3]}" = "2: err" ]
+    [[ "${lines[4]}" == '3: {"metadata":{},"status":"Failure",'*'"reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}' ]]
+    run ws_client "/api/v1/namespaces/default/pods/p/exec?$q" channel.k8s.io exec
+    [ "${lines[4]}" = "3: command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 3], exit code 3" ]
+    # success: an empty Success status
+    run ws_client "/api/v1/namespaces/default/pods/p/exec?container=main&command=true&stdout=true" v5.channel.k8s.io exec
+    [ "${lines[2]}" = '3: {"metadata":{},"status":"Success"}' ]
+    # port-forward, the kubelet's channel protocol: the port first on both channels
+    mkdir -p "$BOSUN_DIR/www"
+    echo "chan-$MARK" >"$BOSUN_DIR/www/index.txt"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: host
+    command: ["python3", "-m", "http.server", "8080", "--bind", "\$(POD_IP)", "--directory", "$BOSUN_DIR/www"]
+    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+YAML
+    kubectl wait --for=condition=Ready pod/web --timeout=30s
+    run ws_client "/api/v1/namespaces/default/pods/web/portforward?ports=8080" v4.channel.k8s.io pf
+    [ "${lines[1]}" = "Sec-WebSocket-Protocol: v4.channel.k8s.io" ]
+    [ "${lines[2]}" = "0: port=8080 chan-$MARK" ]
+    [ "${lines[3]}" = "1: port=8080 " ]
+}
+
 # --- the oci runtime ---
 
 oci_server() {
