@@ -1,12 +1,15 @@
 /*
- * compress.c - gzip compression of response bodies (GatewayPolicy spec.compression).
+ * compress.c - gzip and brotli compression of response bodies (GatewayPolicy
+ * spec.compression: {gzip: true, brotli: true}).
  *
- * A response is compressed when the policy enables gzip, the client accepts gzip (and not
- * with q=0), the upstream did not encode it already, the status is 200, the Content-Type is
- * compressible and the body is not known to be smaller than minSize. The body is deflated
- * as it streams (zlib, level 1: this is a proxy, latency matters more than the last percent)
- * and sent chunked; Content-Length is dropped and Vary: Accept-Encoding added.
+ * A response is compressed when the policy enables an encoding the client accepts (not with
+ * q=0; brotli is preferred when both are possible), the upstream did not encode it already,
+ * the status is 200, the Content-Type is compressible and the body is not known to be smaller
+ * than minSize. The body is compressed as it streams (zlib level 1, or brotli quality 4 with a
+ * 256 KiB window: this is a proxy, latency matters more than the last percent) and sent
+ * chunked; Content-Length is dropped and Vary: Accept-Encoding added.
  */
+#include <brotli/encode.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +22,7 @@
 
 struct gw_gzip {
     z_stream zs;
+    BrotliEncoderState *br; /* non-NULL: brotli instead of zlib */
     unsigned char out[ZOUT];
 };
 
@@ -30,10 +34,11 @@ static const char *const default_types[] = {"text/",
                                             "image/svg+xml",
                                             NULL};
 
-/* True when Accept-Encoding lists gzip (or *) without q=0. */
+/* True when Accept-Encoding lists the coding (or *) without q=0. */
 static bool
-accepts_gzip(struct bsn_str v)
+accepts(struct bsn_str v, const char *coding)
 {
+    size_t cl = strlen(coding);
     const char *p = v.base, *end = v.base + v.len;
     while (p < end) {
         while (p < end && (*p == ' ' || *p == ','))
@@ -45,7 +50,7 @@ accepts_gzip(struct bsn_str v)
         size_t tl = 0;
         while (p + tl < stop && p[tl] != ';' && p[tl] != ' ')
             tl++;
-        bool name = (tl == 4 && strncasecmp(p, "gzip", 4) == 0) || (tl == 1 && *p == '*');
+        bool name = (tl == cl && strncasecmp(p, coding, cl) == 0) || (tl == 1 && *p == '*');
         if (name) {
             const char *q = memchr(p, ';', (size_t)(stop - p));
             bool zero = false;
@@ -90,7 +95,7 @@ gw_gzip_wanted(struct gw_conn *c)
 {
     const struct gw_policy *p = c->route->policy;
     const struct bsn_http_response_head *r = &c->resp;
-    if (!p->gzip || r->status != 200 || c->is_head || c->req.minor_version != 1)
+    if (!(p->gzip || p->brotli) || r->status != 200 || c->is_head || c->req.minor_version != 1)
         return false;
     if (r->content_length >= 0 && r->content_length < p->gzip_min_size)
         return false;
@@ -102,13 +107,33 @@ gw_gzip_wanted(struct gw_conn *c)
         return false;
     const struct bsn_http_header *ae =
         bsn_http_find_header(c->req.headers, c->req.nheaders, "accept-encoding");
-    return ae && accepts_gzip(ae->value);
+    return ae &&
+           ((p->brotli && accepts(ae->value, "br")) || (p->gzip && accepts(ae->value, "gzip")));
+}
+
+bool
+gw_gzip_is_br(const struct gw_conn *c)
+{
+    return c->gzip && c->gzip->br;
 }
 
 int
 gw_gzip_start(struct gw_conn *c)
 {
     struct gw_gzip *z = bsn_calloc(1, sizeof(*z));
+    const struct bsn_http_header *ae =
+        bsn_http_find_header(c->req.headers, c->req.nheaders, "accept-encoding");
+    if (c->route->policy->brotli && ae && accepts(ae->value, "br")) {
+        z->br = BrotliEncoderCreateInstance(NULL, NULL, NULL);
+        if (!z->br) {
+            free(z);
+            return -1;
+        }
+        BrotliEncoderSetParameter(z->br, BROTLI_PARAM_QUALITY, 4);
+        BrotliEncoderSetParameter(z->br, BROTLI_PARAM_LGWIN, 18);
+        c->gzip = z;
+        return 0;
+    }
     if (deflateInit2(&z->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         free(z);
         return -1;
@@ -122,7 +147,10 @@ gw_gzip_end(struct gw_conn *c)
 {
     if (!c->gzip)
         return;
-    deflateEnd(&c->gzip->zs);
+    if (c->gzip->br)
+        BrotliEncoderDestroyInstance(c->gzip->br);
+    else
+        deflateEnd(&c->gzip->zs);
     free(c->gzip);
     c->gzip = NULL;
 }
@@ -131,10 +159,59 @@ gw_gzip_end(struct gw_conn *c)
  * Compresses data[0..len) (finishing the stream when last) and sends the output as chunks,
  * after the iovecs in pre (the head). Returns the bytes sent/queued or -1 on a socket error.
  */
+/* Sends one compressed piece as a chunk (after pre), and the last-chunk when done. */
+static int
+send_piece(struct gw_conn *c, const unsigned char *out, size_t produced, bool end,
+           struct iovec *pre, int npre, long *total)
+{
+    struct iovec iov[8];
+    int n = 0;
+    for (int i = 0; i < npre; i++)
+        iov[n++] = pre[i];
+    char chdr[24];
+    if (produced > 0) {
+        iov[n++] = (struct iovec){chdr, (size_t)snprintf(chdr, sizeof(chdr), "%zx\r\n", produced)};
+        iov[n++] = (struct iovec){(void *)out, produced};
+        iov[n++] = (struct iovec){"\r\n", 2};
+    }
+    if (end)
+        iov[n++] = (struct iovec){"0\r\n\r\n", 5};
+    for (int i = 0; i < n; i++)
+        *total += (long)iov[i].iov_len;
+    return n > 0 ? gw_client_send(c, iov, n) : 0;
+}
+
+static long
+br_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre, int npre)
+{
+    BrotliEncoderState *br = c->gzip->br;
+    const uint8_t *in = (const uint8_t *)data;
+    size_t avail_in = len;
+    long total = 0;
+    for (;;) {
+        size_t avail_out = 0;
+        if (!BrotliEncoderCompressStream(br,
+                                         last ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS,
+                                         &avail_in, &in, &avail_out, NULL, NULL))
+            return -1;
+        size_t produced = 0;
+        const uint8_t *out = BrotliEncoderTakeOutput(br, &produced);
+        bool done = last ? BrotliEncoderIsFinished(br) && !BrotliEncoderHasMoreOutput(br)
+                         : avail_in == 0 && !BrotliEncoderHasMoreOutput(br);
+        if (send_piece(c, out, produced, done && last, pre, npre, &total) < 0)
+            return -1;
+        npre = 0;
+        if (done)
+            return total;
+    }
+}
+
 long
 gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre, int npre)
 {
     struct gw_gzip *z = c->gzip;
+    if (z->br)
+        return br_body(c, data, len, last, pre, npre);
     z->zs.next_in = (unsigned char *)data;
     z->zs.avail_in = (uInt)len;
     long total = 0;

@@ -154,6 +154,8 @@ int gw_gzip_start(struct gw_conn *c);
 long gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
                   int npre);
 void gw_gzip_end(struct gw_conn *c);
+/* True when the response being compressed uses brotli ("br") rather than gzip. */
+bool gw_gzip_is_br(const struct gw_conn *c);
 /* tls.c */
 void *gw_tls_listener_ctx(void);
 int gw_tls_accept(struct gw_conn *c, void *listener_ctx);

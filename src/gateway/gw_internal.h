@@ -133,7 +133,7 @@ struct gw_policy {
     /* headers */
     struct gw_header_mod req_hdr, resp_hdr;
     /* compression */
-    bool gzip;
+    bool gzip, brotli; /* brotli: "br" preferred when the client accepts it */
     int64_t gzip_min_size;
     char **gzip_types;
     int gzip_ntypes;

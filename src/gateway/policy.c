@@ -660,6 +660,7 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
     if ((o = json_object_get(spec, "compression"))) {
         p->set |= GW_P_COMP;
         p->gzip = !json_is_false(json_object_get(o, "gzip"));
+        p->brotli = json_is_true(json_object_get(o, "brotli"));
         int min = 1024;
         if (int_field(o, "minSize", &min, 0, 1 << 30, err, "spec.compression") < 0)
             return -1;
@@ -909,6 +910,7 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
     }
     if (add & GW_P_COMP) {
         dst->gzip = src->gzip;
+        dst->brotli = src->brotli;
         dst->gzip_min_size = src->gzip_min_size;
         dst->gzip_types = src->gzip_types;
         dst->gzip_ntypes = src->gzip_ntypes;

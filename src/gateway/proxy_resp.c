@@ -283,7 +283,8 @@ build_head(struct gw_conn *c)
     gw_put_mods(b, &p->resp_hdr);
     cors_headers(c, b);
     if (c->gzip)
-        bsn_buf_puts(b, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+        bsn_buf_puts(b, gw_gzip_is_br(c) ? "Content-Encoding: br\r\nVary: Accept-Encoding\r\n"
+                                         : "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
     if (c->resp_chunked_out)
         bsn_buf_puts(b, "Transfer-Encoding: chunked\r\n");
     c->head_cache_len = b->len;
