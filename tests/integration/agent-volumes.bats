@@ -9,6 +9,7 @@
 # is left.
 
 load helpers
+load oci-helpers
 
 setup() {
     MARK="7$(date +%s%N | tail -c 9)$RANDOM"
@@ -38,8 +39,12 @@ start_oci() {
     export HOME="$BOSUN_DIR/home"
     mkdir -p "$HOME"
     NODE="voci-$MARK"
+    # a pod network of its own (oci-helpers.bash): runs in parallel with other oci tests
+    oci_net_init
+    read -ra NETFLAGS <<<"$(oci_net_flags)"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway >"$BOSUN_DIR/server.log" 2>&1 &
+        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" \
+        >"$BOSUN_DIR/server.log" 2>&1 &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_DIR BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
@@ -52,6 +57,7 @@ teardown() {
     for _ in $(seq 1 40); do pgrep -f "$MARK" >/dev/null || break; sleep 0.1; done
     run pgrep -af "$MARK"
     [ "$status" -ne 0 ] || { echo "left over: $output" >&2; pkill -KILL -f "$MARK"; return 1; }
+    oci_net_cleanup
     no_mounts
     rm -rf "/tmp/hp-$MARK"
 }
