@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "agent/agent_int.h"
@@ -35,6 +37,22 @@ on_exit_cb(void *data, const struct bsn_container_status *st)
     struct bsn_agent *a = data;
     if (!a->closing)
         agent_container_exited(a, st);
+}
+
+/* crun refuses cgroup hybrid hosts (v1 controllers with cgroup2 on /sys/fs/cgroup/unified):
+ * say so once at start, not only in each container's StartError. */
+static void
+warn_crun_hybrid(const char *oci_runtime)
+{
+    struct statfs root, uni;
+    if (!oci_runtime || !strstr(oci_runtime, "crun"))
+        return;
+    if (statfs("/sys/fs/cgroup", &root) == 0 && root.f_type == TMPFS_MAGIC &&
+        statfs("/sys/fs/cgroup/unified", &uni) == 0 && uni.f_type == CGROUP2_SUPER_MAGIC)
+        bsn_warn("agent",
+                 "%s refuses this cgroup hybrid host (v1 controllers with cgroup2 on "
+                 "/sys/fs/cgroup/unified): containers will fail with StartError; use runc",
+                 oci_runtime);
 }
 
 static void
@@ -234,10 +252,14 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
         if (!a->images)
             goto fail;
     }
+    if (!strcmp(kind, "oci"))
+        warn_crun_hybrid(getenv("BOSUN_OCI_RUNTIME"));
     BSN_AUTOFREE char *state = bsn_sprintf("%s/runtime", a->data_dir);
     struct bsn_runtime_opts ro = {
         .kind = kind,
         .state_dir = state,
+        /* runc (default) or crun: no server flag yet, see docs/runtime.md */
+        .oci_runtime = getenv("BOSUN_OCI_RUNTIME"),
         .images = a->images,
         .on_exit = on_exit_cb,
         .on_exit_data = a,

@@ -25,6 +25,7 @@
 #include "base/mem.h"
 #include "base/time.h"
 #include "codec/json.h"
+#include "codec/quantity.h"
 #include "runtime/image.h"
 
 void
@@ -262,6 +263,28 @@ sec_uint(json_t *ctx, json_t *podctx, const char *field, uint32_t *out)
     return true;
 }
 
+/* resources.limits/requests as the runtime's cgroup settings: cpu limit -> CFS quota, cpu
+ * request (else the limit, as API defaulting would) -> shares, memory limit. */
+static struct bsn_resources
+ctr_resources(json_t *spec)
+{
+    struct bsn_resources r = {0};
+    json_t *res = json_object_get(spec, "resources");
+    json_t *lim = json_object_get(res, "limits"), *req = json_object_get(res, "requests");
+    struct bsn_quantity q;
+    struct bsn_err err;
+    json_t *v;
+    if ((v = json_object_get(lim, "cpu")) && bsn_quantity_from_json(v, &q, &err) == 0)
+        r.cpu_limit_millis = bsn_quantity_milli(&q);
+    if ((v = json_object_get(req, "cpu")) && bsn_quantity_from_json(v, &q, &err) == 0)
+        r.cpu_request_millis = bsn_quantity_milli(&q);
+    else
+        r.cpu_request_millis = r.cpu_limit_millis;
+    if ((v = json_object_get(lim, "memory")) && bsn_quantity_from_json(v, &q, &err) == 0)
+        r.memory_limit_bytes = bsn_quantity_value(&q);
+    return r;
+}
+
 struct pull_req {
     struct agent_ctr *c;
     char image[512];
@@ -449,6 +472,7 @@ start_container(struct agent_pod *p, struct agent_ctr *c)
         .log_path = logp,
         .mounts = mounts.m,
         .nmounts = mounts.n,
+        .resources = ctr_resources(c->spec),
     };
     cfg.security.has_run_as_user = sec_uint(sc, psc, "runAsUser", &cfg.security.run_as_user);
     cfg.security.has_run_as_group = sec_uint(sc, psc, "runAsGroup", &cfg.security.run_as_group);
@@ -546,10 +570,14 @@ agent_container_exited(struct bsn_agent *a, const struct bsn_container_status *s
                              : "Completed");
     snprintf(c->term.message, sizeof(c->term.message), "%s", st->message);
     agent_termination_message(c);
-    c->term.started_us = st->started_us ? st->started_us : c->started_us;
+    /* a container that never ran (StartError) has no start time (upstream shows the epoch)
+     * and must not reset the back-off */
+    bool never_ran = !strcmp(c->term.reason, "StartError");
+    c->term.started_us = st->started_us ? st->started_us : never_ran ? 0 : c->started_us;
     c->term.finished_us = st->finished_us ? st->finished_us : bsn_time_now_us();
     snprintf(c->term.id, sizeof(c->term.id), "%s", st->id);
-    if (c->term.finished_us - c->term.started_us > (int64_t)BSN_AGENT_BACKOFF_RESET_MS * 1000)
+    if (c->term.started_us > 0 &&
+        c->term.finished_us - c->term.started_us > (int64_t)BSN_AGENT_BACKOFF_RESET_MS * 1000)
         c->backoff_ms = 0;
     c->backoff_until = bsn_loop_now(a->loop) + (uint64_t)c->backoff_ms;
     agent_pod_sync_soon(p, 0);
