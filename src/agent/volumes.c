@@ -395,7 +395,12 @@ prepare(struct agent_vols *v, json_t *vol, bool refresh, struct bsn_err *err)
         if (refresh)
             return 0;
         const char *hp = json_string_value(json_object_get(src, "path"));
-        if (bsn_vol_hostpath_check(hp, json_string_value(json_object_get(src, "type")), err) < 0)
+        const char *type = json_string_value(json_object_get(src, "type"));
+        struct stat st;
+        /* no type: no checks, but a missing path becomes a directory, as containerd does */
+        if ((!type || !*type) && hp && hp[0] == '/' && lstat(hp, &st) < 0)
+            type = "DirectoryOrCreate";
+        if (bsn_vol_hostpath_check(hp, type, err) < 0)
             return -1;
         snprintf(path, sizeof(path), "%s", hp);
     } else if ((src = json_object_get(vol, "persistentVolumeClaim"))) {

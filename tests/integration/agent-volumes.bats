@@ -218,12 +218,15 @@ spec:
     - {name: host, mountPath: /host-$MARK, readOnly: true}
     - {name: sub, mountPath: /sub, subPath: a/b}
     - {name: expr, mountPath: /expr, subPathExpr: "per-\$(POD_NAME)"}
+    - {name: made, mountPath: /made}
   volumes:
   - {name: scratch, emptyDir: {}}
   - name: host
     hostPath: {path: /tmp/hp-$MARK/host, type: Directory}
   - {name: sub, emptyDir: {}}
   - {name: expr, emptyDir: {}}
+  - name: made
+    hostPath: {path: /tmp/hp-$MARK/made/here}
 YAML
     run kubectl wait --for=condition=Ready pod/shared --timeout=30s
     [ "$status" -eq 0 ]
@@ -235,6 +238,8 @@ YAML
     [ -d "${lines[2]#expr=}" ]
     [[ "${lines[3]}" == sub=*/.volumes/sub/a/b ]]
     [ -d "${lines[3]#sub=}" ]
+    # a hostPath without a type that does not exist is created as a directory
+    [ -d "/tmp/hp-$MARK/made/here" ]
     pid="$(pgrep -f "sleep 1000.$MARK" | head -1)"
     for p in $(pgrep -f "sleep 1000.$MARK"); do
         tr '\0' '\n' <"/proc/$p/environ" | grep -q '^CPU_M=' && pid=$p
