@@ -96,6 +96,71 @@ process(struct worker *w, const struct bsn_dns_snap *snap, const uint8_t *pkt, s
     return dns_forward(w, &q, pkt, len, limit, c, client, clen, out, NULL);
 }
 
+size_t
+dns_local_cmsg(const struct dns_local *local, char *buf, size_t cap, struct msghdr *hdr)
+{
+    hdr->msg_control = NULL;
+    hdr->msg_controllen = 0;
+    if (!local || !local->family)
+        return 0;
+    size_t need = local->family == AF_INET ? CMSG_SPACE(sizeof(struct in_pktinfo))
+                                           : CMSG_SPACE(sizeof(struct in6_pktinfo));
+    if (need > cap)
+        return 0;
+    memset(buf, 0, need);
+    hdr->msg_control = buf;
+    hdr->msg_controllen = need;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(hdr);
+    if (local->family == AF_INET) {
+        cm->cmsg_level = IPPROTO_IP;
+        cm->cmsg_type = IP_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo pi = {.ipi_spec_dst = local->v4};
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+    } else {
+        cm->cmsg_level = IPPROTO_IPV6;
+        cm->cmsg_type = IPV6_PKTINFO;
+        cm->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+        struct in6_pktinfo pi = {.ipi6_addr = local->v6, .ipi6_ifindex = (unsigned)local->ifindex};
+        memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+    }
+    return need;
+}
+
+void
+dns_udp_send(struct worker *w, const uint8_t *msg, size_t len,
+             const struct sockaddr_storage *client, socklen_t clen, const struct dns_local *local)
+{
+    char cbuf[64];
+    struct iovec iov = {(void *)msg, len};
+    struct msghdr hdr = {
+        .msg_name = (void *)client, .msg_namelen = clen, .msg_iov = &iov, .msg_iovlen = 1};
+    dns_local_cmsg(local, cbuf, sizeof(cbuf), &hdr);
+    ssize_t r = sendmsg(w->udp_fd, &hdr, MSG_DONTWAIT);
+    (void)r;
+}
+
+/* The destination address of a received datagram, from its IP_PKTINFO / IPV6_PKTINFO. */
+static void
+local_from_msg(struct msghdr *hdr, struct dns_local *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(hdr); cm; cm = CMSG_NXTHDR(hdr, cm)) {
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            out->family = AF_INET;
+            out->v4 = pi.ipi_addr;
+        } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+            out->family = AF_INET6;
+            out->v6 = pi.ipi6_addr;
+            out->ifindex = (int)pi.ipi6_ifindex;
+        }
+    }
+}
+
 static void
 on_udp(struct bsn_loop *loop, int fd, unsigned events, void *data)
 {
@@ -106,7 +171,9 @@ on_udp(struct bsn_loop *loop, int fd, unsigned events, void *data)
             w->in[i].msg_hdr = (struct msghdr){.msg_name = &w->addr[i],
                                                .msg_namelen = sizeof(w->addr[i]),
                                                .msg_iov = &w->iov_in[i],
-                                               .msg_iovlen = 1};
+                                               .msg_iovlen = 1,
+                                               .msg_control = w->cmsg_in[i],
+                                               .msg_controllen = sizeof(w->cmsg_in[i])};
         }
         int n = recvmmsg(fd, w->in, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
@@ -119,8 +186,11 @@ on_udp(struct bsn_loop *loop, int fd, unsigned events, void *data)
                 STAT_INC(w, dropped);
                 continue;
             }
+            local_from_msg(&w->in[i].msg_hdr, &w->local[i]);
+            w->cur_local = &w->local[i];
             size_t len = process(w, snap, w->inbuf[i], w->in[i].msg_len, w->outbuf[nout], UDP_BUF,
                                  NULL, &w->addr[i], w->in[i].msg_hdr.msg_namelen);
+            w->cur_local = NULL;
             if (!len)
                 continue;
             w->iov_out[nout] = (struct iovec){w->outbuf[nout], len};
@@ -128,6 +198,8 @@ on_udp(struct bsn_loop *loop, int fd, unsigned events, void *data)
                                                    .msg_namelen = w->in[i].msg_hdr.msg_namelen,
                                                    .msg_iov = &w->iov_out[nout],
                                                    .msg_iovlen = 1};
+            dns_local_cmsg(&w->local[i], w->cmsg_out[nout], sizeof(w->cmsg_out[nout]),
+                           &w->out[nout].msg_hdr);
             nout++;
         }
         bsn_dns_zone_unpin(w->srv->zone, w->slot);
@@ -317,6 +389,11 @@ bind_socket(int type, const struct bsn_dns_upstream *addr, struct bsn_err *err)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (type == SOCK_DGRAM) {
+        /* learn each query's destination address, to answer from it (struct dns_local) */
+        if (addr->addr.ss_family == AF_INET)
+            setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+        else
+            setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
         int sz = 4 << 20;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));

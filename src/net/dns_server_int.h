@@ -6,6 +6,7 @@
 #define BSN_NET_DNS_SERVER_INT_H
 
 #include <stdatomic.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "base/buf.h"
@@ -45,6 +46,19 @@ struct conn {
     struct conn *prev, *next;
 };
 
+/*
+ * The local address a UDP query arrived at (IP_PKTINFO / IPV6_PKTINFO). A server bound to a
+ * wildcard address answers from it: otherwise the kernel picks the source by route, and a
+ * client that sent to another local address (or to a DNATed service IP, whose conntrack
+ * entry expects the reply from the DNAT target) drops the answer.
+ */
+struct dns_local {
+    int family; /* 0: unknown, send without */
+    int ifindex;
+    struct in_addr v4;
+    struct in6_addr v6;
+};
+
 struct pending {
     bool used;
     bool tcp;
@@ -59,8 +73,9 @@ struct pending {
     uint64_t conn_id;
     struct sockaddr_storage client;
     socklen_t clen;
-    struct chase *chase; /* ExternalName: the client's query to answer with CNAME + result */
-    bool added_opt;      /* we added EDNS for a TCP client: strip the OPT from the reply */
+    struct dns_local local; /* the address the client's query was sent to */
+    struct chase *chase;    /* ExternalName: the client's query to answer with CNAME + result */
+    bool added_opt;         /* we added EDNS for a TCP client: strip the OPT from the reply */
 };
 
 /* An ExternalName answer being completed: the CNAME we answer plus what the upstream says
@@ -97,6 +112,9 @@ struct worker {
     struct mmsghdr in[BATCH], out[BATCH];
     struct iovec iov_in[BATCH], iov_out[BATCH];
     struct sockaddr_storage addr[BATCH];
+    char cmsg_in[BATCH][64], cmsg_out[BATCH][64]; /* IP_PKTINFO / IPV6_PKTINFO */
+    struct dns_local local[BATCH];
+    const struct dns_local *cur_local; /* the UDP query being processed, for dns_forward */
     uint8_t (*inbuf)[UDP_BUF];
     uint8_t (*outbuf)[UDP_BUF];
     uint8_t *scratch;  /* 65535 + 2: TCP replies and upstream responses */
@@ -131,6 +149,12 @@ void dns_conn_reply(struct conn *c, const uint8_t *msg, size_t len);
 void dns_conn_flush(struct conn *c);
 
 /* dns_upstream.c */
+/* Sends a UDP answer to client from local (when known). */
+void dns_udp_send(struct worker *w, const uint8_t *msg, size_t len,
+                  const struct sockaddr_storage *client, socklen_t clen,
+                  const struct dns_local *local);
+/* Fills hdr's control with the source address local; returns the control length used. */
+size_t dns_local_cmsg(const struct dns_local *local, char *buf, size_t cap, struct msghdr *hdr);
 bool dns_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 void dns_chase_free(struct chase *ch);
 /* Starts forwarding q (parsed from pkt); returns the length of an immediate reply written to

@@ -25,9 +25,7 @@ static void
 deliver(struct worker *w, struct pending *p, const uint8_t *msg, size_t len)
 {
     if (!p->tcp) {
-        ssize_t r =
-            sendto(w->udp_fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&p->client, p->clen);
-        (void)r;
+        dns_udp_send(w, msg, len, &p->client, p->clen, &p->local);
         return;
     }
     struct conn *c = dns_conn_find(w, p->conn_id);
@@ -169,6 +167,10 @@ dns_forward(struct worker *w, const struct bsn_dns_query *q, const uint8_t *pkt,
     } else {
         memcpy(&p->client, client, clen);
         p->clen = clen;
+        if (w->cur_local)
+            p->local = *w->cur_local;
+        else
+            memset(&p->local, 0, sizeof(p->local));
     }
     STAT_INC(w, forwarded);
     send_upstream(w, p); /* a send error is retried by the tick like a timeout */

@@ -344,6 +344,90 @@ YAML
     [[ "$output" == *"default/web/"* ]]
 }
 
+# The oci runtime on the CNI pod network: a second server of its own (own bridge, subnet,
+# table, DNS port), stopped in teardown.
+teardown() {
+    [ -n "${WORK:-}" ] && [ -f "$WORK/oci/pid" ] || return 0
+    local pid
+    pid="$(cat "$WORK/oci/pid")"
+    KUBECONFIG="$WORK/oci/data/kubeconfig" kubectl delete pod --all --timeout=30s >/dev/null 2>&1 || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    pkill -KILL -f "oci-$MARK" 2>/dev/null || true
+    ip link del "$(cat "$WORK/oci/bridge")" 2>/dev/null || true
+    nft delete table ip "bsno$MARK" 2>/dev/null || true
+    rm -f "$WORK/oci/pid"
+}
+
+@test "services: oci pods on the pod network resolve a Service through 10.43.0.10 and reach it" {
+    need_root
+    command -v runc >/dev/null || skip "runc is not installed"
+    [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "needs containernetworking-plugins"
+    bb="$(command -v busybox)"
+    file -L "$bb" | grep -q "statically linked" || skip "needs a static busybox"
+    n=$((RANDOM % 250 + 2))
+    while ip -4 route | grep -q "^10\.214\.$n\." || ip link show "bsn-s$n" >/dev/null 2>&1; do
+        n=$((RANDOM % 250 + 2))
+    done
+    d="$WORK/oci"
+    mkdir -p "$d/rootfs/bin"
+    echo "bsn-s$n" >"$d/bridge"
+    cp "$bb" "$d/rootfs/bin/busybox"
+    for a in sh sleep echo mkdir httpd wget nslookup; do ln -s busybox "$d/rootfs/bin/$a"; done
+    "$BOSUN" image pack --data-dir "$d/data" --name "bb-$MARK:1" --entrypoint /bin/sh "$d/rootfs"
+    port="$(free_port)"
+    dns="$(free_port)"
+    "$BOSUN" server --data-dir "$d/data" --listen "127.0.0.1:$port" --runtime oci \
+        --node-name "oci-$MARK" --disable-gateway --cluster-cidr "10.214.$n.0/24" \
+        --cni-bridge "bsn-s$n" --proxy-table "bsno$MARK" --cluster-dns "0.0.0.0:$dns" \
+        >"$d/server.log" 2>&1 &
+    echo $! >"$d/pid"
+    export KUBECONFIG="$d/data/kubeconfig"
+    wait_for "kubectl get ns default"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: srv, labels: {app: osvc}}
+spec:
+  nodeName: oci-$MARK
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: bb-$MARK:1
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", "mkdir -p /w && echo oci-srv-$MARK > /w/index.html && exec httpd -f -p 8080 -h /w"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: osvc}
+spec:
+  selector: {app: osvc}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cli}
+spec:
+  nodeName: oci-$MARK
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: bb-$MARK:1
+    imagePullPolicy: Never
+    command: ["/bin/sh", "-c", "while true; do nslookup osvc.default.svc.cluster.local 10.43.0.10; wget -q -O- http://\$(nslookup osvc.default.svc.cluster.local 10.43.0.10 | sed -n 's/^Address: *//p' | tail -1)/; sleep 1; done"]
+YAML
+    ip="$(kubectl get svc osvc -o jsonpath='{.spec.clusterIP}')"
+    for _ in $(seq 1 150); do
+        kubectl logs cli 2>/dev/null | grep -q "oci-srv-$MARK" && break
+        sleep 0.2
+    done
+    run kubectl logs cli
+    echo "$output" | tail -20
+    [[ "$output" == *"$ip"* ]]              # cluster DNS answered through 10.43.0.10
+    [[ "$output" == *"oci-srv-$MARK"* ]]    # and the ClusterIP reached the pod
+}
+
 @test "services: stopping the server removes the table; userspace mode serves loopback addresses" {
     need_root
     ip="$(svc_ip proc)"
