@@ -83,5 +83,11 @@ api_bootstrap(struct bsn_apiserver *s)
            json_pack("{s:{s:s},s:{s:s,s:s}}", "metadata", "name", "bosun", "spec", "controllerName",
                      "gateway.bosun.dev/controller", "description",
                      "Bosun's embedded API gateway"));
+    /* the default StorageClass: a directory per claim on the node its first pod lands on */
+    ensure(s, "storageclasses", "storage.k8s.io",
+           json_pack("{s:{s:s,s:{s:s}},s:s,s:s,s:s}", "metadata", "name", "local-path",
+                     "annotations", "storageclass.kubernetes.io/is-default-class", "true",
+                     "provisioner", "bosun.dev/local-path", "volumeBindingMode",
+                     "WaitForFirstConsumer", "reclaimPolicy", "Delete"));
     api_commit_now(s);
 }

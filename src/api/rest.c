@@ -561,6 +561,44 @@ default_ingress_class(struct bsn_apiserver *s, json_t *ing)
     free(cls);
 }
 
+/* Admission (DefaultStorageClass): a new claim without storageClassName gets the default
+ * class (the newest one annotated is-default-class=true, as upstream). */
+static void
+default_storage_class(struct bsn_apiserver *s, json_t *pvc)
+{
+    json_t *spec = json_object_get(pvc, "spec");
+    if (!json_is_object(spec) || json_object_get(spec, "storageClassName"))
+        return;
+    size_t n;
+    struct bsn_obj **cls = bsn_cache_list(&s->cache, "storage.k8s.io/storageclasses", NULL, &n);
+    json_t *def = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = bsn_obj_tree(cls[i]);
+        json_t *ann = json_object_get(json_object_get(t, "metadata"), "annotations");
+        const char *v = json_string_value(
+            json_object_get(ann, "storageclass.kubernetes.io/is-default-class"));
+        const char *ts = json_string_value(
+            json_object_get(json_object_get(t, "metadata"), "creationTimestamp"));
+        const char *dts =
+            def ? json_string_value(json_object_get(json_object_get(def, "metadata"),
+                                                    "creationTimestamp"))
+                : NULL;
+        if (v && !strcmp(v, "true") && (!def || strcmp(ts ?: "", dts ?: "") > 0)) {
+            json_decref(def);
+            def = t;
+        } else {
+            json_decref(t);
+        }
+    }
+    if (def)
+        json_object_set(spec, "storageClassName",
+                        json_object_get(json_object_get(def, "metadata"), "name"));
+    json_decref(def);
+    for (size_t i = 0; i < n; i++)
+        bsn_obj_unref(cls[i]);
+    free(cls);
+}
+
 static void
 finish_write(struct req_ctx *c, struct pending *p, int status)
 {
@@ -615,6 +653,8 @@ do_create(struct req_ctx *c, json_t *tree)
     api_prepare_create_meta(c->srv, c->res, tree);
     if (!strcmp(c->res->plural, "ingresses") && !strcmp(c->res->group, "networking.k8s.io"))
         default_ingress_class(c->srv, tree);
+    if (!strcmp(c->res->plural, "persistentvolumeclaims") && !c->res->group[0])
+        default_storage_class(c->srv, tree);
     if (c->res->strategy && c->res->strategy->prepare_create)
         c->res->strategy->prepare_create(tree);
     if (default_and_validate(c, tree, NULL, &err) < 0) {

@@ -25,6 +25,7 @@ struct bsn_controllers_opts {
     const char *sim_pods;   /* default "110" */
     const char *sim_labels; /* extra labels "k=v,k2=v2" */
     const char *disable;    /* comma-separated controller names, "all" = none run */
+    const char *data_dir;   /* server data dir (local-path volumes under <dir>/storage) */
 };
 
 struct bsn_controllers;

@@ -29,5 +29,13 @@ void *bsn_pdb_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *
 void bsn_pdb_ctrl_free(void *self);
 void *bsn_nodelifecycle_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
 void bsn_nodelifecycle_ctrl_free(void *self);
+/* simmetrics.c: synthetic usage of simulated nodes' pods pushed to the metrics API */
+struct bsn_simmetrics;
+struct bsn_simmetrics *bsn_simmetrics_new(struct bsn_ctrl *ctx, const struct bsn_map *nodes);
+void bsn_simmetrics_free(struct bsn_simmetrics *m);
+/* Per-container usage of a simulated pod from its bosun.dev/sim-cpu / sim-memory annotations. */
+void bsn_sim_pod_usage(const json_t *pod, int64_t *nanocores, int64_t *kib);
+void *bsn_volume_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
+void bsn_volume_ctrl_free(void *self);
 
 #endif

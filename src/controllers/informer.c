@@ -366,6 +366,21 @@ bsn_pod_slim(json_t *pod)
         json_object_set_new(
             sp, "initContainers",
             pick_array(json_object_get(ps, "initContainers"), ctr, BSN_ARRAY_LEN(ctr)));
+    /* the scheduler's volume filter reads the claims a pod uses */
+    json_t *vols = NULL, *vol;
+    size_t vi;
+    json_array_foreach(json_object_get(ps, "volumes"), vi, vol)
+    {
+        json_t *pvc = json_object_get(vol, "persistentVolumeClaim");
+        if (!pvc)
+            continue;
+        if (!vols)
+            vols = json_array();
+        json_array_append_new(vols, json_pack("{s:O,s:O}", "name", json_object_get(vol, "name"),
+                                              "persistentVolumeClaim", pvc));
+    }
+    if (vols)
+        json_object_set_new(sp, "volumes", vols);
     json_object_set_new(out, "spec", sp);
     json_t *pst = json_object_get(pod, "status");
     if (pst) {

@@ -10,6 +10,7 @@
 #include "codec/json.h"
 #include "codec/quantity.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/volumes.h"
 
 static int64_t
 qty(const json_t *v, bool milli)
@@ -150,6 +151,19 @@ term_match(const json_t *term, const json_t *labels, const char *node_name)
             return false;
     }
     return true;
+}
+
+bool
+bsn_sched_terms_match(const json_t *terms, const json_t *labels, const char *node_name)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(terms, i, t)
+    {
+        if (term_match(t, labels, node_name))
+            return true;
+    }
+    return false;
 }
 
 static bool

@@ -14,6 +14,7 @@
 #include "codec/json.h"
 #include "codec/quantity.h"
 #include "controllers/ctrl.h"
+#include "scheduler/volumes.h"
 
 struct placed {
     char node[254];
@@ -40,6 +41,7 @@ struct bsn_scheduler {
     size_t rr;
     uint64_t bound;
     size_t anti_placed; /* placed pods with required anti-affinity */
+    struct bsn_sched_vol *vol;
 };
 
 static struct bsn_sched_node *
@@ -415,6 +417,12 @@ schedule_one(const char *key, void *data)
         return 0; /* binding in flight */
     if (s->list_dirty)
         rebuild_list(s);
+    char vmsg[600];
+    int vrc = bsn_sched_vol_prefilter(s->vol, key, pod, s->nlist, vmsg, sizeof(vmsg));
+    if (vrc < 0)
+        report_unschedulable(s, key, pod, vmsg);
+    if (vrc != 0)
+        return vrc < 0 ? 0 : vrc;
     struct bsn_sched_req req;
     bsn_sched_pod_request(pod, &req);
     char owner[64];
@@ -425,7 +433,8 @@ schedule_one(const char *key, void *data)
     int64_t max_same = 0;
     bool any = false;
     for (size_t i = 0; i < n; i++) {
-        if (!bsn_sched_filter(pod, &req, s->list[i], &fails[i])) {
+        if (!bsn_sched_filter(pod, &req, s->list[i], &fails[i]) ||
+            !bsn_sched_vol_filter(s->vol, pod, s->list[i], &fails[i])) {
             same[i] = -1;
             continue;
         }
@@ -495,6 +504,8 @@ schedule_one(const char *key, void *data)
     free(fails);
     free(same);
     free(bsn_map_del(&s->unsched, key));
+    if (bsn_sched_vol_reserve(s->vol, key, pod, best->name))
+        return 0; /* its claims are being bound on that node; queued again once they are */
     place(s, key, pod, best->name, true);
     const char *ns = bsn_json_str(pod, "metadata.namespace");
     const char *name = bsn_json_str(pod, "metadata.name");
@@ -526,6 +537,7 @@ bsn_scheduler_new(struct bsn_ctrl *ctx)
     s->q = bsn_workqueue_new(ctx->loop, "scheduler", schedule_one, s);
     s->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
     s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
+    s->vol = bsn_sched_vol_new(ctx, s->q);
     struct bsn_informer_handler hn = {node_added, node_updated, node_deleted, s};
     bsn_informer_add_handler(s->nodes, &hn);
     struct bsn_informer_handler hp = {pod_added, pod_updated, pod_deleted, s};
@@ -540,6 +552,7 @@ bsn_scheduler_free(struct bsn_scheduler *s)
         return;
     bsn_timer_stop(s->ctx->loop, &s->flush_timer);
     bsn_workqueue_free(s->q);
+    bsn_sched_vol_free(s->vol);
     void *v;
     size_t it = 0;
     while (bsn_map_next(&s->node_map, &it, NULL, &v)) {
