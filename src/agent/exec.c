@@ -26,6 +26,7 @@
 #include "agent/agent_int.h"
 #include "agent/exec.h"
 #include "agent/exec_int.h"
+#include "agent/exec_spdy.h"
 #include "api/apiserver.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -67,8 +68,14 @@ struct rc_sess {
     int restart;
     struct bsn_buf carry;
     struct bsn_timer poll;
-    bool done;    /* status sent */
-    bool freeing; /* unlinked, memory freed from the loop's defer */
+    /* plain SPDY (kubectl < 1.30): one SPDY stream per channel */
+    bool spdy, started;
+    struct bsn_spdy sp;
+    struct bsn_buf spin;
+    uint32_t sid[5];
+    unsigned have, want; /* channel bits */
+    bool done;           /* status sent */
+    bool freeing;        /* unlinked, memory freed from the loop's defer */
 };
 
 /* ---------------------------------------------------------------- errors before the upgrade */
@@ -178,6 +185,11 @@ rc_conn_send_raw(struct rc_conn *c, enum bsn_ws_opcode op, const void *data, siz
 {
     if (c->fd < 0 || c->finishing)
         return;
+    if (c->plain) {
+        if (op == BSN_WS_BINARY)
+            bsn_buf_append(&c->out, data, len);
+        return;
+    }
     bsn_ws_encode(&c->out, op, true, data, len, false);
 }
 
@@ -187,7 +199,8 @@ rc_conn_finish(struct rc_conn *c, uint16_t code, const char *reason)
 {
     if (c->fd < 0 || c->finishing)
         return;
-    bsn_ws_encode_close(&c->out, code, reason, false);
+    if (!c->plain)
+        bsn_ws_encode_close(&c->out, code, reason, false);
     c->finishing = true;
     rc_conn_flush(c);
 }
@@ -234,6 +247,19 @@ rc_conn_flush(struct rc_conn *c)
     return c->fd >= 0 ? 0 : -1;
 }
 
+/* Hands c->in to the owner: WebSocket frames through the decoder, or (plain SPDY) every byte
+ * as one raw message. Returns bytes consumed or -1 with *code. */
+static long
+conn_decode(struct rc_conn *c, int *code)
+{
+    if (!c->plain)
+        return bsn_rc_decode(&c->dec, c->in.data, c->in.len, code);
+    struct bsn_rc_msg m = {.ev = BSN_RC_EV_RAW, .data = c->in.data, .len = c->in.len};
+    if (c->in.len)
+        c->ops->on_msg(&m, c->ud);
+    return (long)m.len;
+}
+
 /* Reads and decodes what the client sent, as long as the owner accepts more. */
 static void
 conn_read(struct rc_conn *c)
@@ -274,7 +300,7 @@ conn_read(struct rc_conn *c)
         }
         c->in.len += (size_t)n;
         int code = 0;
-        long used = bsn_rc_decode(&c->dec, c->in.data, c->in.len, &code);
+        long used = conn_decode(c, &code);
         if (c->fd < 0)
             return; /* a callback ended the connection */
         if (used < 0) {
@@ -309,7 +335,7 @@ conn_kick(struct bsn_loop *loop, void *data)
         return;
     if (c->in.len) {
         int code = 0;
-        long used = bsn_rc_decode(&c->dec, c->in.data, c->in.len, &code);
+        long used = conn_decode(c, &code);
         if (c->fd < 0)
             return;
         if (used < 0) {
@@ -453,6 +479,26 @@ stdin_push(struct rc_sess *s, const char *data, size_t len)
         s->conn.read_paused = true; /* resumed when the process took it */
 }
 
+/* Output on a channel: a channel message, or data on the channel's SPDY stream. */
+static void
+sess_out(struct rc_sess *s, int ch, const void *data, size_t len, bool fin)
+{
+    if (!s->spdy) {
+        if (len)
+            rc_conn_send(&s->conn, ch, data, len);
+        return;
+    }
+    if (!(s->have & (1u << ch)))
+        return;
+    struct bsn_buf f;
+    bsn_buf_init(&f);
+    bsn_spdy_data(&f, s->sid[ch], data, len, fin);
+    rc_conn_send_raw(&s->conn, BSN_WS_BINARY, f.data, f.len);
+    bsn_buf_fini(&f);
+}
+
+static void spdy_in(struct rc_sess *s, const char *data, size_t len);
+
 static int
 on_msg(const struct bsn_rc_msg *m, void *ud)
 {
@@ -483,6 +529,8 @@ on_msg(const struct bsn_rc_msg *m, void *ud)
         rc_conn_finish(&s->conn, BSN_WS_CLOSE_NORMAL, "");
         return 1;
     case BSN_RC_EV_RAW:
+        if (s->spdy)
+            spdy_in(s, m->data, m->len);
         break;
     }
     return s->conn.read_paused ? 1 : 0;
@@ -511,10 +559,13 @@ sess_finish(struct rc_sess *s, int code)
     if (s->conn.fd >= 0) {
         char *st =
             bsn_rc_status(s->conn.dec.version, code, (const char *const *)s->o.command, s->fail);
-        if (st) {
-            rc_conn_send(&s->conn, BSN_RC_ERROR, st, strlen(st));
-            free(st);
+        /* SPDY: the output streams end first, then the status ends the error stream */
+        if (s->spdy) {
+            sess_out(s, BSN_RC_STDOUT, NULL, 0, true);
+            sess_out(s, BSN_RC_STDERR, NULL, 0, true);
         }
+        sess_out(s, BSN_RC_ERROR, st, st ? strlen(st) : 0, true);
+        free(st);
         rc_conn_finish(&s->conn, BSN_WS_CLOSE_NORMAL, "");
     }
     sess_maybe_free(s);
@@ -595,7 +646,7 @@ out_io(struct bsn_loop *loop, int fd, unsigned events, void *data)
         check_exec_done(s);
         return;
     }
-    rc_conn_send(&s->conn, ch, buf, (size_t)n);
+    sess_out(s, ch, buf, (size_t)n, false);
     if (s->conn.out.len >= RC_OUT_HIGH)
         out_pause(s, true);
     rc_conn_flush(&s->conn);
@@ -651,6 +702,8 @@ sess_free_cb(struct bsn_loop *loop, void *data)
     BSN_UNUSED(loop);
     bsn_buf_fini(&s->stdin_buf);
     bsn_buf_fini(&s->carry);
+    bsn_buf_fini(&s->spin);
+    bsn_spdy_fini(&s->sp);
     bsn_rc_opts_fini(&s->o);
     free(s->fail);
     free(s);
@@ -807,7 +860,7 @@ attach_emit(struct rc_sess *s)
             mlen++;
         }
         if (mlen)
-            rc_conn_send(&s->conn, err ? BSN_RC_STDERR : BSN_RC_STDOUT, msg, mlen);
+            sess_out(s, err ? BSN_RC_STDERR : BSN_RC_STDOUT, msg, mlen, false);
     }
     bsn_buf_consume(&s->carry, at);
     if (s->carry.len > (1u << 20))
@@ -866,6 +919,161 @@ attach_start(struct rc_sess *s, struct agent_pod *p, struct agent_ctr *c)
     bsn_timer_start(s->a->loop, &s->poll, ATTACH_POLL_MS, attach_poll, s);
 }
 
+/* ---------------------------------------------------------------- plain SPDY (kubectl < 1.30) */
+
+static const char *const spdy_exec_protocols[] = {"v4.channel.k8s.io", "v3.channel.k8s.io",
+                                                  "v2.channel.k8s.io", "channel.k8s.io", NULL};
+
+int
+rc_spdy_accept(struct bsn_http_req *req, const char *const *protos, const char **chosen,
+               struct bsn_http_upgraded *up)
+{
+    const char *pick = NULL;
+    for (size_t p = 0; protos[p] && !pick; p++) {
+        size_t pl = strlen(protos[p]);
+        for (size_t i = 0; i < req->nheaders && !pick; i++) {
+            const struct bsn_http_header *h = &req->headers[i];
+            if (h->name.len != 25 || strncasecmp(h->name.base, "x-stream-protocol-version", 25))
+                continue;
+            const char *v = h->value.base, *e = v + h->value.len;
+            while (v < e) {
+                while (v < e && (*v == ' ' || *v == ','))
+                    v++;
+                const char *st = v;
+                while (v < e && *v != ',' && *v != ' ')
+                    v++;
+                if ((size_t)(v - st) == pl && !memcmp(st, protos[p], pl))
+                    pick = protos[p];
+            }
+        }
+    }
+    if (!pick) {
+        rc_reply_status(req, 403, "Forbidden",
+                        "unable to upgrade: unable to negotiate protocol: server supports %s%s",
+                        protos[0], protos[1] ? " and older" : "");
+        return -1;
+    }
+    *chosen = pick;
+    bsn_http_req_add_header(req, "Connection", "Upgrade");
+    bsn_http_req_add_header(req, "Upgrade", "SPDY/3.1");
+    bsn_http_req_add_header(req, "X-Stream-Protocol-Version", pick);
+    return bsn_http_req_upgrade(req, 101, up);
+}
+
+static void sess_start(struct rc_sess *s);
+
+static void
+spdy_syn(void *ud, uint32_t sid, const struct bsn_spdy_header *h, size_t n, bool fin)
+{
+    struct rc_sess *s = ud;
+    BSN_UNUSED(fin);
+    static const char *const types[] = {"stdin", "stdout", "stderr", "error", "resize"};
+    int ch = -1;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(h[i].name, "streamtype"))
+            for (int k = 0; k < 5; k++)
+                if (!strcmp(h[i].value, types[k]))
+                    ch = k;
+    struct bsn_buf f;
+    bsn_buf_init(&f);
+    if (ch < 0 || (s->have & (1u << ch))) {
+        bsn_spdy_rst(&f, sid, BSN_SPDY_PROTOCOL_ERROR);
+    } else {
+        s->sid[ch] = sid;
+        s->have |= 1u << ch;
+        bsn_spdy_syn_reply(&s->sp, &f, sid, false);
+    }
+    rc_conn_send_raw(&s->conn, BSN_WS_BINARY, f.data, f.len);
+    bsn_buf_fini(&f);
+    if (!s->started && (s->have & s->want) == s->want)
+        sess_start(s);
+}
+
+static void
+spdy_data(void *ud, uint32_t sid, const char *data, size_t len, bool fin)
+{
+    struct rc_sess *s = ud;
+    if ((s->have & (1u << BSN_RC_STDIN)) && sid == s->sid[BSN_RC_STDIN]) {
+        struct bsn_rc_msg m = {
+            .ev = BSN_RC_EV_DATA, .channel = BSN_RC_STDIN, .data = data, .len = len};
+        if (len)
+            on_msg(&m, s);
+        if (fin) {
+            m.ev = BSN_RC_EV_EOF;
+            on_msg(&m, s);
+        }
+    } else if ((s->have & (1u << BSN_RC_RESIZE)) && sid == s->sid[BSN_RC_RESIZE]) {
+        /* one JSON object per line */
+        const char *p = data, *e = data + len;
+        while (p < e) {
+            const char *nl = memchr(p, '\n', (size_t)(e - p));
+            size_t l = nl ? (size_t)(nl - p) : (size_t)(e - p);
+            struct bsn_rc_msg m = {.ev = BSN_RC_EV_RESIZE};
+            if (bsn_rc_parse_resize(p, l, &m.width, &m.height) == 0)
+                on_msg(&m, s);
+            p += l + 1;
+        }
+    }
+}
+
+static void
+spdy_ping(void *ud, uint32_t id)
+{
+    struct rc_sess *s = ud;
+    struct bsn_buf f;
+    bsn_buf_init(&f);
+    bsn_spdy_ping(&f, id);
+    rc_conn_send_raw(&s->conn, BSN_WS_BINARY, f.data, f.len);
+    bsn_buf_fini(&f);
+}
+
+static void
+spdy_goaway(void *ud)
+{
+    struct rc_sess *s = ud;
+    rc_conn_finish(&s->conn, BSN_WS_CLOSE_NORMAL, "");
+}
+
+static const struct bsn_spdy_cbs sess_spdy_cbs = {spdy_syn, spdy_data, NULL, spdy_ping,
+                                                  spdy_goaway};
+
+static void
+spdy_in(struct rc_sess *s, const char *data, size_t len)
+{
+    if (s->spin.len + len > BSN_SPDY_MAX_FRAME + RC_IN_MAX) {
+        rc_conn_finish(&s->conn, BSN_WS_CLOSE_TOO_BIG, "");
+        return;
+    }
+    bsn_buf_append(&s->spin, data, len);
+    long used = bsn_spdy_parse(&s->sp, s->spin.data, s->spin.len);
+    if (used < 0) {
+        bsn_warn("agent", "exec %s: %s", s->key, s->sp.err);
+        rc_conn_finish(&s->conn, BSN_WS_CLOSE_PROTOCOL, "");
+        return;
+    }
+    if (s->conn.fd >= 0)
+        bsn_buf_consume(&s->spin, (size_t)used);
+}
+
+/* Starts the exec'd process or the attach (WebSocket: at once; SPDY: once the streams exist). */
+static void
+sess_start(struct rc_sess *s)
+{
+    s->started = true;
+    if (s->kind == K_EXEC) {
+        exec_start(s);
+        return;
+    }
+    struct agent_pod *p = bsn_map_get(&s->a->pods, s->key);
+    for (size_t i = 0; p && i < p->nctrs; i++)
+        if (!strcmp(p->ctrs[i].name, s->ctr_name)) {
+            attach_start(s, p, &p->ctrs[i]);
+            return;
+        }
+    s->fail = bsn_strdup("the container is gone");
+    sess_finish(s, 0);
+}
+
 /* ---------------------------------------------------------------- entry point */
 
 static const char *const exec_protocols[] = {"v5.channel.k8s.io", "v4.channel.k8s.io",
@@ -891,15 +1099,8 @@ bsn_agent_stream_serve(struct bsn_agent *a, struct bsn_http_req *req, const char
         return;
     }
     bool ws = header_has(req, "upgrade", "websocket");
-    if (!ws) {
-        if (header_has(req, "upgrade", "SPDY"))
-            rc_reply_status(req, 400, "BadRequest",
-                            "pods/%s over SPDY is not supported by this server: it speaks the "
-                            "WebSocket protocols of kubectl >= 1.30 (exec, attach, cp) and "
-                            ">= 1.31 (port-forward)",
-                            sub);
-        else
-            rc_reply_status(req, 400, "BadRequest", "Upgrade request required");
+    if (!ws && !header_has(req, "upgrade", "SPDY/3.1")) {
+        rc_reply_status(req, 400, "BadRequest", "Upgrade request required");
         return;
     }
     if (!strcmp(sub, "portforward")) {
@@ -944,7 +1145,8 @@ bsn_agent_stream_serve(struct bsn_agent *a, struct bsn_http_req *req, const char
         o.err = false; /* a terminal has one output stream */
     const char *chosen = NULL;
     struct bsn_http_upgraded up;
-    if (bsn_ws_server_accept(req, exec_protocols, &chosen, &up) < 0) {
+    if ((ws ? bsn_ws_server_accept(req, exec_protocols, &chosen, &up)
+            : rc_spdy_accept(req, spdy_exec_protocols, &chosen, &up)) < 0) {
         bsn_rc_opts_fini(&o);
         return;
     }
@@ -967,12 +1169,21 @@ bsn_agent_stream_serve(struct bsn_agent *a, struct bsn_http_req *req, const char
         sess_maybe_free(s);
         return;
     }
-    bsn_debug("agent", "%s %s -c %s (%s)", is_exec ? "exec" : "attach", key, c->name,
-              chosen ? chosen : "v1");
-    if (is_exec)
-        exec_start(s);
-    else
-        attach_start(s, p, c);
+    bsn_debug("agent", "%s %s -c %s (%s%s)", is_exec ? "exec" : "attach", key, c->name,
+              ws ? "" : "SPDY ", chosen ? chosen : "v1");
+    if (ws) {
+        sess_start(s);
+    } else {
+        /* the process starts once the client opened every stream it asked for */
+        s->conn.plain = true;
+        s->spdy = true;
+        bsn_spdy_init(&s->sp, &sess_spdy_cbs, s);
+        bsn_buf_init(&s->spin);
+        int v = bsn_rc_version(chosen);
+        s->want = (v >= 2 ? 1u << BSN_RC_ERROR : 0) | (o.in ? 1u << BSN_RC_STDIN : 0) |
+                  (o.out ? 1u << BSN_RC_STDOUT : 0) | (o.err ? 1u << BSN_RC_STDERR : 0) |
+                  (o.tty && v >= 3 ? 1u << BSN_RC_RESIZE : 0);
+    }
     /* bytes that came with the upgrade request (TLS: maybe inside the SSL object) */
     if (!s->freeing && s->conn.fd >= 0)
         rc_conn_resume(&s->conn);

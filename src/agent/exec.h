@@ -13,7 +13,8 @@
  *   a    the agent that runs the pod (its loop must be the loop of req's server)
  *   req  an HTTP/1.1 request, not yet answered; bsn_agent_stream_serve finishes it (an error
  *        response, or the protocol upgrade, after which the agent owns the connection). The
- *        method may be GET or POST. req->query carries the options, as upstream:
+ *        method may be GET (WebSocket) or POST (SPDY). req->query carries the options, as
+ *        upstream:
  *        exec: command (repeated, at least one), container, stdin, stdout, stderr, tty
  *        ("true"/"1"); attach: container, stdin, stdout, stderr, tty;
  *        portforward: ports (repeated or comma-separated; only for the channel protocol).
@@ -35,7 +36,10 @@
  *     inside binary messages; see exec_spdy.c) and "v4.channel.k8s.io" / "portforward.k8s.io"
  *     (the kubelet's channel protocol: per port a data channel 2i and an error channel 2i+1,
  *     the first message on each carries the port as 2 bytes little-endian).
- *   Older kubectl (SPDY/3.1 upgrade without WebSocket) is answered with 400.
+ *   Plain SPDY/3.1 (kubectl < 1.30, port-forward < 1.31): `Upgrade: SPDY/3.1` with
+ *     X-Stream-Protocol-Version "v4.channel.k8s.io" .. "channel.k8s.io" (exec/attach: one
+ *     SPDY stream per stdin/stdout/stderr/error/resize, the process starts once all asked
+ *     for are open) or "portforward.k8s.io" (the same streams as the tunnelled form).
  *
  * The process (exec) runs in the container through bsn_runtime_exec: non-TTY with pipes, TTY
  * with a pseudo-terminal (resize -> TIOCSWINSZ). Output is read only while less than 256 KiB

@@ -36,6 +36,7 @@ struct rc_conn {
     bool finishing;        /* close frame queued: close once out is written */
     bool read_paused;      /* the owner cannot take more input now */
     bool want_write;       /* TLS read needs the socket writable */
+    bool plain;            /* SPDY upgrade: no WebSocket framing, every byte is RAW */
     struct bsn_timer kick; /* rc_conn_resume */
     const struct rc_conn_ops *ops;
     void *ud;
@@ -57,6 +58,12 @@ void rc_conn_resume(struct rc_conn *c);
 /* An error response (Kubernetes Status JSON) before any upgrade; finishes req. */
 void rc_reply_status(struct bsn_http_req *req, int code, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* SPDY/3.1 upgrade (kubectl < 1.30, and < 1.31 for port-forward): picks the first of protos
+ * the client offers in X-Stream-Protocol-Version, answers 101 and hands the connection over.
+ * -1 when it answered an error (403: no common protocol). */
+int rc_spdy_accept(struct bsn_http_req *req, const char *const *protos, const char **chosen,
+                   struct bsn_http_upgraded *up);
 
 /* exec_pf.c */
 struct bsn_agent;

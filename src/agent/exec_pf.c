@@ -8,6 +8,8 @@
  *     data stream with headers streamType, port and requestID; we connect to the port, copy
  *     bytes both ways, and end both streams (FIN) when the pod side closes. A failed connect
  *     is reported as text on the error stream, which kubectl prints.
+ *     Older kubectl upgrades to plain SPDY/3.1 ("portforward.k8s.io" in
+ *     X-Stream-Protocol-Version): the same streams without the WebSocket around them.
  *   - "v4.channel.k8s.io" / "portforward.k8s.io" (the kubelet's channel protocol, for other
  *     clients): ports come from ?ports=; port i uses channel 2i for data and 2i+1 for errors,
  *     the first message on each carries the port (2 bytes, little-endian); one connection per
@@ -482,7 +484,7 @@ pf_msg(const struct bsn_rc_msg *m, void *ud)
         rc_conn_finish(&s->conn, BSN_WS_CLOSE_NORMAL, "");
         return 1;
     case BSN_RC_EV_RAW:
-        if (s->spin.len + m->len > BSN_SPDY_MAX_FRAME + 64) {
+        if (s->spin.len + m->len > BSN_SPDY_MAX_FRAME + RC_IN_MAX) {
             rc_conn_finish(&s->conn, BSN_WS_CLOSE_TOO_BIG, "SPDY frame too large");
             return 1;
         }
@@ -588,9 +590,13 @@ rc_portforward(struct bsn_agent *a, struct bsn_http_req *req, struct agent_pod *
     }
     const char *chosen = NULL;
     struct bsn_http_upgraded up;
-    if (bsn_ws_server_accept(req, pf_protocols, &chosen, &up) < 0)
+    const char *v = bsn_http_req_header(req, "upgrade");
+    bool ws = v && strcasestr(v, "websocket");
+    static const char *const spdy_protocols[] = {"portforward.k8s.io", NULL};
+    if ((ws ? bsn_ws_server_accept(req, pf_protocols, &chosen, &up)
+            : rc_spdy_accept(req, spdy_protocols, &chosen, &up)) < 0)
         return;
-    bool spdy = chosen && !strcmp(chosen, pf_protocols[0]);
+    bool spdy = !ws || (chosen && !strcmp(chosen, pf_protocols[0]));
     struct pf_sess *s = bsn_calloc(1, sizeof(*s));
     s->a = a;
     s->spdy = spdy;
@@ -607,6 +613,7 @@ rc_portforward(struct bsn_agent *a, struct bsn_http_req *req, struct agent_pod *
         pf_gone(s);
         return;
     }
+    s->conn.plain = !ws;
     if (!spdy) {
         if (!o.nports) {
             rc_conn_send(&s->conn, 1, "query parameter \"ports\" is required", 35);

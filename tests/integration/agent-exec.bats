@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # kubectl exec, cp, attach and port-forward through the API server to the embedded node agent
 # (the WebSocket remotecommand protocol and SPDY-over-WebSocket port-forwarding of kubectl
-# >= 1.31), with the real kubectl: the process runtime (no root), then the oci runtime (root
+# >= 1.31, plain SPDY/3.1 of older kubectl), with the real kubectl: the process runtime (no root), then the oci runtime (root
 # + runc + a static busybox; skipped otherwise). Every process a test starts carries a unique
 # marker and must be gone afterwards.
 
@@ -91,7 +91,7 @@ YAML
     cmp "$BOSUN_DIR/rand" "$BOSUN_DIR/back"
 }
 
-@test "exec: errors for a missing pod, container or command, and older kubectl is told why" {
+@test "exec: errors for a missing pod, container or command" {
     process_pod
     run kubectl exec nope-$MARK -- true
     [ "$status" -ne 0 ]
@@ -105,11 +105,34 @@ YAML
     # the API answers without kubectl too
     run api "/api/v1/namespaces/default/pods/p/exec?command=true&stdout=true"
     [[ "$output" == *'"a container name must be specified for pod p, choose one of: [main side]"'* ]]
-    if [ -x "$KDIR/kubectl.1.29" ]; then
-        run "$KDIR/kubectl.1.29" exec p -c main -- true
-        [ "$status" -ne 0 ]
-        [[ "$output" == *"kubectl >= 1.30"* ]]
-    fi
+}
+
+@test "older kubectl (plain SPDY/3.1): exec with exit code and stdin, cp, a pty, port-forward" {
+    [ -x "$KDIR/kubectl.1.27" ] || skip "kubectl 1.27 is not installed next to kubectl"
+    process_pod
+    local old="$KDIR/kubectl.1.27"
+    run "$old" exec p -c main -- sh -c 'echo out; exit 5'
+    [ "$status" -eq 5 ]
+    [[ "$output" == *"command terminated with exit code 5"* ]]
+    run bash -c "echo spdy-$MARK | $old exec -i p -c main -- cat"
+    [ "$output" = "spdy-$MARK" ]
+    echo "file-$MARK" >"$BOSUN_DIR/f.txt"
+    "$old" cp "$BOSUN_DIR/f.txt" "p:$BOSUN_DIR/f2-$MARK.txt" -c main
+    [ "$(cat "$BOSUN_DIR/f2-$MARK.txt")" = "file-$MARK" ]
+    run script -qec "$old exec -it p -c main -- tty" /dev/null </dev/null
+    [[ "$output" == *"/dev/pts/"* ]]
+    # port-forward: 1.30 still speaks plain SPDY for it
+    local pf="$KDIR/kubectl.1.30"
+    [ -x "$pf" ] || pf="$old"
+    local lp
+    lp="$(free_port)"
+    "$pf" port-forward pod/p "$lp:9" >"$BOSUN_DIR/pf.log" 2>&1 &
+    local kpid=$!
+    wait_for grep -q "Forwarding from" "$BOSUN_DIR/pf.log"
+    curl -s -m 5 "http://127.0.0.1:$lp/" || true
+    wait_for grep -q "error forwarding port 9 to pod p" "$BOSUN_DIR/pf.log"
+    kill "$kpid" 2>/dev/null || true
+    wait "$kpid" || true
 }
 
 @test "exec: a pty with -it, and the process is killed when the client goes away" {
