@@ -68,6 +68,7 @@ struct rc_sess {
     int restart;
     struct bsn_buf carry;
     struct bsn_timer poll;
+    struct bsn_timer watch; /* SPDY: stream creation deadline; then: the container still runs */
     /* plain SPDY (kubectl < 1.30): one SPDY stream per channel */
     bool spdy, started;
     struct bsn_spdy sp;
@@ -555,6 +556,7 @@ sess_finish(struct rc_sess *s, int code)
     s->done = true;
     bsn_timer_stop(s->a->loop, &s->drain);
     bsn_timer_stop(s->a->loop, &s->poll);
+    bsn_timer_stop(s->a->loop, &s->watch);
     stdin_close(s);
     if (s->conn.fd >= 0) {
         char *st =
@@ -689,6 +691,7 @@ sess_release(struct rc_sess *s)
         *pp = s->next;
     bsn_timer_stop(s->a->loop, &s->drain);
     bsn_timer_stop(s->a->loop, &s->poll);
+    bsn_timer_stop(s->a->loop, &s->watch);
     stdin_close(s);
     close_fd(s, &s->out_fd, true);
     close_fd(s, &s->err_fd, true);
@@ -734,6 +737,8 @@ nonblock(int fd)
     return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+static void exec_watch(struct bsn_loop *loop, void *data);
+
 /* Starts the process; on failure s->fail says why (reported in-band). */
 static void
 exec_start(struct rc_sess *s)
@@ -772,6 +777,7 @@ exec_start(struct rc_sess *s)
     s->pid = pid;
     s->running = true;
     bsn_loop_watch_child(a->loop, &s->child, pid, on_child, s);
+    bsn_timer_start(a->loop, &s->watch, 1000, exec_watch, s);
     if (s->o.tty) {
         nonblock(master);
         s->out_fd = master;
@@ -815,6 +821,26 @@ out:
         close(master);
     if (s->fail)
         sess_finish(s, 0);
+}
+
+/* The exec'd process goes with its container: the process runtime's exec processes are not
+ * in the container's process group, so a container that stopped takes them down here. */
+static void
+exec_watch(struct bsn_loop *loop, void *data)
+{
+    struct rc_sess *s = data;
+    if (!s->running)
+        return;
+    struct agent_pod *p = bsn_map_get(&s->a->pods, s->key);
+    bool alive = false;
+    for (size_t i = 0; p && !p->gone && i < p->nctrs; i++)
+        if (!strcmp(p->ctrs[i].id, s->ctr_id) && p->ctrs[i].st == CT_RUNNING)
+            alive = true;
+    if (!alive) {
+        kill_process(s);
+        return;
+    }
+    bsn_timer_start(loop, &s->watch, 1000, exec_watch, s);
 }
 
 /* ---------------------------------------------------------------- attach */
@@ -963,6 +989,17 @@ rc_spdy_accept(struct bsn_http_req *req, const char *const *protos, const char *
 static void sess_start(struct rc_sess *s);
 
 static void
+spdy_deadline(struct bsn_loop *loop, void *data)
+{
+    struct rc_sess *s = data;
+    BSN_UNUSED(loop);
+    if (s->started)
+        return;
+    s->fail = bsn_strdup("timed out waiting for the client to create streams");
+    sess_finish(s, 0);
+}
+
+static void
 spdy_syn(void *ud, uint32_t sid, const struct bsn_spdy_header *h, size_t n, bool fin)
 {
     struct rc_sess *s = ud;
@@ -1060,6 +1097,7 @@ static void
 sess_start(struct rc_sess *s)
 {
     s->started = true;
+    bsn_timer_stop(s->a->loop, &s->watch);
     if (s->kind == K_EXEC) {
         exec_start(s);
         return;
@@ -1162,6 +1200,7 @@ bsn_agent_stream_serve(struct bsn_agent *a, struct bsn_http_req *req, const char
     bsn_buf_init(&s->carry);
     bsn_timer_init(&s->drain);
     bsn_timer_init(&s->poll);
+    bsn_timer_init(&s->watch);
     sess_link(s);
     if (rc_conn_init(&s->conn, a->loop, &up, bsn_rc_version(chosen), BSN_RC_MODE_EXEC, &sess_ops,
                      s) < 0) {
@@ -1180,6 +1219,7 @@ bsn_agent_stream_serve(struct bsn_agent *a, struct bsn_http_req *req, const char
         bsn_spdy_init(&s->sp, &sess_spdy_cbs, s);
         bsn_buf_init(&s->spin);
         int v = bsn_rc_version(chosen);
+        bsn_timer_start(a->loop, &s->watch, 30000, spdy_deadline, s);
         s->want = (v >= 2 ? 1u << BSN_RC_ERROR : 0) | (o.in ? 1u << BSN_RC_STDIN : 0) |
                   (o.out ? 1u << BSN_RC_STDOUT : 0) | (o.err ? 1u << BSN_RC_STDERR : 0) |
                   (o.tty && v >= 3 ? 1u << BSN_RC_RESIZE : 0);

@@ -135,7 +135,7 @@ YAML
     wait "$kpid" || true
 }
 
-@test "exec: a pty with -it, and the process is killed when the client goes away" {
+@test "exec: a pty with -it; the process is killed when the client or the container goes" {
     process_pod
     run script -qec "kubectl exec -it p -c main -- sh -c 'tty; stty size'" /dev/null </dev/null
     [ "$status" -eq 0 ]
@@ -149,6 +149,14 @@ YAML
     kill -KILL "$kpid"
     wait "$kpid" || true
     wait_for gone "^sleep 2000.$MARK"
+    # ... and when its container goes (the pod is deleted): kubectl sees 137 (SIGKILL)
+    kubectl exec p -c main -- sh -c "exec sleep 2100.$MARK" 2>"$BOSUN_DIR/exec.err" &
+    kpid=$!
+    wait_for pgrep -f "^sleep 2100.$MARK"
+    kubectl delete pod p --timeout=30s
+    wait_for gone "^sleep 2100.$MARK"
+    wait "$kpid" || true
+    grep -q "exit code 137" "$BOSUN_DIR/exec.err"
 }
 
 @test "cp: a file into the pod and back out" {
