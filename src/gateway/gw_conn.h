@@ -176,6 +176,9 @@ int gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct so
 bool gw_tls_h2_on(void);
 void gw_h2_drain(struct gw_worker *w);
 void gw_h2_fini(struct gw_worker *w);
+/* upstream_tls.c: a socketpair end speaking plain HTTP to a TLS upstream (backendTLS) */
+int gw_up_tls_open(struct gw_worker *w, const struct gw_endpoint *e, const struct gw_policy *p);
+void gw_up_tls_fini(struct gw_worker *w);
 /* proxy.c: a connected client socket (a socketpair end from h2front.c) as a connection. */
 int gw_proxy_adopt(struct gw_worker *w, int fd, const struct sockaddr_storage *peer, bool https);
 /* proxy.c: writes to the client, through TLS when the connection has it */

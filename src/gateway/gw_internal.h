@@ -84,6 +84,7 @@ struct gw_policy {
 #define GW_P_AGG      0x8000
 #define GW_P_FALLBACK 0x10000
 #define GW_P_CONC     0x20000
+#define GW_P_BTLS     0x40000
     enum gw_lb_kind lb;
     enum gw_hash_src hash_src;
     char *hash_name; /* header or cookie name */
@@ -154,6 +155,9 @@ struct gw_policy {
     char *fallback_body, *fallback_ctype;
     /* concurrency limit: requests in flight on the route (shared out per worker thread) */
     int max_concurrent;
+    /* TLS to the upstream (backendTLS): client SSL_CTX (CA, verification), SNI/check name */
+    void *btls_ctx; /* SSL_CTX *, NULL = plain HTTP to the upstream */
+    char *btls_host;
 };
 
 /* --- backends --- */

@@ -178,6 +178,8 @@ gw_hc_update(struct bsn_gw *gw, const struct bsn_gw_config *cfg)
             continue;
         for (int b = 0; b < r->nbackends; b++) {
             const struct gw_backend *be = r->backends[b].b;
+            if (p->btls_ctx || (be->policy && be->policy->btls_ctx))
+                continue; /* probes are plain HTTP: TLS backends rely on outlier detection */
             for (uint32_t e = 0; e < be->neps; e++) {
                 bool dup = false;
                 for (size_t k = 0; k < n && !dup; k++)

@@ -10,6 +10,9 @@
 #include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -422,6 +425,61 @@ parse_cidrs(const json_t *arr, struct gw_cidr **out, int *n, struct bsn_err *err
     return 0;
 }
 
+/*
+ * backendTLS: {hostname, caSecretRef: {name, key (default ca.crt)} | wellKnownCACertificates:
+ * System | insecureSkipVerify: true}. Builds the client context the upstream shim uses.
+ */
+static int
+btls_parse(struct gw_policy *p, const json_t *o, const char *ns, const json_t *secrets,
+           struct bsn_err *err)
+{
+    const char *host = json_string_value(json_object_get(o, "hostname"));
+    const json_t *ref = json_object_get(o, "caSecretRef");
+    const char *wk = json_string_value(json_object_get(o, "wellKnownCACertificates"));
+    bool insecure = json_is_true(json_object_get(o, "insecureSkipVerify"));
+    if (!host || !*host || strlen(host) > 253)
+        return bsn_err_set(err, 400, "Invalid", "spec.backendTLS.hostname: required");
+    if (!ref && !(wk && strcmp(wk, "System") == 0) && !insecure)
+        return bsn_err_set(err, 400, "Invalid",
+                           "spec.backendTLS: needs caSecretRef, wellKnownCACertificates: System "
+                           "or insecureSkipVerify: true");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return bsn_err_set(err, 500, "InternalError", "spec.backendTLS: no TLS context");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    p->btls_ctx = ctx;
+    p->btls_host = bsn_strdup(host);
+    if (wk && strcmp(wk, "System") == 0 && SSL_CTX_set_default_verify_paths(ctx) != 1)
+        return bsn_err_set(err, 500, "InternalError", "spec.backendTLS: no system CAs");
+    if (ref) {
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        const char *key = json_string_value(json_object_get(ref, "key"));
+        char *pem = name ? gw_secret_value(secrets, ns, name, key ? key : "ca.crt") : NULL;
+        if (!pem)
+            return bsn_err_set(err, 400, "Invalid",
+                               "spec.backendTLS.caSecretRef: Secret or key %s not found",
+                               key ? key : "ca.crt");
+        BIO *bio = BIO_new_mem_buf(pem, -1);
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        int nca = 0;
+        X509 *x;
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+            nca += X509_STORE_add_cert(store, x) == 1;
+            X509_free(x);
+        }
+        ERR_clear_error();
+        BIO_free(bio);
+        free(pem);
+        if (nca == 0)
+            return bsn_err_set(err, 400, "Invalid",
+                               "spec.backendTLS.caSecretRef: no PEM certificate in the Secret");
+    }
+    return 0;
+}
+
 int
 gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const json_t *secrets,
                 struct bsn_err *err)
@@ -747,6 +805,11 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             if (*q == '\r' || *q == '\n')
                 return bsn_err_set(err, 400, "Invalid", "spec.fallback.contentType: bad value");
     }
+    if ((o = json_object_get(spec, "backendTLS"))) {
+        p->set |= GW_P_BTLS;
+        if (btls_parse(p, o, ns, secrets, err) < 0)
+            return -1;
+    }
     if ((o = json_object_get(spec, "concurrency"))) {
         p->set |= GW_P_CONC;
         const json_t *m = json_object_get(o, "maxRequests");
@@ -812,6 +875,9 @@ gw_policy_fini(struct gw_policy *p)
     free(p->ns);
     free(p->fallback_body);
     free(p->fallback_ctype);
+    if (p->btls_ctx)
+        SSL_CTX_free(p->btls_ctx);
+    free(p->btls_host);
 }
 
 void
@@ -933,6 +999,10 @@ gw_policy_merge(struct gw_policy *dst, const struct gw_policy *src)
     }
     if (add & GW_P_CONC)
         dst->max_concurrent = src->max_concurrent;
+    if (add & GW_P_BTLS) {
+        dst->btls_ctx = src->btls_ctx;
+        dst->btls_host = src->btls_host;
+    }
     if (add & GW_P_AGG) {
         dst->agg = src->agg;
         dst->nagg = src->nagg;

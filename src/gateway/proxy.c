@@ -416,20 +416,26 @@ start_upstream(struct gw_conn *c)
             gw_local_reply(c, 503, "X-Bosun-Overflow: pending\r\n", "upstream overflow\n");
             return -1;
         }
-        int fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        /* TLS to the upstream: the backend Service's policy, else the route's */
+        const struct gw_policy *tp = c->backend->policy && c->backend->policy->btls_ctx
+                                         ? c->backend->policy
+                                         : (p->btls_ctx ? p : NULL);
+        int fd = tp ? gw_up_tls_open(w, e, tp)
+                    : socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             gw_local_reply(c, 503, NULL, "upstream connect error\n");
             return -1;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (!tp)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         u = bsn_calloc(1, sizeof(*u));
         u->fd = fd;
         u->host_id = e->host_id;
         u->w = w;
         h->conns++;
         GW_INC(&h->connects, 1);
-        int rc = connect(fd, (const struct sockaddr *)&e->sa, e->salen);
+        int rc = tp ? 0 : connect(fd, (const struct sockaddr *)&e->sa, e->salen);
         u->connected = rc == 0;
         if (!u->connected)
             h->pending++; /* waiting for the connection: counts against maxPendingRequests */
@@ -1298,6 +1304,7 @@ void
 gw_proxy_worker_fini(struct gw_worker *w)
 {
     gw_h2_fini(w); /* first: its streams' socketpairs belong to connections below */
+    gw_up_tls_fini(w);
     while (w->conns)
         conn_close_now(w->conns);
     while (w->free_conns) {
