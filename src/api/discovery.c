@@ -23,7 +23,8 @@
 static const char *
 verbs_of(const struct bsn_resource *r)
 {
-    (void)r;
+    if (!strcmp(r->group, "metrics.k8s.io"))
+        return "get,list";
     return "create,delete,deletecollection,get,list,patch,update,watch";
 }
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/internal.h"
+#include "api/metrics.h"
 #include "api/nodeproxy.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -1988,6 +1989,8 @@ api_handle(struct req_ctx *c)
         api_reply_status(c, 404, "NotFound", "the server could not find the requested resource");
         return;
     }
+    if (api_resmetrics_handle(c))
+        return;
     c->res = bsn_registry_find(c->group, c->version, c->plural);
     if (!c->res) {
         const struct bsn_resource *other = bsn_registry_find_any_version(c->group, c->plural);

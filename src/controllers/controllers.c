@@ -29,6 +29,7 @@ static const struct entry table[] = {
     {"disruption", bsn_pdb_ctrl_new, bsn_pdb_ctrl_free},
     {"nodelifecycle", bsn_nodelifecycle_ctrl_new, bsn_nodelifecycle_ctrl_free},
     {"persistentvolume-binder", bsn_volume_ctrl_new, bsn_volume_ctrl_free},
+    {"horizontalpodautoscaling", bsn_hpa_ctrl_new, bsn_hpa_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))

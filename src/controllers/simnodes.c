@@ -38,6 +38,7 @@ struct simnodes {
     struct bsn_map written; /* pod key -> strdup(resourceVersion when the write was sent) */
     struct bsn_timer lease_timer;
     char *cpu, *memory, *pods_cap, *labels;
+    struct bsn_simmetrics *metrics;
     bool leases_created;
 };
 
@@ -370,6 +371,7 @@ bsn_simnodes_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     bsn_informer_add_handler(s->pods, &h);
     bsn_timer_init(&s->lease_timer);
     bsn_timer_start(ctx->loop, &s->lease_timer, 0, register_nodes, s);
+    s->metrics = bsn_simmetrics_new(ctx, &s->by_name);
     bsn_info("simnodes", "%d simulated nodes (cpu %s, memory %s, pods %s)", s->n, s->cpu, s->memory,
              s->pods_cap);
     return s;
@@ -382,6 +384,7 @@ bsn_simnodes_free(void *self)
     if (!s)
         return;
     bsn_timer_stop(s->ctx->loop, &s->lease_timer);
+    bsn_simmetrics_free(s->metrics);
     bsn_workqueue_free(s->q);
     size_t it = 0;
     void *v;
