@@ -11,38 +11,94 @@
 #include "base/buf.h"
 #include "base/mem.h"
 
-static char *
-dup_or_null(const char *s)
+/*
+ * Label sets are shared between object versions and between objects (the pods of one workload
+ * have the same labels): a table maps a label set's canonical JSON to one read-only object.
+ * Entries only the table still references are dropped when it has doubled since the last
+ * sweep; the table lives while a cache does.
+ */
+static struct {
+    struct bsn_map tab; /* sorted compact JSON -> json_t* */
+    size_t sweep_at;
+    int users;
+} label_sets;
+
+static void
+label_sets_sweep(bool all)
 {
-    return s ? bsn_strdup(s) : NULL;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (bsn_map_next(&label_sets.tab, &it, &k, &v)) {
+        json_t *j = v;
+        if (all || j->refcount == 1) {
+            bsn_map_del(&label_sets.tab, k);
+            json_decref(j);
+        }
+    }
+    label_sets.sweep_at = BSN_MAX(label_sets.tab.len * 2, (size_t)1024);
+}
+
+/* A read-only label set equal to labels (a new reference). */
+static json_t *
+label_set(json_t *labels)
+{
+    if (label_sets.users == 0)
+        return json_deep_copy(labels);
+    char *k = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!k || strlen(k) > 4096) {
+        free(k);
+        return json_deep_copy(labels);
+    }
+    json_t *c = bsn_map_get(&label_sets.tab, k);
+    if (!c) {
+        if (label_sets.tab.len >= label_sets.sweep_at)
+            label_sets_sweep(false);
+        c = json_deep_copy(labels);
+        bsn_map_put(&label_sets.tab, k, c);
+    }
+    free(k);
+    return json_incref(c);
 }
 
 /* The common part: key, bucket, revisions and the parsed fields filters need; sets
- * metadata.resourceVersion in the tree. */
+ * metadata.resourceVersion in the tree. The strings live in the same allocation as the
+ * object. */
 static struct bsn_obj *
 obj_alloc(const char *key, json_t *tree, int64_t rev, int64_t create_rev, const char *rv)
 {
-    struct bsn_obj *o = bsn_calloc(1, sizeof(*o));
-    o->refs = 1;
-    o->key = bsn_strdup(key);
-    /* rkey = first two path components */
-    const char *p = strchr(key, '/');
-    p = p ? strchr(p + 1, '/') : NULL;
-    o->rkey = p ? bsn_strndup(key, (size_t)(p - key)) : bsn_strdup(key);
-    o->rev = rev;
-    o->create_rev = create_rev;
     json_t *meta = json_object_get(tree, "metadata");
     if (!json_is_object(meta)) {
         meta = json_object();
         json_object_set_new(tree, "metadata", meta);
     }
     json_object_set_new(meta, "resourceVersion", json_string(rv));
-    o->ns = bsn_strdup(json_string_value(json_object_get(meta, "namespace")) ?: "");
-    o->name = bsn_strdup(json_string_value(json_object_get(meta, "name")) ?: "");
-    o->uid = dup_or_null(json_string_value(json_object_get(meta, "uid")));
+    const char *ns = json_string_value(json_object_get(meta, "namespace")) ?: "";
+    const char *name = json_string_value(json_object_get(meta, "name")) ?: "";
+    const char *uid = json_string_value(json_object_get(meta, "uid"));
+    /* rkey = first two path components */
+    const char *p = strchr(key, '/');
+    p = p ? strchr(p + 1, '/') : NULL;
+    size_t kl = strlen(key), rl = p ? (size_t)(p - key) : kl, nl = strlen(ns), ml = strlen(name),
+           ul = uid ? strlen(uid) : 0;
+    struct bsn_obj *o = bsn_calloc(1, sizeof(*o) + kl + rl + nl + ml + ul + 5);
+    char *w = (char *)(o + 1);
+    o->key = memcpy(w, key, kl);
+    w += kl + 1;
+    o->rkey = memcpy(w, key, rl);
+    w += rl + 1;
+    o->ns = memcpy(w, ns, nl);
+    w += nl + 1;
+    o->name = memcpy(w, name, ml);
+    w += ml + 1;
+    if (uid)
+        o->uid = memcpy(w, uid, ul);
+    o->refs = 1;
+    o->rev = rev;
+    o->create_rev = create_rev;
     json_t *labels = json_object_get(meta, "labels");
     if (json_is_object(labels))
-        o->labels = json_deep_copy(labels);
+        o->labels = label_set(labels);
     return o;
 }
 
@@ -171,12 +227,7 @@ bsn_obj_unref(struct bsn_obj *o)
 {
     if (!o || --o->refs > 0)
         return;
-    free(o->key);
-    free(o->rkey);
-    free(o->ns);
-    free(o->name);
-    free(o->uid);
-    free(o->json);
+    free(o->json); /* the strings are part of o */
     json_decref(o->labels);
     free(o);
 }
@@ -254,6 +305,10 @@ bsn_cache_init(struct bsn_cache *c, size_t window)
     bsn_map_init(&c->buckets);
     c->ring_cap = window ? window : 1;
     c->ring = bsn_calloc(c->ring_cap, sizeof(*c->ring));
+    if (label_sets.users++ == 0) {
+        bsn_map_init(&label_sets.tab);
+        label_sets.sweep_at = 1024;
+    }
 }
 
 void
@@ -274,6 +329,10 @@ bsn_cache_fini(struct bsn_cache *c)
     for (size_t i = 0; i < c->ring_len; i++)
         bsn_event_unref(c->ring[(c->ring_head + i) % c->ring_cap]);
     free(c->ring);
+    if (c->ring_cap && --label_sets.users == 0) {
+        label_sets_sweep(true);
+        bsn_map_fini(&label_sets.tab);
+    }
     memset(c, 0, sizeof(*c));
 }
 

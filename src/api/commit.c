@@ -8,6 +8,9 @@
  * with 500 and publishes nothing: nothing partial is ever visible.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,8 @@ struct deferred_reply {
 };
 
 static void commit_cb(struct bsn_loop *loop, void *data);
+/* > 0 while finish_job answers the requests of a committed batch (loop thread only) */
+static int answering;
 
 struct pending *
 api_write(struct bsn_apiserver *s, int type, const char *key, json_t *tree,
@@ -105,6 +110,7 @@ struct commit_job {
 };
 
 struct commit_writer {
+    struct bsn_timer trim; /* gives freed heap back after a burst of writes */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -209,7 +215,10 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
     }
     if (rc < 0)
         bsn_error("apiserver", "store commit failed: %s", j->err.msg);
-    /* answers go out only now that everything is durable and published */
+    /* answers go out only now that everything is durable and published; they show nothing
+     * but durable state, so a batch queued meanwhile does not hold them back (a held answer is
+     * a copy of the object kept until the next commit) */
+    answering++;
     for (size_t i = 0; i < n; i++) {
         struct pending *p = j->batch[i];
         if (p->result && p->ctx) {
@@ -228,12 +237,28 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
         free(p);
         free(j->vals[i]);
     }
+    answering--;
     free(j->vals);
     free(j->ops);
     free(j->batch);
     struct deferred_reply *d = j->deferred;
     free(j);
     flush_deferred(d);
+}
+
+/*
+ * A burst of writes (a Deployment scaled to thousands of pods) leaves the heap at its high
+ * mark: requests, pending trees and answers in flight. Once writes have been quiet for a while
+ * the free pages go back to the system.
+ */
+#define TRIM_QUIET_MS 2000
+
+static void
+trim_heap(struct bsn_loop *loop, void *data)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static void start_next(struct bsn_apiserver *s);
@@ -253,6 +278,8 @@ job_done(struct bsn_loop *loop, void *data)
     s->inflight = NULL;
     finish_job(s, j);
     start_next(s);
+    if (!s->inflight)
+        bsn_timer_start(s->loop, &s->writer->trim, TRIM_QUIET_MS, trim_heap, s);
     if (!s->inflight && s->batch_len == 0 && s->deferred) {
         /* reads made while the last batch was in flight saw only durable state now */
         struct deferred_reply *d = s->deferred;
@@ -289,6 +316,7 @@ void
 api_writer_start(struct bsn_apiserver *s)
 {
     struct commit_writer *w = bsn_calloc(1, sizeof(*w));
+    bsn_timer_init(&w->trim);
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     s->writer = w;
@@ -312,6 +340,7 @@ api_writer_stop(struct bsn_apiserver *s)
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    bsn_timer_stop(s->loop, &w->trim);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     free(w);
@@ -321,6 +350,8 @@ api_writer_stop(struct bsn_apiserver *s)
 bool
 api_writes_pending(const struct bsn_apiserver *s)
 {
+    if (answering > 0)
+        return false; /* finish_job answering the writes it just made durable */
     return s->batch_len > 0 || s->inflight != NULL;
 }
 

@@ -32,9 +32,21 @@ struct bsn_informer {
     bsn_informer_transform_fn transform;
 };
 
+/* Subtrees shared between slimmed pods (see share() below). */
+static struct {
+    struct bsn_map tab; /* "%016llx" hash -> json_t* */
+    size_t sweep_at;
+    int users;
+} shared;
+static void shared_sweep(bool all);
+
 void
 bsn_informer_set_transform(struct bsn_informer *inf, bsn_informer_transform_fn fn)
 {
+    if (fn == bsn_pod_slim && inf->transform != bsn_pod_slim && shared.users++ == 0) {
+        bsn_map_init(&shared.tab);
+        shared.sweep_at = 4096;
+    }
     inf->transform = fn;
 }
 
@@ -294,10 +306,129 @@ bsn_informer_free(struct bsn_informer *inf)
         free(v);
     }
     bsn_map_fini(&inf->by_ns);
+    if (inf->transform == bsn_pod_slim && --shared.users == 0) {
+        shared_sweep(true);
+        bsn_map_fini(&shared.tab);
+    }
     free(inf->path);
     /* a list still in flight must not call back: free the client right after the informers
      * (bsn_client_free drops the callbacks of requests in flight) */
     free(inf);
+}
+
+/*
+ * Identical subtrees of slimmed pods are kept once. Pods of one workload carry the same
+ * labels, owner references, containers, tolerations, ...; the informer's pods are read-only,
+ * so a table maps a structural hash to one canonical subtree (the table holds a reference)
+ * and every pod with an equal subtree points at it. Entries only the table still references
+ * are dropped when the table has doubled since the last sweep, and all of them when the last
+ * informer using the table goes away.
+ */
+
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+static uint64_t
+bytes_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Structural hash; objects hash independently of member order (json_equal's notion). */
+static uint64_t
+tree_hash(const json_t *v)
+{
+    uint64_t h = mix64((uint64_t)json_typeof(v) + 1);
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *m;
+        uint64_t acc = json_object_size(v);
+        json_object_foreach((json_t *)v, k, m)
+        {
+            acc += mix64(bytes_hash(k, strlen(k)) ^ (tree_hash(m) * 31));
+        }
+        return mix64(h ^ acc);
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m)
+        {
+            h = mix64(h * 1099511628211ull ^ tree_hash(m));
+        }
+        return h;
+    }
+    case JSON_STRING:
+        return mix64(h ^ bytes_hash(json_string_value(v), json_string_length(v)));
+    case JSON_INTEGER:
+        return mix64(h ^ (uint64_t)json_integer_value(v));
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        uint64_t b;
+        memcpy(&b, &d, sizeof(b));
+        return mix64(h ^ b);
+    }
+    default:
+        return h;
+    }
+}
+
+static void
+shared_sweep(bool all)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (bsn_map_next(&shared.tab, &it, &k, &v)) {
+        json_t *j = v;
+        if (all || j->refcount == 1) {
+            bsn_map_del(&shared.tab, k);
+            json_decref(j);
+        }
+    }
+    shared.sweep_at = BSN_MAX(shared.tab.len * 2, (size_t)4096);
+}
+
+/* Takes a reference to v; returns a reference to the canonical equal subtree. */
+static json_t *
+share(json_t *v)
+{
+    if (!v || shared.users == 0)
+        return v;
+    char k[24];
+    snprintf(k, sizeof(k), "%016llx", (unsigned long long)tree_hash(v));
+    json_t *c = bsn_map_get(&shared.tab, k);
+    if (c) {
+        if (c == v || !json_equal(c, v))
+            return v; /* already canonical, or a hash collision: keep it apart */
+        json_incref(c);
+        json_decref(v);
+        return c;
+    }
+    if (shared.tab.len >= shared.sweep_at)
+        shared_sweep(false);
+    bsn_map_put(&shared.tab, k, json_incref(v));
+    return v;
+}
+
+/* Replaces member key of obj (if present) by its canonical subtree. */
+static void
+share_member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (v)
+        json_object_set_new(obj, key, share(json_incref(v)));
 }
 
 /* Copies the listed members of src (those present) into a new object. */
@@ -350,6 +481,8 @@ bsn_pod_slim(json_t *pod)
     static const char *const status[] = {"phase", "podIP", "hostIP", "startTime", "reason"};
     static const char *const cond[] = {"type", "status", "lastTransitionTime", "reason", "message"};
     json_t *out = pick(pod, top, BSN_ARRAY_LEN(top));
+    share_member(out, "apiVersion");
+    share_member(out, "kind");
     json_t *m = pick(json_object_get(pod, "metadata"), meta, BSN_ARRAY_LEN(meta));
     json_t *ann = json_object_get(m, "annotations");
     if (json_object_get(ann, "kubectl.kubernetes.io/last-applied-configuration")) {
@@ -357,6 +490,10 @@ bsn_pod_slim(json_t *pod)
         json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
         json_object_set_new(m, "annotations", ann);
     }
+    static const char *const meta_shared[] = {"namespace", "labels", "annotations",
+                                              "ownerReferences", "finalizers"};
+    for (size_t i = 0; i < BSN_ARRAY_LEN(meta_shared); i++)
+        share_member(m, meta_shared[i]);
     json_object_set_new(out, "metadata", m);
     json_t *ps = json_object_get(pod, "spec");
     json_t *sp = pick(ps, spec, BSN_ARRAY_LEN(spec));
@@ -396,7 +533,7 @@ bsn_pod_slim(json_t *pod)
             if (!strcmp(t, "Ready") || !strcmp(t, "PodScheduled"))
                 json_array_append_new(conds, pick(c, cond, BSN_ARRAY_LEN(cond)));
         }
-        json_object_set_new(st, "conditions", conds);
+        json_object_set_new(st, "conditions", share(conds));
         json_t *cs = NULL;
         json_array_foreach(json_object_get(pst, "containerStatuses"), i, c)
         {
@@ -414,5 +551,11 @@ bsn_pod_slim(json_t *pod)
             json_object_set_new(st, "containerStatuses", cs);
         json_object_set_new(out, "status", st);
     }
+    static const char *const spec_shared[] = {
+        "containers", "initContainers",           "tolerations", "nodeSelector", "affinity",
+        "volumes",    "topologySpreadConstraints"};
+    for (size_t i = 0; i < BSN_ARRAY_LEN(spec_shared); i++)
+        share_member(sp, spec_shared[i]);
+    share_member(out, "spec");
     return out;
 }

@@ -40,7 +40,12 @@ struct simnodes {
     char *cpu, *memory, *pods_cap, *labels;
     struct bsn_simmetrics *metrics;
     bool leases_created;
+    int inflight; /* pod writes sent, not yet answered */
 };
+
+/* Pod status writes in flight at most: a burst of thousands of bound pods is written in
+ * waves instead of queueing every pod's update in the API at once (memory high mark). */
+#define SIM_MAX_INFLIGHT 256
 
 static json_t *
 node_object(struct simnodes *s, struct simnode *n)
@@ -201,7 +206,8 @@ static void
 write_done(int status, const char *body, size_t len, void *data)
 {
     BSN_UNUSED(body);
-    BSN_UNUSED(data);
+    struct simnodes *s = data;
+    s->inflight--;
 }
 
 static int
@@ -221,6 +227,8 @@ reconcile_pod(const char *key, void *data)
     char *prev = bsn_map_get(&s->written, key);
     if (prev && !strcmp(prev, rv))
         return 0; /* our last write for this version is still on its way */
+    if (s->inflight >= SIM_MAX_INFLIGHT)
+        return 5; /* look again once earlier writes are answered */
     const char *ns = bsn_json_str(pod, "metadata.namespace");
     const char *name = bsn_json_str(pod, "metadata.name");
     char path[700];
@@ -228,7 +236,8 @@ reconcile_pod(const char *key, void *data)
         snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s?gracePeriodSeconds=0", ns,
                  name);
         free(bsn_map_put(&s->written, key, bsn_strdup(rv)));
-        bsn_ctrl_send(s->ctx, "DELETE", path, NULL, NULL, s->q, key, write_done, NULL);
+        s->inflight++;
+        bsn_ctrl_send(s->ctx, "DELETE", path, NULL, NULL, s->q, key, write_done, s);
         return 0;
     }
     const char *phase = bsn_json_str(pod, "status.phase") ?: "";
@@ -286,8 +295,9 @@ reconcile_pod(const char *key, void *data)
     json_t *patch = json_pack("{s:o}", "status", st);
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", ns, name);
     free(bsn_map_put(&s->written, key, bsn_strdup(rv)));
+    s->inflight++;
     bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", patch, s->q, key,
-                  write_done, NULL);
+                  write_done, s);
     json_decref(patch);
     if (target == 0 && outcome != 0)
         return (int)BSN_MIN(after_ms + 5, 3600 * 1000);

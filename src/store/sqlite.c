@@ -44,7 +44,7 @@
 #define SCHEMA_VERSION     1
 #define DEFAULT_WAL_LIMIT  (16 * 1024 * 1024)
 #define DEFAULT_BUSY_MS    5000
-#define DEFAULT_CACHE_KIB  16384
+#define DEFAULT_CACHE_KIB  4096 /* the API server caches every object: pages serve writes */
 #define CHECKPOINT_BUSY_MS 20   /* how long a forced checkpoint waits for readers */
 #define VACUUM_MIN_FREE    1024 /* free pages before giving space back to the filesystem */
 #define VACUUM_PAGES       64   /* pages released per housekeeping call */

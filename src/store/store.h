@@ -79,7 +79,7 @@ struct bsn_store_opts {
     int64_t wal_limit_bytes;
     /* How long a write waits for a lock held by another connection. 0 = 5000 ms. */
     int busy_timeout_ms;
-    /* Page cache size in KiB. 0 = 16384 (16 MiB). */
+    /* Page cache size in KiB. 0 = 4096 (4 MiB). */
     int cache_kib;
 };
 
