@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/metrics.h"
 #include "base/mem.h"
 #include "base/time.h"
 #include "proto/proto.h"
@@ -23,8 +24,7 @@
 static const char *
 verbs_of(const struct bsn_resource *r)
 {
-    if (!strcmp(r->group, "metrics.k8s.io"))
-        return "get,list";
+    (void)r;
     return "create,delete,deletecollection,get,list,patch,update,watch";
 }
 
@@ -239,6 +239,7 @@ reply_aggregated(struct req_ctx *c, bool core, const char *ver)
         int n = groups(gs, 32);
         for (int i = 0; i < n; i++)
             json_array_append_new(items, agg_group(gs[i]));
+        json_array_append_new(items, api_resmetrics_discovery(true, NULL));
     }
     json_t *doc = json_pack("{s:s,s:s,s:{},s:o}", "kind", "APIGroupDiscoveryList", "apiVersion",
                             ver, "metadata", "items", items);
@@ -501,6 +502,7 @@ api_discovery(struct req_ctx *c)
         int n = groups(gs, 32);
         for (int i = 0; i < n; i++)
             json_array_append_new(list, group_json(gs[i]));
+        json_array_append_new(list, api_resmetrics_discovery(false, NULL));
         reply_doc(c, json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1",
                                "groups", list));
         return true;
@@ -508,6 +510,17 @@ api_discovery(struct req_ctx *c)
     if (!strcmp(p, "/api/v1") || !strcmp(p, "/api/v1/")) {
         reply_doc(c, resource_list("", "v1"));
         return true;
+    }
+    if (!strncmp(p, "/apis/" BSN_METRICS_GROUP, 6 + strlen(BSN_METRICS_GROUP))) {
+        const char *v = p + 6 + strlen(BSN_METRICS_GROUP);
+        if (!strcmp(v, "") || !strcmp(v, "/")) {
+            reply_doc(c, api_resmetrics_discovery(false, ""));
+            return true;
+        }
+        if (!strcmp(v, "/v1beta1") || !strcmp(v, "/v1beta1/")) {
+            reply_doc(c, api_resmetrics_discovery(false, "v1beta1"));
+            return true;
+        }
     }
     if (!strncmp(p, "/apis/", 6)) {
         char g[128] = "", v[64] = "";

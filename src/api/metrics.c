@@ -333,3 +333,38 @@ api_resmetrics_handle(struct req_ctx *c)
     }
     return false;
 }
+
+json_t *
+api_resmetrics_discovery(bool aggregated, const char *version)
+{
+    const char *gv = BSN_METRICS_GROUP "/v1beta1";
+    if (aggregated) {
+        json_t *res = json_array();
+        static const char *const r[][3] = {{"nodes", "NodeMetrics", "Cluster"},
+                                           {"pods", "PodMetrics", "Namespaced"}};
+        for (int i = 0; i < 2; i++)
+            json_array_append_new(res,
+                                  json_pack("{s:s,s:{s:s,s:s,s:s},s:s,s:s,s:[s,s]}", "resource",
+                                            r[i][0], "responseKind", "group", BSN_METRICS_GROUP,
+                                            "version", "v1beta1", "kind", r[i][1], "scope", r[i][2],
+                                            "singularResource", "", "verbs", "get", "list"));
+        return json_pack("{s:{s:s},s:[{s:s,s:o,s:s}]}", "metadata", "name", BSN_METRICS_GROUP,
+                         "versions", "version", "v1beta1", "resources", res, "freshness",
+                         "Current");
+    }
+    if (!version || !version[0]) {
+        json_t *g = json_pack("{s:s,s:[{s:s,s:s}],s:{s:s,s:s}}", "name", BSN_METRICS_GROUP,
+                              "versions", "groupVersion", gv, "version", "v1beta1",
+                              "preferredVersion", "groupVersion", gv, "version", "v1beta1");
+        if (version) {
+            json_object_set_new(g, "kind", json_string("APIGroup"));
+            json_object_set_new(g, "apiVersion", json_string("v1"));
+        }
+        return g;
+    }
+    return json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:b,s:s,s:[s,s]},{s:s,s:s,s:b,s:s,s:[s,s]}]}",
+                     "kind", "APIResourceList", "apiVersion", "v1", "groupVersion", gv, "resources",
+                     "name", "nodes", "singularName", "", "namespaced", 0, "kind", "NodeMetrics",
+                     "verbs", "get", "list", "name", "pods", "singularName", "", "namespaced", 1,
+                     "kind", "PodMetrics", "verbs", "get", "list");
+}

@@ -20,6 +20,7 @@
 #ifndef BSN_API_METRICS_H
 #define BSN_API_METRICS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 struct req_ctx;
@@ -29,5 +30,12 @@ struct req_ctx;
 
 /* Answers metrics requests (returns true) after the path was parsed into c. */
 bool api_resmetrics_handle(struct req_ctx *c);
+
+/*
+ * Discovery documents of the group (not a stored resource, so not in the registry):
+ * aggregated = the apidiscovery.k8s.io/v2 group entry; else version NULL = the APIGroup
+ * entry of /apis, "" = the APIGroup document, "v1beta1" = the APIResourceList.
+ */
+json_t *api_resmetrics_discovery(bool aggregated, const char *version);
 
 #endif

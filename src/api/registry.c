@@ -47,9 +47,6 @@ BSN_GENERIC_STRATEGY(gatewayclass);
 BSN_GENERIC_STRATEGY(gateway);
 BSN_GENERIC_STRATEGY(httproute);
 BSN_GENERIC_STRATEGY(gatewaypolicy);
-/* metrics.k8s.io is served from memory by metrics.c; the rows make it discoverable */
-extern const struct bsn_strategy bsn_strategy_metrics;
-BSN_GENERIC_STRATEGY(metrics);
 
 #define ALL "all"
 #define NS  true
@@ -95,8 +92,6 @@ const struct bsn_resource bsn_resources[] = {
     {"gateway.networking.k8s.io", "v1", "Gateway", "gateways", "gateway", "gtw", "", NS, BSN_SUB_STATUS, NULL, &bsn_strategy_gateway, 0},
     {"gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes", "httproute", "", "", NS, BSN_SUB_STATUS, NULL, &bsn_strategy_httproute, 0},
     {"gateway.bosun.dev", "v1alpha1", "GatewayPolicy", "gatewaypolicies", "gatewaypolicy", "gwp", "", NS, 0, NULL, &bsn_strategy_gatewaypolicy, 0},
-    {"metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", "", "", CL, 0, NULL, &bsn_strategy_metrics, 0},
-    {"metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", "", "", NS, 0, NULL, &bsn_strategy_metrics, 0},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, 0, NULL, NULL, 0},
 };
 /* clang-format on */
