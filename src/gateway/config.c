@@ -408,7 +408,7 @@ static bool gateway_class_ours(struct ctx *c, const char *cls);
 /* Adds Secret ns/name (kubernetes.io/tls) as the certificate of each host in hosts. */
 static void
 add_cert(struct ctx *c, const char *ns, const char *name, const char *const *hosts, size_t nh,
-         const char *what)
+         const char *what, const char *client_ca_secret)
 {
     struct bsn_gw_config *cfg = c->cfg;
     char *crt = gw_secret_value(c->secrets, ns, name, "tls.crt");
@@ -426,6 +426,17 @@ add_cert(struct ctx *c, const char *ns, const char *name, const char *const *hos
     if (!tctx) {
         gw_warn(cfg, "%s: TLS Secret %s/%s: %s", what, ns, name, err.msg);
         return;
+    }
+    if (client_ca_secret) {
+        char *ca = gw_secret_value(c->secrets, ns, client_ca_secret, "ca.crt");
+        int rc = ca ? gw_tls_ctx_client_ca(tctx, ca, &err) : -1;
+        free(ca);
+        if (rc < 0) {
+            /* fail closed: certificates are still required, and none can verify */
+            gw_warn(cfg, "%s: client CA Secret %s/%s: %s (no client certificate is accepted)", what,
+                    ns, client_ca_secret, ca ? err.msg : "not found or without ca.crt");
+            gw_tls_ctx_client_ca(tctx, NULL, &err);
+        }
     }
     static const char *const none[] = {""};
     if (nh == 0) {
@@ -457,7 +468,8 @@ ingress_tls(struct ctx *c, const json_t *ing, const char *what)
             if (json_is_string(h) && nh < 64)
                 hosts[nh++] = json_string_value(h);
         }
-        add_cert(c, ns_of(ing), secret, hosts, nh, what);
+        add_cert(c, ns_of(ing), secret, hosts, nh, what,
+                 annotation(ing, "gateway.bosun.dev/client-ca-secret"));
     }
 }
 
@@ -487,7 +499,7 @@ gateway_tls(struct ctx *c)
                 char what[600];
                 snprintf(what, sizeof(what), "Gateway %s listener %zu", key, i);
                 add_cert(c, jstr(ref, "namespace") ? jstr(ref, "namespace") : ns_of(gw), n,
-                         host ? &host : NULL, host ? 1 : 0, what);
+                         host ? &host : NULL, host ? 1 : 0, what, NULL);
             }
         }
     }

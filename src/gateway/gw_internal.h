@@ -307,6 +307,9 @@ char *gw_secret_value(const json_t *secrets, const char *ns, const char *name, c
 /* tls.c: an SSL_CTX for a PEM chain and key, or NULL with err set. */
 void *gw_tls_ctx_new(const char *cert_pem, const char *key_pem, struct bsn_err *err);
 void gw_tls_ctx_free(void *ctx);
+/* Requires client certificates verified against the PEM CA bundle (mutual TLS); with
+ * ca_pem NULL certificates are required and none verifies. */
+int gw_tls_ctx_client_ca(void *ctx, const char *ca_pem, struct bsn_err *err);
 void gw_tls_ctx_ref(void *ctx);
 /* Parses a GatewayPolicy spec into *p (secrets: the config's Secret objects by ns/name). */
 int gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const json_t *secrets,

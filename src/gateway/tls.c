@@ -106,6 +106,36 @@ gw_tls_ctx_new(const char *cert_pem, const char *key_pem, struct bsn_err *err)
     return ctx;
 }
 
+int
+gw_tls_ctx_client_ca(void *vctx, const char *ca_pem, struct bsn_err *err)
+{
+    SSL_CTX *ctx = vctx;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    if (!ca_pem)
+        return 0; /* required, and nothing verifies: fail closed */
+    BIO *bio = BIO_new_mem_buf(ca_pem, -1);
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        if (X509_STORE_add_cert(store, x) == 1) {
+            n++;
+            sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(x)));
+        }
+        X509_free(x);
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (n == 0) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        return bsn_err_set(err, 400, "Invalid", "ca.crt: no PEM certificate");
+    }
+    SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
+    SSL_CTX_set_verify_depth(ctx, 4);
+    return 0;
+}
+
 void
 gw_tls_ctx_free(void *ctx)
 {
@@ -157,6 +187,12 @@ servername_cb(SSL *ssl, int *alert, void *arg)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     SSL_set_SSL_CTX(ssl, ctx);
+    /* SSL_set_SSL_CTX keeps the listener's verify settings: take the certificate's */
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), NULL);
+    if (SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) {
+        SSL_set1_verify_cert_store(ssl, SSL_CTX_get_cert_store(ctx));
+        SSL_set_client_CA_list(ssl, SSL_dup_CA_list(SSL_CTX_get_client_CA_list(ctx)));
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 
