@@ -38,6 +38,7 @@ struct psvc {
     struct bsn_map slices;    /* slice name -> json_t* */
     struct bsn_proxy_svc cur; /* what the data path has */
     bool applied;             /* cur is valid */
+    bool failing;             /* nftables: its last transaction failed (logged once) */
     bool retry;               /* userspace: some port could not be listened on; apply again */
     char lb_written[16];      /* ingress IP we last wrote to status */
 };
@@ -303,15 +304,19 @@ sync_dirty(struct bsn_loop *loop, void *data)
                 commit(p, &pd[i]);
         } else {
             /* one Service's rules failed the whole batch: apply them one by one */
-            bsn_warn("proxy", "batch of %zu services failed (%s); retrying one by one", k, err.msg);
+            bsn_debug("proxy", "batch of %zu services failed (%s); one by one", k, err.msg);
             for (size_t i = 0; i < k; i++) {
                 bsn_buf_reset(&b);
                 bsn_proxy_nft_delta(&p->cfg, pd[i].s->applied ? &pd[i].s->cur : NULL,
                                     pd[i].has_want ? &pd[i].want : NULL, &b);
                 if (bsn_proxy_nft_run(p->nft, b.data, &err) == 0) {
                     commit(p, &pd[i]);
+                    pd[i].s->failing = false;
                 } else {
-                    bsn_error("proxy", "service %s: %s", pd[i].s->key, err.msg);
+                    /* said once; the retries every second stay quiet */
+                    bsn_log(pd[i].s->failing ? BSN_LOG_DEBUG : BSN_LOG_ERROR, "proxy",
+                            "service %s: %s (retrying)", pd[i].s->key, err.msg);
+                    pd[i].s->failing = true;
                     bsn_proxy_svc_fini(&pd[i].want);
                     mark_dirty(p, pd[i].s->key, RETRY_MS);
                 }
@@ -322,9 +327,10 @@ sync_dirty(struct bsn_loop *loop, void *data)
             bsn_timer_start(p->loop, &p->gc_timer, GC_MS, gc, p);
     } else {
         for (size_t i = 0; i < k; i++) {
-            int failed = p->user ? bsn_proxy_user_apply(p->user, pd[i].s->key,
-                                                        pd[i].has_want ? &pd[i].want : NULL)
-                                 : 0;
+            int failed =
+                p->user ? bsn_proxy_user_apply(p->user, pd[i].s->key,
+                                               pd[i].has_want ? &pd[i].want : NULL, pd[i].s->retry)
+                        : 0;
             commit(p, &pd[i]);
             pd[i].s->retry = failed > 0;
             if (failed)
@@ -553,7 +559,7 @@ bsn_proxy_stop(struct bsn_proxy *p)
     for (size_t it = 0; bsn_map_next(&p->svcs, &it, &k, &v);) {
         struct psvc *s = v;
         if (p->user && s->applied)
-            bsn_proxy_user_apply(p->user, s->key, NULL);
+            bsn_proxy_user_apply(p->user, s->key, NULL, false);
         psvc_free(s);
     }
     bsn_map_fini(&p->svcs);

@@ -104,8 +104,10 @@ struct bsn_loop;
 struct bsn_proxy_user;
 struct bsn_proxy_user *bsn_proxy_user_new(struct bsn_loop *loop);
 /* Makes the listeners and endpoints of one Service match s (NULL: deleted). key "ns/name".
- * Returns the number of ports that could not be listened on (address in use, privileged). */
-int bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn_proxy_svc *s);
+ * Returns the number of ports that could not be listened on (address in use, privileged);
+ * retry: this is a retry of such a failure (logged at debug level only). */
+int bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn_proxy_svc *s,
+                         bool retry);
 void bsn_proxy_user_free(struct bsn_proxy_user *u);
 
 #endif

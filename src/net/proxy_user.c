@@ -324,7 +324,7 @@ sweep(struct bsn_loop *loop, void *data)
 /* --- listeners --- */
 
 static struct ulistener *
-listener_new(struct bsn_proxy_user *u, const char *addr, const struct bsn_proxy_port *p)
+listener_new(struct bsn_proxy_user *u, const char *addr, const struct bsn_proxy_port *p, bool quiet)
 {
     bool udp = p->proto == IPPROTO_UDP;
     int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -335,8 +335,9 @@ listener_new(struct bsn_proxy_user *u, const char *addr, const struct bsn_proxy_
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(p->port)};
     inet_pton(AF_INET, addr, &sa.sin_addr);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || (!udp && listen(fd, 512) < 0)) {
-        bsn_warn("proxy", "userspace: cannot listen on %s:%u/%s: %s", addr, p->port,
-                 udp ? "udp" : "tcp", strerror(errno));
+        bsn_log(quiet ? BSN_LOG_DEBUG : BSN_LOG_WARN, "proxy",
+                "userspace: cannot listen on %s:%u/%s: %s (retried every few seconds)", addr,
+                p->port, udp ? "udp" : "tcp", strerror(errno));
         close(fd);
         return NULL;
     }
@@ -366,7 +367,8 @@ listener_free(struct ulistener *l)
 }
 
 int
-bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn_proxy_svc *s)
+bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn_proxy_svc *s,
+                     bool retry)
 {
     int failed = 0;
     struct usvc *old = bsn_map_get(&u->svcs, key);
@@ -385,7 +387,7 @@ bsn_proxy_user_apply(struct bsn_proxy_user *u, const char *key, const struct bsn
         }
         if (l)
             l->keep = true;
-        else if (!(l = listener_new(u, addr, p))) {
+        else if (!(l = listener_new(u, addr, p, retry))) {
             failed++;
             continue;
         }

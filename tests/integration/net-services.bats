@@ -436,8 +436,11 @@ YAML
     [ "$status" -ne 0 ]
     # ClusterIP 10.43.X.Y is served on 127.43.X.Y at the service port
     uip="127.${ip#*.}"
-    kubectl get pods -l app=proc
+    # the agent restarted with the server: both pods ready again, both endpoints in the slice
+    kubectl wait --for=condition=Ready pod -l app=proc --timeout=60s
+    wait_for "[ \"\$(kubectl get endpointslices -l kubernetes.io/service-name=proc -o jsonpath='{.items[*].endpoints[?(@.conditions.ready==true)].addresses[0]}' | wc -w)\" -eq 2 ]"
     wait_for "curl -sf -m 2 http://$uip:$PPORT/"
+    sleep 0.5
     run hits 20 curl -s -m 2 "http://$uip:$PPORT/"
     echo "$output"
     [ "$(echo "$output" | wc -l)" -eq 2 ]
