@@ -285,6 +285,10 @@ sync_dirty(struct bsn_loop *loop, void *data)
         if (!s->retry && pd[k].has_want == s->applied &&
             (!s->applied || bsn_proxy_svc_equal(&pd[k].want, &s->cur))) {
             bsn_proxy_svc_fini(&pd[k].want);
+            if (!s->svc && !s->applied && s->slices.len == 0) { /* gone, never had rules */
+                bsn_map_del(&p->svcs, s->key);
+                psvc_free(s);
+            }
             continue;
         }
         pd[k++].s = s;
