@@ -1058,6 +1058,18 @@ do_delete_obj(struct req_ctx *c, json_t *old, const char *key, int64_t grace,
               const char *propagation, bool reply)
 {
     json_t *meta = meta_of(old);
+    /* Foreground: the owner stays, being deleted, with the foregroundDeletion finalizer that
+     * the garbage collector removes once its blocking dependents are gone (deleted now) */
+    bool foreground = propagation && !strcmp(propagation, "Foreground") && !c->dry_run &&
+                      !json_object_get(meta, "deletionTimestamp");
+    if (foreground) {
+        json_t *f = json_object_get(meta, "finalizers");
+        if (!json_is_array(f)) {
+            f = json_array();
+            json_object_set_new(meta, "finalizers", f);
+        }
+        json_array_append_new(f, json_string("foregroundDeletion"));
+    }
     json_t *fin = json_object_get(meta, "finalizers");
     bool orphan = propagation && strcmp(propagation, "Orphan") == 0;
     if (json_array_size(fin) > 0) {
@@ -1076,6 +1088,8 @@ do_delete_obj(struct req_ctx *c, json_t *old, const char *key, int64_t grace,
             struct pending *p = api_write(c->srv, BSN_STORE_UPDATE, key, old, c->res);
             if (reply)
                 finish_write(c, p, 200);
+            if (foreground && meta_str(old, "uid"))
+                cascade_dependents(c->srv, meta_str(old, "uid"), false, 0);
             json_decref(old);
             return;
         }

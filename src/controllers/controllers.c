@@ -30,6 +30,7 @@ static const struct entry table[] = {
     {"nodelifecycle", bsn_nodelifecycle_ctrl_new, bsn_nodelifecycle_ctrl_free},
     {"persistentvolume-binder", bsn_volume_ctrl_new, bsn_volume_ctrl_free},
     {"horizontalpodautoscaling", bsn_hpa_ctrl_new, bsn_hpa_ctrl_free},
+    {"garbagecollector", bsn_gc_ctrl_new, bsn_gc_ctrl_free},
 };
 
 #define NCTRL (sizeof(table) / sizeof(table[0]))

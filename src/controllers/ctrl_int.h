@@ -35,6 +35,8 @@ struct bsn_simmetrics *bsn_simmetrics_new(struct bsn_ctrl *ctx, const struct bsn
 void bsn_simmetrics_free(struct bsn_simmetrics *m);
 /* Per-container usage of a simulated pod from its bosun.dev/sim-cpu / sim-memory annotations. */
 void bsn_sim_pod_usage(const json_t *pod, int64_t *nanocores, int64_t *kib);
+void *bsn_gc_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
+void bsn_gc_ctrl_free(void *self);
 void *bsn_hpa_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);
 void bsn_hpa_ctrl_free(void *self);
 void *bsn_volume_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o);

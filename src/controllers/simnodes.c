@@ -38,6 +38,7 @@ struct simnodes {
     struct bsn_map written; /* pod key -> strdup(resourceVersion when the write was sent) */
     struct bsn_timer lease_timer;
     char *cpu, *memory, *pods_cap, *labels;
+    struct bsn_informer *node_inf; /* to post Ready again after the lifecycle marked Unknown */
     struct bsn_simmetrics *metrics;
     bool leases_created;
     int inflight; /* pod writes sent, not yet answered */
@@ -136,6 +137,27 @@ renew_leases(struct bsn_loop *loop, void *data)
         bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", patch, NULL, NULL,
                       NULL, NULL);
         json_decref(patch);
+        /* like a kubelet: a Ready condition someone else changed (the node lifecycle marks it
+         * Unknown when a lease is late, e.g. after a test moved the clock) is posted again */
+        json_t *node = bsn_informer_get(s->node_inf, n->name);
+        json_t *c;
+        size_t ci;
+        bool ready = !node;
+        json_array_foreach(bsn_json_path(node, "status.conditions"), ci, c)
+        {
+            if (!strcmp(bsn_json_str(c, "type") ?: "", "Ready"))
+                ready = !strcmp(bsn_json_str(c, "status") ?: "", "True");
+        }
+        if (!ready) {
+            json_t *obj = node_object(s, n);
+            json_t *sp = json_pack("{s:{s:O}}", "status", "conditions",
+                                   bsn_json_path(obj, "status.conditions"));
+            snprintf(path, sizeof(path), "/api/v1/nodes/%s/status", n->name);
+            bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", sp, NULL, NULL,
+                          NULL, NULL);
+            json_decref(sp);
+            json_decref(obj);
+        }
     }
     s->leases_created = true;
     bsn_timer_start(loop, &s->lease_timer, LEASE_RENEW_MS, renew_leases, s);
@@ -377,6 +399,7 @@ bsn_simnodes_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     }
     s->q = bsn_workqueue_new(ctx->loop, "simkubelet", reconcile_pod, s);
     s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
+    s->node_inf = bsn_ctrl_informer(ctx, "/api/v1/nodes");
     struct bsn_informer_handler h = {pod_changed, pod_updated, pod_deleted, s};
     bsn_informer_add_handler(s->pods, &h);
     bsn_timer_init(&s->lease_timer);
