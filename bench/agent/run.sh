@@ -4,6 +4,8 @@
 # runtime, and the RSS of the standalone `bosun agent` idle and with 100 pods. The agent runs
 # as its own process against a `bosun server --disable-agent`, so its RSS is the agent alone
 # (runc's own processes and the containers are not counted: they are not the agent's).
+# Last, the embedded agent: a `bosun server --runtime oci` (same flags otherwise) is measured
+# the same way; its RSS minus the --disable-agent server's is the embedded agent's share.
 # The oci pods use a static-busybox image packed here and a private CNI bridge and /24.
 #   bench/agent/run.sh [N]          (BOSUN: a release binary; default build/bosun)
 set -euo pipefail
@@ -13,10 +15,11 @@ N=${1:-100}
 work=$(mktemp -d /tmp/bosun-bench-agent.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 spid="" apid="" bridge=""
-stop() { # pid: TERM, then wait up to 10 s
+stop() { # pid: TERM, then wait up to 30 s
     [ -n "$1" ] || return 0
     kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+    for _ in $(seq 1 600); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+    echo "(pid $1 still running 30 s after SIGTERM: killed)" >&2
     kill -KILL "$1" 2>/dev/null || true
 }
 cleanup() {
@@ -28,7 +31,20 @@ cleanup() {
 trap cleanup EXIT
 export HOME="$work/home" KUBECONFIG="$work/s/kubeconfig"
 mkdir -p "$HOME"
+# settle DATA-DIR NODE: waits until the agent has released every pod network (CNI DELs run
+# after the pods left the API), so one round's teardown does not delay the next round
+settle() {
+    local d="$1/cni/nodes/$2/attachments" t0
+    t0=$(date +%s%N)
+    for _ in $(seq 1 1200); do
+        [ -d "$d" ] && [ -n "$(ls -A "$d")" ] || break
+        sleep 0.05
+    done
+    echo "pod networks released $(( ($(date +%s%N) - t0) / 1000000 )) ms after the last pod left the API"
+}
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# "RSS (anon A, file F)": file pages are mostly shared libraries (libssl, libcrypto, jansson...)
+rss_split() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%d KiB (anon %d, file %d)", r, a, f}' "/proc/$1/status"; }
 
 echo "# machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 port=$(free_port)
@@ -40,7 +56,8 @@ until [ -f "$KUBECONFIG" ] && kubectl get ns default >/dev/null 2>&1; do
     sleep 0.05
 done
 sleep 1
-echo "server --disable-agent idle RSS: $(rss "$spid") KiB"
+base=$(rss "$spid")
+echo "server --disable-agent idle RSS: $(rss_split "$spid")"
 token=$(cat "$work/s/token")
 
 # run_agent RUNTIME NODE [flags...]: starts the standalone agent, waits for its Ready node
@@ -85,12 +102,46 @@ for rt in process oci; do
     fi
     run_agent "$rt" "$node" "${flags[@]}"
     sleep 5
-    echo "agent idle RSS: $(rss "$apid") KiB (target <= 10 MB)"
-    python3 "$root/bench/agent/podlat.py" "https://127.0.0.1:$port" "$token" \
-        "$work/s/tls/ca.crt" "$node" "$N" "$image" --rss "$apid"
+    echo "agent idle RSS: $(rss_split "$apid") (target <= 10 MB)"
+    # paced (a pod every 250 ms: one pod's own cost) and a burst (every 20 ms: queueing shows)
+    for gap in 250 20; do
+        echo "pods posted every $gap ms:"
+        python3 "$root/bench/agent/podlat.py" "https://127.0.0.1:$port" "$token" \
+            "$work/s/tls/ca.crt" "$node" "$N" "$image" --rss "$apid" --gap-ms "$gap"
+        [ "$rt" = oci ] && settle "$work/a-oci" "$node"
+    done
     sleep 2
-    echo "agent RSS after the pods are gone: $(rss "$apid") KiB"
+    echo "agent RSS after the pods are gone: $(rss_split "$apid")"
     stop "$apid"
     apid=""
     kubectl delete node "$node" >/dev/null 2>&1 || true
 done
+
+# the embedded agent (oci): the same server with the agent on
+if [ "$(id -u)" = 0 ] && command -v runc >/dev/null && [ -n "$bridge" ]; then
+    echo
+    echo "## embedded agent (oci runtime, in bosun server)"
+    stop "$spid"
+    spid=""
+    eport=$(free_port)
+    export KUBECONFIG="$work/e/kubeconfig"
+    "$BOSUN" image pack --data-dir "$work/e" --name bench-bb:1 --entrypoint /bin/sh \
+        "$work/rootfs" >/dev/null 2>&1
+    "$BOSUN" server --data-dir "$work/e" --listen "127.0.0.1:$eport" --runtime oci \
+        --node-name "bench-emb-$$" --disable-gateway --log-level warn "${flags[@]}" \
+        >"$work/server-e.log" 2>&1 &
+    spid=$!
+    until [ "$(kubectl get node "bench-emb-$$" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; do
+        kill -0 "$spid" 2>/dev/null || { cat "$work/server-e.log"; exit 1; }
+        sleep 0.05
+    done
+    sleep 5
+    idle=$(rss "$spid")
+    echo "server with the agent idle RSS: $(rss_split "$spid"); without (--disable-agent, idle, above): $base KiB; difference: $((idle - base)) KiB"
+    for gap in 250 20; do
+        echo "pods posted every $gap ms:"
+        python3 "$root/bench/agent/podlat.py" "https://127.0.0.1:$eport" "$(cat "$work/e/token")" \
+            "$work/e/tls/ca.crt" "bench-emb-$$" "$N" bench-bb:1 --rss "$spid" --gap-ms "$gap"
+        settle "$work/e" "bench-emb-$$"
+    done
+fi
