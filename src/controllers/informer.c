@@ -530,7 +530,8 @@ bsn_pod_slim(json_t *pod)
         json_array_foreach(json_object_get(pst, "conditions"), i, c)
         {
             const char *t = json_string_value(json_object_get(c, "type")) ?: "";
-            if (!strcmp(t, "Ready") || !strcmp(t, "PodScheduled"))
+            if (!strcmp(t, "Ready") || !strcmp(t, "PodScheduled") ||
+                !strcmp(t, "DisruptionTarget")) /* the Job's podFailurePolicy reads it */
                 json_array_append_new(conds, pick(c, cond, BSN_ARRAY_LEN(cond)));
         }
         json_object_set_new(st, "conditions", share(conds));
@@ -543,9 +544,10 @@ bsn_pod_slim(json_t *pod)
             if (!cs)
                 cs = json_array();
             json_array_append_new(
-                cs, json_pack("{s:O,s:{s:{s:O}}}", "name",
+                cs, json_pack("{s:O,s:{s:{s:O,s:O}}}", "name",
                               json_object_get(c, "name") ?: json_null(), "state", "terminated",
-                              "finishedAt", json_object_get(term, "finishedAt") ?: json_null()));
+                              "finishedAt", json_object_get(term, "finishedAt") ?: json_null(),
+                              "exitCode", json_object_get(term, "exitCode") ?: json_null()));
         }
         if (cs)
             json_object_set_new(st, "containerStatuses", cs);

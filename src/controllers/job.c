@@ -10,6 +10,9 @@
  * Failed, deleting what still runs. Suspend deletes active pods; ttlSecondsAfterFinished
  * deletes the finished Job. Terminal pods are counted from the pods themselves (never below
  * the counts already in status), a simplification of upstream's finalizer-based tracking.
+ * podFailurePolicy (jobpolicy.h): per failed pod, FailJob fails the Job (PodFailurePolicy),
+ * Ignore does not count it, FailIndex fails an Indexed Job's index for good (the Job fails
+ * with FailedIndexes once every index is done or failed), Count counts it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "codec/json.h"
 #include "codec/util.h"
 #include "controllers/ctrl_int.h"
+#include "controllers/jobpolicy.h"
 
 #define INDEX_ANN     "batch.kubernetes.io/job-completion-index"
 #define BACKOFF_MAX_S 360
@@ -33,6 +37,79 @@ struct jobctrl {
     struct bsn_map expect; /* key -> (intptr_t) creates in flight */
     int64_t backoff_base_ms;
 };
+
+static bool
+value_in(const json_t *values, json_int_t v)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(values, i, x)
+    {
+        if (json_integer_value(x) == v)
+            return true;
+    }
+    return false;
+}
+
+enum bsn_pfp_action
+bsn_pfp_action(const json_t *policy, const json_t *pod, char *msg, size_t n)
+{
+    static const char *const names[] = {"Count", "Ignore", "FailJob", "FailIndex"};
+    size_t ri;
+    json_t *rule;
+    json_array_foreach(json_object_get(policy, "rules"), ri, rule)
+    {
+        const char *act = json_string_value(json_object_get(rule, "action")) ?: "";
+        enum bsn_pfp_action a = BSN_PFP_COUNT;
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(act, names[k]))
+                a = (enum bsn_pfp_action)k;
+        json_t *oe = json_object_get(rule, "onExitCodes");
+        if (oe) {
+            const char *cn = json_string_value(json_object_get(oe, "containerName"));
+            bool in = strcmp(json_string_value(json_object_get(oe, "operator")) ?: "In", "NotIn");
+            size_t i;
+            json_t *c;
+            json_array_foreach(bsn_json_path(pod, "status.containerStatuses"), i, c)
+            {
+                json_t *code = bsn_json_path(c, "state.terminated.exitCode");
+                const char *name = json_string_value(json_object_get(c, "name")) ?: "";
+                if (!json_is_integer(code) || json_integer_value(code) == 0 ||
+                    (cn && strcmp(cn, name)))
+                    continue;
+                if (value_in(json_object_get(oe, "values"), json_integer_value(code)) == in) {
+                    snprintf(msg, n,
+                             "Container %s for pod %s/%s failed with exit code %lld matching "
+                             "%s rule at index %zu",
+                             name, bsn_json_str(pod, "metadata.namespace") ?: "",
+                             bsn_json_str(pod, "metadata.name") ?: "",
+                             (long long)json_integer_value(code), act, ri);
+                    return a;
+                }
+            }
+        }
+        size_t j;
+        json_t *pc;
+        json_array_foreach(json_object_get(rule, "onPodConditions"), j, pc)
+        {
+            const char *type = json_string_value(json_object_get(pc, "type")) ?: "";
+            const char *want = json_string_value(json_object_get(pc, "status")) ?: "True";
+            size_t i;
+            json_t *c;
+            json_array_foreach(bsn_json_path(pod, "status.conditions"), i, c)
+            {
+                if (!strcmp(bsn_json_str(c, "type") ?: "", type) &&
+                    !strcmp(bsn_json_str(c, "status") ?: "", want)) {
+                    snprintf(msg, n, "Pod %s/%s has condition %s matching %s rule at index %zu",
+                             bsn_json_str(pod, "metadata.namespace") ?: "",
+                             bsn_json_str(pod, "metadata.name") ?: "", type, act, ri);
+                    return a;
+                }
+            }
+        }
+    }
+    return BSN_PFP_COUNT;
+}
 
 static void
 pod_added(json_t *pod, void *data)
@@ -144,8 +221,8 @@ format_indexes(const bool *done, int64_t n, struct bsn_buf *out)
             j++;
         if (out->len)
             bsn_buf_putc(out, ',');
-        if (j > i)
-            bsn_buf_printf(out, "%lld-%lld", (long long)i, (long long)j);
+        if (j > i) /* as upstream: two consecutive indexes are "1,2", more "1-3" */
+            bsn_buf_printf(out, "%lld%c%lld", (long long)i, j == i + 1 ? ',' : '-', (long long)j);
         else
             bsn_buf_printf(out, "%lld", (long long)i);
         i = j + 1;
@@ -330,6 +407,10 @@ reconcile(const char *key, void *data)
     int64_t nidx = indexed && completions > 0 ? BSN_MIN(completions, MAX_INDEXES) : 0;
     bool *done = nidx ? bsn_calloc((size_t)nidx, sizeof(bool)) : NULL;
     bool *running = nidx ? bsn_calloc((size_t)nidx, sizeof(bool)) : NULL;
+    bool *failed_ix = nidx ? bsn_calloc((size_t)nidx, sizeof(bool)) : NULL;
+    json_t *pfp = json_object_get(spec, "podFailurePolicy");
+    char pfp_msg[400] = "";
+    int64_t nfailed_ix = 0;
     const struct bsn_map *m = bsn_informer_ns(j->pods, bsn_json_str(job, "metadata.namespace"));
     void *v;
     size_t it = 0;
@@ -349,6 +430,16 @@ reconcile(const char *key, void *data)
                 succeeded++;
             }
         } else if (!strcmp(phase, "Failed")) {
+            char pm[400] = "";
+            enum bsn_pfp_action a = pfp ? bsn_pfp_action(pfp, pod, pm, sizeof(pm)) : BSN_PFP_COUNT;
+            if (a == BSN_PFP_IGNORE)
+                continue;
+            if (a == BSN_PFP_FAIL_JOB && !pfp_msg[0])
+                snprintf(pfp_msg, sizeof(pfp_msg), "%s", pm);
+            if (a == BSN_PFP_FAIL_INDEX && nidx && ix >= 0 && ix < nidx && !failed_ix[ix]) {
+                failed_ix[ix] = true;
+                nfailed_ix++;
+            }
             failed++;
             time_t ft = finish_time(pod);
             if (ft > last_fail)
@@ -381,8 +472,16 @@ reconcile(const char *key, void *data)
     time_t tstart = 0;
     if (start)
         bsn_time_parse(start, &tstart);
-    if (completions < 0 ? (succeeded > 0 && nactive == 0)
-                        : (succeeded >= completions && completions >= 0)) {
+    if (pfp_msg[0]) {
+        finish_fail = true;
+        fail_reason = "PodFailurePolicy";
+        fail_msg = pfp_msg;
+    } else if (nfailed_ix > 0 && succeeded + nfailed_ix >= completions) {
+        finish_fail = true;
+        fail_reason = "FailedIndexes";
+        fail_msg = "Job has failed indexes";
+    } else if (completions < 0 ? (succeeded > 0 && nactive == 0)
+                               : (succeeded >= completions && completions >= 0)) {
         finish_ok = true;
     } else if (failed > backoff_limit) {
         finish_fail = true;
@@ -470,7 +569,7 @@ reconcile(const char *key, void *data)
         }
         if (pending == 0) {
             for (int64_t ix = 0; need > 0 && nidx && ix < nidx; ix++) {
-                if (done[ix] || running[ix])
+                if (done[ix] || running[ix] || failed_ix[ix])
                     continue;
                 create_pod(j, key, job, ix);
                 need--;
@@ -497,6 +596,13 @@ reconcile(const char *key, void *data)
         if (b.len)
             json_object_set_new(st, "completedIndexes", json_string(b.data));
         bsn_buf_fini(&b);
+        if (nfailed_ix > 0) {
+            bsn_buf_init(&b);
+            format_indexes(failed_ix, nidx, &b);
+            if (b.len)
+                json_object_set_new(st, "failedIndexes", json_string(b.data));
+            bsn_buf_fini(&b);
+        }
     }
     if (json_array_size(conds))
         json_object_set_new(st, "conditions", conds);
@@ -511,6 +617,7 @@ reconcile(const char *key, void *data)
     free(active);
     free(done);
     free(running);
+    free(failed_ix);
     return ret;
 }
 
