@@ -188,10 +188,12 @@ YAML
     run kubectl wait --for=condition=Ready pod/sec --timeout=30s
     [ "$status" -eq 0 ]
     for _ in $(seq 1 50); do kubectl logs sec | grep -q rootfs- && break; sleep 0.1; done
+    # (stdout and stderr are separate pipes: their lines may interleave either way)
     run kubectl logs sec
-    [ "${lines[0]}" = "uid=4321 gid=4322" ]
-    [[ "$output" == *"touch: /probe-file: Read-only file system"* ]]
-    [ "${lines[${#lines[@]} - 1]}" = "rootfs-readonly" ]
+    grep -qx "uid=4321 gid=4322" <<<"$output"
+    grep -qx "touch: /probe-file: Read-only file system" <<<"$output"
+    grep -qx "rootfs-readonly" <<<"$output"
+    [[ "$output" != *rootfs-writable* ]]
     # the limits, as the host sees the container's cgroup (v1 files, else v2)
     if quota="$(host_cgroup_file "sleep 1000.$MARK" cpu cpu.cfs_quota_us)"; then
         [ "$quota" = 25000 ]
@@ -204,8 +206,17 @@ YAML
     # the process really runs as that user
     pid="$(pgrep -f "sleep 1000.$MARK" | head -1)"
     [ "$(stat -c %u "/proc/$pid")" = 4321 ]
+    # the container's and the pod's cgroups go with the pod
+    # (v1: the memory hierarchy; v2: the unified one)
+    local base=/sys/fs/cgroup/memory
+    cg="$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' "/proc/$pid/cgroup" | cut -d: -f3)"
+    [ -n "$cg" ] || { base=/sys/fs/cgroup; cg="$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"; }
+    [ -n "$cg" ] && [ -d "$base$cg" ]
     run kubectl delete pod sec --timeout=30s
     [ "$status" -eq 0 ]
+    for _ in $(seq 1 50); do [ -d "$base${cg%/*}" ] || break; sleep 0.1; done
+    [ ! -d "$base$cg" ]
+    [ ! -d "$base${cg%/*}" ]
 }
 
 @test "oci: crun runs pods, or on a cgroup hybrid host fails with a clear StartError and backs off" {
