@@ -30,6 +30,8 @@ term_json(const struct agent_pod *p, const struct ctr_term *t)
 {
     char s[40], f[40], cid[128];
     ts(t->started_us, s, sizeof(s));
+    if (!t->started_us && !strcmp(t->reason, "StartError")) /* never ran: the epoch, as upstream */
+        agent_time_str(0, s, sizeof(s));
     ts(t->finished_us, f, sizeof(f));
     json_t *o = json_pack("{s:i,s:s,s:s,s:s}", "exitCode", t->exit_code, "reason", t->reason,
                           "startedAt", s, "finishedAt", f);

@@ -254,6 +254,8 @@ YAML
         wait_for bash -c "kubectl get pod cr -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}' | grep -qx CrashLoopBackOff"
         run kubectl get pod cr -o jsonpath='{.status.containerStatuses[0].lastState.terminated.reason} {.status.containerStatuses[0].lastState.terminated.message}'
         [[ "$output" == "StartError crun run: cgroups in hybrid mode not supported"* ]]
+        # it never ran: startedAt is the epoch, as upstream
+        [ "$(kubectl get pod cr -o jsonpath='{.status.containerStatuses[0].lastState.terminated.startedAt}')" = 1970-01-01T00:00:00Z ]
         # the back-off holds: no restart storm
         sleep 3
         [ "$(kubectl get pod cr -o jsonpath='{.status.containerStatuses[0].restartCount}')" -le 2 ]
