@@ -147,6 +147,7 @@ bsn_gw_new(const struct bsn_gw_options *opts, struct bsn_err *err)
         gw->tls_ctx = gw_tls_listener_ctx();
     }
     gw_hc_init(gw);
+    gw->jwks = gw_jwks_new(gw);
     if (opts->otlp_endpoint && *opts->otlp_endpoint)
         gw->otlp = gw_otlp_new(opts->otlp_endpoint);
     gw->admin_fd = -1;
@@ -331,7 +332,9 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
 int
 bsn_gw_update(struct bsn_gw *gw, const json_t *objects, struct bsn_err *err)
 {
-    struct bsn_gw_config *cfg = bsn_gw_config_build(objects, err);
+    json_t *all = gw_jwks_prepare(gw->jwks, objects); /* + fetched JWK Sets */
+    struct bsn_gw_config *cfg = bsn_gw_config_build(all, err);
+    json_decref(all);
     if (!cfg)
         return -1;
     bsn_info("gateway", "configuration: %zu routes, %zu backends", cfg->nroutes, cfg->nbackends);
@@ -651,6 +654,8 @@ bsn_gw_free(struct bsn_gw *gw)
 {
     if (!gw)
         return;
+    gw_jwks_free(gw->jwks); /* first: its thread may recompile */
+    gw->jwks = NULL;
     bsn_gw_stop(gw);
     for (int t = 0; gw->workers && t < gw->nthreads; t++) {
         struct gw_worker *w = &gw->workers[t];

@@ -330,5 +330,7 @@ void gw_router_add(struct bsn_gw_config *cfg, const char *hostname, bool multi_l
 void gw_router_build(struct bsn_gw_config *cfg);
 void gw_router_fini(struct bsn_gw_config *cfg);
 void gw_lb_build_ring(struct gw_backend *b);
+/* jwks.c: the synthetic Secret name ("bosun-jwks/<name>", key "jwks") of a jwksUri. */
+void gw_jwks_name(const char *uri, char out[24]);
 
 #endif

@@ -139,6 +139,7 @@ struct bsn_gw {
     void *tls_ctx;        /* listening SSL_CTX with the SNI callback, NULL without --tls-listen */
     struct gw_hc *hc;     /* active health checks (healthcheck.c) */
     struct gw_otlp *otlp; /* span exporter (otlp.c), NULL without an endpoint */
+    struct gw_jwks *jwks; /* jwksUri fetcher (jwks.c) */
     /* admin */
     int admin_fd;
     struct bsn_loop *admin_loop;
@@ -177,6 +178,12 @@ int gw_lb_pick_endpoint(struct gw_worker *w, const struct gw_route *r, const str
 /* Reports the outcome of a request to an endpoint (passive outlier detection). */
 void gw_lb_report(struct gw_worker *w, const struct gw_route *r, const struct gw_backend *b,
                   uint32_t ep, int status);
+
+/* jwks.c */
+struct gw_jwks;
+struct gw_jwks *gw_jwks_new(struct bsn_gw *gw);
+void gw_jwks_free(struct gw_jwks *j);
+json_t *gw_jwks_prepare(struct gw_jwks *j, const json_t *objects);
 
 /* healthcheck.c */
 struct gw_hc;

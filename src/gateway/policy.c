@@ -666,12 +666,26 @@ gw_policy_parse(struct gw_policy *p, const json_t *spec, const char *ns, const j
             if (!p->jwt)
                 return -1;
             struct jwt_acc a = {p->jwt, err, 0};
-            if (secret_foreach(secrets, ns, json_object_get(jw, "secretRef"), add_jwt_key, &a) < 0)
+            const char *uri = json_string_value(json_object_get(jw, "jwksUri"));
+            if ((!uri || json_object_get(jw, "secretRef")) &&
+                secret_foreach(secrets, ns, json_object_get(jw, "secretRef"), add_jwt_key, &a) < 0)
                 return bsn_err_set(err, 400, "Invalid",
                                    "spec.auth.jwt.secretRef: Secret not found");
+            if (uri) {
+                if (strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0)
+                    return bsn_err_set(err, 400, "Invalid",
+                                       "spec.auth.jwt.jwksUri: expected an http(s) URL");
+                /* fetched by jwks.c; no keys yet: every token is rejected (fail closed) */
+                char name[24];
+                gw_jwks_name(uri, name);
+                char *set = gw_secret_value(secrets, "bosun-jwks", name, "jwks");
+                if (set && gw_jwt_add_jwks(p->jwt, set, err) < 0)
+                    a.failed = 1;
+                free(set);
+            }
             if (a.failed)
                 return bsn_err_prefix(err, "spec.auth.jwt");
-            if (gw_jwt_nkeys(p->jwt) == 0)
+            if (gw_jwt_nkeys(p->jwt) == 0 && !uri)
                 return bsn_err_set(err, 400, "Invalid",
                                    "spec.auth.jwt: the Secret has no jwks, hmac or *.pem key");
         }
