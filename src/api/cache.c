@@ -192,6 +192,36 @@ metadata_end(const char *s, size_t len, bool *empty)
     return -1;
 }
 
+json_t *
+bsn_obj_member(const struct bsn_obj *o, const char *name)
+{
+    const char *p = o->json, *end = o->json + o->len;
+    size_t nl = strlen(name);
+    if (p >= end || *p != '{')
+        return NULL;
+    p++;
+    while (p < end && *p == '"') {
+        const char *k = p;
+        p = skip_string(p, end);
+        if (!p || p >= end || *p != ':')
+            break;
+        bool hit = (size_t)(p - k) == nl + 2 && !memcmp(k + 1, name, nl);
+        const char *v = ++p;
+        p = skip_value(p, end);
+        if (!p)
+            break;
+        if (hit)
+            return json_loadb(v, (size_t)(p - v), JSON_DECODE_ANY, NULL);
+        if (p < end && *p == ',')
+            p++;
+    }
+    /* not compact JSON as we write it (or no such member): the slow, sure way */
+    json_t *t = bsn_obj_tree(o);
+    json_t *m = json_incref(json_object_get(t, name));
+    json_decref(t);
+    return m;
+}
+
 struct bsn_obj *
 bsn_obj_new_json(const char *key, json_t *tree, const char *json_norv, size_t len, int64_t rev,
                  int64_t create_rev)

@@ -47,6 +47,9 @@ struct bsn_obj *bsn_obj_ref(struct bsn_obj *o);
 void bsn_obj_unref(struct bsn_obj *o);
 /* A fresh mutable tree parsed from the object's JSON. */
 json_t *bsn_obj_tree(const struct bsn_obj *o);
+/* Only the top-level member `name` of the object, parsed (a new reference), or NULL when the
+ * object has none: field selectors on large objects without parsing all of each. */
+json_t *bsn_obj_member(const struct bsn_obj *o, const char *name);
 
 enum bsn_event_type { BSN_EV_ADDED, BSN_EV_MODIFIED, BSN_EV_DELETED, BSN_EV_BOOKMARK };
 const char *bsn_event_type_name(enum bsn_event_type t);

@@ -48,8 +48,28 @@ get_field(const char *field, void *data, bool *known)
         *known = false;
         return NULL;
     }
-    if (!g->tree)
+    if (st == &bsn_strategy_pod) {
+        /* every pod field lives under the top-level member its name starts with: parse only
+         * that member (kubelets select on spec.nodeName over every pod) */
+        char top[64];
+        size_t n = strcspn(field, ".");
+        if (n < sizeof(top)) {
+            memcpy(top, field, n);
+            top[n] = '\0';
+            if (!g->tree)
+                g->tree = json_object();
+            if (!json_object_get(g->tree, top)) {
+                json_t *m = bsn_obj_member(g->o, top);
+                if (m)
+                    json_object_set_new(g->tree, top, m);
+            }
+            return st->field_value(g->tree, field, g->buf, sizeof(g->buf));
+        }
+    }
+    if (!g->tree || st == &bsn_strategy_pod) {
+        json_decref(g->tree);
         g->tree = bsn_obj_tree(g->o);
+    }
     return st->field_value(g->tree, field, g->buf, sizeof(g->buf));
 }
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "api/cache.h"
+#include "api/internal.h"
 
 /* bsn_obj_new_json on the resourceVersion-less serialization == bsn_obj_new. */
 static void
@@ -58,6 +59,70 @@ test_splice_matches_dump(void **state)
     /* numbers and literals around */
     check_same("{\"x\":-1e3,\"metadata\":{\"name\":\"x\",\"generation\":3,\"f\":false},"
                "\"y\":true}");
+}
+
+static void
+test_member(void **state)
+{
+    (void)state;
+    json_t *t = json_loads("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"x\":\"\\\"spec\\\"\"},"
+                           "\"spec\":{\"nodeName\":\"n1\",\"c\":[{\"a\":\"}\"}]},"
+                           "\"status\":{\"phase\":\"Running\"}}",
+                           0, NULL);
+    assert_non_null(t);
+    struct bsn_obj *o = bsn_obj_new("core/pods/ns/p", t, 9, 9);
+    json_t *spec = bsn_obj_member(o, "spec");
+    assert_true(json_equal(spec, json_object_get(t, "spec")));
+    json_t *st = bsn_obj_member(o, "status");
+    assert_string_equal(json_string_value(json_object_get(st, "phase")), "Running");
+    assert_null(bsn_obj_member(o, "nope"));
+    assert_null(bsn_obj_member(o, "spe"));
+    json_decref(spec);
+    json_decref(st);
+    bsn_obj_unref(o);
+    json_decref(t);
+}
+
+/* Pod field selectors parse only the member they read; the answers are the full tree's. */
+static bool
+pod_matches(struct bsn_obj *o, const char *sel)
+{
+    const struct bsn_resource *res = bsn_registry_find("", "v1", "pods");
+    assert_non_null(res);
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct api_filter *f = api_filter_new(res, NULL, NULL, sel, &err);
+    if (!f)
+        fail_msg("%s: %s", sel, err.msg);
+    bool m = api_filter_match(f, o);
+    api_filter_free(f);
+    return m;
+}
+
+static void
+test_pod_field_selectors(void **state)
+{
+    (void)state;
+    json_t *t = json_loads("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},"
+                           "\"spec\":{\"nodeName\":\"n1\",\"restartPolicy\":\"Always\"},"
+                           "\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.0.0.9\"}]}}",
+                           0, NULL);
+    struct bsn_obj *o = bsn_obj_new("core/pods/d/p", t, 3, 3);
+    assert_true(pod_matches(o, "spec.nodeName=n1"));
+    assert_false(pod_matches(o, "spec.nodeName="));
+    assert_true(pod_matches(o, "spec.nodeName!=n2,status.phase=Running"));
+    assert_false(pod_matches(o, "status.phase=Running,spec.restartPolicy=Never"));
+    assert_true(pod_matches(o, "status.podIP=10.0.0.9,metadata.name=p"));
+    assert_true(pod_matches(o, "spec.schedulerName="));
+    bsn_obj_unref(o);
+    json_decref(t);
+    /* an unbound pod: no nodeName at all */
+    t = json_loads("{\"metadata\":{\"name\":\"q\"},\"spec\":{}}", 0, NULL);
+    o = bsn_obj_new("core/pods/d/q", t, 4, 4);
+    assert_true(pod_matches(o, "spec.nodeName="));
+    assert_false(pod_matches(o, "status.phase=Running"));
+    bsn_obj_unref(o);
+    json_decref(t);
 }
 
 static void
@@ -146,8 +211,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_splice_matches_dump),
-        cmocka_unit_test(test_label_sets_shared),
+        cmocka_unit_test(test_splice_matches_dump),     cmocka_unit_test(test_member),
+        cmocka_unit_test(test_pod_field_selectors),     cmocka_unit_test(test_label_sets_shared),
         cmocka_unit_test(test_tree_only_during_fanout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
