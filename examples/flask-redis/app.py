@@ -1,9 +1,10 @@
 # app.py - seed 001's demo app: a Flask page counter kept in Redis.
 #
-# GET / answers "[<pod hostname>] Redis counter value=N" and increments the counter; APP_VERSION
-# (v1) is shown from v2 on, so a rolling update is visible. Redis is found by its Service name
-# (REDIS_HOST, default "redis"). Runs with Debian's python3-flask and python3-redis through
-# Bosun's `host` image: no image build, no registry.
+# GET / answers "[<pod hostname>] Redis counter value=N" and increments the counter;
+# APP_VERSION (v1) is shown from v2 on, so a rolling update is visible. Redis is found by its
+# Service name (COUNTER_REDIS_HOST, default "redis"; not REDIS_PORT: Kubernetes sets that one
+# to "tcp://10.43.x.y:6379" for a Service named redis). Runs with Debian's python3-flask and
+# python3-redis through Bosun's `host` image: no image build, no registry.
 import os
 import socket
 
@@ -11,8 +12,8 @@ from flask import Flask
 import redis
 
 app = Flask(__name__)
-store = redis.Redis(host=os.environ.get("REDIS_HOST", "redis"),
-                    port=int(os.environ.get("REDIS_PORT", "6379")),
+store = redis.Redis(host=os.environ.get("COUNTER_REDIS_HOST", "redis"),
+                    port=int(os.environ.get("COUNTER_REDIS_PORT", "6379")),
                     socket_timeout=2, socket_connect_timeout=2)
 version = os.environ.get("APP_VERSION", "v1")
 

@@ -5,7 +5,8 @@
  * Sandbox: a new network namespace (loopback up) bind-mounted at <netns_dir>/<id> like
  * `ip netns add`, handed to the net hook; its path goes into every container's spec.
  * Container: rootfs is an overlay mount (image layers as lowerdirs, upper/work in the bundle)
- * or, for image "host", a read-only bind of the host's "/"; config.json from oci_spec.c.
+ * or, for image "host", a tmpfs skeleton of read-only binds of the host's top-level
+ * directories; config.json from oci_spec.c.
  * Start runs `<runtime> run --detach --pid-file` with stdin on /dev/null and stdout/stderr on
  * the log pump's pipes (the runtime passes them straight to the container process). This
  * process is a child subreaper, so once runc exits the container's init becomes our child and
@@ -14,6 +15,7 @@
  * memory.events oom_kill) before `runc delete` removes the cgroup.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -345,6 +347,76 @@ oci_sandbox_remove(struct bsn_runtime *rt, const char *id, struct bsn_err *err)
 
 /* --- containers --- */
 
+/* Top-level entries of "/" the OCI runtime mounts itself (or that stay private). */
+static bool
+host_skip(const char *name)
+{
+    static const char *const skip[] = {"proc", "sys", "dev", "tmp", "run", NULL};
+    for (size_t i = 0; skip[i]; i++)
+        if (!strcmp(name, skip[i]))
+            return true;
+    return false;
+}
+
+/*
+ * The host image's rootfs: a small writable tmpfs skeleton holding, for each top-level entry
+ * of the host's "/", the same symlink or a read-only bind of that directory (the mount found
+ * at that path, without its submounts). The skeleton lets the OCI runtime create mount points
+ * for volumes at new top-level paths (/app, /data); it is remounted read-only by the runtime
+ * afterwards (readonly root), so nothing of the host can be changed.
+ */
+static int
+mount_host_rootfs(struct oci_container *oc, struct bsn_err *err)
+{
+    if (mount("tmpfs", oc->rootfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m") < 0)
+        return bsn_err_set(err, 500, "InternalError", "tmpfs on %s: %s", oc->rootfs,
+                           strerror(errno));
+    oc->rootfs_mounted = true;
+    DIR *d = opendir("/");
+    if (!d)
+        return bsn_err_set(err, 500, "InternalError", "read /: %s", strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || !strcmp(e->d_name, "..")))
+            continue;
+        BSN_AUTOFREE char *src = bsn_sprintf("/%s", e->d_name);
+        BSN_AUTOFREE char *dst = bsn_sprintf("%s/%s", oc->rootfs, e->d_name);
+        struct stat st;
+        if (lstat(src, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlink(src, target, sizeof(target) - 1);
+            if (n > 0) {
+                target[n] = 0;
+                if (symlink(target, dst) < 0)
+                    rc = bsn_err_set(err, 500, "InternalError", "symlink %s: %s", dst,
+                                     strerror(errno));
+            }
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdir(dst, st.st_mode & 07777) < 0 && errno != EEXIST)
+                rc = bsn_err_set(err, 500, "InternalError", "mkdir %s: %s", dst, strerror(errno));
+        } else if (S_ISREG(st.st_mode)) {
+            int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0)
+                close(fd);
+        } else {
+            continue;
+        }
+        if (rc < 0 || host_skip(e->d_name))
+            continue;
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+            rc = bsn_err_set(err, 500, "InternalError", "bind %s read-only: %s", src,
+                             strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
 static int
 mount_rootfs(struct rt_container *c, const struct bsn_image_config *img, struct bsn_err *err)
 {
@@ -352,17 +424,8 @@ mount_rootfs(struct rt_container *c, const struct bsn_image_config *img, struct 
     oc->rootfs = bsn_sprintf("%s/rootfs", c->dir);
     if (mkdir(oc->rootfs, 0755) < 0 && errno != EEXIST)
         return bsn_err_set(err, 500, "InternalError", "mkdir %s: %s", oc->rootfs, strerror(errno));
-    if (img->is_host) {
-        /* Only the root filesystem itself (no submounts), read-only. */
-        if (mount("/", oc->rootfs, NULL, MS_BIND, NULL) < 0)
-            return bsn_err_set(err, 500, "InternalError", "bind / on %s: %s", oc->rootfs,
-                               strerror(errno));
-        oc->rootfs_mounted = true;
-        if (mount(NULL, oc->rootfs, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-            return bsn_err_set(err, 500, "InternalError", "remount %s read-only: %s", oc->rootfs,
-                               strerror(errno));
-        return 0;
-    }
+    if (img->is_host)
+        return mount_host_rootfs(oc, err);
     BSN_AUTOFREE char *upper = bsn_sprintf("%s/upper", c->dir);
     BSN_AUTOFREE char *work = bsn_sprintf("%s/work", c->dir);
     BSN_AUTOFREE char *empty = bsn_sprintf("%s/empty", c->dir);
