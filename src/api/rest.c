@@ -576,14 +576,13 @@ default_storage_class(struct bsn_apiserver *s, json_t *pvc)
     for (size_t i = 0; i < n; i++) {
         json_t *t = bsn_obj_tree(cls[i]);
         json_t *ann = json_object_get(json_object_get(t, "metadata"), "annotations");
-        const char *v = json_string_value(
-            json_object_get(ann, "storageclass.kubernetes.io/is-default-class"));
-        const char *ts = json_string_value(
-            json_object_get(json_object_get(t, "metadata"), "creationTimestamp"));
-        const char *dts =
-            def ? json_string_value(json_object_get(json_object_get(def, "metadata"),
-                                                    "creationTimestamp"))
-                : NULL;
+        const char *v =
+            json_string_value(json_object_get(ann, "storageclass.kubernetes.io/is-default-class"));
+        const char *ts =
+            json_string_value(json_object_get(json_object_get(t, "metadata"), "creationTimestamp"));
+        const char *dts = def ? json_string_value(json_object_get(json_object_get(def, "metadata"),
+                                                                  "creationTimestamp"))
+                              : NULL;
         if (v && !strcmp(v, "true") && (!def || strcmp(ts ?: "", dts ?: "") > 0)) {
             json_decref(def);
             def = t;
@@ -598,6 +597,53 @@ default_storage_class(struct bsn_apiserver *s, json_t *pvc)
     for (size_t i = 0; i < n; i++)
         bsn_obj_unref(cls[i]);
     free(cls);
+}
+
+/* Admission (Priority): a pod's priorityClassName (or the globalDefault class) gives its
+ * spec.priority and preemptionPolicy; an unknown class is refused. */
+static int
+admit_priority(struct bsn_apiserver *s, json_t *pod, struct bsn_err *err)
+{
+    json_t *spec = json_object_get(pod, "spec");
+    if (!json_is_object(spec))
+        return 0;
+    const char *name = json_string_value(json_object_get(spec, "priorityClassName"));
+    const struct bsn_resource *res =
+        bsn_registry_find("scheduling.k8s.io", "v1", "priorityclasses");
+    json_t *pc = NULL;
+    if (name && *name) {
+        char key[600];
+        api_key(res, "", name, key, sizeof(key));
+        pc = api_lookup(s, key, NULL);
+        if (!pc) {
+            bsn_err_set(err, 403, "Forbidden", "no PriorityClass with name %s was found", name);
+            return -1;
+        }
+    } else {
+        size_t n;
+        struct bsn_obj **cls =
+            bsn_cache_list(&s->cache, "scheduling.k8s.io/priorityclasses", NULL, &n);
+        for (size_t i = 0; i < n; i++) {
+            json_t *t = bsn_obj_tree(cls[i]);
+            if (!pc && json_is_true(json_object_get(t, "globalDefault")))
+                pc = t;
+            else
+                json_decref(t);
+            bsn_obj_unref(cls[i]);
+        }
+        free(cls);
+        if (pc)
+            json_object_set(spec, "priorityClassName",
+                            json_object_get(json_object_get(pc, "metadata"), "name"));
+    }
+    if (pc) {
+        json_object_set(spec, "priority", json_object_get(pc, "value"));
+        const char *pp = json_string_value(json_object_get(pc, "preemptionPolicy"));
+        json_object_set_new(spec, "preemptionPolicy",
+                            json_string(pp ? pp : "PreemptLowerPriority"));
+        json_decref(pc);
+    }
+    return 0;
 }
 
 static void
@@ -656,6 +702,12 @@ do_create(struct req_ctx *c, json_t *tree)
         default_ingress_class(c->srv, tree);
     if (!strcmp(c->res->plural, "persistentvolumeclaims") && !c->res->group[0])
         default_storage_class(c->srv, tree);
+    if (!strcmp(c->res->plural, "pods") && !c->res->group[0] &&
+        admit_priority(c->srv, tree, &err) < 0) {
+        api_reply_err(c, &err);
+        json_decref(tree);
+        return;
+    }
     if (c->res->strategy && c->res->strategy->prepare_create)
         c->res->strategy->prepare_create(tree);
     if (default_and_validate(c, tree, NULL, &err) < 0) {

@@ -473,10 +473,11 @@ bsn_pod_slim(json_t *pod)
                                        "annotations",
                                        "ownerReferences",
                                        "finalizers"};
-    static const char *const spec[] = {"nodeName",    "schedulerName", "hostname",
-                                       "subdomain",   "nodeSelector",  "affinity",
-                                       "tolerations", "overhead",      "priority",
-                                       "hostNetwork", "restartPolicy", "topologySpreadConstraints"};
+    static const char *const spec[] = {
+        "nodeName",        "schedulerName", "hostname",      "subdomain",
+        "nodeSelector",    "affinity",      "tolerations",   "overhead",
+        "priority",        "hostNetwork",   "restartPolicy", "topologySpreadConstraints",
+        "preemptionPolicy"};
     static const char *const ctr[] = {"name", "image", "ports", "resources"};
     static const char *const status[] = {"phase", "podIP", "hostIP", "startTime", "reason"};
     static const char *const cond[] = {"type", "status", "lastTransitionTime", "reason", "message"};

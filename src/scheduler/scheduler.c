@@ -14,6 +14,7 @@
 #include "codec/json.h"
 #include "codec/quantity.h"
 #include "controllers/ctrl.h"
+#include "scheduler/preempt.h"
 #include "scheduler/volumes.h"
 
 struct placed {
@@ -42,6 +43,7 @@ struct bsn_scheduler {
     uint64_t bound;
     size_t anti_placed; /* placed pods with required anti-affinity */
     struct bsn_sched_vol *vol;
+    struct bsn_map nominated; /* pod key -> strdup(node) it preempted pods on */
 };
 
 static struct bsn_sched_node *
@@ -225,6 +227,7 @@ pod_deleted(json_t *pod, void *data)
     char key[512];
     bsn_obj_key(pod, key, sizeof(key));
     free(bsn_map_del(&s->unsched, key));
+    free(bsn_map_del(&s->nominated, key));
     if (bsn_map_get(&s->placed, key)) {
         unplace(s, key);
         flush_unschedulable(s);
@@ -403,6 +406,64 @@ report_unschedulable(struct bsn_scheduler *s, const char *key, const json_t *pod
     json_decref(patch);
 }
 
+/* Priority preemption (preempt.c): deletes lower-priority victims on one node and nominates
+ * it for the pod, which is retried as they go. Nothing while earlier victims still go. */
+static void
+try_preempt(struct bsn_scheduler *s, const char *key, const json_t *pod,
+            const struct bsn_sched_req *req, const struct bsn_sched_fail *fails, size_t n)
+{
+    if (!strcmp(bsn_json_str(pod, "spec.preemptionPolicy") ?: "", "Never"))
+        return;
+    int64_t prio = bsn_json_int(pod, "spec.priority", 0);
+    const char *nom = bsn_map_get(&s->nominated, key);
+    struct bsn_sched_cand *cands = bsn_calloc(s->placed.len + 1, sizeof(*cands));
+    size_t nc = 0;
+    const char *pk;
+    void *v;
+    size_t it = 0;
+    while (bsn_map_next(&s->placed, &it, &pk, &v)) {
+        struct placed *p = v;
+        json_t *pp = bsn_informer_get(s->pods, pk);
+        if (!pp)
+            continue;
+        if (bsn_ctrl_deleting(pp)) {
+            if (nom && !strcmp(nom, p->node))
+                goto out; /* our victims are still terminating */
+            continue;
+        }
+        int64_t pr = bsn_json_int(pp, "spec.priority", 0);
+        if (pr < prio)
+            cands[nc++] = (struct bsn_sched_cand){pk, p->node, &p->req, pr};
+    }
+    size_t *vict = bsn_calloc(nc + 1, sizeof(*vict)), nv = 0;
+    int ni =
+        nc ? bsn_sched_preempt_pick(pod, req, s->list, n, fails, cands, nc, prio, vict, &nv) : -1;
+    if (ni >= 0) {
+        const char *node = s->list[ni]->name;
+        for (size_t i = 0; i < nv; i++) {
+            json_t *victim = bsn_informer_get(s->pods, cands[vict[i]].key);
+            char path[600];
+            snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s",
+                     bsn_json_str(victim, "metadata.namespace"),
+                     bsn_json_str(victim, "metadata.name"));
+            bsn_ctrl_event(s->ctx, victim, "Normal", "Preempted", "Preempted by pod %s on node %s",
+                           bsn_json_str(pod, "metadata.uid") ?: "", node);
+            bsn_ctrl_send(s->ctx, "DELETE", path, NULL, NULL, NULL, NULL, NULL, NULL);
+        }
+        free(bsn_map_put(&s->nominated, key, bsn_strdup(node)));
+        json_t *patch = json_pack("{s:{s:s}}", "status", "nominatedNodeName", node);
+        char path[600];
+        snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status",
+                 bsn_json_str(pod, "metadata.namespace"), bsn_json_str(pod, "metadata.name"));
+        bsn_ctrl_send(s->ctx, "PATCH", path, "application/merge-patch+json", patch, NULL, NULL,
+                      NULL, NULL);
+        json_decref(patch);
+    }
+    free(vict);
+out:
+    free(cands);
+}
+
 static int
 schedule_one(const char *key, void *data)
 {
@@ -482,6 +543,7 @@ schedule_one(const char *key, void *data)
     }
     if (!any) {
         char *msg = bsn_sched_message(fails, n);
+        try_preempt(s, key, pod, &req, fails, n);
         report_unschedulable(s, key, pod, msg);
         free(msg);
         free(fails);
@@ -504,6 +566,7 @@ schedule_one(const char *key, void *data)
     free(fails);
     free(same);
     free(bsn_map_del(&s->unsched, key));
+    free(bsn_map_del(&s->nominated, key));
     if (bsn_sched_vol_reserve(s->vol, key, pod, best->name))
         return 0; /* its claims are being bound on that node; queued again once they are */
     place(s, key, pod, best->name, true);
@@ -534,6 +597,7 @@ bsn_scheduler_new(struct bsn_ctrl *ctx)
     bsn_map_init(&s->unsched);
     bsn_timer_init(&s->flush_timer);
     bsn_map_init(&s->owner_cnt);
+    bsn_map_init(&s->nominated);
     s->q = bsn_workqueue_new(ctx->loop, "scheduler", schedule_one, s);
     s->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
     s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
@@ -570,6 +634,10 @@ bsn_scheduler_free(struct bsn_scheduler *s)
         free(v);
     bsn_map_fini(&s->unsched);
     bsn_map_fini(&s->owner_cnt);
+    it = 0;
+    while (bsn_map_next(&s->nominated, &it, NULL, &v))
+        free(v);
+    bsn_map_fini(&s->nominated);
     free(s->list);
     free(s);
 }
