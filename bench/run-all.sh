@@ -9,7 +9,7 @@ cd "$root"
 export BOSUN="$root/$build/bosun"
 echo "# Bosun benchmarks, $(date -u +%FT%TZ), $(nproc) cores, $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# binary: $(du -k "$BOSUN" | cut -f1) KiB ($BOSUN)"
-for b in platform api store controllers dns gateway; do
+for b in platform api store controllers agent dns net gateway; do
     echo
     echo "## $b"
     case $b in

@@ -34,7 +34,15 @@ start_server() {
     # no embedded node agent unless the test asks for one (API tests need no running pods)
     local agentflags=(--disable-agent)
     case " $* " in *" --runtime "* | *" --node-name "* | *" --disable-agent "* | *" --simulate-nodes "*) agentflags=() ;; esac
-    local flags=("${gwflags[@]}" "${agentflags[@]}" "$@")
+    # as root the service proxy programs nftables: each server gets its own table (removed by
+    # stop_server even after a kill -9), so concurrent runs never replace each other's rules
+    local proxyflags=(--proxy-table "bsnt$$_$RANDOM")
+    case " $* " in *" --proxy-table "*) proxyflags=() ;; esac
+    BOSUN_PROXY_TABLE="${proxyflags[1]:-}"
+    local i j
+    for ((i = 1; i <= $#; i++)); do [ "${!i}" = --proxy-table ] && j=$((i + 1)) && BOSUN_PROXY_TABLE="${!j}"; done
+    export BOSUN_PROXY_TABLE
+    local flags=("${gwflags[@]}" "${agentflags[@]}" "${proxyflags[@]}" "$@")
     # exported as a quoted string: setup_file and the tests run in different shells
     BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
     export BOSUN_SERVER_FLAGS
@@ -98,9 +106,13 @@ stop_server() {
         echo "sanitizer report in server log:" >&2
         grep -A20 "ERROR: AddressSanitizer\|runtime error:" "$BOSUN_DIR/server.log" >&2
         rm -rf "$BOSUN_DIR"
+        [ -z "${BOSUN_PROXY_TABLE:-}" ] || nft delete table ip "$BOSUN_PROXY_TABLE" 2>/dev/null || true
         return 1
     fi
     [ -n "${BOSUN_DIR:-}" ] && rm -rf "$BOSUN_DIR"
+    if [ -n "${BOSUN_PROXY_TABLE:-}" ] && [ "$(id -u)" -eq 0 ] && command -v nft >/dev/null; then
+        nft delete table ip "$BOSUN_PROXY_TABLE" 2>/dev/null || true
+    fi
     return 0
 }
 
