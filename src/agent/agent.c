@@ -123,8 +123,7 @@ on_closed(int status, void *data)
     if (status == 410)
         a->rv[0] = '\0';
     /* an unreachable server (remote client: 503) is retried once a second, not in a loop */
-    bsn_timer_start(a->loop, &a->rewatch, status >= 500 ? 1000 : a->rv[0] ? 0 : 200, rewatch_cb,
-                    a);
+    bsn_timer_start(a->loop, &a->rewatch, status >= 500 ? 1000 : a->rv[0] ? 0 : 200, rewatch_cb, a);
 }
 
 static void
@@ -252,14 +251,15 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
         if (!a->images)
             goto fail;
     }
+    const char *ocirt = o->oci_runtime ? o->oci_runtime : getenv("BOSUN_OCI_RUNTIME");
     if (!strcmp(kind, "oci"))
-        warn_crun_hybrid(getenv("BOSUN_OCI_RUNTIME"));
+        warn_crun_hybrid(ocirt);
     BSN_AUTOFREE char *state = bsn_sprintf("%s/runtime", a->data_dir);
     struct bsn_runtime_opts ro = {
         .kind = kind,
         .state_dir = state,
-        /* runc (default) or crun: no server flag yet, see docs/runtime.md */
-        .oci_runtime = getenv("BOSUN_OCI_RUNTIME"),
+        /* runc (default) or crun: --oci-runtime, else $BOSUN_OCI_RUNTIME */
+        .oci_runtime = ocirt,
         .images = a->images,
         .on_exit = on_exit_cb,
         .on_exit_data = a,

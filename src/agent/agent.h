@@ -35,17 +35,18 @@ struct bsn_agent;
 struct bsn_client;
 
 struct bsn_agent_opts {
-    const char *node_name; /* NULL = hostname */
-    const char *runtime;   /* "process" or "oci"; NULL = oci as root with runc, else process */
-    const char *data_dir;  /* required: runtime state, pod logs and images under it */
-    const char *node_ip;   /* InternalIP; NULL = first non-loopback IPv4, else 127.0.0.1 */
-    bool control_plane;    /* label node-role.kubernetes.io/control-plane */
+    const char *node_name;   /* NULL = hostname */
+    const char *runtime;     /* "process" or "oci"; NULL = oci as root with runc, else process */
+    const char *oci_runtime; /* runc or crun (name or path); NULL = $BOSUN_OCI_RUNTIME, runc */
+    const char *data_dir;    /* required: runtime state, pod logs and images under it */
+    const char *node_ip;     /* InternalIP; NULL = first non-loopback IPv4, else 127.0.0.1 */
+    bool control_plane;      /* label node-role.kubernetes.io/control-plane */
     /* Embedded: the API server to register the pod subresource handlers with. NULL: the agent
      * serves them itself on its kubelet server. */
     struct bsn_apiserver *api;
-    const char *kubelet_listen; /* standalone: "ADDR:PORT" of the kubelet server;
+    const char *kubelet_listen;   /* standalone: "ADDR:PORT" of the kubelet server;
                                  * NULL = "0.0.0.0:10250" (port 0: any free port) */
-    const char *kubelet_token;  /* standalone: bearer token kubelet requests must carry */
+    const char *kubelet_token;    /* standalone: bearer token kubelet requests must carry */
     unsigned metrics_interval_ms; /* usage sampling and push period; 0 = 15000 */
     /* The pod network of the oci runtime (net/cni.h: bsn_cni_attach, bsn_cni_detach,
      * bsn_cni_gc with the bsn_cni as net_data; NULL = sandboxes get only loopback and pods
@@ -89,7 +90,7 @@ int bsn_agent_kubelet_port(const struct bsn_agent *a);
  * PUT /apis/bosun.dev/v1/nodemetrics/<node>. Sample now (and push) on demand:
  */
 void bsn_agent_metrics_sample(struct bsn_agent *a);
-/* The last sample as the JSON pushed (new reference), or NULL before the first sample. */
+/* The last sample as the JSON pushed (new reference), or NULL before the second sample. */
 json_t *bsn_agent_metrics_json(struct bsn_agent *a);
 
 #endif

@@ -47,6 +47,8 @@ agent_usage(FILE *out)
             "  --data-dir DIR          state directory (runtime state, logs, images)\n"
             "  --node-name NAME        node name (default hostname)\n"
             "  --runtime process|oci   container runtime (default oci as root with runc)\n"
+            "  --oci-runtime runc|crun OCI runtime of the oci runtime (default runc;\n"
+            "                          also $BOSUN_OCI_RUNTIME)\n"
             "  --ca-file FILE          CA to verify the API server with (the server's\n"
             "                          <data-dir>/tls/ca.crt; default: from --kubeconfig, else\n"
             "                          the system CAs)\n"
@@ -161,6 +163,7 @@ bsn_cmd_agent(int argc, char **argv)
         {"metrics-interval", required_argument, NULL, 'm'},
         {"log-level", required_argument, NULL, 'L'},
         {"cluster-cidr", required_argument, NULL, 1401},
+        {"oci-runtime", required_argument, NULL, 1406},
         {"pod-cidr", required_argument, NULL, 1402},
         {"cni-bin-dir", required_argument, NULL, 1403},
         {"cni-conf-dir", required_argument, NULL, 1404},
@@ -247,6 +250,9 @@ bsn_cmd_agent(int argc, char **argv)
             bsn_log_set_level(lvl);
             break;
         }
+        case 1406:
+            o.oci_runtime = optarg;
+            break;
         case 1401:
             cnio.cluster_cidr = optarg;
             break;

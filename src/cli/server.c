@@ -63,6 +63,8 @@ server_usage(FILE *out)
                  "                          or --node-name is given)\n"
                  "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
                  "                          as root when runc is installed, else process)\n"
+                 "  --oci-runtime runc|crun OCI runtime of the oci runtime (default runc;\n"
+                 "                          also $BOSUN_OCI_RUNTIME)\n"
                  "  --node-name NAME        node name of the embedded agent (default hostname)\n"
                  "  --gateway-listen ADDR:PORT      HTTP listener of the embedded API gateway\n"
                  "                          (repeatable; default :80 as root, :8080 otherwise)\n"
@@ -194,6 +196,7 @@ bsn_cmd_server(int argc, char **argv)
         {"sim-node-labels", required_argument, NULL, 1005},
         {"disable-controllers", required_argument, NULL, 1006},
         {"disable-agent", no_argument, NULL, 1101},
+        {"oci-runtime", required_argument, NULL, 1107},
         {"runtime", required_argument, NULL, 1102},
         {"node-name", required_argument, NULL, 1103},
         {"gateway-listen", required_argument, NULL, 1201},
@@ -274,6 +277,9 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1101:
             no_agent = true;
+            break;
+        case 1107:
+            agopts.oci_runtime = optarg;
             break;
         case 1102:
             agopts.runtime = optarg;
