@@ -23,7 +23,7 @@ teardown() {
     fi
     rm -rf "$PETS_TMP"
     if [[ -n "${KIT_CLUSTER:-}" ]]; then
-        kubectl delete deploy/pets svc/pets --wait=false >/dev/null 2>&1 || true
+        kubectl delete deploy/pets svc/pets pvc/pets-data --wait=false >/dev/null 2>&1 || true
         stop_server
     fi
 }
@@ -170,7 +170,9 @@ PY
     [[ -x "$BOSUN" ]] || skip "bosun binary not found at $BOSUN"
     start_server --runtime process --node-name "kitpets-$$"
     KIT_CLUSTER=1
-    sed "s|PETS_BINARY|$PETS|" "$REPO_ROOT/examples/pets/pets.yaml" >"$PETS_TMP/pets.yaml"
+    # the process runtime: the memory store (the claim still binds through local-path)
+    "$REPO_ROOT/examples/render.sh" "$REPO_ROOT/examples/pets/pets.yaml" "$(dirname "$BOSUN")" |
+        sed 's|value: sqlite|value: memory|' >"$PETS_TMP/pets.yaml"
     kubectl apply -f "$PETS_TMP/pets.yaml" >/dev/null
     kubectl rollout status deploy/pets --timeout=60s >/dev/null
     ip="$(kubectl get pods -l app=pets -o jsonpath='{.items[0].status.podIP}')"
