@@ -139,3 +139,22 @@ rollout() {
     kubectl delete -f "$REPO_ROOT/examples/flask-redis/flask-redis.yaml" --wait=false >/dev/null
     kubectl delete configmap flask-app >/dev/null
 }
+
+@test "pets: SQLite on a local-path PersistentVolumeClaim survives the pod" {
+    render pets/pets.yaml | kubectl apply -f - >/dev/null
+    rollout default pets
+    [ "$(kubectl get pvc pets-data -o jsonpath='{.status.phase}')" = Bound ]
+    pv="$(kubectl get pvc pets-data -o jsonpath='{.spec.volumeName}')"
+    dir="$(kubectl get pv "$pv" -o jsonpath='{.spec.hostPath.path}')"
+    [ "$(kubectl get pv "$pv" -o jsonpath='{.spec.storageClassName}')" = local-path ]
+    vip="$(kubectl get svc pets -o jsonpath='{.spec.clusterIP}')"
+    wait_for '[ "$(curl -s -o /dev/null -w "%{http_code}" http://'"$vip"'/pets)" = 200 ]'
+    curl -s -XPOST "http://$vip/pets" -d '{"name":"rex","owner":"ann"}' >/dev/null
+    [ -s "$dir/pets.db" ] # the database lives on the claim's directory on the node
+    old="$(kubectl get pods -l app=pets -o jsonpath='{.items[0].metadata.name}')"
+    kubectl delete pod "$old" >/dev/null
+    rollout default pets
+    wait_for '[ "$(curl -s http://'"$vip"'/pets/1 | jq -r .name)" = rex ]'
+    [ "$(kubectl get pods -l app=pets -o jsonpath='{.items[0].metadata.name}')" != "$old" ]
+    kubectl delete deploy/pets svc/pets pvc/pets-data --wait=false >/dev/null
+}
