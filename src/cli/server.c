@@ -446,6 +446,7 @@ bsn_cmd_server(int argc, char **argv)
              (double)(bsn_mono_ns() - t0) / 1e6, dir);
     /* controllers and scheduler: clients of the API on the same loop */
     struct bsn_ctrl *ctrl = bsn_ctrl_new(loop, api);
+    copts.data_dir = dir; /* local-path volumes under <data-dir>/storage */
     struct bsn_controllers *ctrls = bsn_controllers_new(ctrl, &copts, &err);
     struct bsn_scheduler *sched =
         bsn_controllers_listed(copts.disable, "scheduler") ? NULL : bsn_scheduler_new(ctrl);
