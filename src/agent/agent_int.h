@@ -115,8 +115,8 @@ struct agent_pod {
     /* status writes: one in flight, the latest pending */
     char *last_status; /* JSON of the last status sent */
     bool writing, write_again;
-    json_t *conds_prev; /* conditions last written (for lastTransitionTime) */
-    json_t *refs_cache; /* "configmaps/<name>" -> object | null (missing) | true (asked) */
+    json_t *conds_prev;      /* conditions last written (for lastTransitionTime) */
+    json_t *refs_cache;      /* "configmaps/<name>" -> object | null (missing) | true (asked) */
     struct agent_vols *vols; /* volumes.c */
 };
 
@@ -137,8 +137,8 @@ struct bsn_agent {
     char *data_dir;
     bool control_plane;
     bool closing;
-    void *streams;  /* exec.c: exec/attach sessions */
-    void *forwards; /* exec_pf.c: port-forward connections */
+    void *streams;             /* exec.c: exec/attach sessions */
+    void *forwards;            /* exec_pf.c: port-forward connections */
     struct bsn_map pods;       /* "ns/name" -> struct agent_pod* */
     struct bsn_map containers; /* runtime container id -> struct agent_ctr* */
     /* pod watch */

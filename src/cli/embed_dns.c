@@ -47,8 +47,8 @@ userspace_ips(json_t *svc)
     json_t *c = json_deep_copy(svc);
     json_t *spec = json_object_get(c, "spec");
     char a[16];
-    if (bsn_proxy_user_addr(json_string_value(json_object_get(spec, "clusterIP")), a,
-                            sizeof(a)) == 0)
+    if (bsn_proxy_user_addr(json_string_value(json_object_get(spec, "clusterIP")), a, sizeof(a)) ==
+        0)
         json_object_set_new(spec, "clusterIP", json_string(a));
     size_t i;
     json_t *ip;
