@@ -120,7 +120,8 @@ bsn_cni_conf_find(const char *dir, char **path, struct bsn_err *err)
         }
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), name_cmp);
+    if (n > 1)
+        qsort(names, n, sizeof(*names), name_cmp);
     json_t *list = NULL;
     bsn_err_set(err, 404, "NotFound", "no network configuration in %s", dir);
     for (size_t i = 0; i < n && !list; i++) {
