@@ -9,7 +9,13 @@
  * 256 KiB window: this is a proxy, latency matters more than the last percent) and sent
  * chunked; Content-Length is dropped and Vary: Accept-Encoding added.
  */
+#ifdef BSN_HAVE_BROTLI
 #include <brotli/encode.h>
+#define HAVE_BR 1
+#else
+#define HAVE_BR 0
+typedef struct BrotliEncoderStateStruct BrotliEncoderState; /* built without brotli */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -107,8 +113,8 @@ gw_gzip_wanted(struct gw_conn *c)
         return false;
     const struct bsn_http_header *ae =
         bsn_http_find_header(c->req.headers, c->req.nheaders, "accept-encoding");
-    return ae &&
-           ((p->brotli && accepts(ae->value, "br")) || (p->gzip && accepts(ae->value, "gzip")));
+    return ae && ((HAVE_BR && p->brotli && accepts(ae->value, "br")) ||
+                  (p->gzip && accepts(ae->value, "gzip")));
 }
 
 bool
@@ -123,6 +129,7 @@ gw_gzip_start(struct gw_conn *c)
     struct gw_gzip *z = bsn_calloc(1, sizeof(*z));
     const struct bsn_http_header *ae =
         bsn_http_find_header(c->req.headers, c->req.nheaders, "accept-encoding");
+#ifdef BSN_HAVE_BROTLI
     if (c->route->policy->brotli && ae && accepts(ae->value, "br")) {
         z->br = BrotliEncoderCreateInstance(NULL, NULL, NULL);
         if (!z->br) {
@@ -134,6 +141,9 @@ gw_gzip_start(struct gw_conn *c)
         c->gzip = z;
         return 0;
     }
+#else
+    BSN_UNUSED(ae);
+#endif
     if (deflateInit2(&z->zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         free(z);
         return -1;
@@ -147,9 +157,11 @@ gw_gzip_end(struct gw_conn *c)
 {
     if (!c->gzip)
         return;
+#ifdef BSN_HAVE_BROTLI
     if (c->gzip->br)
         BrotliEncoderDestroyInstance(c->gzip->br);
     else
+#endif
         deflateEnd(&c->gzip->zs);
     free(c->gzip);
     c->gzip = NULL;
@@ -159,6 +171,7 @@ gw_gzip_end(struct gw_conn *c)
  * Compresses data[0..len) (finishing the stream when last) and sends the output as chunks,
  * after the iovecs in pre (the head). Returns the bytes sent/queued or -1 on a socket error.
  */
+#ifdef BSN_HAVE_BROTLI
 /* Sends one compressed piece as a chunk (after pre), and the last-chunk when done. */
 static int
 send_piece(struct gw_conn *c, const unsigned char *out, size_t produced, bool end,
@@ -206,12 +219,16 @@ br_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre,
     }
 }
 
+#endif
+
 long
 gw_gzip_body(struct gw_conn *c, char *data, size_t len, bool last, struct iovec *pre, int npre)
 {
     struct gw_gzip *z = c->gzip;
+#ifdef BSN_HAVE_BROTLI
     if (z->br)
         return br_body(c, data, len, last, pre, npre);
+#endif
     z->zs.next_in = (unsigned char *)data;
     z->zs.avail_in = (uInt)len;
     long total = 0;
