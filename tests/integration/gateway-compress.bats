@@ -15,8 +15,8 @@ teardown() {
 
 @test "gateway compress: brotli preferred when accepted, gzip otherwise, bodies intact" {
     curl -V | grep -qi brotli || skip "curl without brotli"
-    ldd "${GW_CMD[0]:-$BOSUN_GATEWAY}" 2>/dev/null | grep -q brotlienc || [ -z "${BOSUN_GATEWAY:-}" ] ||
-        skip "gateway built without brotli"
+    gw_find_binary
+    ldd "${GW_CMD[0]}" 2>/dev/null | grep -q brotlienc || skip "gateway built without brotli"
     start_upstream a; PA=$UP_PORT
     cfg=$BATS_TEST_TMPDIR/cfg.yaml
     {
