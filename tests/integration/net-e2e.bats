@@ -195,7 +195,7 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
         sleep 0.05
     done
     ms=$((($(date +%s%N) - t0) / 1000000))
-    echo "replica left the service chain after $ms ms (probe period 1000 ms)"
+    echo "# replica left the service chain $ms ms after its readiness file (probe period 1000 ms)" >&3
     ! nft list chain ip "$E2E_TABLE" "svc-$NSA/web/tcp/http" | grep -q "$vip"
     [ "$ms" -le 2500 ]
     run kubectl -n "$NSA" get pod "$victim" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'
@@ -207,6 +207,10 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
     # and it comes back
     kubectl -n "$NSA" exec "$victim" -c httpd -- touch /tmp/ready
     wait_for "nft list chain ip $E2E_TABLE 'svc-$NSA/web/tcp/http' | grep -q '$vip'"
+    # hairpin: a replica reaches itself through its own Service (busybox wget, by address)
+    run kubectl -n "$NSA" exec "$victim" -c httpd -- sh -c "for i in \$(seq 1 30); do timeout 3 wget -q -O- http://$ip/ || echo FAIL; done"
+    echo "$output"
+    [[ "$output" != *FAIL* && "$output" == *"$victim"* ]]
 }
 
 @test "e2e: nslookup kubernetes.default from the admin/dns busybox pod; dig from the dnsutils pod" {
@@ -223,9 +227,10 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
     [ "$kip" = 10.43.0.1 ]
     # busybox >= 1.29's nslookup applies the search list only to names without a dot (the
     # fixture pins busybox 1.28 for that reason; Debian 12 ships 1.35): the short name goes
-    # through the search list, the dotted one is asked as the full name. (Its wget cannot
-    # resolve names here at all: static glibc's getaddrinfo crashes without the NSS libraries
-    # in the image.) The dnsutils pod's nslookup and dig honour ndots:5 and the search list.
+    # through the search list, the dotted one is asked as the full name. Busybox's other
+    # applets resolve through the C library, which honours ndots:5 and the search list: its
+    # wget finds kubernetes.default (and says so before connecting; busybox 1.35's `wget -T`
+    # crashes, hence `timeout`). The dnsutils pod's nslookup and dig do the same.
     # (its exit status is 1 when any name it tried was NXDOMAIN: not asserted)
     for name in kubernetes kubernetes.default.svc.cluster.local; do
         run inpod default "busybox-$E2E_MARK" nslookup "$name"
@@ -233,6 +238,9 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
         [[ "$output" == *"Server:"*"10.43.0.10"* ]] # answered by the cluster DNS
         [[ "$output" == *"Name:"*"kubernetes.default.svc.cluster.local"*"Address: $kip"* ]]
     done
+    run inpod default "busybox-$E2E_MARK" timeout 3 wget -O /dev/null http://kubernetes.default:443/
+    echo "$output"
+    [[ "$output" == *"Connecting to kubernetes.default:443 ($kip:443)"* ]]
     run inpod default "dnsutils-$E2E_MARK" nslookup kubernetes.default
     echo "$output"
     [ "$status" -eq 0 ]
