@@ -192,8 +192,8 @@ api_key(const struct bsn_resource *res, const char *ns, const char *name, char *
              name);
 }
 
-static const struct bsn_resource *
-storage_resource(const struct bsn_resource *res)
+const struct bsn_resource *
+api_storage_resource(const struct bsn_resource *res)
 {
     /* The row that owns the storage: same storage group and plural, no storage_group. */
     const char *g = api_storage_group(res);
@@ -218,7 +218,7 @@ set_type_meta(json_t *tree, const struct bsn_resource *res)
 void
 api_convert_out(json_t *tree, const struct bsn_resource *res)
 {
-    const struct bsn_resource *st = storage_resource(res);
+    const struct bsn_resource *st = api_storage_resource(res);
     if (st != res && res->strategy && res->strategy->convert)
         res->strategy->convert(tree, st, res);
     set_type_meta(tree, res);
@@ -227,7 +227,7 @@ api_convert_out(json_t *tree, const struct bsn_resource *res)
 void
 api_convert_in(json_t *tree, const struct bsn_resource *res)
 {
-    const struct bsn_resource *st = storage_resource(res);
+    const struct bsn_resource *st = api_storage_resource(res);
     if (st != res && res->strategy && res->strategy->convert)
         res->strategy->convert(tree, res, st);
     set_type_meta(tree, st);
@@ -1456,7 +1456,7 @@ do_list(struct req_ctx *c)
         json_t *t = api_table(c->res, sel, k, rv, ctok, true);
         api_reply_json(c, 200, t);
     } else {
-        const struct bsn_resource *st = storage_resource(c->res);
+        const struct bsn_resource *st = api_storage_resource(c->res);
         bool convert = st != c->res;
         struct bsn_buf b;
         bsn_buf_init(&b);

@@ -136,8 +136,8 @@ api_reply_obj(struct req_ctx *c, int status, const struct bsn_obj *o)
         api_reply_json(c, status, api_table(c->res, &one, 1, rv, "", true));
         return;
     }
-    const char *g = api_storage_group(c->res);
-    bool same = strcmp(g, c->res->group) == 0;
+    /* stored in the requested group and version: the bytes as they are */
+    bool same = api_storage_resource(c->res) == c->res;
     if (same && !c->yaml) {
         api_reply_raw(c, status, "application/json", o->json, o->len);
         return;

@@ -115,3 +115,15 @@ YAML
     run kubectl get hpa ghost -o jsonpath='{.status.conditions[0].status} {.status.conditions[0].message}'
     [ "$output" = 'False the HPA controller was unable to get the target'"'"'s current scale: deployments.apps "ghost" not found' ]
 }
+
+@test "an autoscaling/v1 create is answered in v1 (kubectl autoscale without --cpu-percent)" {
+    kubectl create deployment v1web --image=nginx --replicas=1 >/dev/null
+    run kubectl autoscale deployment v1web --min=1 --max=3
+    [ "$status" -eq 0 ]
+    [ "$output" = "horizontalpodautoscaler.autoscaling/v1web autoscaled" ]
+    run api /apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/v1web
+    [ "$(jq -r .apiVersion <<<"$output")" = autoscaling/v1 ]
+    [ "$(jq -r .spec.maxReplicas <<<"$output")" = 3 ]
+    kubectl delete hpa v1web >/dev/null
+    kubectl delete deployment v1web --wait=false >/dev/null
+}
