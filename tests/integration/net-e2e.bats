@@ -68,7 +68,8 @@ spec:
       containers:
       - name: httpd
         image: $E2E_IMG
-        command: ["sh", "-c", "echo \$(POD_NAME) > /www/index.html && touch /tmp/ready && exec httpd -f -p 8080 -h /www"]
+        # SIGTERM: keep serving 2 s while the endpoint drains (what a preStop sleep does)
+        command: ["sh", "-c", "echo \$(POD_NAME) > /www/index.html; trap 'sleep 2; exit 0' TERM; httpd -f -p 8080 -h /www & sleep 0.3; touch /tmp/ready; wait"]
         env:
         - name: POD_NAME
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
@@ -415,4 +416,22 @@ YAML
     # pods see it gone as well
     run inpod "$NSB" cli curl -s -m 5 "http://webdel.$NSA/"
     [ "$status" -eq 6 ]
+}
+
+@test "e2e: a rolling update through the ClusterIP loses no request (terminating endpoints drain)" {
+    old="$(web_pods)"
+    inpod "$NSB" cli /bin/sh -c "for i in \$(seq 1 300); do curl -s -m 2 http://web.$NSA/ || echo FAIL; sleep 0.05; done" \
+        >"$BATS_TEST_TMPDIR/roll" 2>&1 &
+    loop=$!
+    sleep 1
+    kubectl -n "$NSA" rollout restart deploy/web
+    kubectl -n "$NSA" rollout status deploy/web --timeout=120s
+    wait "$loop"
+    run sort "$BATS_TEST_TMPDIR/roll"
+    uniq -c <<<"$output"
+    [[ "$output" != *FAIL* ]]
+    [ "$(grep -c . <<<"$output")" -eq 300 ]
+    # answered by old and new replicas
+    grep -qxF -f <(tr ' ' '\n' <<<"$old") <<<"$output"
+    grep -vxF -f <(tr ' ' '\n' <<<"$old") <<<"$output" | grep -q '^web-'
 }
