@@ -144,6 +144,16 @@ bsn_proxy_dnssvc_start(struct bsn_loop *loop, struct bsn_client *cl, const char 
     return d;
 }
 
+bool
+bsn_proxy_dnssvc_is_loopback(const char *listen)
+{
+    if (!listen)
+        return false;
+    if (!strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10))
+        return true;
+    return !strncmp(listen, "[::1]:", 6);
+}
+
 void
 bsn_proxy_dnssvc_stop(struct bsn_proxy_dnssvc *d)
 {

@@ -8,6 +8,8 @@
 #ifndef BSN_NET_PROXY_DNSSVC_H
 #define BSN_NET_PROXY_DNSSVC_H
 
+#include <stdbool.h>
+
 struct bsn_loop;
 struct bsn_client;
 struct bsn_proxy_dnssvc;
@@ -21,5 +23,13 @@ struct bsn_proxy_dnssvc;
 struct bsn_proxy_dnssvc *bsn_proxy_dnssvc_start(struct bsn_loop *loop, struct bsn_client *cl,
                                                 const char *listen, const char *node_ip);
 void bsn_proxy_dnssvc_stop(struct bsn_proxy_dnssvc *d);
+
+/*
+ * True when the DNS server's "ADDR:PORT" (IPv4 or [IPv6]) is a loopback address: the host and
+ * process-runtime pods reach it through the kube-dns rules, pods in network namespaces (the
+ * oci runtime) cannot (the kernel does not route DNATed traffic to 127.0.0.0/8 from another
+ * namespace), so the nftables proxy warns at start.
+ */
+bool bsn_proxy_dnssvc_is_loopback(const char *listen);
 
 #endif

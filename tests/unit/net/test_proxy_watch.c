@@ -256,10 +256,26 @@ test_kube_dns_service(void **state)
     json_decref(sl);
 }
 
+static void
+test_dns_loopback(void **state)
+{
+    (void)state;
+    assert_true(bsn_proxy_dnssvc_is_loopback("127.0.0.1:10053"));
+    assert_true(bsn_proxy_dnssvc_is_loopback("127.43.0.10:53"));
+    assert_true(bsn_proxy_dnssvc_is_loopback("localhost:53"));
+    assert_true(bsn_proxy_dnssvc_is_loopback("[::1]:53"));
+    assert_false(bsn_proxy_dnssvc_is_loopback("0.0.0.0:10053"));
+    assert_false(bsn_proxy_dnssvc_is_loopback(":53"));
+    assert_false(bsn_proxy_dnssvc_is_loopback("10.215.3.1:53"));
+    assert_false(bsn_proxy_dnssvc_is_loopback("1127.0.0.1:53"));
+    assert_false(bsn_proxy_dnssvc_is_loopback(NULL));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dns_loopback),
         cmocka_unit_test_setup_teardown(test_userspace_service, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kube_dns_service, setup, teardown),
     };
