@@ -111,6 +111,7 @@ struct commit_job {
 
 struct commit_writer {
     struct bsn_timer trim; /* gives freed heap back after a burst of writes */
+    uint64_t ops_since_trim;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -252,10 +253,13 @@ finish_job(struct bsn_apiserver *s, struct commit_job *j)
  * the free pages go back to the system.
  */
 #define TRIM_QUIET_MS 2000
+#define TRIM_MIN_OPS  2000 /* a burst; steady trickles (lease renewals) never trim */
 
 static void
 trim_heap(struct bsn_loop *loop, void *data)
 {
+    struct bsn_apiserver *s = data;
+    s->writer->ops_since_trim = 0;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -276,9 +280,10 @@ job_done(struct bsn_loop *loop, void *data)
     if (busy)
         return;
     s->inflight = NULL;
+    s->writer->ops_since_trim += j->n;
     finish_job(s, j);
     start_next(s);
-    if (!s->inflight)
+    if (!s->inflight && s->writer->ops_since_trim >= TRIM_MIN_OPS)
         bsn_timer_start(s->loop, &s->writer->trim, TRIM_QUIET_MS, trim_heap, s);
     if (!s->inflight && s->batch_len == 0 && s->deferred) {
         /* reads made while the last batch was in flight saw only durable state now */
