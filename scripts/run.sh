@@ -6,7 +6,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BOSUN=${BOSUN:-$root/build/bosun}
 BUILD_DIR=$(dirname "$BOSUN")
 DATA=${BOSUN_DATA_DIR:-$root/.bosun-run}
-LISTEN=${BOSUN_LISTEN:-127.0.0.1:6443}
 mkdir -p "$DATA"
 
 server_pid=""
@@ -19,11 +18,14 @@ if [ "$(id -u)" = 0 ] && command -v runc >/dev/null 2>&1 && [ "${BOSUN_RUNTIME:-
     full=1
 fi
 if [ "$full" = 1 ]; then
+    # on all addresses (token-authenticated TLS): pods reach the API through 10.43.0.1
+    LISTEN=${BOSUN_LISTEN:-0.0.0.0:6443}
     extra=(--runtime oci)
     DNS=${BOSUN_CLUSTER_DNS:-0.0.0.0:10053}
     BRIDGE=${BOSUN_CNI_BRIDGE:-bosun0}
     extra+=(--cni-bridge "$BRIDGE")
 else
+    LISTEN=${BOSUN_LISTEN:-127.0.0.1:6443}
     extra=(--runtime "${BOSUN_RUNTIME:-process}")
     DNS=${BOSUN_CLUSTER_DNS:-127.0.0.1:10053}
 fi

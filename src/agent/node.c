@@ -17,31 +17,13 @@
 #include "api/client.h"
 #include "api/nodeproxy.h"
 #include "base/log.h"
+#include "base/hostaddr.h"
 #include "base/mem.h"
 #include "base/time.h"
 #include "codec/json.h"
 
 #define LEASE_RENEW_MS     10000
 #define STATUS_EVERY_TICKS 6
-
-static void
-detect_ip(char *out, size_t n)
-{
-    snprintf(out, n, "127.0.0.1");
-    struct ifaddrs *ifs = NULL;
-    if (getifaddrs(&ifs) < 0)
-        return;
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
-            continue;
-        struct sockaddr_in *sin = (struct sockaddr_in *)i->ifa_addr;
-        if ((ntohl(sin->sin_addr.s_addr) >> 24) == 127)
-            continue;
-        inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)n);
-        break;
-    }
-    freeifaddrs(ifs);
-}
 
 static void
 read_first_line(const char *path, char *out, size_t n)
@@ -281,7 +263,7 @@ agent_node_start(struct bsn_agent *a)
 {
     if (!a->node_ip) {
         char ip[64];
-        detect_ip(ip, sizeof(ip));
+        bsn_host_ipv4(ip, sizeof(ip));
         a->node_ip = bsn_strdup(ip);
     }
     register_node(a->loop, a);

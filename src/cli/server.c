@@ -21,6 +21,7 @@
 #include "api/client.h"
 #include "base/base64.h"
 #include "base/buf.h"
+#include "base/hostaddr.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -46,7 +47,8 @@ server_usage(FILE *out)
                  "                          ~/.local/share/bosun otherwise)\n"
                  "  --listen ADDR:PORT      API address (default 127.0.0.1:6443)\n"
                  "  --advertise-address IP  address other nodes and pods use for the API\n"
-                 "                          (default: the listen address)\n"
+                 "                          (default: the listen address; for 0.0.0.0 the\n"
+                 "                          node's first non-loopback IPv4, as upstream)\n"
                  "  --store sqlite|memory   storage backend (default sqlite in DATA-DIR/db)\n"
                  "  --insecure-http         serve plain HTTP without TLS or authentication\n"
                  "                          (local development and benchmarks only)\n"
@@ -361,8 +363,17 @@ bsn_cmd_server(int argc, char **argv)
         fprintf(stderr, "bosun server: --listen: expected ADDR:PORT, got '%s'\n", listen);
         return 2;
     }
-    if (!advertise)
-        advertise = strcmp(host, "0.0.0.0") && strcmp(host, "::") && host[0] ? host : "127.0.0.1";
+    /* the address the `kubernetes` Service points at: the listen address, or for a wildcard
+     * listener the node's own address (as upstream), so pods reach the API through 10.43.0.1 */
+    char node_ip[64];
+    if (!advertise) {
+        if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && host[0]) {
+            advertise = host;
+        } else {
+            bsn_host_ipv4(node_ip, sizeof(node_ip));
+            advertise = node_ip;
+        }
+    }
 
     struct bsn_err err;
     bsn_err_clear(&err);

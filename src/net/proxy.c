@@ -20,6 +20,7 @@
 #include "api/client.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "base/hostaddr.h"
 #include "base/mem.h"
 #include "base/time.h"
 #include "loop/loop.h"
@@ -107,22 +108,6 @@ bsn_proxy_user_addr(const char *cluster_ip, char *out, size_t n)
     uint32_t v = ntohl(a.s_addr);
     snprintf(out, n, "127.%u.%u.%u", (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
     return 0;
-}
-
-static void
-first_ipv4(char *out, size_t n)
-{
-    snprintf(out, n, "127.0.0.1");
-    struct ifaddrs *ifs = NULL;
-    if (getifaddrs(&ifs) < 0)
-        return;
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
-            continue;
-        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out, (socklen_t)n);
-        break;
-    }
-    freeifaddrs(ifs);
 }
 
 /*
@@ -500,7 +485,7 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
     if (opts->node_ip)
         snprintf(p->node_ip, sizeof(p->node_ip), "%s", opts->node_ip);
     else
-        first_ipv4(p->node_ip, sizeof(p->node_ip));
+        bsn_host_ipv4(p->node_ip, sizeof(p->node_ip));
     p->cfg.table = p->table;
     p->cfg.cluster_cidr = p->cidr;
     bsn_map_init(&p->stale);

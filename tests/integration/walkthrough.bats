@@ -17,7 +17,7 @@ setup_file() {
     WT_TABLE="bsnw$$"
     export WT_DIR WT_GW WT_DNS WT_TABLE
     # OCI_BRIDGE exists already (oci_net_init claims it); run.sh takes it as the pod bridge
-    BOSUN="$BOSUN" BOSUN_DATA_DIR="$WT_DIR/data" BOSUN_LISTEN="127.0.0.1:$(free_port)" \
+    BOSUN="$BOSUN" BOSUN_DATA_DIR="$WT_DIR/data" BOSUN_LISTEN="0.0.0.0:$(free_port)" \
         BOSUN_GATEWAY_PORT="$WT_GW" BOSUN_CLUSTER_DNS="0.0.0.0:$WT_DNS" \
         BOSUN_CNI_BRIDGE="$OCI_BRIDGE" \
         BOSUN_SERVER_ARGS="--cluster-cidr $OCI_SUBNET --pod-cidr $OCI_SUBNET --proxy-table $WT_TABLE --node-name walk-$$" \
@@ -82,6 +82,10 @@ setup() {
     # self-healing: five hello pods are back and Ready
     export KUBECONFIG="$WT_DIR/data/kubeconfig"
     wait_for '[ "$(kubectl get deploy hello -o jsonpath={.status.readyReplicas})" = 5 ]'
+    # pods reach the API server through the kubernetes Service (its endpoint is the node address)
+    run kubectl -n shop exec deploy/auth -- python3 -c 'import ssl, urllib.request as u; print(u.urlopen("https://kubernetes.default.svc/healthz", context=ssl._create_unverified_context(), timeout=5).read().decode())'
+    echo "kubernetes.default from a pod: $output"
+    [ "$output" = ok ]
     # the canary patch took effect
     [ "$(kubectl -n shop get httproute api -o jsonpath='{.spec.rules[0].backendRefs[1].weight}')" = 50 ]
 }
