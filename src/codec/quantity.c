@@ -320,6 +320,16 @@ bsn_quantity_value(const struct bsn_quantity *q)
     return scaled(q->nanos, NANO);
 }
 
+int64_t
+bsn_quantity_json_value(const json_t *v, bool milli)
+{
+    struct bsn_quantity q;
+    struct bsn_err err;
+    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
+        return 0;
+    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
+}
+
 struct bsn_quantity
 bsn_quantity_from_milli(int64_t milli, enum bsn_quantity_format f)
 {

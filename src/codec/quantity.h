@@ -10,6 +10,7 @@
 #define BSN_CODEC_QUANTITY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,9 @@ void bsn_quantity_sub(struct bsn_quantity *a, const struct bsn_quantity *b);
 /* Value in milli-units / whole units, rounded up away from zero, saturating to int64. */
 int64_t bsn_quantity_milli(const struct bsn_quantity *q);
 int64_t bsn_quantity_value(const struct bsn_quantity *q);
+/* A JSON quantity's value in milli-units (milli) or whole units; 0 when absent or invalid
+ * (resource requests, limits and usage read by controllers and the scheduler). */
+int64_t bsn_quantity_json_value(const json_t *v, bool milli);
 /* Builders. */
 struct bsn_quantity bsn_quantity_from_milli(int64_t milli, enum bsn_quantity_format f);
 struct bsn_quantity bsn_quantity_from_int(int64_t v, enum bsn_quantity_format f);

@@ -164,16 +164,6 @@ parse_rules(const json_t *b, struct bsn_hpa_rules *r)
     }
 }
 
-static int64_t
-qty(const json_t *v, bool milli)
-{
-    struct bsn_quantity q;
-    struct bsn_err err;
-    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
-        return 0;
-    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
-}
-
 /* The pods of the target with their request and usage of one resource. */
 static size_t
 collect_pods(struct hpactrl *h, const json_t *hpa, const struct bsn_selector *sel,
@@ -209,7 +199,7 @@ collect_pods(struct hpactrl *h, const json_t *hpa, const struct bsn_selector *se
             if (!r)
                 p->request = -1;
             else if (p->request >= 0)
-                p->request += qty(r, cpu);
+                p->request += bsn_quantity_json_value(r, cpu);
         }
         json_t *u =
             json_object_get(json_object_get(usage, bsn_json_str(pod, "metadata.name")), res);
@@ -307,7 +297,7 @@ decide(struct hpactrl *h, const char *key, const json_t *usage, const char *fetc
         bool cpu = !strcmp(res, "cpu");
         json_t *t = json_object_get(r, "target");
         int64_t tu = bsn_json_int(t, "averageUtilization", 0);
-        int64_t ta = tu > 0 ? 0 : qty(json_object_get(t, "averageValue"), cpu);
+        int64_t ta = tu > 0 ? 0 : bsn_quantity_json_value(json_object_get(t, "averageValue"), cpu);
         if (fetch_err) {
             snprintf(errmsg, sizeof(errmsg), "unable to get metrics for resource %s: %s", res,
                      fetch_err);
@@ -430,8 +420,8 @@ fetched(int status, const char *body, size_t len, void *data)
         int64_t cpu = 0, mem = 0;
         json_array_foreach(json_object_get(pm, "containers"), j, c)
         {
-            cpu += qty(bsn_json_path(c, "usage.cpu"), true);
-            mem += qty(bsn_json_path(c, "usage.memory"), false);
+            cpu += bsn_quantity_json_value(bsn_json_path(c, "usage.cpu"), true);
+            mem += bsn_quantity_json_value(bsn_json_path(c, "usage.memory"), false);
         }
         json_object_set_new(
             usage, bsn_json_str(pm, "metadata.name") ?: "",

@@ -35,12 +35,8 @@ struct bsn_simmetrics {
 static int64_t
 ann_qty(const json_t *pod, const char *ann, bool milli)
 {
-    json_t *v = json_object_get(bsn_json_path(pod, "metadata.annotations"), ann);
-    struct bsn_quantity q;
-    struct bsn_err err;
-    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
-        return 0;
-    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
+    return bsn_quantity_json_value(json_object_get(bsn_json_path(pod, "metadata.annotations"), ann),
+                                   milli);
 }
 
 void

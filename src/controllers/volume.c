@@ -39,26 +39,16 @@ bsn_pvc_class(const json_t *claim)
     return c ? c : "";
 }
 
-static int64_t
-qty_bytes(const json_t *v)
-{
-    struct bsn_quantity q;
-    struct bsn_err err;
-    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
-        return 0;
-    return bsn_quantity_value(&q);
-}
-
 int64_t
 bsn_pvc_request(const json_t *claim)
 {
-    return qty_bytes(bsn_json_path(claim, "spec.resources.requests.storage"));
+    return bsn_quantity_json_value(bsn_json_path(claim, "spec.resources.requests.storage"), false);
 }
 
 int64_t
 bsn_pv_capacity(const json_t *pv)
 {
-    return qty_bytes(bsn_json_path(pv, "spec.capacity.storage"));
+    return bsn_quantity_json_value(bsn_json_path(pv, "spec.capacity.storage"), false);
 }
 
 static bool

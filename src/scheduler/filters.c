@@ -12,16 +12,6 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/volumes.h"
 
-static int64_t
-qty(const json_t *v, bool milli)
-{
-    struct bsn_quantity q;
-    struct bsn_err err;
-    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
-        return 0;
-    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
-}
-
 void
 bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out)
 {
@@ -32,9 +22,9 @@ bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out)
     json_array_foreach(json_object_get(spec, "containers"), i, c)
     {
         json_t *r = bsn_json_path(c, "resources.requests");
-        out->cpu_milli += qty(json_object_get(r, "cpu"), true);
-        out->memory += qty(json_object_get(r, "memory"), false);
-        out->ephemeral += qty(json_object_get(r, "ephemeral-storage"), false);
+        out->cpu_milli += bsn_quantity_json_value(json_object_get(r, "cpu"), true);
+        out->memory += bsn_quantity_json_value(json_object_get(r, "memory"), false);
+        out->ephemeral += bsn_quantity_json_value(json_object_get(r, "ephemeral-storage"), false);
         size_t j;
         json_t *p;
         json_array_foreach(json_object_get(c, "ports"), j, p)
@@ -48,8 +38,8 @@ bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out)
     json_array_foreach(json_object_get(spec, "initContainers"), i, c)
     {
         json_t *r = bsn_json_path(c, "resources.requests");
-        int64_t cpu = qty(json_object_get(r, "cpu"), true);
-        int64_t mem = qty(json_object_get(r, "memory"), false);
+        int64_t cpu = bsn_quantity_json_value(json_object_get(r, "cpu"), true);
+        int64_t mem = bsn_quantity_json_value(json_object_get(r, "memory"), false);
         if (cpu > out->cpu_milli)
             out->cpu_milli = cpu;
         if (mem > out->memory)
@@ -62,8 +52,8 @@ bsn_sched_pod_request(const json_t *pod, struct bsn_sched_req *out)
         json_object_get(na, "requiredDuringSchedulingIgnoredDuringExecution"), "nodeSelectorTerms");
     out->preferred_terms = json_object_get(na, "preferredDuringSchedulingIgnoredDuringExecution");
     json_t *oh = json_object_get(spec, "overhead");
-    out->cpu_milli += qty(json_object_get(oh, "cpu"), true);
-    out->memory += qty(json_object_get(oh, "memory"), false);
+    out->cpu_milli += bsn_quantity_json_value(json_object_get(oh, "cpu"), true);
+    out->memory += bsn_quantity_json_value(json_object_get(oh, "memory"), false);
 }
 
 static bool

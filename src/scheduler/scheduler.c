@@ -234,16 +234,6 @@ pod_deleted(json_t *pod, void *data)
     }
 }
 
-static int64_t
-qty(const json_t *v, bool milli)
-{
-    struct bsn_quantity q;
-    struct bsn_err err;
-    if (!v || bsn_quantity_from_json(v, &q, &err) < 0)
-        return 0;
-    return milli ? bsn_quantity_milli(&q) : bsn_quantity_value(&q);
-}
-
 static void
 node_seen(struct bsn_scheduler *s, json_t *node)
 {
@@ -259,12 +249,12 @@ node_seen(struct bsn_scheduler *s, json_t *node)
     json_t *alloc = bsn_json_path(node, "status.allocatable");
     if (!alloc)
         alloc = bsn_json_path(node, "status.capacity");
-    n->alloc_cpu = qty(json_object_get(alloc, "cpu"), true);
-    n->alloc_mem = qty(json_object_get(alloc, "memory"), false);
-    n->alloc_eph = qty(json_object_get(alloc, "ephemeral-storage"), false);
+    n->alloc_cpu = bsn_quantity_json_value(json_object_get(alloc, "cpu"), true);
+    n->alloc_mem = bsn_quantity_json_value(json_object_get(alloc, "memory"), false);
+    n->alloc_eph = bsn_quantity_json_value(json_object_get(alloc, "ephemeral-storage"), false);
     if (!json_object_get(alloc, "ephemeral-storage"))
         n->alloc_eph = INT64_MAX / 2;
-    n->alloc_pods = qty(json_object_get(alloc, "pods"), false);
+    n->alloc_pods = bsn_quantity_json_value(json_object_get(alloc, "pods"), false);
     n->unschedulable = json_is_true(
         bsn_json_path(node, "spec") ? json_object_get(bsn_json_path(node, "spec"), "unschedulable")
                                     : NULL);

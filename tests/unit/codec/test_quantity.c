@@ -251,6 +251,26 @@ test_intstr(void **state)
     json_decref(v);
 }
 
+static void
+test_json_value(void **state)
+{
+    (void)state;
+    json_t *v = json_string("250m");
+    assert_int_equal(bsn_quantity_json_value(v, true), 250);
+    assert_int_equal(bsn_quantity_json_value(v, false), 1); /* rounded up */
+    json_decref(v);
+    v = json_string("64Mi");
+    assert_int_equal(bsn_quantity_json_value(v, false), 64 * 1024 * 1024);
+    json_decref(v);
+    v = json_integer(3);
+    assert_int_equal(bsn_quantity_json_value(v, true), 3000);
+    json_decref(v);
+    v = json_string("lots");
+    assert_int_equal(bsn_quantity_json_value(v, false), 0);
+    json_decref(v);
+    assert_int_equal(bsn_quantity_json_value(NULL, true), 0);
+}
+
 int
 main(void)
 {
@@ -259,6 +279,7 @@ main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_intstr),
+        cmocka_unit_test(test_json_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
