@@ -274,6 +274,18 @@ bsn_client_request_json(struct bsn_client *cl, const char *method, const char *p
 }
 
 struct bsn_client_watch *
+bsn_client_watch_from(struct bsn_client *cl, const char *path, const char *rv,
+                      bsn_client_event_fn on_event, bsn_client_closed_fn on_closed, void *data)
+{
+    char full[512];
+    if (rv && rv[0])
+        snprintf(full, sizeof(full), "%s?allowWatchBookmarks=true&resourceVersion=%s", path, rv);
+    else
+        snprintf(full, sizeof(full), "%s?allowWatchBookmarks=true", path);
+    return bsn_client_watch(cl, full, on_event, on_closed, data);
+}
+
+struct bsn_client_watch *
 bsn_client_watch(struct bsn_client *cl, const char *path, bsn_client_event_fn on_event,
                  bsn_client_closed_fn on_closed, void *data)
 {

@@ -50,6 +50,11 @@ struct bsn_client_watch *bsn_client_watch(struct bsn_client *cl, const char *pat
                                           bsn_client_event_fn on_event,
                                           bsn_client_closed_fn on_closed, void *data);
 void bsn_client_watch_stop(struct bsn_client_watch *w);
+/* The usual resumable watch: path (no query) with bookmarks, from resourceVersion rv when rv
+ * is non-empty (the last one seen in a list, an event or a bookmark), else from now. */
+struct bsn_client_watch *bsn_client_watch_from(struct bsn_client *cl, const char *path,
+                                               const char *rv, bsn_client_event_fn on_event,
+                                               bsn_client_closed_fn on_closed, void *data);
 
 /* ---- remote transport (client_remote.c) ----
  *

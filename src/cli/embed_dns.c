@@ -108,13 +108,7 @@ on_closed(int status, void *data)
 static void
 start_watch(struct dns_watch *w)
 {
-    char path[256];
-    if (w->rv[0])
-        snprintf(path, sizeof(path), "%s?allowWatchBookmarks=true&resourceVersion=%s", w->path,
-                 w->rv);
-    else
-        snprintf(path, sizeof(path), "%s?allowWatchBookmarks=true", w->path);
-    w->w = bsn_client_watch(w->e->client, path, on_event, on_closed, w);
+    w->w = bsn_client_watch_from(w->e->client, w->path, w->rv, on_event, on_closed, w);
 }
 
 struct bsn_embedded_dns *
