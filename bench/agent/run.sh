@@ -8,10 +8,19 @@
 # the same way; its RSS minus the --disable-agent server's is the embedded agent's share.
 # The oci pods use a static-busybox image packed here and a private CNI bridge and /24.
 #   bench/agent/run.sh [N]          (BOSUN: a release binary; default build/bosun)
+# To iterate on one part: RUNTIMES="oci" GAPS="20" EMBEDDED=0 bench/agent/run.sh
+# (LOG_LEVEL=info KEEP_LOGS=DIR: the agents' logs, with each CNI ADD's time, copied to DIR;
+# OCI_RUNTIME=crun: the oci runtime's --oci-runtime, default runc; BOSUN_CNI_WORKERS=N: the
+# agent's CNI worker threads, see src/net/cni.h)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BOSUN=${BOSUN:-$root/build/bosun}
 N=${1:-100}
+RUNTIMES=${RUNTIMES:-process oci}
+GAPS=${GAPS:-250 20}
+EMBEDDED=${EMBEDDED:-1}
+LOG_LEVEL=${LOG_LEVEL:-warn}
+OCI_RUNTIME=${OCI_RUNTIME:-runc}
 work=$(mktemp -d /tmp/bosun-bench-agent.XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 spid="" apid="" bridge=""
@@ -26,6 +35,7 @@ cleanup() {
     stop "$apid"
     stop "$spid"
     [ -n "$bridge" ] && ip link del "$bridge" 2>/dev/null
+    [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$work"/*.log "$KEEP_LOGS"/ 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,7 +77,7 @@ run_agent() {
     "$BOSUN" agent --server "https://127.0.0.1:$port" --token "$token" \
         --ca-file "$work/s/tls/ca.crt" --data-dir "$work/a-$rt" --node-name "$node" \
         --runtime "$rt" --kubelet-address 127.0.0.1 --kubelet-port 0 --metrics-interval 15 \
-        --log-level warn "$@" >"$work/agent-$rt.log" 2>&1 &
+        --log-level "$LOG_LEVEL" "$@" >"$work/agent-$rt.log" 2>&1 &
     apid=$!
     until [ "$(kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; do
         kill -0 "$apid" 2>/dev/null || { cat "$work/agent-$rt.log"; exit 1; }
@@ -75,7 +85,7 @@ run_agent() {
     done
 }
 
-for rt in process oci; do
+for rt in $RUNTIMES; do
     echo
     echo "## $rt runtime"
     node="bench-$rt-$$"
@@ -98,13 +108,13 @@ for rt in process oci; do
             n=$((RANDOM % 250 + 2))
             ip link add "bsn-b$n" type bridge 2>/dev/null && { bridge="bsn-b$n"; break; }
         done
-        flags=(--cni-bridge "$bridge" --cluster-cidr "10.216.$n.0/24" --pod-cidr "10.216.$n.0/24")
+        flags=(--oci-runtime "$OCI_RUNTIME" --cni-bridge "$bridge" --cluster-cidr "10.216.$n.0/24" --pod-cidr "10.216.$n.0/24")
     fi
     run_agent "$rt" "$node" "${flags[@]}"
     sleep 5
     echo "agent idle RSS: $(rss_split "$apid") (target <= 10 MB)"
     # paced (a pod every 250 ms: one pod's own cost) and a burst (every 20 ms: queueing shows)
-    for gap in 250 20; do
+    for gap in $GAPS; do
         echo "pods posted every $gap ms:"
         python3 "$root/bench/agent/podlat.py" "https://127.0.0.1:$port" "$token" \
             "$work/s/tls/ca.crt" "$node" "$N" "$image" --rss "$apid" --gap-ms "$gap"
@@ -118,7 +128,7 @@ for rt in process oci; do
 done
 
 # the embedded agent (oci): the same server with the agent on
-if [ "$(id -u)" = 0 ] && command -v runc >/dev/null && [ -n "$bridge" ]; then
+if [ "$EMBEDDED" = 1 ] && [ "$(id -u)" = 0 ] && command -v runc >/dev/null && [ -n "$bridge" ]; then
     echo
     echo "## embedded agent (oci runtime, in bosun server)"
     stop "$spid"
@@ -128,7 +138,7 @@ if [ "$(id -u)" = 0 ] && command -v runc >/dev/null && [ -n "$bridge" ]; then
     "$BOSUN" image pack --data-dir "$work/e" --name bench-bb:1 --entrypoint /bin/sh \
         "$work/rootfs" >/dev/null 2>&1
     "$BOSUN" server --data-dir "$work/e" --listen "127.0.0.1:$eport" --runtime oci \
-        --node-name "bench-emb-$$" --disable-gateway --log-level warn "${flags[@]}" \
+        --node-name "bench-emb-$$" --disable-gateway --log-level "$LOG_LEVEL" "${flags[@]}" \
         >"$work/server-e.log" 2>&1 &
     spid=$!
     until [ "$(kubectl get node "bench-emb-$$" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]; do
@@ -138,7 +148,7 @@ if [ "$(id -u)" = 0 ] && command -v runc >/dev/null && [ -n "$bridge" ]; then
     sleep 5
     idle=$(rss "$spid")
     echo "server with the agent idle RSS: $(rss_split "$spid"); without (--disable-agent, idle, above): $base KiB; difference: $((idle - base)) KiB"
-    for gap in 250 20; do
+    for gap in $GAPS; do
         echo "pods posted every $gap ms:"
         python3 "$root/bench/agent/podlat.py" "https://127.0.0.1:$eport" "$(cat "$work/e/token")" \
             "$work/e/tls/ca.crt" "bench-emb-$$" "$N" bench-bb:1 --rss "$spid" --gap-ms "$gap"

@@ -26,6 +26,10 @@
 
 #define DEFAULT_CONF_NAME "99-bosun.conflist"
 #define STICKY_MAX_AGE_S  (24 * 3600)
+#ifndef CNI_DEFAULT_WORKERS /* -D for measurements */
+#define CNI_DEFAULT_WORKERS 8
+#endif
+#define CNI_MAX_WORKERS 16
 
 /* An ADD or DEL waiting for the worker thread. DEL: nsfd keeps the namespace alive after the
  * runtime unmounted it, netns names it (/proc/<pid>/fd/<nsfd>) for the plugins. ADD: a copy
@@ -41,6 +45,7 @@ struct cni_job {
     size_t nports;
     bsn_cni_done_fn done;
     void *data;
+    uint64_t queued_ms; /* when it was queued */
     int rc;
     char ip[64];
     struct bsn_err err;
@@ -51,12 +56,19 @@ struct bsn_cni {
     char *state_dir; /* <data>/cni/nodes/<node> */
     int timeout_ms;
     struct bsn_loop *loop;
-    /* ADD/DEL worker (started at the first job) */
+    /* ADD/DEL workers: up to max_workers threads, started as jobs queue up. A job runs when
+     * no other job of its sandbox runs or waits ahead of it (claimed: the sandboxes being
+     * worked on, by a worker or the garbage pass). */
     pthread_mutex_t mu;
-    pthread_cond_t cv, idle;
-    pthread_t thr;
-    bool started, stopping, busy;
+    pthread_cond_t cv;   /* a job queued, a sandbox released, stopping */
+    pthread_cond_t idle; /* a job finished */
+    pthread_t *thr;
+    int nthr, max_workers, nidle, running;
+    size_t nqueued;
+    bool stopping;
     struct cni_job *head, **tail;
+    char **claimed;
+    size_t nclaimed;
 };
 
 /* ---- small file helpers ---- */
@@ -81,7 +93,8 @@ mkdir_p(const char *path, mode_t mode)
 static int
 write_atomic(const char *path, const char *data, size_t len)
 {
-    BSN_AUTOFREE char *tmp = bsn_sprintf("%s.tmp", path);
+    /* per thread: two workers may write the same pod's remembered IP */
+    BSN_AUTOFREE char *tmp = bsn_sprintf("%s.%d.tmp", path, (int)gettid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
@@ -212,6 +225,13 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
     c->ifname = bsn_strdup(o->ifname && *o->ifname ? o->ifname : "eth0");
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
     c->loop = o->loop;
+    /* the option, else $BOSUN_CNI_WORKERS, else the default */
+    const char *env_workers = getenv("BOSUN_CNI_WORKERS");
+    int workers = o->workers > 0 ? o->workers : env_workers ? atoi(env_workers) : 0;
+    c->max_workers = workers <= 0                ? CNI_DEFAULT_WORKERS
+                     : workers > CNI_MAX_WORKERS ? CNI_MAX_WORKERS
+                                                 : workers;
+    c->thr = bsn_calloc((size_t)c->max_workers, sizeof(*c->thr));
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->idle, NULL);
@@ -283,11 +303,13 @@ bsn_cni_free(struct bsn_cni *c)
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
-    c->stopping = true; /* the worker drains the queue first */
-    pthread_cond_signal(&c->cv);
+    c->stopping = true; /* the workers drain the queue first */
+    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    if (c->started)
-        pthread_join(c->thr, NULL);
+    for (int i = 0; i < c->nthr; i++)
+        pthread_join(c->thr[i], NULL);
+    free(c->thr);
+    free(c->claimed);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->idle);
@@ -351,7 +373,10 @@ run_add(const struct bsn_cni_call *call, const json_t *list, const json_t *rtc, 
     for (size_t i = 0; i < n; i++) {
         json_t *conf = bsn_cni_plugin_stdin(list, i, rtc, prev);
         json_t *r = NULL;
+        uint64_t t0 = bsn_mono_ms();
         int rc = bsn_cni_exec(call, plugin_type(list, i), conf, &r, err);
+        bsn_debug("cni", "sandbox %.12s: %s ADD %llu ms", call->container_id, plugin_type(list, i),
+                  (unsigned long long)(bsn_mono_ms() - t0));
         json_decref(conf);
         if (rc < 0) {
             json_decref(prev);
@@ -586,6 +611,8 @@ run_add_job(struct bsn_cni *c, struct cni_job *j)
                                      .ports = j->ports,
                                      .nports = j->nports};
     bsn_err_clear(&j->err);
+    bsn_debug("cni", "sandbox %.12s: ADD starts after %llu ms in the queue", j->id,
+              (unsigned long long)(bsn_mono_ms() - j->queued_ms));
     j->rc = bsn_cni_attach(c, j->id, j->netns, &cfg, j->ip, sizeof(j->ip), &j->err);
     bsn_loop_post(c->loop, add_finished, j);
 }
@@ -603,9 +630,63 @@ run_job(struct bsn_cni *c, struct cni_job *j)
     if (release(c, j->id, j->netns, false, &err) < 0)
         bsn_warn("cni", "sandbox %.12s: DEL: %s (kept for the next garbage pass)", j->id, err.msg);
     else
-        bsn_debug("cni", "sandbox %.12s: DEL %llu ms", j->id,
-                  (unsigned long long)(bsn_mono_ms() - t0));
+        bsn_debug("cni", "sandbox %.12s: DEL %llu ms (after %llu ms in the queue)", j->id,
+                  (unsigned long long)(bsn_mono_ms() - t0),
+                  (unsigned long long)(t0 - j->queued_ms));
     free_job(j);
+}
+
+/* ---- the worker pool (c->mu held by the helpers) ---- */
+
+static bool
+is_claimed(const struct bsn_cni *c, const char *id)
+{
+    for (size_t i = 0; i < c->nclaimed; i++)
+        if (!strcmp(c->claimed[i], id))
+            return true;
+    return false;
+}
+
+static void
+claim(struct bsn_cni *c, const char *id)
+{
+    c->claimed = bsn_realloc(c->claimed, (c->nclaimed + 1) * sizeof(*c->claimed));
+    c->claimed[c->nclaimed++] = bsn_strdup(id);
+}
+
+static void
+unclaim(struct bsn_cni *c, const char *id)
+{
+    for (size_t i = 0; i < c->nclaimed; i++)
+        if (!strcmp(c->claimed[i], id)) {
+            free(c->claimed[i]);
+            c->claimed[i] = c->claimed[--c->nclaimed];
+            break;
+        }
+    pthread_cond_broadcast(&c->cv);   /* a job of this sandbox may wait */
+    pthread_cond_broadcast(&c->idle); /* the garbage pass may wait */
+}
+
+/* The first queued job whose sandbox is free: nobody works on it and no earlier job of it
+ * waits (so one sandbox's jobs run in queue order), taken off the queue and claimed. */
+static struct cni_job *
+take_job(struct bsn_cni *c)
+{
+    for (struct cni_job **pp = &c->head; *pp; pp = &(*pp)->next) {
+        struct cni_job *j = *pp;
+        bool blocked = is_claimed(c, j->id);
+        for (struct cni_job *e = c->head; !blocked && e != j; e = e->next)
+            blocked = !strcmp(e->id, j->id);
+        if (blocked)
+            continue;
+        *pp = j->next;
+        if (c->tail == &j->next)
+            c->tail = pp;
+        c->nqueued--;
+        claim(c, j->id);
+        return j;
+    }
+    return NULL;
 }
 
 static void *
@@ -614,21 +695,23 @@ cni_worker(void *arg)
     struct bsn_cni *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        while (!c->head && !c->stopping)
+        struct cni_job *j = take_job(c);
+        if (!j) {
+            if (c->stopping && !c->head)
+                break; /* drained */
+            c->nidle++;
             pthread_cond_wait(&c->cv, &c->mu);
-        struct cni_job *j = c->head;
-        if (!j)
-            break; /* stopping and drained */
-        c->head = j->next;
-        if (!c->head)
-            c->tail = &c->head;
-        c->busy = true;
+            c->nidle--;
+            continue;
+        }
+        c->running++;
+        char *id = bsn_strdup(j->id); /* run_job frees or hands over the job */
         pthread_mutex_unlock(&c->mu);
         run_job(c, j);
         pthread_mutex_lock(&c->mu);
-        c->busy = false;
-        if (!c->head)
-            pthread_cond_broadcast(&c->idle);
+        c->running--;
+        unclaim(c, id);
+        free(id);
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -638,15 +721,20 @@ static void
 enqueue(struct bsn_cni *c, struct cni_job *j)
 {
     pthread_mutex_lock(&c->mu);
-    if (!c->started && !c->stopping)
-        c->started = pthread_create(&c->thr, NULL, cni_worker, c) == 0;
-    if (!c->started) {
+    /* another thread when the queue outgrows the idle ones (up to max_workers) */
+    if (!c->stopping && c->nthr < c->max_workers && c->nqueued + 1 > (size_t)c->nidle &&
+        pthread_create(&c->thr[c->nthr], NULL, cni_worker, c) == 0)
+        c->nthr++;
+    if (c->nthr == 0) {
         pthread_mutex_unlock(&c->mu);
         run_job(c, j); /* no thread: do it here */
         return;
     }
+    j->next = NULL;
+    j->queued_ms = bsn_mono_ms();
     *c->tail = j;
     c->tail = &j->next;
+    c->nqueued++;
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
 }
@@ -700,7 +788,7 @@ void
 bsn_cni_flush(struct bsn_cni *c)
 {
     pthread_mutex_lock(&c->mu);
-    while (c->started && (c->head || c->busy))
+    while (c->head || c->running > 0)
         pthread_cond_wait(&c->idle, &c->mu);
     pthread_mutex_unlock(&c->mu);
 }
@@ -761,7 +849,17 @@ bsn_cni_gc(void *cni, bool (*alive)(void *data, const char *sandbox_id), void *d
         if (safe_id(ids[i]) && !(alive && alive(data, ids[i]))) {
             struct bsn_err err;
             bsn_err_clear(&err);
-            if (release(c, ids[i], NULL, true, &err) == 0) {
+            /* never beside a worker's ADD or DEL of the same sandbox */
+            pthread_mutex_lock(&c->mu);
+            while (is_claimed(c, ids[i]))
+                pthread_cond_wait(&c->idle, &c->mu);
+            claim(c, ids[i]);
+            pthread_mutex_unlock(&c->mu);
+            int rc = release(c, ids[i], NULL, true, &err);
+            pthread_mutex_lock(&c->mu);
+            unclaim(c, ids[i]);
+            pthread_mutex_unlock(&c->mu);
+            if (rc == 0) {
                 n++;
                 bsn_info("cni", "released the network of stale sandbox %.12s", ids[i]);
             } else {

@@ -20,9 +20,18 @@
  *
  * Every plugin runs in a child process with a deadline (timeout_ms, default 10 s: SIGKILL
  * after it) and bounded output (1 MiB stdout, 64 KiB stderr). The agent runs them off its
- * loop: bsn_cni_attach_async and bsn_cni_detach queue ADD and DEL for one worker thread (in
- * order, one at a time); bsn_cni_attach is the synchronous ADD for the runtime's hook and
- * tests; the garbage pass runs synchronously at start (see docs/networking.md).
+ * loop: bsn_cni_attach_async and bsn_cni_detach queue ADD and DEL for a small pool of worker
+ * threads (opts.workers, default 8, started as jobs queue up). Jobs of different sandboxes run
+ * concurrently; jobs of the SAME sandbox run one at a time in queue order (a DEL queued while
+ * its ADD waits or runs happens after that ADD), and the garbage pass never runs beside a
+ * worker on the same sandbox, so each attachment is released once. The specification forbids
+ * parallel operations on one container and allows them on different containers, and the
+ * default plugins are written for that: host-local holds an exclusive file lock
+ * (<dataDir>/<network>/lock) around each allocation and release, bridge accepts a bridge
+ * that a concurrent run created first, and bridge (ipMasq) and portmap run iptables with
+ * --wait (the xtables lock serialises the rule changes). bsn_cni_attach is the
+ * synchronous ADD for the runtime's hook and tests; the garbage pass runs synchronously at
+ * start (see docs/networking.md).
  *
  * The network configuration: the first file (lexical order) of <conf_dir>/{*.conflist,*.conf,
  * *.json}. On creation, if there is none, Bosun writes 99-bosun.conflist: bridge (isGateway,
@@ -62,7 +71,9 @@ struct bsn_cni_opts {
     const char *bridge;       /* default bosun0 */
     const char *ifname;       /* default eth0 */
     int timeout_ms;           /* per plugin execution; default 10000 */
-    struct bsn_loop *loop;    /* where bsn_cni_attach_async reports; NULL = no async ADD */
+    int workers; /* ADD/DEL worker threads (different sandboxes); 0 = $BOSUN_CNI_WORKERS, else
+                  * 8; at most 16 */
+    struct bsn_loop *loop; /* where bsn_cni_attach_async reports; NULL = no async ADD */
 };
 
 /* Validates the options, chooses this node's pod CIDR and writes the default network
@@ -77,20 +88,20 @@ char *bsn_cni_conf_path(const struct bsn_cni *c);
 /* The runtime's hooks (bsn_runtime_opts.net_attach / net_detach, data = the bsn_cni). attach
  * runs the ADD chain and writes the pod's IP (IPv4 preferred) into ip; on failure it runs DEL
  * to undo a partial ADD and returns -1 with err. detach queues DEL (once per attachment; a
- * failed DEL keeps the record for the next garbage pass) for a worker thread and returns at
+ * failed DEL keeps the record for the next garbage pass) for the workers and returns at
  * once: it holds the network namespace open, so the plugins still see the pod's interface
  * after the runtime unmounted it (CNI_NETNS=/proc/<pid>/fd/<n>). */
 int bsn_cni_attach(void *cni, const char *sandbox_id, const char *netns_path,
                    const struct bsn_sandbox_config *cfg, char *ip, size_t iplen,
                    struct bsn_err *err);
 void bsn_cni_detach(void *cni, const char *sandbox_id, const char *netns_path);
-/* ADD off the loop: queued for the worker thread (in order with DELs, so a sandbox removed
- * while its ADD waits is released after it), done(data, rc, ip, err) runs on opts.loop. cfg
+/* ADD off the loop: queued for the workers (in order with the same sandbox's DELs, so a
+ * sandbox removed while its ADD waits or runs is released after it), done(data, rc, ip, err) runs on opts.loop. cfg
  * is copied (namespace, name, uid, ports). Returns -1 without a loop (use bsn_cni_attach). */
 typedef void (*bsn_cni_done_fn)(void *data, int rc, const char *ip, const struct bsn_err *err);
 int bsn_cni_attach_async(void *cni, const char *sandbox_id, const char *netns_path,
                          const struct bsn_sandbox_config *cfg, bsn_cni_done_fn done, void *data);
-/* Waits until every queued DEL has run (tests; bsn_cni_free also drains the queue). */
+/* Waits until every queued ADD and DEL has run (tests; bsn_cni_free also drains the queue). */
 void bsn_cni_flush(struct bsn_cni *c);
 /* CHECK of an attachment with its cached result. 0, or -1 with the plugin's error. */
 int bsn_cni_check(struct bsn_cni *c, const char *sandbox_id, struct bsn_err *err);

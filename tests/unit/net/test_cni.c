@@ -663,6 +663,216 @@ test_async(void **state)
     bsn_loop_free(loop);
 }
 
+/* A plugin that takes `delay` seconds for every command and logs "S|E <cmd> <id> <ns>" at its
+ * start and end (O_APPEND lines from concurrent runs do not mix). */
+static void
+make_sleepy(const char *bin, const char *delay)
+{
+    mkdir(bin, 0755);
+    BSN_AUTOFREE char *p = bsn_sprintf("%s/sleepy", bin);
+    BSN_AUTOFREE char *script = bsn_sprintf(
+        "#!/bin/sh\n"
+        "d=$(dirname \"$0\"); cat >/dev/null\n"
+        "echo \"S $CNI_COMMAND $CNI_CONTAINERID $(date +%%s%%N)\" >> \"$d/sleepy.log\"\n"
+        "sleep %s\n"
+        "echo \"E $CNI_COMMAND $CNI_CONTAINERID $(date +%%s%%N)\" >> \"$d/sleepy.log\"\n"
+        "[ \"$CNI_COMMAND\" = ADD ] && printf '{\"cniVersion\":\"1.0.0\",\"interfaces\":"
+        "[{\"name\":\"eth0\",\"sandbox\":\"x\"}],\"ips\":[{\"address\":\"10.99.1.%%s/24\","
+        "\"interface\":0}]}' \"${CNI_CONTAINERID#c}\"\n"
+        "exit 0\n",
+        delay);
+    write_file(p, script, 0755);
+}
+
+struct ev {
+    char start; /* 'S' or 'E' */
+    char cmd[8];
+    char id[32];
+    long long ns;
+};
+
+static int
+ev_cmp(const void *a, const void *b)
+{
+    const struct ev *x = a, *y = b;
+    return x->ns < y->ns ? -1 : x->ns > y->ns;
+}
+
+/* the plugin's log, sorted by time; returns how many events */
+static size_t
+read_events(const char *bin, struct ev *evs, size_t max)
+{
+    BSN_AUTOFREE char *lp = bsn_sprintf("%s/sleepy.log", bin);
+    FILE *f = fopen(lp, "r");
+    assert_non_null(f);
+    size_t n = 0;
+    char line[256];
+    while (n < max && fgets(line, sizeof(line), f)) {
+        struct ev *e = &evs[n];
+        if (sscanf(line, "%c %7s %31s %lld", &e->start, e->cmd, e->id, &e->ns) == 4)
+            n++;
+    }
+    fclose(f);
+    qsort(evs, n, sizeof(*evs), ev_cmp);
+    return n;
+}
+
+static struct bsn_cni *
+sleepy_cni(const char *dir, const char *node, struct bsn_loop *loop, int workers)
+{
+    BSN_AUTOFREE char *bin = bsn_sprintf("%s/bin", dir);
+    BSN_AUTOFREE char *data = bsn_sprintf("%s/data", dir);
+    BSN_AUTOFREE char *confd = bsn_sprintf("%s/net.d", dir);
+    mkdir(confd, 0755);
+    BSN_AUTOFREE char *cl = bsn_sprintf("%s/10-s.conflist", confd);
+    write_file(cl, "{\"cniVersion\":\"1.0.0\",\"name\":\"s\",\"plugins\":[{\"type\":\"sleepy\"}]}",
+               0644);
+    struct bsn_cni_opts o = {.data_dir = data,
+                             .node_name = node,
+                             .bin_dir = bin,
+                             .conf_dir = confd,
+                             .loop = loop,
+                             .workers = workers};
+    struct bsn_err err;
+    bsn_err_clear(&err);
+    struct bsn_cni *c = bsn_cni_new(&o, &err);
+    assert_non_null(c);
+    return c;
+}
+
+/* ADDs of different sandboxes overlap (wall time about the longest, not the sum), never more
+ * than the pool's threads at once; every pod gets its own result */
+static void
+test_concurrent_adds(void **state)
+{
+    const char *dir = *state;
+    BSN_AUTOFREE char *bin = bsn_sprintf("%s/bin", dir);
+    make_sleepy(bin, "0.5");
+    struct bsn_loop *loop = bsn_loop_new();
+    struct bsn_cni *c = sleepy_cni(dir, "n5", loop, 4);
+    enum { N = 8 };
+    struct add_result r[N];
+    memset(r, 0, sizeof(r));
+    struct bsn_sandbox_config cfg = {.namespace_ = "ns", .name = "p"};
+    uint64_t t0 = bsn_mono_ms();
+    for (int i = 0; i < N; i++) {
+        char id[16], uid[16];
+        snprintf(id, sizeof(id), "c%d", i + 10);
+        snprintf(uid, sizeof(uid), "u%d", i);
+        cfg.uid = uid;
+        assert_int_equal(bsn_cni_attach_async(c, id, "", &cfg, add_done, &r[i]), 0);
+    }
+    bsn_cni_flush(c);
+    uint64_t wall = bsn_mono_ms() - t0;
+    int got = 0;
+    for (int k = 0; k < 100 && got < N; k++) {
+        bsn_loop_run_once(loop, 50);
+        got = 0;
+        for (int i = 0; i < N; i++)
+            got += r[i].calls;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].rc, 0);
+        char want[32];
+        snprintf(want, sizeof(want), "10.99.1.%d", i + 10);
+        assert_string_equal(r[i].ip, want);
+    }
+    /* one at a time would take N * 0.5 s = 4 s; 4 threads: two rounds, about 1 s */
+    print_message("%d ADDs of 0.5 s on 4 workers: %llu ms\n", N, (unsigned long long)wall);
+    assert_true(wall >= 900);
+    assert_true(wall < 2500);
+    struct ev evs[4 * N];
+    size_t n = read_events(bin, evs, 4 * N);
+    assert_int_equal(n, 2 * N);
+    int now = 0, peak = 0;
+    for (size_t i = 0; i < n; i++) {
+        now += evs[i].start == 'S' ? 1 : -1;
+        if (now > peak)
+            peak = now;
+    }
+    assert_int_equal(now, 0);
+    assert_true(peak >= 2);
+    assert_true(peak <= 4);
+    bsn_cni_free(c);
+    bsn_loop_free(loop);
+}
+
+/* One sandbox's jobs run in queue order, never side by side, while other sandboxes' jobs
+ * run beside them; a DEL queued while the ADD runs comes after it; DEL releases once. */
+static void
+test_same_sandbox_order(void **state)
+{
+    const char *dir = *state;
+    BSN_AUTOFREE char *bin = bsn_sprintf("%s/bin", dir);
+    make_sleepy(bin, "0.5");
+    struct bsn_loop *loop = bsn_loop_new();
+    struct bsn_cni *c = sleepy_cni(dir, "n6", loop, 4);
+    struct add_result ra = {0}, rb = {0}, ra2 = {0};
+    struct bsn_sandbox_config cfg = {.namespace_ = "ns", .name = "p", .uid = "ua"};
+    uint64_t t0 = bsn_mono_ms();
+    assert_int_equal(bsn_cni_attach_async(c, "c21", "", &cfg, add_done, &ra), 0);
+    cfg.uid = "ub";
+    assert_int_equal(bsn_cni_attach_async(c, "c22", "", &cfg, add_done, &rb), 0);
+    usleep(100 * 1000); /* both ADDs are running now */
+    bsn_cni_detach(c, "c21", "");
+    bsn_cni_detach(c, "c21", ""); /* twice: the second finds nothing to release */
+    cfg.uid = "ua";
+    assert_int_equal(bsn_cni_attach_async(c, "c21", "", &cfg, add_done, &ra2), 0);
+    bsn_cni_detach(c, "c22", "");
+    bsn_cni_flush(c);
+    uint64_t wall = bsn_mono_ms() - t0;
+    for (int k = 0; k < 100 && (ra.calls + rb.calls + ra2.calls) < 3; k++)
+        bsn_loop_run_once(loop, 50);
+    assert_int_equal(ra.rc, 0);
+    assert_int_equal(rb.rc, 0);
+    assert_int_equal(ra2.rc, 0);
+    struct ev evs[32];
+    size_t n = read_events(bin, evs, 32);
+    /* c21: ADD, DEL, ADD (the second DEL had no record); c22: ADD, DEL */
+    assert_int_equal(n, 10);
+    const char *want21[] = {"ADD", "DEL", "ADD"};
+    int k21 = 0, open21 = 0, k22 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(evs[i].id, "c21")) {
+            assert_true(k21 < 6);
+            assert_string_equal(evs[i].cmd, want21[k21 / 2]);
+            assert_int_equal(evs[i].start, k21 % 2 == 0 ? 'S' : 'E');
+            open21 += evs[i].start == 'S' ? 1 : -1;
+            assert_true(open21 <= 1);
+            k21++;
+        } else {
+            assert_string_equal(evs[i].id, "c22");
+            k22++;
+        }
+    }
+    assert_int_equal(k21, 6);
+    assert_int_equal(k22, 4);
+    /* c22's ADD and DEL ran beside c21's chain: about 3 x 0.5 s, not 5 x 0.5 s */
+    print_message("c21 ADD+DEL+ADD beside c22 ADD+DEL: %llu ms\n", (unsigned long long)wall);
+    assert_true(wall >= 1500);
+    assert_true(wall < 2400);
+    /* the attachment of the last ADD is recorded, c22's was released */
+    BSN_AUTOFREE char *a21 = bsn_sprintf("%s/data/cni/nodes/n6/attachments/c21.json", dir);
+    BSN_AUTOFREE char *a22 = bsn_sprintf("%s/data/cni/nodes/n6/attachments/c22.json", dir);
+    assert_int_equal(access(a21, F_OK), 0);
+    assert_int_not_equal(access(a22, F_OK), 0);
+    /* the garbage pass and a queued DEL of the same sandbox: one DEL in all */
+    bsn_cni_detach(c, "c21", "");
+    int released = bsn_cni_gc(c, NULL, NULL); /* 1 if it won the race, 0 if the DEL did */
+    assert_true(released == 0 || released == 1);
+    bsn_cni_flush(c);
+    assert_int_equal(bsn_cni_gc(c, NULL, NULL), 0);
+    n = read_events(bin, evs, 32);
+    int dels = 0;
+    for (size_t i = 0; i < n; i++)
+        dels += !strcmp(evs[i].id, "c21") && !strcmp(evs[i].cmd, "DEL") && evs[i].start == 'S';
+    assert_int_equal(dels, 2);
+    assert_int_not_equal(access(a21, F_OK), 0);
+    bsn_cni_free(c);
+    bsn_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -677,6 +887,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_attach_detach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_conf_and_gc_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_adds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_sandbox_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
