@@ -213,6 +213,9 @@ void agent_termination_message(struct agent_ctr *c);
 void agent_node_alloc(struct bsn_agent *a, struct bsn_vol_node *n);
 /* volumes_hooks.c: starts an httpGet lifecycle hook (http = the hook's httpGet) as a child
  * process that exits 0 on a 2xx/3xx answer; watch *pid like an exec hook. */
+/* A probe's or hook's port: a number, or the name of one of the container's ports (-1 when
+ * neither). */
+int agent_ctr_port(struct agent_ctr *c, json_t *port);
 int agent_http_hook(struct agent_pod *p, struct agent_ctr *c, json_t *http, pid_t *pid,
                     struct bsn_err *err);
 void agent_free_list(char **l);

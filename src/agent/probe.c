@@ -159,8 +159,8 @@ sock_cb(struct bsn_loop *loop, int fd, unsigned events, void *data)
         finish(pr, http_status_ok(pr->buf, pr->buflen));
 }
 
-static int
-resolve_port(struct agent_ctr *c, json_t *port)
+int
+agent_ctr_port(struct agent_ctr *c, json_t *port)
 {
     if (json_is_integer(port))
         return (int)json_integer_value(port);
@@ -181,7 +181,7 @@ static int
 start_connect(struct agent_probe *pr, json_t *action)
 {
     struct agent_ctr *c = pr->ctr;
-    int port = resolve_port(c, json_object_get(action, "port"));
+    int port = agent_ctr_port(c, json_object_get(action, "port"));
     const char *host = json_string_value(json_object_get(action, "host"));
     if (!host || !*host)
         host = c->pod->ip[0] ? c->pod->ip : "127.0.0.1";

@@ -29,24 +29,6 @@
 #define HOOK_REQ_MAX  4096
 #define HOOK_BODY_MAX (64u << 10)
 
-static int
-hook_port(struct agent_ctr *c, json_t *port)
-{
-    if (json_is_integer(port))
-        return (int)json_integer_value(port);
-    const char *name = json_string_value(port);
-    if (!name)
-        return -1;
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(c->spec, "ports"), i, p)
-    {
-        if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", name))
-            return (int)json_integer_value(json_object_get(p, "containerPort"));
-    }
-    return atoi(name) > 0 ? atoi(name) : -1;
-}
-
 static void __attribute__((noreturn))
 hook_child(const struct sockaddr_in *sin, const char *req, size_t reqlen)
 {
@@ -95,7 +77,7 @@ agent_http_hook(struct agent_pod *p, struct agent_ctr *c, json_t *http, pid_t *p
     const char *scheme = json_string_value(json_object_get(http, "scheme")) ?: "HTTP";
     if (strcmp(scheme, "HTTP"))
         return bsn_err_set(err, 400, "Invalid", "httpGet hook: scheme %s is not supported", scheme);
-    int port = hook_port(c, json_object_get(http, "port"));
+    int port = agent_ctr_port(c, json_object_get(http, "port"));
     const char *host = json_string_value(json_object_get(http, "host"));
     if (!host || !*host)
         host = p->ip[0] ? p->ip : "127.0.0.1";
