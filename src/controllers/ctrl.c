@@ -18,10 +18,11 @@
 
 #define EVENTS_DEDUP_MAX 4096
 
+/* One allocation: ns points into the same block, after name (thousands are kept). */
 struct bsn_ctrl_event {
-    char name[300];
-    char ns[254];
     int count;
+    char *ns;
+    char name[];
 };
 
 struct bsn_ctrl *
@@ -209,12 +210,16 @@ bsn_ctrl_event(struct bsn_ctrl *c, const json_t *obj, const char *type, const ch
     }
     if (c->events.len >= EVENTS_DEDUP_MAX)
         clear_events(c);
-    ev = bsn_calloc(1, sizeof(*ev));
     uint64_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = bsn_mono_ns();
-    snprintf(ev->name, sizeof(ev->name), "%.200s.%016llx", name, (unsigned long long)rnd);
-    snprintf(ev->ns, sizeof(ev->ns), "%s", ns);
+    char ename[300];
+    snprintf(ename, sizeof(ename), "%.200s.%016llx", name, (unsigned long long)rnd);
+    size_t el = strlen(ename), nl = strnlen(ns, 253);
+    ev = bsn_calloc(1, sizeof(*ev) + el + nl + 2);
+    memcpy(ev->name, ename, el);
+    ev->ns = ev->name + el + 1;
+    memcpy(ev->ns, ns, nl);
     ev->count = 1;
     bsn_map_put(&c->events, dkey, ev);
     char comp[80];

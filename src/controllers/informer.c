@@ -491,8 +491,9 @@ bsn_pod_slim(json_t *pod)
         json_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
         json_object_set_new(m, "annotations", ann);
     }
-    static const char *const meta_shared[] = {"namespace", "labels", "annotations",
-                                              "ownerReferences", "finalizers"};
+    static const char *const meta_shared[] = {"namespace",        "labels",     "annotations",
+                                              "ownerReferences",  "finalizers", "generation",
+                                              "creationTimestamp"};
     for (size_t i = 0; i < BSN_ARRAY_LEN(meta_shared); i++)
         share_member(m, meta_shared[i]);
     json_object_set_new(out, "metadata", m);
@@ -560,5 +561,10 @@ bsn_pod_slim(json_t *pod)
     for (size_t i = 0; i < BSN_ARRAY_LEN(spec_shared); i++)
         share_member(sp, spec_shared[i]);
     share_member(out, "spec");
+    /* timestamps have second granularity: the pods of a burst share them too */
+    static const char *const status_shared[] = {"phase", "hostIP", "startTime"};
+    json_t *stt = json_object_get(out, "status");
+    for (size_t i = 0; stt && i < BSN_ARRAY_LEN(status_shared); i++)
+        share_member(stt, status_shared[i]);
     return out;
 }
