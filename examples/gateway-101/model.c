@@ -86,7 +86,7 @@ predict(struct bsn_kit_ctx *ctx, void *data)
     const struct model *m = data;
     struct bsn_err err;
     bsn_err_clear(&err);
-    double score;
+    double score = 0;
     if (model_score(m, json_object_get(bsn_kit_body(ctx), "inputs"), &score, &err) < 0)
         return bsn_kit_error_err(ctx, &err);
     bsn_kit_json(ctx, 200, json_pack("{s:s,s:f}", "service", m->name, "score", score));
