@@ -26,7 +26,7 @@ $(TEST_BUILD)/build.ninja:
 
 test: deps $(TEST_BUILD)/build.ninja
 	ninja -C $(TEST_BUILD)
-	@scripts/test.sh $(TEST_BUILD)
+	@scripts/test.sh $(TEST_BUILD) $(BUILD)
 
 unit: deps $(TEST_BUILD)/build.ninja
 	ninja -C $(TEST_BUILD)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test against an already built (sanitized) build directory:
-# formatting, cmocka unit tests (+ fuzz corpora as regression tests), bats integration tests.
+# formatting, the release build of `make run` (when its directory is given), cmocka unit tests
+# (+ fuzz corpora as regression tests), bats integration tests.
+#   scripts/test.sh [sanitized-build-dir] [release-build-dir]
 # Prints one closing line "tests: N passed, N failed".
 set -uo pipefail
 build=${1:-build-asan}
@@ -15,6 +17,19 @@ passed=0 failed=0
 
 echo "== format check"
 if make -s format-check; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "format check FAILED (run make format)"; fi
+
+# make run's release build (-O3 finds warnings the debug build does not): must build cleanly
+if [ -n "${2:-}" ]; then
+    echo "== release build ($2)"
+    if { [ -f "$2/build.ninja" ] || meson setup "$2" --buildtype=release -Dtests=false >/dev/null; } &&
+        ninja -C "$2" >"$build/release-build.out" 2>&1; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "release build FAILED"
+        grep -E "error|FAILED" -A3 "$build/release-build.out" | head -40
+    fi
+fi
 
 echo "== unit tests"
 meson test -C "$build" --print-errorlogs --num-processes 2 >"$build/meson-test.out" 2>&1
