@@ -720,6 +720,7 @@ cni_worker(void *arg)
 static void
 enqueue(struct bsn_cni *c, struct cni_job *j)
 {
+    j->queued_ms = bsn_mono_ms();
     pthread_mutex_lock(&c->mu);
     /* another thread when the queue outgrows the idle ones (up to max_workers) */
     if (!c->stopping && c->nthr < c->max_workers && c->nqueued + 1 > (size_t)c->nidle &&
@@ -731,7 +732,6 @@ enqueue(struct bsn_cni *c, struct cni_job *j)
         return;
     }
     j->next = NULL;
-    j->queued_ms = bsn_mono_ms();
     *c->tail = j;
     c->tail = &j->next;
     c->nqueued++;
