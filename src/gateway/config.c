@@ -332,6 +332,8 @@ backend_get(struct ctx *c, const char *ns, const char *svc, int port, const char
     json_t *tp = json_object_get(found, "targetPort");
     int target = json_is_integer(tp) ? (int)json_integer_value(tp)
                                      : (int)json_integer_value(json_object_get(found, "port"));
+    const char *ap = jstr(found, "appProtocol");
+    b->h2c = ap && (strcmp(ap, "kubernetes.io/h2c") == 0 || strcmp(ap, "grpc") == 0);
     resolve_endpoints(c, b, ns, svc, jstr(found, "name"), target);
     return b;
 }

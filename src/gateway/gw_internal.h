@@ -183,6 +183,7 @@ struct gw_backend {
     const struct gw_policy *policy; /* service-level policy or NULL */
     struct gw_ring_entry *ring;     /* consistent-hash ring, sorted by hash */
     uint32_t nring;
+    bool h2c; /* Service port appProtocol kubernetes.io/h2c or grpc: HTTP/2 streams go h2c */
 };
 
 struct gw_wbackend {

@@ -115,6 +115,7 @@ struct gw_worker {
     struct gw_cache *cache;        /* cache.c, created on first store */
     struct gw_mirror *mirror_list; /* mirror.c: in-flight mirrored requests */
     struct bsn_http_server *h2srv; /* h2front.c: HTTP/2 client connections (created lazily) */
+    struct gw_grpc *grpc;          /* h2grpc.c: gRPC pass-through state (created lazily) */
     struct gw_tls_shim *tls_shims; /* upstream_tls.c: TLS connections to upstreams */
     int mirrors;
 };

@@ -17,6 +17,9 @@
  *
  * Limits: request bodies are collected by the HTTP/2 layer before the request is proxied (at
  * most GW_H2_MAX_BODY); WebSocket and other upgrades need HTTP/1.1.
+ *
+ * gRPC connections (and those routed to appProtocol h2c backends) never get here: h2sniff.c
+ * looks at each connection's first request and gives those to h2grpc.c (h2c end to end).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +32,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "gateway/gw_conn.h"
+#include "gateway/gw_grpc.h"
 #include "http/server.h"
 
 #define H2X_HIGH       (512 * 1024) /* pause reading the proxy above this many buffered bytes */
@@ -372,6 +376,18 @@ int
 gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer,
             const void *pre, size_t pre_len)
 {
+#ifdef BSN_HAVE_NGHTTP2
+    /* gRPC connections go to h2grpc.c (h2sniff.c decides on the first request) */
+    return gw_h2_sniff_adopt(w, fd, ssl, peer, ssl ? NULL : pre, ssl ? 0 : pre_len);
+#else
+    return gw_h2_adopt_http(w, fd, ssl, peer, ssl ? NULL : pre, ssl ? 0 : pre_len);
+#endif
+}
+
+int
+gw_h2_adopt_http(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockaddr *peer,
+                 const void *pre, size_t pre_len)
+{
     if (!w->h2srv) {
         struct bsn_err err;
         bsn_err_clear(&err);
@@ -392,8 +408,7 @@ gw_h2_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struct sockad
             return -1;
         }
     }
-    return bsn_http_server_adopt(w->h2srv, fd, ssl, peer, ssl == NULL, ssl ? NULL : pre,
-                                 ssl ? 0 : pre_len);
+    return bsn_http_server_adopt(w->h2srv, fd, ssl, peer, ssl == NULL, pre, pre_len);
 }
 
 void
@@ -401,6 +416,9 @@ gw_h2_drain(struct gw_worker *w)
 {
     if (w->h2srv)
         bsn_http_server_shutdown(w->h2srv);
+#ifdef BSN_HAVE_NGHTTP2
+    gw_grpc_drain(w);
+#endif
 }
 
 void
@@ -408,4 +426,7 @@ gw_h2_fini(struct gw_worker *w)
 {
     bsn_http_server_free(w->h2srv); /* on_close of open streams closes their socketpairs */
     w->h2srv = NULL;
+#ifdef BSN_HAVE_NGHTTP2
+    gw_grpc_fini(w);
+#endif
 }

@@ -1,0 +1,259 @@
+#!/usr/bin/env bats
+# gateway-grpc.bats - gRPC pass-through (h2sniff.c, h2grpc.c, h2upstream.c) with a real gRPC
+# server and client (Debian's python3-grpcio, generic handlers, no generated code): unary and
+# server-streaming calls over h2c and over TLS (ALPN h2), trailers with a non-OK status,
+# 2 MB messages both ways through flow control, concurrent calls on one channel sharing one
+# upstream connection, UNAVAILABLE without a reachable endpoint, UNIMPLEMENTED without a route,
+# plain HTTP/2 next to it still bridged to HTTP/1.1, and a Service port with appProtocol
+# kubernetes.io/h2c taking plain HTTP/2 requests over h2c.
+
+load gateway-helpers
+
+PY=/usr/bin/python3
+
+setup_file() {
+    gw_setup_file
+}
+
+teardown() {
+    gw_teardown
+}
+
+need_grpc() {
+    "$PY" -c 'import grpc' 2>/dev/null || skip "python3-grpcio not installed"
+}
+
+# The gRPC origin: /t.T/Unary answers "echo:<request>" plus the peer's x-forwarded-for,
+# /t.T/Stream sends N messages "msg-000".., /t.T/Fail aborts with NOT_FOUND and a message,
+# /t.T/Big answers the request reversed.
+start_grpc_upstream() {
+    GRPC_PORT=$(free_port)
+    cat >"$BATS_TEST_TMPDIR/server.py" <<'EOF'
+import grpc, sys
+from concurrent import futures
+def unary(req, ctx):
+    md = dict(ctx.invocation_metadata())
+    return b"echo:" + req + b" xff=" + md.get("x-forwarded-for", "-").encode()
+def stream(req, ctx):
+    for i in range(int(req)):
+        yield b"msg-%03d" % i
+def fail(req, ctx):
+    ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing: " + req.decode())
+def big(req, ctx):
+    return req[::-1]
+ident = lambda b: b
+h = grpc.method_handlers_generic_handler("t.T", {
+    "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
+    "Stream": grpc.unary_stream_rpc_method_handler(stream, ident, ident),
+    "Fail": grpc.unary_unary_rpc_method_handler(fail, ident, ident),
+    "Big": grpc.unary_unary_rpc_method_handler(big, ident, ident)})
+s = grpc.server(futures.ThreadPoolExecutor(8), handlers=[h],
+                options=[("grpc.max_receive_message_length", 8 << 20)])
+s.add_insecure_port("127.0.0.1:" + sys.argv[1])
+s.start()
+s.wait_for_termination()
+EOF
+    "$PY" "$BATS_TEST_TMPDIR/server.py" "$GRPC_PORT" &
+    echo $! >>"$BATS_TEST_TMPDIR/pids"
+    wait_port "$GRPC_PORT"
+}
+
+# client TARGET AUTHORITY METHOD ARG [CA]: prints the answer(s) or "ERR <CODE> <details>".
+grpc_client() {
+    cat >"$BATS_TEST_TMPDIR/client.py" <<'EOF'
+import grpc, sys, hashlib, concurrent.futures
+target, authority, method, arg = sys.argv[1:5]
+ca = sys.argv[5] if len(sys.argv) > 5 else None
+opts = [("grpc.max_receive_message_length", 8 << 20)]
+if ca:
+    opts.append(("grpc.ssl_target_name_override", authority))
+    ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(open(ca, "rb").read()), opts)
+else:
+    opts.append(("grpc.default_authority", authority))
+    ch = grpc.insecure_channel(target, options=opts)
+ident = lambda b: b
+try:
+    if method == "Stream":
+        for m in ch.unary_stream("/t.T/Stream", ident, ident)(arg.encode(), timeout=20):
+            print(m.decode())
+    elif method == "Big":
+        data = bytes((i * 7 + i // 1000) % 251 for i in range(int(arg)))
+        out = ch.unary_unary("/t.T/Big", ident, ident)(data, timeout=20)
+        print(len(out), out == data[::-1])
+    elif method == "Par":
+        f = ch.unary_unary("/t.T/Unary", ident, ident)
+        futs = [f.future(b"p%d" % i, timeout=20) for i in range(int(arg))]
+        ok = sum(1 for i, x in enumerate(futs) if x.result().startswith(b"echo:p%d " % i))
+        print("parallel", ok)
+    else:
+        print(ch.unary_unary("/t.T/" + method, ident, ident)(arg.encode(), timeout=20).decode())
+except grpc.RpcError as e:
+    print("ERR", e.code().name, e.details())
+EOF
+    "$PY" "$BATS_TEST_TMPDIR/client.py" "$@" 2>/dev/null
+}
+
+setup_grpc_gateway() {
+    need_grpc
+    start_grpc_upstream
+    DEAD_PORT=$(free_port) # nothing listens there
+    d=$BATS_TEST_TMPDIR
+    cfg=$d/cfg.yaml
+    {
+        service grpc "$GRPC_PORT"
+        service dead "$DEAD_PORT"
+        cat <<EOF
+---
+apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: default}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: h2app, namespace: default}
+spec: {ports: [{name: grpc, port: 80, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: h2app-1, namespace: default, labels: {kubernetes.io/service-name: h2app}}
+addressType: IPv4
+ports: [{name: grpc, port: $GRPC_PORT}]
+endpoints: [{addresses: ["127.0.0.1"]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: h2empty, namespace: default}
+spec: {ports: [{name: grpc, port: 80, appProtocol: grpc}]}
+---
+kind: Ingress
+metadata: {name: g}
+spec:
+  tls: [{hosts: [grpc.test], secretName: grpc-tls}]
+  rules:
+  - host: grpc.test
+    http:
+      paths:
+      - {path: /t.T/, pathType: Prefix, backend: {service: {name: grpc, port: {number: 80}}}}
+  - host: dead.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: dead, port: {number: 80}}}}
+  - host: h2app.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: h2app, port: {number: 80}}}}
+  - host: h2empty.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: h2empty, port: {number: 80}}}}
+  - host: empty.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: empty, port: {number: 80}}}}
+EOF
+    } >"$cfg"
+    if [ -n "${WITH_TLS:-}" ]; then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+            -subj "/CN=grpc.test" -addext "subjectAltName=DNS:grpc.test" \
+            -keyout "$d/g.key" -out "$d/g.crt" 2>/dev/null
+        cat >>"$cfg" <<EOF
+---
+kind: Secret
+metadata: {name: grpc-tls}
+type: kubernetes.io/tls
+data: {tls.crt: $(base64 -w0 "$d/g.crt"), tls.key: $(base64 -w0 "$d/g.key")}
+EOF
+        TLS_PORT=$(free_port)
+        start_gateway "$cfg" --threads 1 --tls-listen 127.0.0.1:$TLS_PORT
+        wait_port "$TLS_PORT"
+    else
+        start_gateway "$cfg" --threads 1
+    fi
+    GW=127.0.0.1:$GW_PORT
+}
+
+@test "gateway grpc: unary, 100 streamed messages in order, trailers with NOT_FOUND (h2c)" {
+    setup_grpc_gateway
+    run grpc_client "$GW" grpc.test Unary hello
+    [ "$output" = "echo:hello xff=127.0.0.1" ]
+    grpc_client "$GW" grpc.test Stream 100 >"$BATS_TEST_TMPDIR/stream.out"
+    for i in $(seq 0 99); do printf 'msg-%03d\n' "$i"; done >"$BATS_TEST_TMPDIR/stream.expect"
+    cmp "$BATS_TEST_TMPDIR/stream.out" "$BATS_TEST_TMPDIR/stream.expect"
+    # grpc-status and grpc-message come back as trailers
+    run grpc_client "$GW" grpc.test Fail widget
+    [ "$output" = "ERR NOT_FOUND no such thing: widget" ]
+    # an empty stream is a trailers-only answer with OK
+    run grpc_client "$GW" grpc.test Stream 0
+    [ "$output" = "" ]
+}
+
+@test "gateway grpc: no reachable endpoint is UNAVAILABLE, no route UNIMPLEMENTED" {
+    setup_grpc_gateway
+    run grpc_client "$GW" dead.test Unary x # an endpoint that refuses connections
+    [ "${lines[0]%% *}" = ERR ]
+    [[ "$output" == "ERR UNAVAILABLE "* ]]
+    run grpc_client "$GW" empty.test Unary x # a Service without endpoints
+    [ "$output" = "ERR UNAVAILABLE no healthy upstream" ]
+    run grpc_client "$GW" nothere.test Unary x
+    [ "$output" = "ERR UNIMPLEMENTED no route" ]
+    # the working route still works after the failures
+    run grpc_client "$GW" grpc.test Unary again
+    [ "$output" = "echo:again xff=127.0.0.1" ]
+}
+
+@test "gateway grpc: 2 MB messages both ways, 50 concurrent calls, one upstream connection" {
+    setup_grpc_gateway
+    run grpc_client "$GW" grpc.test Big 2000000
+    [ "$output" = "2000000 True" ]
+    run grpc_client "$GW" grpc.test Par 50
+    [ "$output" = "parallel 50" ]
+    for i in 1 2 3; do
+        [ "$(grpc_client "$GW" grpc.test Unary "n$i")" = "echo:n$i xff=127.0.0.1" ]
+    done
+    # one worker thread: every call above shared one h2c connection to the upstream
+    n=$(ss -Htn state established "( dport = :$GRPC_PORT )" | wc -l)
+    [ "$n" -eq 1 ]
+}
+
+@test "gateway grpc: over TLS with ALPN h2; plain HTTP/2 requests still go the HTTP/1.1 way" {
+    command -v openssl >/dev/null || skip "openssl not installed"
+    WITH_TLS=1 setup_grpc_gateway
+    CA=$BATS_TEST_TMPDIR/g.crt
+    run grpc_client "127.0.0.1:$TLS_PORT" grpc.test Unary secure "$CA"
+    [ "$output" = "echo:secure xff=127.0.0.1" ]
+    run grpc_client "127.0.0.1:$TLS_PORT" grpc.test Stream 100 "$CA"
+    [ "${#lines[@]}" -eq 100 ]
+    [ "${lines[99]}" = msg-099 ]
+    run grpc_client "127.0.0.1:$TLS_PORT" grpc.test Fail tls "$CA"
+    [ "$output" = "ERR NOT_FOUND no such thing: tls" ]
+    # a non-gRPC HTTP/2 request on the same listeners is bridged to HTTP/1.1 as before: the
+    # gRPC server does not speak HTTP/1.1, so the gateway answers 502 itself
+    run curl -s --http2-prior-knowledge -H 'Host: grpc.test' -o /dev/null -w '%{http_version} %{http_code}' \
+        "http://$GW/t.T/Unary"
+    [ "$output" = "2 502" ]
+    run curl -s --http2 --cacert "$CA" --resolve "grpc.test:$TLS_PORT:127.0.0.1" -o /dev/null \
+        -w '%{http_version} %{http_code}' "https://grpc.test:$TLS_PORT/t.T/Unary"
+    [ "$output" = "2 502" ]
+}
+
+@test "gateway grpc: appProtocol kubernetes.io/h2c sends plain HTTP/2 requests over h2c too" {
+    setup_grpc_gateway
+    # a GET (not gRPC) reaches the gRPC server over h2c: it answers with its own gRPC error
+    run curl -s --http2-prior-knowledge -H 'Host: h2app.test' -D - -o /dev/null "http://$GW/t.T/Unary"
+    echo "$output" | grep -q '^HTTP/2 200'
+    echo "$output" | tr -d '\r' | grep -qx 'grpc-message: Bad method header'
+    # the same request to the Service without appProtocol is bridged to HTTP/1.1 (502)
+    run curl -s --http2-prior-knowledge -H 'Host: grpc.test' -o /dev/null -w '%{http_code}' "http://$GW/t.T/Unary"
+    [ "$output" = 502 ]
+    # gRPC calls through the appProtocol Service work as well
+    run grpc_client "$GW" h2app.test Unary app
+    [ "$output" = "echo:app xff=127.0.0.1" ]
+    # no endpoint behind an h2c backend, for a plain HTTP/2 client: an HTTP status, not gRPC
+    # (the same answer as the HTTP/1.1 path gives)
+    run curl -s --http2-prior-knowledge -H 'Host: h2empty.test' -w '%{http_code}' "http://$GW/x"
+    [ "${lines[0]}" = "no healthy upstream" ]
+    [ "${lines[1]}" = 503 ]
+    run grpc_client "$GW" h2empty.test Unary x
+    [ "$output" = "ERR UNAVAILABLE no healthy upstream" ]
+}
