@@ -2,7 +2,8 @@
 # gateway-grpc.bats - gRPC pass-through (h2sniff.c, h2grpc.c, h2upstream.c) with a real gRPC
 # server and client (Debian's python3-grpcio, generic handlers, no generated code): unary and
 # server-streaming calls over h2c and over TLS (ALPN h2), trailers with a non-OK status,
-# 2 MB messages both ways through flow control, concurrent calls on one channel sharing one
+# 2 MB messages both ways through flow control, a bidirectional stream in lock step (request
+# messages relayed as they arrive), concurrent calls on one channel sharing one
 # upstream connection, UNAVAILABLE without a reachable endpoint, UNIMPLEMENTED without a route,
 # plain HTTP/2 next to it still bridged to HTTP/1.1, and a Service port with appProtocol
 # kubernetes.io/h2c taking plain HTTP/2 requests over h2c.
@@ -41,12 +42,16 @@ def fail(req, ctx):
     ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing: " + req.decode())
 def big(req, ctx):
     return req[::-1]
+def chat(reqs, ctx):
+    for r in reqs:  # answers each message as it arrives
+        yield b"re:" + r
 ident = lambda b: b
 h = grpc.method_handlers_generic_handler("t.T", {
     "Unary": grpc.unary_unary_rpc_method_handler(unary, ident, ident),
     "Stream": grpc.unary_stream_rpc_method_handler(stream, ident, ident),
     "Fail": grpc.unary_unary_rpc_method_handler(fail, ident, ident),
-    "Big": grpc.unary_unary_rpc_method_handler(big, ident, ident)})
+    "Big": grpc.unary_unary_rpc_method_handler(big, ident, ident),
+    "Chat": grpc.stream_stream_rpc_method_handler(chat, ident, ident)})
 s = grpc.server(futures.ThreadPoolExecutor(8), handlers=[h],
                 options=[("grpc.max_receive_message_length", 8 << 20)])
 s.add_insecure_port("127.0.0.1:" + sys.argv[1])
@@ -80,6 +85,21 @@ try:
         data = bytes((i * 7 + i // 1000) % 251 for i in range(int(arg)))
         out = ch.unary_unary("/t.T/Big", ident, ident)(data, timeout=20)
         print(len(out), out == data[::-1])
+    elif method == "Chat":
+        # ping-pong: the next message is sent only after the answer to the previous one came
+        # back, which only works if the gateway streams the request instead of collecting it
+        import queue
+        q = queue.Queue()
+        def gen():
+            for i in range(int(arg)):
+                yield b"m%d" % i
+                q.get(timeout=10)
+        n = 0
+        for m in ch.stream_stream("/t.T/Chat", ident, ident)(gen(), timeout=20):
+            assert m == b"re:m%d" % n, m
+            n += 1
+            q.put(1)
+        print("chat", n)
     elif method == "Par":
         f = ch.unary_unary("/t.T/Unary", ident, ident)
         futs = [f.future(b"p%d" % i, timeout=20) for i in range(int(arg))]
@@ -202,12 +222,15 @@ EOF
     [ "$output" = "echo:again xff=127.0.0.1" ]
 }
 
-@test "gateway grpc: 2 MB messages both ways, 50 concurrent calls, one upstream connection" {
+@test "gateway grpc: 2 MB messages, bidi streaming, 50 concurrent calls, one upstream connection" {
     setup_grpc_gateway
     run grpc_client "$GW" grpc.test Big 2000000
     [ "$output" = "2000000 True" ]
     run grpc_client "$GW" grpc.test Par 50
     [ "$output" = "parallel 50" ]
+    # bidirectional streaming in lock step: request messages are relayed as they come
+    run grpc_client "$GW" grpc.test Chat 30
+    [ "$output" = "chat 30" ]
     for i in 1 2 3; do
         [ "$(grpc_client "$GW" grpc.test Unary "n$i")" = "echo:n$i xff=127.0.0.1" ]
     done
