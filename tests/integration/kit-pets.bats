@@ -136,12 +136,13 @@ u() { echo "http://127.0.0.1:$PETS_PORT$1"; }
 @test "pets: SIGTERM finishes an in-flight request and exits 0" {
     start_pets
     # a slow client: the request body arrives after SIGTERM; it must still be answered
-    python3 - "$PETS_PORT" >"$PETS_TMP/resp" <<'PY' &
+    python3 - "$PETS_PORT" "$PETS_TMP/sent" >"$PETS_TMP/resp" <<'PY' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 body = b'{"name":"late","owner":"me"}'
 s.sendall(b"POST /pets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
           b"Content-Length: %d\r\n\r\n" % len(body))
+open(sys.argv[2], "w").close()  # the head is out: the test may send SIGTERM now
 time.sleep(0.5)
 s.sendall(body)
 s.settimeout(5)
@@ -154,7 +155,10 @@ while True:
 print(data.decode())
 PY
     local nc_pid=$!
-    sleep 0.2
+    # SIGTERM only once the request's head was sent (python may start slowly under load)
+    for _ in $(seq 1 100); do [ -e "$PETS_TMP/sent" ] && break; sleep 0.05; done
+    [ -e "$PETS_TMP/sent" ]
+    sleep 0.1
     kill -TERM "$PETS_PID"
     local rc=0
     wait "$PETS_PID" || rc=$?

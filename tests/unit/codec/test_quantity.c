@@ -252,7 +252,7 @@ test_intstr(void **state)
 }
 
 static void
-test_json_value(void **state)
+test_quantity_from_json_value(void **state)
 {
     (void)state;
     json_t *v = json_string("250m");
@@ -279,7 +279,7 @@ main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_intstr),
-        cmocka_unit_test(test_json_value),
+        cmocka_unit_test(test_quantity_from_json_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
