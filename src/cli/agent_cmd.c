@@ -63,6 +63,7 @@ agent_usage(FILE *out)
             "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
             "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
             "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
+            "  --cni-workers N         CNI ADD/DEL run in parallel for up to N pods (default 8)\n"
             "  --log-level LEVEL       debug, info, warn or error (default info)\n"
             "  -h, --help              show this help\n");
 }
@@ -168,6 +169,7 @@ bsn_cmd_agent(int argc, char **argv)
         {"cni-bin-dir", required_argument, NULL, 1403},
         {"cni-conf-dir", required_argument, NULL, 1404},
         {"cni-bridge", required_argument, NULL, 1405},
+        {"cni-workers", required_argument, NULL, 1407},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -252,6 +254,13 @@ bsn_cmd_agent(int argc, char **argv)
         }
         case 1406:
             o.oci_runtime = optarg;
+            break;
+        case 1407:
+            cnio.workers = atoi(optarg);
+            if (cnio.workers < 1 || cnio.workers > 16) {
+                fprintf(stderr, "bosun agent: --cni-workers: expected 1-16, got '%s'\n", optarg);
+                goto out_usage;
+            }
             break;
         case 1401:
             cnio.cluster_cidr = optarg;

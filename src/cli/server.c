@@ -40,54 +40,56 @@
 static void
 server_usage(FILE *out)
 {
-    fprintf(out, "usage: bosun server [flags]\n\n"
-                 "Runs the control plane: Kubernetes API server and store.\n\n"
-                 "flags:\n"
-                 "  --data-dir DIR          state directory (default /var/lib/bosun as root,\n"
-                 "                          ~/.local/share/bosun otherwise)\n"
-                 "  --listen ADDR:PORT      API address (default 127.0.0.1:6443)\n"
-                 "  --advertise-address IP  address other nodes and pods use for the API\n"
-                 "                          (default: the listen address; for 0.0.0.0 the\n"
-                 "                          node's first non-loopback IPv4, as upstream)\n"
-                 "  --store sqlite|memory   storage backend (default sqlite in DATA-DIR/db)\n"
-                 "  --insecure-http         serve plain HTTP without TLS or authentication\n"
-                 "                          (local development and benchmarks only)\n"
-                 "  --log-level LEVEL       debug, info, warn or error (default info)\n"
-                 "  --log-json              log as JSON lines\n"
-                 "  --simulate-nodes N      register N simulated nodes (kwok style) whose pods\n"
-                 "                          run at once without a runtime\n"
-                 "  --sim-node-cpu Q, --sim-node-memory Q, --sim-node-pods N, --sim-node-labels\n"
-                 "                          K=V,...  capacity and labels of simulated nodes\n"
-                 "  --disable-controllers LIST  comma-separated controllers not to run, or all\n"
-                 "                          (scheduler is one of them)\n"
-                 "  --disable-agent         do not run pods on this host (no embedded agent;\n"
-                 "                          the default with --simulate-nodes unless --runtime\n"
-                 "                          or --node-name is given)\n"
-                 "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
-                 "                          as root when runc is installed, else process)\n"
-                 "  --oci-runtime runc|crun OCI runtime of the oci runtime (default runc;\n"
-                 "                          also $BOSUN_OCI_RUNTIME)\n"
-                 "  --node-name NAME        node name of the embedded agent (default hostname)\n"
-                 "  --gateway-listen ADDR:PORT      HTTP listener of the embedded API gateway\n"
-                 "                          (repeatable; default :80 as root, :8080 otherwise)\n"
-                 "  --gateway-tls-listen ADDR:PORT  HTTPS listener (SNI from Secrets; default\n"
-                 "                          :443 as root, none otherwise)\n"
-                 "  --gateway-admin ADDR:PORT       gateway /metrics and /healthz (default none)\n"
-                 "  --disable-gateway       do not run the embedded gateway\n"
-                 "  --cluster-dns ADDR:PORT serve the cluster DNS zone (Services, EndpointSlices)\n"
-                 "                          on this address, UDP and TCP (default: off)\n"
-                 "  --cluster-domain NAME   the cluster zone (default cluster.local)\n"
-                 "  --cluster-dns-ip IP     nameserver of pods with dnsPolicy ClusterFirst\n"
-                 "                          (default 10.43.0.10)\n"
-                 "  --cluster-cidr CIDR     pod network of the cluster (default 10.42.0.0/16)\n"
-                 "  --pod-cidr CIDR         this node's slice of it (default: the first /24)\n"
-                 "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
-                 "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
-                 "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
-                 "  --proxy-mode MODE       service proxy: nftables, userspace or none (default\n"
-                 "                          nftables as root, userspace otherwise)\n"
-                 "  --proxy-table NAME      nftables table of the proxy (default bosun)\n"
-                 "  -h, --help              show this help\n");
+    fprintf(out,
+            "usage: bosun server [flags]\n\n"
+            "Runs the control plane: Kubernetes API server and store.\n\n"
+            "flags:\n"
+            "  --data-dir DIR          state directory (default /var/lib/bosun as root,\n"
+            "                          ~/.local/share/bosun otherwise)\n"
+            "  --listen ADDR:PORT      API address (default 127.0.0.1:6443)\n"
+            "  --advertise-address IP  address other nodes and pods use for the API\n"
+            "                          (default: the listen address; for 0.0.0.0 the\n"
+            "                          node's first non-loopback IPv4, as upstream)\n"
+            "  --store sqlite|memory   storage backend (default sqlite in DATA-DIR/db)\n"
+            "  --insecure-http         serve plain HTTP without TLS or authentication\n"
+            "                          (local development and benchmarks only)\n"
+            "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+            "  --log-json              log as JSON lines\n"
+            "  --simulate-nodes N      register N simulated nodes (kwok style) whose pods\n"
+            "                          run at once without a runtime\n"
+            "  --sim-node-cpu Q, --sim-node-memory Q, --sim-node-pods N, --sim-node-labels\n"
+            "                          K=V,...  capacity and labels of simulated nodes\n"
+            "  --disable-controllers LIST  comma-separated controllers not to run, or all\n"
+            "                          (scheduler is one of them)\n"
+            "  --disable-agent         do not run pods on this host (no embedded agent;\n"
+            "                          the default with --simulate-nodes unless --runtime\n"
+            "                          or --node-name is given)\n"
+            "  --runtime process|oci   container runtime of the embedded agent (default oci\n"
+            "                          as root when runc is installed, else process)\n"
+            "  --oci-runtime runc|crun OCI runtime of the oci runtime (default runc;\n"
+            "                          also $BOSUN_OCI_RUNTIME)\n"
+            "  --node-name NAME        node name of the embedded agent (default hostname)\n"
+            "  --gateway-listen ADDR:PORT      HTTP listener of the embedded API gateway\n"
+            "                          (repeatable; default :80 as root, :8080 otherwise)\n"
+            "  --gateway-tls-listen ADDR:PORT  HTTPS listener (SNI from Secrets; default\n"
+            "                          :443 as root, none otherwise)\n"
+            "  --gateway-admin ADDR:PORT       gateway /metrics and /healthz (default none)\n"
+            "  --disable-gateway       do not run the embedded gateway\n"
+            "  --cluster-dns ADDR:PORT serve the cluster DNS zone (Services, EndpointSlices)\n"
+            "                          on this address, UDP and TCP (default: off)\n"
+            "  --cluster-domain NAME   the cluster zone (default cluster.local)\n"
+            "  --cluster-dns-ip IP     nameserver of pods with dnsPolicy ClusterFirst\n"
+            "                          (default 10.43.0.10)\n"
+            "  --cluster-cidr CIDR     pod network of the cluster (default 10.42.0.0/16)\n"
+            "  --pod-cidr CIDR         this node's slice of it (default: the first /24)\n"
+            "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
+            "  --cni-conf-dir DIR      CNI network configs (default DATA-DIR/cni/net.d)\n"
+            "  --cni-bridge NAME       bridge of the default pod network (default bosun0)\n"
+            "  --cni-workers N         CNI ADD/DEL run in parallel for up to N pods (default 8)\n"
+            "  --proxy-mode MODE       service proxy: nftables, userspace or none (default\n"
+            "                          nftables as root, userspace otherwise)\n"
+            "  --proxy-table NAME      nftables table of the proxy (default bosun)\n"
+            "  -h, --help              show this help\n");
 }
 
 static int
@@ -215,6 +217,7 @@ bsn_cmd_server(int argc, char **argv)
         {"cni-bin-dir", required_argument, NULL, 1404},
         {"cni-conf-dir", required_argument, NULL, 1405},
         {"cni-bridge", required_argument, NULL, 1406},
+        {"cni-workers", required_argument, NULL, 1409},
         {NULL, 0, NULL, 0},
     };
     struct bsn_controllers_opts copts = {0};
@@ -323,6 +326,13 @@ bsn_cmd_server(int argc, char **argv)
             break;
         case 1405:
             cnio.conf_dir = optarg;
+            break;
+        case 1409:
+            cnio.workers = atoi(optarg);
+            if (cnio.workers < 1 || cnio.workers > 16) {
+                fprintf(stderr, "bosun server: --cni-workers: expected 1-16, got '%s'\n", optarg);
+                return 2;
+            }
             break;
         case 1406:
             cnio.bridge = optarg;
