@@ -123,6 +123,8 @@ void gw_h2up_cancel(struct gw_gcall *call);
 void gw_h2up_consumed(struct gw_gcall *call, size_t n);
 /* Sends pending frames of every upstream connection; frees dead ones. */
 void gw_h2up_flush_all(struct gw_worker *w);
+/* Closes h2c connections without streams for GW_POOL_IDLE_MS (from the worker's sweep). */
+void gw_h2up_sweep(struct gw_worker *w);
 void gw_h2up_fini(struct gw_worker *w);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * h2upstream.c - the upstream side of gRPC pass-through: HTTP/2 cleartext client sessions
  * (h2c with prior knowledge, RFC 9113 section 3.3) to endpoints, one per endpoint per worker
- * thread carrying many streams (a new one when the current one got GOAWAY). Requests get
+ * thread carrying many streams (a new one when the current one got GOAWAY); one without
+ * streams for GW_POOL_IDLE_MS is closed (GOAWAY) by the worker's sweep. Requests get
  * "te: trailers"; response headers, DATA and trailers go back through h2grpc.c. Windows open
  * only as the client takes the bytes (automatic window updates off). A connection that fails
  * or closes fails its streams: 14 UNAVAILABLE before the response started, else trailers
@@ -37,6 +38,7 @@ struct gw_h2up {
     struct bsn_buf out;
     size_t out_off;
     bool connected, goaway, dead;
+    uint64_t idle_since;    /* loop ms when its last stream closed (or it opened) */
     struct bsn_timer timer; /* connect timeout */
 };
 
@@ -58,6 +60,8 @@ call_detach(struct gw_h2up *u, struct gw_gcall *call, bool unlink)
 {
     if (unlink)
         up_unlink_call(u, call);
+    if (!u->calls)
+        u->idle_since = bsn_loop_now(u->w->loop);
     call->u = NULL;
     call->u_closed = true;
     gw_grpc_call_upstream_closed(call);
@@ -314,6 +318,7 @@ up_open(struct gw_worker *w, const struct sockaddr_storage *sa, socklen_t salen,
     u->fd = fd;
     u->host_id = host_id;
     u->connected = rc == 0;
+    u->idle_since = bsn_loop_now(w->loop);
     bsn_buf_init(&u->out);
     bsn_timer_init(&u->timer);
     nghttp2_session_callbacks *cbs;
@@ -445,6 +450,21 @@ gw_h2up_flush_all(struct gw_worker *w)
             pp = &u->next;
         }
     }
+}
+
+void
+gw_h2up_sweep(struct gw_worker *w)
+{
+    struct gw_grpc *g = w->grpc;
+    if (!g)
+        return;
+    uint64_t now = bsn_loop_now(w->loop);
+    for (struct gw_h2up *u = g->ups; u; u = u->next)
+        if (!u->dead && !u->calls && now - u->idle_since > GW_POOL_IDLE_MS) {
+            u->goaway = true; /* no new streams; GOAWAY sent, then closed by up_flush */
+            nghttp2_session_terminate_session(u->s, NGHTTP2_NO_ERROR);
+            gw_grpc_kick(w);
+        }
 }
 
 void

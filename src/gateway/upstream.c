@@ -11,6 +11,7 @@
 
 #include "base/mem.h"
 #include "gateway/gw_conn.h"
+#include "gateway/gw_grpc.h"
 
 /* --- send queues --- */
 
@@ -172,6 +173,9 @@ gw_proxy_sweep(struct bsn_loop *loop, void *data)
             }
         }
     }
+#ifdef BSN_HAVE_NGHTTP2
+    gw_h2up_sweep(w); /* idle h2c connections (gRPC pass-through) */
+#endif
     gw_log_flush(w);
     gw_otlp_flush(w);
     bsn_timer_start(loop, &w->sweep, 1000, gw_proxy_sweep, w);

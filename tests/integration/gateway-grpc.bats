@@ -4,7 +4,7 @@
 # server-streaming calls over h2c and over TLS (ALPN h2), trailers with a non-OK status,
 # 2 MB messages both ways through flow control, a bidirectional stream in lock step (request
 # messages relayed as they arrive), concurrent calls on one channel sharing one
-# upstream connection, UNAVAILABLE without a reachable endpoint, UNIMPLEMENTED without a route,
+# upstream connection (closed after 30 s idle), UNAVAILABLE without a reachable endpoint, UNIMPLEMENTED without a route,
 # plain HTTP/2 next to it still bridged to HTTP/1.1, and a Service port with appProtocol
 # kubernetes.io/h2c taking plain HTTP/2 requests over h2c.
 
@@ -237,6 +237,12 @@ EOF
     # one worker thread: every call above shared one h2c connection to the upstream
     n=$(ss -Htn state established "( dport = :$GRPC_PORT )" | wc -l)
     [ "$n" -eq 1 ]
+    # idle for 30 s: closed by the worker's sweep; the next call opens a new one
+    sleep 32
+    n=$(ss -Htn state established "( dport = :$GRPC_PORT )" | wc -l)
+    [ "$n" -eq 0 ]
+    run grpc_client "$GW" grpc.test Unary later
+    [ "$output" = "echo:later xff=127.0.0.1" ]
 }
 
 @test "gateway grpc: over TLS with ALPN h2; plain HTTP/2 requests still go the HTTP/1.1 way" {
