@@ -79,6 +79,11 @@ struct gw_gcall {
     size_t resp_off;
     bool resp_started, resp_end, resp_deferred;
     bool f_closed, u_closed; /* each side's stream closed (or never opened) */
+    /* for metrics and the access log (the snapshot is held while the call lives) */
+    struct gw_cfg_ref *cref;
+    const struct gw_route *route;
+    char upstream[64], peer_ip[46];
+    uint64_t start_ns, bytes_in, bytes_out;
 };
 
 /* Per-worker state (gw_worker.grpc, created on first use). */

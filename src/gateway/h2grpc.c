@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/time.h"
 #include "gateway/gw_conn.h"
 #include "gateway/gw_grpc.h"
 
@@ -67,9 +68,83 @@ hdr_add(struct bsn_buf *b, size_t *n, const void *name, size_t nlen, const void 
     (*n)++;
 }
 
+/* The call's grpc-status: from the trailers, else the (trailers-only) headers; -1 if none. */
+static int
+call_grpc_status(const struct gw_gcall *call)
+{
+    const struct bsn_buf *bufs[2] = {&call->trl, &call->resph};
+    size_t counts[2] = {call->ntrl, call->nresph};
+    for (int k = 0; k < 2; k++) {
+        const char *p = bufs[k]->data;
+        for (size_t i = 0; i < counts[k]; i++) {
+            size_t nl = strlen(p);
+            const char *v = p + nl + 1;
+            if (strcmp(p, "grpc-status") == 0)
+                return atoi(v);
+            p = v + strlen(v) + 1;
+        }
+    }
+    return -1;
+}
+
+/* Per-route metrics and the access log line of a finished call (as proxy.c does for HTTP). */
+static void
+call_account(struct gw_gcall *call)
+{
+    struct gw_worker *w = call->w;
+    const struct gw_route *r = call->route;
+    uint64_t us = (bsn_mono_ns() - call->start_ns) / 1000;
+    int status = call->resp_started ? (call->status ? call->status : 200) : 0;
+    if (r && r->stats) {
+        struct gw_stat_cell *cell = &r->stats->cells[w->id];
+        GW_INC(&cell->requests, 1);
+        int cls = status >= 100 && status < 600 ? status / 100 : 0;
+        GW_INC(&cell->status[cls], 1);
+        GW_INC(&cell->bytes_in, call->bytes_in);
+        GW_INC(&cell->bytes_out, call->bytes_out);
+        GW_INC(&cell->lat_sum_us, us);
+        static const uint64_t bounds[GW_LAT_BUCKETS - 1] = {
+            500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000};
+        int bkt = 0;
+        while (bkt < GW_LAT_BUCKETS - 1 && us > bounds[bkt])
+            bkt++;
+        GW_INC(&cell->lat[bkt], 1);
+    }
+    if (w->gw->log_fd < 0)
+        return;
+    struct bsn_buf *b = &w->log;
+    char ts[40];
+    bsn_time_format_micro(bsn_time_now_us(), ts, sizeof(ts));
+    bsn_buf_printf(b, "{\"time\":\"%s\",\"client\":\"%s\",\"method\":", ts, call->peer_ip);
+    const char *m = call->method ? call->method : "";
+    gw_json_str(b, m, strlen(m));
+    bsn_buf_puts(b, ",\"host\":");
+    const char *h = call->authority ? call->authority : "";
+    gw_json_str(b, h, strlen(h));
+    bsn_buf_puts(b, ",\"path\":");
+    const char *p = call->path ? call->path : "";
+    gw_json_str(b, p, strcspn(p, "?"));
+    bsn_buf_printf(b, ",\"status\":%d,\"protocol\":\"h2c\",\"grpc_status\":%d,\"route\":", status,
+                   call_grpc_status(call));
+    const char *rn = r ? bsn_gw_route_name((const struct bsn_gw_route *)r) : "";
+    gw_json_str(b, rn, strlen(rn));
+    bsn_buf_puts(b, ",\"upstream\":");
+    gw_json_str(b, call->upstream, strlen(call->upstream));
+    bsn_buf_printf(b, ",\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_us\":%llu}\n",
+                   (unsigned long long)call->bytes_in, (unsigned long long)call->bytes_out,
+                   (unsigned long long)us);
+    if (b->len >= 32768)
+        gw_log_flush(w);
+}
+
 void
 gw_grpc_call_free(struct gw_gcall *call)
 {
+    if (call->cref) {
+        call_account(call);
+        gw_cfg_release(call->w, call->cref);
+        call->w->active_requests--;
+    }
     bsn_buf_fini(&call->reqh);
     bsn_buf_fini(&call->req);
     bsn_buf_fini(&call->resph);
@@ -226,6 +301,7 @@ resp_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length, uint32
     if (n) {
         memcpy(buf, call->resp.data + call->resp_off, n);
         call->resp_off += n;
+        call->bytes_out += n;
         gw_h2up_consumed(call, n);
     }
     if (call->resp_off == call->resp.len) {
@@ -354,6 +430,10 @@ static void
 call_start(struct gw_gfront *f, struct gw_gcall *call)
 {
     struct gw_worker *w = f->w;
+    call->start_ns = bsn_mono_ns();
+    call->cref = w->cur;
+    call->cref->inflight++;
+    w->active_requests++;
     if (!call->path || !call->authority || !call->method) {
         gw_grpc_front_fail(call, 13, "missing :path or :authority");
         return;
@@ -378,7 +458,8 @@ call_start(struct gw_gfront *f, struct gw_gcall *call)
     q->minor_version = 1;
     struct bsn_gw_request_info ri = {q->host,  q->method,  q->path,
                                      q->query, q->headers, q->nheaders};
-    const struct gw_route *r = (const struct gw_route *)bsn_gw_route_match(w->cur->cfg, &ri);
+    const struct gw_route *r = (const struct gw_route *)bsn_gw_route_match(call->cref->cfg, &ri);
+    call->route = r;
     if (!r) {
         gw_grpc_front_fail(call, 12, "no route");
         goto out;
@@ -421,6 +502,7 @@ call_start(struct gw_gfront *f, struct gw_gcall *call)
         goto out;
     }
     const struct gw_endpoint *e = &b->eps[ep];
+    snprintf(call->upstream, sizeof(call->upstream), "%s", e->name);
     gw_h2up_start(w, call, &e->sa, e->salen, e->host_id);
 out:
     free(q);
@@ -439,6 +521,7 @@ on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
     call->f = f;
     call->fid = frame->hd.stream_id;
     call->uid = -1;
+    memcpy(call->peer_ip, f->peer_ip, sizeof(call->peer_ip));
     call->u_closed = true; /* until an upstream stream exists */
     bsn_buf_init(&call->reqh);
     bsn_buf_init(&call->req);
@@ -526,6 +609,7 @@ on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data
         return 0;
     }
     bsn_buf_append(&call->req, data, len);
+    call->bytes_in += len;
     gw_h2up_resume(call);
     return 0;
 }

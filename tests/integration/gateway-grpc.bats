@@ -185,10 +185,10 @@ type: kubernetes.io/tls
 data: {tls.crt: $(base64 -w0 "$d/g.crt"), tls.key: $(base64 -w0 "$d/g.key")}
 EOF
         TLS_PORT=$(free_port)
-        start_gateway "$cfg" --threads 1 --tls-listen 127.0.0.1:$TLS_PORT
+        start_gateway "$cfg" --threads 1 --tls-listen 127.0.0.1:$TLS_PORT --access-log "$d/access.log"
         wait_port "$TLS_PORT"
     else
-        start_gateway "$cfg" --threads 1
+        start_gateway "$cfg" --threads 1 --access-log "$d/access.log"
     fi
     GW=127.0.0.1:$GW_PORT
 }
@@ -206,6 +206,14 @@ EOF
     # an empty stream is a trailers-only answer with OK
     run grpc_client "$GW" grpc.test Stream 0
     [ "$output" = "" ]
+    # access log lines (with the gRPC status) and per-route metrics, as for HTTP requests
+    sleep 1.3
+    log=$BATS_TEST_TMPDIR/access.log
+    grep '"path":"/t.T/Unary"' "$log" | grep -q '"status":200,"protocol":"h2c","grpc_status":0,"route":"ingress:default/g:0:/t.T/","upstream":"127.0.0.1:'"$GRPC_PORT"'"'
+    grep '"path":"/t.T/Fail"' "$log" | grep -q '"grpc_status":5,'
+    [ "$(grep -c '"path":"/t.T/Stream"' "$log")" -eq 2 ]
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" |
+        grep -q '^bosun_gateway_requests_total{route="ingress:default/g:0:/t.T/",code="2xx"} 4$'
 }
 
 @test "gateway grpc: no reachable endpoint is UNAVAILABLE, no route UNIMPLEMENTED" {
@@ -217,6 +225,8 @@ EOF
     [ "$output" = "ERR UNAVAILABLE no healthy upstream" ]
     run grpc_client "$GW" nothere.test Unary x
     [ "$output" = "ERR UNIMPLEMENTED no route" ]
+    sleep 1.3
+    grep '"host":"nothere.test"' "$BATS_TEST_TMPDIR/access.log" | grep -q '"grpc_status":12,"route":""'
     # the working route still works after the failures
     run grpc_client "$GW" grpc.test Unary again
     [ "$output" = "echo:again xff=127.0.0.1" ]
