@@ -144,6 +144,7 @@ gw_grpc_call_free(struct gw_gcall *call)
         call_account(call);
         gw_cfg_release(call->w, call->cref);
         call->w->active_requests--;
+        GW_INC(&call->w->nconns, -1);
     }
     bsn_buf_fini(&call->reqh);
     bsn_buf_fini(&call->req);
@@ -434,6 +435,7 @@ call_start(struct gw_gfront *f, struct gw_gcall *call)
     call->cref = w->cur;
     call->cref->inflight++;
     w->active_requests++;
+    GW_INC(&w->nconns, 1); /* like a bridged HTTP/2 stream: a drain waits for it */
     if (!call->path || !call->authority || !call->method) {
         gw_grpc_front_fail(call, 13, "missing :path or :authority");
         return;

@@ -6,7 +6,8 @@
 # messages relayed as they arrive), concurrent calls on one channel sharing one
 # upstream connection (closed after 30 s idle), UNAVAILABLE without a reachable endpoint, UNIMPLEMENTED without a route,
 # plain HTTP/2 next to it still bridged to HTTP/1.1, and a Service port with appProtocol
-# kubernetes.io/h2c taking plain HTTP/2 requests over h2c.
+# kubernetes.io/h2c taking plain HTTP/2 requests over h2c; access log and metrics; a drain
+# that lets a streaming call finish.
 
 load gateway-helpers
 
@@ -30,14 +31,17 @@ need_grpc() {
 start_grpc_upstream() {
     GRPC_PORT=$(free_port)
     cat >"$BATS_TEST_TMPDIR/server.py" <<'EOF'
-import grpc, sys
+import grpc, sys, time
 from concurrent import futures
 def unary(req, ctx):
     md = dict(ctx.invocation_metadata())
     return b"echo:" + req + b" xff=" + md.get("x-forwarded-for", "-").encode()
 def stream(req, ctx):
-    for i in range(int(req)):
+    n, _, delay = req.decode().partition(",")
+    for i in range(int(n)):
         yield b"msg-%03d" % i
+        if delay:
+            time.sleep(float(delay))
 def fail(req, ctx):
     ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing: " + req.decode())
 def big(req, ctx):
@@ -295,4 +299,20 @@ EOF
     [ "${lines[1]}" = 503 ]
     run grpc_client "$GW" h2empty.test Unary x
     [ "$output" = "ERR UNAVAILABLE no healthy upstream" ]
+}
+
+@test "gateway grpc: a stopping gateway lets calls in flight finish" {
+    setup_grpc_gateway
+    # 20 messages 100 ms apart; SIGTERM after about 0.5 s
+    grpc_client "$GW" grpc.test Stream 20,0.1 >"$BATS_TEST_TMPDIR/drain.out" &
+    cpid=$!
+    sleep 0.8
+    kill -TERM "$GW_PID"
+    wait "$cpid"
+    [ "$(wc -l <"$BATS_TEST_TMPDIR/drain.out")" -eq 20 ]
+    [ "$(tail -1 "$BATS_TEST_TMPDIR/drain.out")" = msg-019 ]
+    # and new connections are refused meanwhile / afterwards
+    wait "$GW_PID" || true
+    run grpc_client "$GW" grpc.test Unary late
+    [[ "$output" == "ERR UNAVAILABLE"* ]]
 }
