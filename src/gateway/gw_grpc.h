@@ -82,6 +82,9 @@ struct gw_gcall {
     /* for metrics and the access log (the snapshot is held while the call lives) */
     struct gw_cfg_ref *cref;
     const struct gw_route *route;
+    const struct gw_backend *backend; /* with ep: the endpoint (passive health, least request) */
+    int ep;
+    bool up_failed; /* connect error or reset before the answer: a gateway error (5xx) */
     char upstream[64], peer_ip[46];
     uint64_t start_ns, bytes_in, bytes_out;
 };

@@ -95,6 +95,14 @@ call_account(struct gw_gcall *call)
     const struct gw_route *r = call->route;
     uint64_t us = (bsn_mono_ns() - call->start_ns) / 1000;
     int status = call->resp_started ? (call->status ? call->status : 200) : 0;
+    if (call->backend) {
+        struct gw_host *h = gw_host_get(w, call->backend->eps[call->ep].host_id);
+        if (h)
+            h->active--;
+        /* passive outlier detection as for HTTP: connect errors and resets count as 5xx */
+        if (call->up_failed || call->resp_started)
+            gw_lb_report(w, r, call->backend, (uint32_t)call->ep, call->up_failed ? 0 : status);
+    }
     if (r && r->stats) {
         struct gw_stat_cell *cell = &r->stats->cells[w->id];
         GW_INC(&cell->requests, 1);
@@ -417,11 +425,13 @@ gw_grpc_call_upstream_closed(struct gw_gcall *call)
         gw_grpc_call_free(call);
         return;
     }
-    if (!call->resp_started)
+    if (!call->resp_started) {
+        call->up_failed = true;
         gw_grpc_front_fail(call, 14, "upstream connection closed");
-    else if (!call->resp_end)
+    } else if (!call->resp_end) {
+        call->up_failed = true;
         gw_grpc_front_fail(call, 14, "upstream stream reset");
-    else
+    } else
         gw_grpc_front_resume(call);
 }
 
@@ -505,6 +515,11 @@ call_start(struct gw_gfront *f, struct gw_gcall *call)
     }
     const struct gw_endpoint *e = &b->eps[ep];
     snprintf(call->upstream, sizeof(call->upstream), "%s", e->name);
+    call->backend = b;
+    call->ep = ep;
+    struct gw_host *host = gw_host_get(w, e->host_id);
+    if (host)
+        host->active++; /* least request counts gRPC calls too */
     gw_h2up_start(w, call, &e->sa, e->salen, e->host_id);
 out:
     free(q);

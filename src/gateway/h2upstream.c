@@ -367,6 +367,7 @@ gw_h2up_start(struct gw_worker *w, struct gw_gcall *call, const struct sockaddr_
     if (!u)
         u = up_open(w, sa, salen, host_id);
     if (!u) {
+        call->up_failed = true;
         gw_grpc_front_fail(call, 14, "upstream connect error");
         return -1;
     }
@@ -395,6 +396,7 @@ gw_h2up_start(struct gw_worker *w, struct gw_gcall *call, const struct sockaddr_
     int32_t id = nghttp2_submit_request(u->s, NULL, nv, n, no_body ? NULL : &prd, call);
     free(nv);
     if (id < 0) {
+        call->up_failed = true;
         gw_grpc_front_fail(call, 14, "upstream stream error");
         return -1;
     }

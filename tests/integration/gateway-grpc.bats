@@ -104,6 +104,16 @@ try:
             n += 1
             q.put(1)
         print("chat", n)
+    elif method == "Seq":
+        # N calls one after the other: how many failed, and the last one that did
+        f = ch.unary_unary("/t.T/Unary", ident, ident)
+        bad, last = 0, -1
+        for i in range(int(arg)):
+            try:
+                f(b"s", timeout=5)
+            except grpc.RpcError:
+                bad, last = bad + 1, i
+        print("failed", bad, "last", last)
     elif method == "Par":
         f = ch.unary_unary("/t.T/Unary", ident, ident)
         futs = [f.future(b"p%d" % i, timeout=20) for i in range(int(arg))]
@@ -126,6 +136,7 @@ setup_grpc_gateway() {
     {
         service grpc "$GRPC_PORT"
         service dead "$DEAD_PORT"
+        service mixed "$GRPC_PORT" "$DEAD_PORT"
         cat <<EOF
 ---
 apiVersion: v1
@@ -163,6 +174,10 @@ spec:
     http:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: dead, port: {number: 80}}}}
+  - host: mixed.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: mixed, port: {number: 80}}}}
   - host: h2app.test
     http:
       paths:
@@ -231,6 +246,12 @@ EOF
     [ "$output" = "ERR UNIMPLEMENTED no route" ]
     sleep 1.3
     grep '"host":"nothere.test"' "$BATS_TEST_TMPDIR/access.log" | grep -q '"grpc_status":12,"route":""'
+    # two endpoints, one refusing connections: passive outlier detection (5 consecutive
+    # gateway errors, Envoy's default) ejects it, then every call succeeds
+    run grpc_client "$GW" mixed.test Seq 40
+    read -r _ bad _ last <<<"$output"
+    [ "$bad" -ge 1 ] && [ "$bad" -le 5 ]
+    [ "$last" -lt 12 ]
     # the working route still works after the failures
     run grpc_client "$GW" grpc.test Unary again
     [ "$output" = "echo:again xff=127.0.0.1" ]
