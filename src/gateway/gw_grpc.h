@@ -95,8 +95,9 @@ struct gw_grpc {
     struct gw_gfront *fronts;
     struct gw_h2up *ups;
     struct gw_sniffer *sniffs;
-    struct bsn_timer kick; /* flushes connections with frames to send */
+    struct bsn_timer kick; /* flushes connections marked dirty (frames to send) */
     bool kicked;
+    bool dead; /* a connection is closed and waits to be freed by the kick */
 };
 struct gw_grpc *gw_grpc_state(struct gw_worker *w);
 
@@ -129,8 +130,10 @@ void gw_h2up_resume(struct gw_gcall *call);
 void gw_h2up_cancel(struct gw_gcall *call);
 /* The client consumed n response bytes: opens the upstream window by as much. */
 void gw_h2up_consumed(struct gw_gcall *call, size_t n);
-/* Sends pending frames of every upstream connection; frees dead ones. */
+/* Sends pending frames of the upstream connections marked dirty. */
 void gw_h2up_flush_all(struct gw_worker *w);
+/* Frees closed upstream connections. */
+void gw_h2up_free_dead(struct gw_worker *w);
 /* Closes h2c connections without streams for GW_POOL_IDLE_MS (from the worker's sweep). */
 void gw_h2up_sweep(struct gw_worker *w);
 void gw_h2up_fini(struct gw_worker *w);

@@ -44,6 +44,8 @@ struct gw_gfront {
     struct bsn_buf out; /* bytes nghttp2 produced, not yet written */
     size_t out_off;
     bool tls_want_write, dead;
+    bool dirty;  /* frames may be queued: flush at the next kick */
+    unsigned ev; /* events registered with the loop */
 };
 
 struct gw_grpc *
@@ -192,6 +194,15 @@ nv_fill(nghttp2_nv *nv, size_t at, const struct bsn_buf *b, size_t n)
 
 /* --- client connection I/O --- */
 
+static void
+front_mark(struct gw_gfront *f)
+{
+    if (f && !f->dead) {
+        f->dirty = true;
+        gw_grpc_kick(f->w);
+    }
+}
+
 static void front_close(struct gw_gfront *f);
 
 static int
@@ -256,7 +267,11 @@ front_flush(struct gw_gfront *f)
         front_close(f);
         return;
     }
-    bsn_loop_mod_fd(f->w->loop, f->fd, BSN_EV_READ | (pending ? BSN_EV_WRITE : 0));
+    unsigned ev = BSN_EV_READ | (pending ? BSN_EV_WRITE : 0);
+    if (ev != f->ev) {
+        bsn_loop_mod_fd(f->w->loop, f->fd, ev);
+        f->ev = ev;
+    }
 }
 
 static void
@@ -351,7 +366,7 @@ gw_grpc_front_respond(struct gw_gcall *call)
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = resp_read_cb};
     nghttp2_submit_response(f->s, call->fid, nv, n, only ? NULL : &prd);
     free(nv);
-    gw_grpc_kick(call->w);
+    front_mark(f);
 }
 
 void
@@ -361,7 +376,7 @@ gw_grpc_front_resume(struct gw_gcall *call)
         call->resp_deferred = false;
         nghttp2_session_resume_data(call->f->s, call->fid);
     }
-    gw_grpc_kick(call->w);
+    front_mark(call->f);
 }
 
 void
@@ -414,7 +429,7 @@ gw_grpc_front_consumed(struct gw_gcall *call, size_t n)
 {
     if (call->f) {
         nghttp2_session_consume(call->f->s, call->fid, n);
-        gw_grpc_kick(call->w);
+        front_mark(call->f);
     }
 }
 
@@ -669,7 +684,8 @@ front_close(struct gw_gfront *f)
             gw_h2up_cancel(call);
     }
     bsn_loop_del_fd(f->w->loop, f->fd);
-    gw_grpc_kick(f->w); /* the sweep frees it */
+    gw_grpc_state(f->w)->dead = true;
+    gw_grpc_kick(f->w); /* the kick frees it */
 }
 
 static void
@@ -730,6 +746,7 @@ gw_grpc_front_adopt(struct gw_worker *w, int fd, struct ssl_st *ssl, const struc
     nghttp2_session_set_local_window_size(f->s, NGHTTP2_FLAG_NONE, 0, GW_GRPC_CONNWIN);
     f->next = g->fronts;
     g->fronts = f;
+    f->ev = BSN_EV_READ | BSN_EV_WRITE;
     if (bsn_loop_add_fd(w->loop, fd, BSN_EV_READ | BSN_EV_WRITE, front_io, f) < 0) {
         front_close(f);
         return -1;
@@ -751,8 +768,14 @@ kick_cb(struct bsn_loop *loop, void *data)
     for (int round = 0; round < 4; round++) {
         g->kicked = false;
         for (struct gw_gfront *f = g->fronts; f; f = f->next)
-            front_flush(f);
+            if (f->dirty) {
+                f->dirty = false;
+                front_flush(f);
+            }
         gw_h2up_flush_all(w);
+        if (!g->dead)
+            goto next;
+        g->dead = false;
         for (struct gw_gfront **pp = &g->fronts; *pp;) {
             struct gw_gfront *f = *pp;
             if (f->dead) {
@@ -762,6 +785,8 @@ kick_cb(struct bsn_loop *loop, void *data)
                 pp = &f->next;
             }
         }
+        gw_h2up_free_dead(w);
+    next:
         if (!g->kicked)
             return;
     }
@@ -785,11 +810,12 @@ gw_grpc_drain(struct gw_worker *w)
     if (!w->grpc)
         return;
     for (struct gw_gfront *f = w->grpc->fronts; f; f = f->next)
-        if (!f->dead)
+        if (!f->dead) {
             nghttp2_submit_goaway(f->s, NGHTTP2_FLAG_NONE,
                                   nghttp2_session_get_last_proc_stream_id(f->s), NGHTTP2_NO_ERROR,
                                   NULL, 0);
-    gw_grpc_kick(w);
+            front_mark(f);
+        }
 }
 
 void

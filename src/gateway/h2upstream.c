@@ -38,11 +38,22 @@ struct gw_h2up {
     struct bsn_buf out;
     size_t out_off;
     bool connected, goaway, dead;
+    bool dirty;             /* frames may be queued: flush at the next kick */
+    unsigned ev;            /* events registered with the loop */
     uint64_t idle_since;    /* loop ms when its last stream closed (or it opened) */
     struct bsn_timer timer; /* connect timeout */
 };
 
 static void up_close(struct gw_h2up *u);
+
+static void
+up_mark(struct gw_h2up *u)
+{
+    if (u && !u->dead) {
+        u->dirty = true;
+        gw_grpc_kick(u->w);
+    }
+}
 
 static void
 up_unlink_call(struct gw_h2up *u, struct gw_gcall *call)
@@ -228,7 +239,11 @@ up_flush(struct gw_h2up *u)
         up_close(u);
         return;
     }
-    bsn_loop_mod_fd(u->w->loop, u->fd, BSN_EV_READ | (pending ? BSN_EV_WRITE : 0));
+    unsigned ev = BSN_EV_READ | (pending ? BSN_EV_WRITE : 0);
+    if (ev != u->ev) {
+        bsn_loop_mod_fd(u->w->loop, u->fd, ev);
+        u->ev = ev;
+    }
 }
 
 static void
@@ -260,8 +275,7 @@ up_io(struct bsn_loop *loop, int fd, unsigned ev, void *data)
             return;
         }
     }
-    up_flush(u);
-    gw_grpc_kick(u->w); /* client sessions may have frames now */
+    up_flush(u); /* client sessions with new frames were marked by the callbacks */
 }
 
 /* Fails the connection's calls and marks it for freeing (by gw_h2up_flush_all). */
@@ -279,7 +293,8 @@ up_close(struct gw_h2up *u)
         nghttp2_session_set_stream_user_data(u->s, call->uid, NULL);
         call_detach(u, call, false);
     }
-    gw_grpc_kick(u->w);
+    gw_grpc_state(u->w)->dead = true;
+    gw_grpc_kick(u->w); /* the kick frees it */
 }
 
 static void
@@ -343,6 +358,7 @@ up_open(struct gw_worker *w, const struct sockaddr_storage *sa, socklen_t salen,
                                    {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UP_WINDOW}};
     nghttp2_submit_settings(u->s, NGHTTP2_FLAG_NONE, iv, BSN_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(u->s, NGHTTP2_FLAG_NONE, 0, UP_CONNWIN);
+    u->ev = BSN_EV_READ | BSN_EV_WRITE;
     if (bsn_loop_add_fd(w->loop, fd, BSN_EV_READ | BSN_EV_WRITE, up_io, u) < 0) {
         up_free(u);
         return NULL;
@@ -405,7 +421,7 @@ gw_h2up_start(struct gw_worker *w, struct gw_gcall *call, const struct sockaddr_
     call->u_closed = false;
     call->unext = u->calls;
     u->calls = call;
-    gw_grpc_kick(w);
+    up_mark(u);
     return 0;
 }
 
@@ -416,7 +432,7 @@ gw_h2up_resume(struct gw_gcall *call)
         call->req_deferred = false;
         nghttp2_session_resume_data(call->u->s, call->uid);
     }
-    gw_grpc_kick(call->w);
+    up_mark(call->u);
 }
 
 void
@@ -424,7 +440,7 @@ gw_h2up_cancel(struct gw_gcall *call)
 {
     if (call->u) {
         nghttp2_submit_rst_stream(call->u->s, NGHTTP2_FLAG_NONE, call->uid, NGHTTP2_CANCEL);
-        gw_grpc_kick(call->w);
+        up_mark(call->u);
     }
 }
 
@@ -433,16 +449,24 @@ gw_h2up_consumed(struct gw_gcall *call, size_t n)
 {
     if (call->u) {
         nghttp2_session_consume(call->u->s, call->uid, n);
-        gw_grpc_kick(call->w);
+        up_mark(call->u);
     }
 }
 
 void
 gw_h2up_flush_all(struct gw_worker *w)
 {
+    for (struct gw_h2up *u = w->grpc->ups; u; u = u->next)
+        if (u->dirty) {
+            u->dirty = false;
+            up_flush(u);
+        }
+}
+
+void
+gw_h2up_free_dead(struct gw_worker *w)
+{
     struct gw_grpc *g = w->grpc;
-    for (struct gw_h2up *u = g->ups; u; u = u->next)
-        up_flush(u);
     for (struct gw_h2up **pp = &g->ups; *pp;) {
         struct gw_h2up *u = *pp;
         if (u->dead) {
@@ -465,7 +489,7 @@ gw_h2up_sweep(struct gw_worker *w)
         if (!u->dead && !u->calls && now - u->idle_since > GW_POOL_IDLE_MS) {
             u->goaway = true; /* no new streams; GOAWAY sent, then closed by up_flush */
             nghttp2_session_terminate_session(u->s, NGHTTP2_NO_ERROR);
-            gw_grpc_kick(w);
+            up_mark(u);
         }
 }
 
