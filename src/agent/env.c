@@ -15,6 +15,8 @@
 #include "agent/agent_int.h"
 #include "agent/volumes.h"
 #include "api/client.h"
+#include "base/base64.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "codec/json.h"
@@ -87,44 +89,16 @@ field_value(struct agent_pod *p, const char *path)
     return NULL;
 }
 
-static int
-b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decodes standard base64 (Secret data); stops at '=' or the first invalid byte. */
+/* Decodes Secret data (standard base64, as the API server stores it); "" when invalid. */
 static char *
 b64decode(const char *in)
 {
-    size_t n = strlen(in);
-    char *out = bsn_malloc(n / 4 * 3 + 4);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)in[i]);
-        if (v < 0)
-            break;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return out;
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    if (bsn_base64_decode(in, strlen(in), &b) < 0)
+        b.len = 0;
+    bsn_buf_append(&b, "", 1);
+    return bsn_buf_take(&b);
 }
 
 struct ref_req {
