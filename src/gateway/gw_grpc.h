@@ -119,6 +119,12 @@ void gw_grpc_drain(struct gw_worker *w);
 void gw_grpc_fini(struct gw_worker *w);
 /* Schedules the per-worker flush of every connection with frames to send. */
 void gw_grpc_kick(struct gw_worker *w);
+/* After a flush of an HTTP/2 connection (either side): -1 when the session is finished (nothing
+ * to read, write or send: close it), else re-arms fd for read, plus write while bytes are
+ * pending (only when that changed since *ev). */
+struct nghttp2_session;
+int gw_h2_rearm(struct bsn_loop *loop, int fd, unsigned *ev, struct nghttp2_session *s,
+                bool pending);
 
 /* h2upstream.c */
 /* Starts call on an h2c connection to the endpoint (reused per worker); <0: fails the call. */

@@ -194,6 +194,19 @@ nv_fill(nghttp2_nv *nv, size_t at, const struct bsn_buf *b, size_t n)
 
 /* --- client connection I/O --- */
 
+int
+gw_h2_rearm(struct bsn_loop *loop, int fd, unsigned *ev, struct nghttp2_session *s, bool pending)
+{
+    if (!pending && !nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
+        return -1;
+    unsigned want = BSN_EV_READ | (pending ? BSN_EV_WRITE : 0);
+    if (want != *ev) {
+        bsn_loop_mod_fd(loop, fd, want);
+        *ev = want;
+    }
+    return 0;
+}
+
 static void
 front_mark(struct gw_gfront *f)
 {
@@ -262,16 +275,8 @@ front_flush(struct gw_gfront *f)
         if (f->out.len < 65536)
             continue;
     }
-    bool pending = f->out.len > f->out_off;
-    if (!pending && !nghttp2_session_want_read(f->s) && !nghttp2_session_want_write(f->s)) {
+    if (gw_h2_rearm(f->w->loop, f->fd, &f->ev, f->s, f->out.len > f->out_off) < 0)
         front_close(f);
-        return;
-    }
-    unsigned ev = BSN_EV_READ | (pending ? BSN_EV_WRITE : 0);
-    if (ev != f->ev) {
-        bsn_loop_mod_fd(f->w->loop, f->fd, ev);
-        f->ev = ev;
-    }
 }
 
 static void

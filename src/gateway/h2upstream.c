@@ -234,16 +234,8 @@ up_flush(struct gw_h2up *u)
             break;
         bsn_buf_append(&u->out, data, (size_t)n);
     }
-    bool pending = u->out.len > u->out_off;
-    if (!pending && !nghttp2_session_want_read(u->s) && !nghttp2_session_want_write(u->s)) {
+    if (gw_h2_rearm(u->w->loop, u->fd, &u->ev, u->s, u->out.len > u->out_off) < 0)
         up_close(u);
-        return;
-    }
-    unsigned ev = BSN_EV_READ | (pending ? BSN_EV_WRITE : 0);
-    if (ev != u->ev) {
-        bsn_loop_mod_fd(u->w->loop, u->fd, ev);
-        u->ev = ev;
-    }
 }
 
 static void
