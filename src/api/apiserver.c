@@ -141,15 +141,13 @@ const struct api_sink_ops api_http_sink = {
     http_stream_write, http_stream_end, http_on_close,
 };
 
-static void
-on_request(struct bsn_http_req *req, void *data)
+struct req_ctx *
+api_req_ctx_http(struct bsn_apiserver *s, struct bsn_http_req *req)
 {
-    struct bsn_apiserver *s = data;
     struct req_ctx *c = bsn_calloc(1, sizeof(*c));
     c->srv = s;
     c->req = req;
     c->sink = &api_http_sink;
-    c->start_ns = bsn_mono_ns();
     c->method = req->method;
     c->path = req->path;
     c->query = req->query;
@@ -157,6 +155,15 @@ on_request(struct bsn_http_req *req, void *data)
     c->body_len = req->body_len;
     c->ctype = bsn_http_req_header(req, "content-type");
     c->accept = bsn_http_req_header(req, "accept");
+    return c;
+}
+
+static void
+on_request(struct bsn_http_req *req, void *data)
+{
+    struct bsn_apiserver *s = data;
+    struct req_ctx *c = api_req_ctx_http(s, req);
+    c->start_ns = bsn_mono_ns();
     c->verb = VERB_OTHER;
     bsn_http_req_add_header(req, "Cache-Control", "no-cache, private");
     if (s->token) {

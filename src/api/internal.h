@@ -148,6 +148,8 @@ void api_reply_status(struct req_ctx *c, int code, const char *reason, const cha
     __attribute__((format(printf, 4, 5)));
 /* Answers with an object in the request's resource/version/format (JSON, YAML or Table). */
 void api_reply_obj(struct req_ctx *c, int status, const struct bsn_obj *o);
+/* A request context for an HTTP request (sink, method, path, query, body, content types). */
+struct req_ctx *api_req_ctx_http(struct bsn_apiserver *s, struct bsn_http_req *req);
 /* The registry row that owns a resource's storage (another version of it, or itself). */
 const struct bsn_resource *api_storage_resource(const struct bsn_resource *res);
 json_t *api_status_json(const struct bsn_err *err, const struct req_ctx *c);

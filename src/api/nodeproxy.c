@@ -376,17 +376,7 @@ void
 bsn_api_podhost_serve(struct bsn_apiserver *host, struct bsn_http_req *req, const char *ns,
                       const char *pod, const char *sub)
 {
-    struct req_ctx *c = bsn_calloc(1, sizeof(*c));
-    c->srv = host;
-    c->req = req;
-    c->sink = &api_http_sink;
-    c->method = req->method;
-    c->path = req->path;
-    c->query = req->query;
-    c->body = req->body;
-    c->body_len = req->body_len;
-    c->ctype = bsn_http_req_header(req, "content-type");
-    c->accept = bsn_http_req_header(req, "accept");
+    struct req_ctx *c = api_req_ctx_http(host, req);
     c->verb = VERB_GET;
     snprintf(c->ns, sizeof(c->ns), "%s", ns);
     snprintf(c->name, sizeof(c->name), "%s", pod);
