@@ -107,8 +107,8 @@ bsn_kit_match(const char *pattern, const char *path, struct bsn_kit_params *out)
 
 /* ---- validation ---- */
 
-static const char *
-type_name(enum bsn_kit_type t)
+const char *
+bsn_kit_type_name(enum bsn_kit_type t)
 {
     switch (t) {
     case BSN_KIT_STRING:
@@ -166,7 +166,8 @@ bsn_kit_validate(const struct bsn_kit_schema *s, const json_t *v, struct bsn_err
             continue;
         }
         if (!type_ok(f->type, x)) {
-            bsn_err_add_cause(err, "FieldValueInvalid", f->name, "must be %s", type_name(f->type));
+            bsn_err_add_cause(err, "FieldValueInvalid", f->name, "must be %s",
+                              bsn_kit_type_name(f->type));
             bad++;
         } else if (f->type == BSN_KIT_STRING && json_string_length(x) > maxs) {
             bsn_err_add_cause(err, "FieldValueInvalid", f->name, "longer than %zu", maxs);

@@ -52,5 +52,7 @@ struct bsn_kit_app {
 };
 
 extern const double bsn_kit_bucket_bounds[BSN_KIT_NBUCKETS];
+/* JSON Schema type name of a field type (validation messages and OpenAPI). */
+const char *bsn_kit_type_name(enum bsn_kit_type t);
 
 #endif

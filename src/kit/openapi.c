@@ -7,33 +7,13 @@
 
 #include "kit/kit_int.h"
 
-static const char *
-oa_type(enum bsn_kit_type t)
-{
-    switch (t) {
-    case BSN_KIT_STRING:
-        return "string";
-    case BSN_KIT_INTEGER:
-        return "integer";
-    case BSN_KIT_NUMBER:
-        return "number";
-    case BSN_KIT_BOOLEAN:
-        return "boolean";
-    case BSN_KIT_OBJECT:
-        return "object";
-    case BSN_KIT_ARRAY:
-        return "array";
-    }
-    return "string";
-}
-
 static json_t *
 schema_json(const struct bsn_kit_schema *s)
 {
     json_t *props = json_object(), *req = json_array();
     for (size_t i = 0; i < s->nfields; i++) {
         const struct bsn_kit_field *f = &s->fields[i];
-        json_t *p = json_pack("{s:s}", "type", oa_type(f->type));
+        json_t *p = json_pack("{s:s}", "type", bsn_kit_type_name(f->type));
         if (f->description)
             json_object_set_new(p, "description", json_string(f->description));
         json_object_set_new(props, f->name, p);
