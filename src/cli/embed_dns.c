@@ -80,6 +80,22 @@ on_event(const char *type, json_t *obj, void *data)
     json_decref(copy);
 }
 
+/* Stops both watches and lists everything again into an emptied zone. */
+static void
+relist(struct bsn_embedded_dns *e)
+{
+    for (size_t i = 0; i < 2; i++) {
+        bsn_client_watch_stop(e->watches[i].w);
+        e->watches[i].w = NULL;
+        e->watches[i].rv[0] = '\0';
+    }
+    bsn_dns_zone_begin(e->zone);
+    bsn_dns_zone_reset(e->zone);
+    for (size_t i = 0; i < 2; i++)
+        start_watch(&e->watches[i]);
+    bsn_dns_zone_commit(e->zone);
+}
+
 static void
 on_closed(int status, void *data)
 {
@@ -90,16 +106,7 @@ on_closed(int status, void *data)
         return;
     if (status == 410) {
         /* too old to resume: rebuild the whole zone from fresh lists */
-        for (size_t i = 0; i < 2; i++) {
-            bsn_client_watch_stop(e->watches[i].w);
-            e->watches[i].w = NULL;
-            e->watches[i].rv[0] = '\0';
-        }
-        bsn_dns_zone_begin(e->zone);
-        bsn_dns_zone_reset(e->zone);
-        for (size_t i = 0; i < 2; i++)
-            start_watch(&e->watches[i]);
-        bsn_dns_zone_commit(e->zone);
+        relist(e);
         return;
     }
     start_watch(w);
@@ -146,16 +153,7 @@ bsn_embed_dns_userspace_ips(struct bsn_embedded_dns *e)
         return;
     e->user_ips = true;
     /* the watches may have delivered objects already: list again into a fresh zone */
-    for (size_t i = 0; i < 2; i++) {
-        bsn_client_watch_stop(e->watches[i].w);
-        e->watches[i].w = NULL;
-        e->watches[i].rv[0] = '\0';
-    }
-    bsn_dns_zone_begin(e->zone);
-    bsn_dns_zone_reset(e->zone);
-    for (size_t i = 0; i < 2; i++)
-        start_watch(&e->watches[i]);
-    bsn_dns_zone_commit(e->zone);
+    relist(e);
 }
 
 void
