@@ -128,3 +128,23 @@ for k, v in sorted(counts.items()):
     print(k, v)
 EOF
 }
+
+# policy_ingress NAME HOST SERVICE POLICY-SPEC-YAML: an Ingress for HOST -> SERVICE:80 and the
+# GatewayPolicy NAME (spec given as YAML) it names through its annotation.
+policy_ingress() {
+    cat <<EOF
+---
+kind: Ingress
+metadata: {name: $1, annotations: {gateway.bosun.dev/policy: $1}}
+spec:
+  rules:
+  - host: $2
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: $3, port: {number: 80}}}}]}
+---
+apiVersion: gateway.bosun.dev/v1alpha1
+kind: GatewayPolicy
+metadata: {name: $1}
+spec:
+$4
+EOF
+}

@@ -13,24 +13,6 @@ teardown() {
     gw_teardown
 }
 
-policy_ingress() { # NAME HOST SERVICE POLICY-SPEC-YAML
-    cat <<EOF
----
-kind: Ingress
-metadata: {name: $1, annotations: {gateway.bosun.dev/policy: $1}}
-spec:
-  rules:
-  - host: $2
-    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: $3, port: {number: 80}}}}]}
----
-apiVersion: gateway.bosun.dev/v1alpha1
-kind: GatewayPolicy
-metadata: {name: $1}
-spec:
-$4
-EOF
-}
-
 @test "gateway resilience: fallback response replaces the gateway's 503, not the upstream's statuses" {
     start_upstream a; PA=$UP_PORT
     dead=$(free_port)
