@@ -17,6 +17,7 @@
 #include "api/client.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "api_fixture.h"
 
 /* ---------------------------------------------------------------- the parser */
 
@@ -145,23 +146,12 @@ test_parser_stop(void **state)
 
 /* ---------------------------------------------------------------- against a real server */
 
-struct fixture {
-    struct bsn_loop *loop;
-    struct bsn_store *store;
-    struct bsn_apiserver *api;
-    struct bsn_client *cl;
-};
-
 static int
 setup_server(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    f->loop = bsn_loop_new();
-    bsn_store_open_memory(&f->store);
-    struct bsn_apiserver_opts o = {.listen = "127.0.0.1:0", .store = f->store, .token = "s3cret"};
-    struct bsn_err err;
-    f->api = bsn_apiserver_new(f->loop, &o, &err);
+    struct fixture *f = fixture_new("s3cret");
     assert_non_null(f->api);
+    struct bsn_err err;
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", bsn_apiserver_port(f->api));
     f->cl = bsn_client_new_remote(f->loop, url, "s3cret", NULL, &err);
@@ -173,13 +163,7 @@ setup_server(void **state)
 static int
 teardown_server(void **state)
 {
-    struct fixture *f = *state;
-    bsn_client_free(f->cl);
-    bsn_apiserver_free(f->api);
-    bsn_loop_run_once(f->loop, 0);
-    bsn_loop_free(f->loop);
-    bsn_store_close(f->store);
-    free(f);
+    fixture_free(*state);
     return 0;
 }
 
