@@ -42,10 +42,42 @@ if [ $rc -ne 0 ] && [ "$fl" = 0 ]; then failed=$((failed + 1)); cat "$build/meso
 if [ "$fl" != 0 ]; then sed -n '/Summary of Failures/,$p' "$build/meson-test.out"; fi
 
 echo "== integration tests (bats)"
+# One bats process per file, each bounded in time, its output shown as soon as the file ends:
+# a test that hangs fails with its name printed instead of stalling the whole run. Tests never
+# read the caller's stdin. BATS_TEST_TIMEOUT bounds each test; the file limit backs it up and
+# the budget bounds the whole stage.
 if [ -d tests/integration ] && ls tests/integration/*.bats >/dev/null 2>&1; then
-    bats --formatter tap tests/integration >"$build/bats.out" 2>&1
-    cat "$build/bats.out"
-    bp=$(grep -c '^ok ' "$build/bats.out"); bf=$(grep -c '^not ok ' "$build/bats.out")
+    export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-300}
+    file_limit=${BOSUN_BATS_FILE_LIMIT:-900}
+    deadline=$((SECONDS + ${BOSUN_BATS_BUDGET:-3600}))
+    : >"$build/bats.out"
+    bp=0 bf=0
+    for f in tests/integration/*.bats; do
+        left=$((deadline - SECONDS))
+        if [ "$left" -le 30 ]; then
+            echo "not ok - $f not run: the integration budget is spent" | tee -a "$build/bats.out"
+            bf=$((bf + 1))
+            continue
+        fi
+        [ "$left" -lt "$file_limit" ] && limit=$left || limit=$file_limit
+        start=$SECONDS
+        timeout -k 15 "$limit" bats --formatter tap "$f" </dev/null >"$build/bats-file.out" 2>&1
+        rc=$?
+        if [ $rc = 124 ] || [ $rc = 137 ]; then
+            echo "not ok - $f timed out after $limit s" >>"$build/bats-file.out"
+            # what the killed file left running
+            pkill -KILL -f "^$BOSUN " 2>/dev/null || true
+        fi
+        cat "$build/bats-file.out"
+        cat "$build/bats-file.out" >>"$build/bats.out"
+        echo "# $f: $((SECONDS - start)) s"
+        bp=$((bp + $(grep -c '^ok ' "$build/bats-file.out")))
+        bf=$((bf + $(grep -c '^not ok ' "$build/bats-file.out")))
+        if [ $rc != 0 ] && ! grep -q '^not ok ' "$build/bats-file.out"; then
+            echo "not ok - $f: bats exited with $rc" | tee -a "$build/bats.out"
+            bf=$((bf + 1))
+        fi
+    done
     passed=$((passed + bp)); failed=$((failed + bf))
     if [ "$bp" = 0 ] && [ "$bf" = 0 ]; then failed=$((failed + 1)); echo "bats ran nothing"; fi
 fi

@@ -126,7 +126,7 @@ YAML
     [ -x "$pf" ] || pf="$old"
     local lp
     lp="$(free_port)"
-    "$pf" port-forward pod/p "$lp:9" >"$BOSUN_DIR/pf.log" 2>&1 &
+    "$pf" port-forward pod/p "$lp:9" >"$BOSUN_DIR/pf.log" 2>&1 3>&- &
     local kpid=$!
     wait_for grep -q "Forwarding from" "$BOSUN_DIR/pf.log"
     curl -s -m 5 "http://127.0.0.1:$lp/" || true
@@ -143,14 +143,14 @@ YAML
     # without -t there is no terminal
     run kubectl exec p -c main -- tty
     [[ "$output" == *"not a tty"* ]]
-    kubectl exec p -c main -- sh -c "exec sleep 2000.$MARK" &
+    kubectl exec p -c main -- sh -c "exec sleep 2000.$MARK" 3>&- &
     local kpid=$!
     wait_for pgrep -f "^sleep 2000.$MARK"
     kill -KILL "$kpid"
     wait "$kpid" || true
     wait_for gone "^sleep 2000.$MARK"
     # ... and when its container goes (the pod is deleted): kubectl sees 137 (SIGKILL)
-    kubectl exec p -c main -- sh -c "exec sleep 2100.$MARK" 2>"$BOSUN_DIR/exec.err" &
+    kubectl exec p -c main -- sh -c "exec sleep 2100.$MARK" 2>"$BOSUN_DIR/exec.err" 3>&- &
     kpid=$!
     wait_for pgrep -f "^sleep 2100.$MARK"
     kubectl delete pod p --timeout=30s
@@ -197,7 +197,7 @@ YAML
     kubectl wait --for=condition=Ready pod/web --timeout=30s
     local lp
     lp="$(free_port)"
-    kubectl port-forward pod/web "$lp:8080" >"$BOSUN_DIR/pf.log" 2>&1 &
+    kubectl port-forward pod/web "$lp:8080" >"$BOSUN_DIR/pf.log" 2>&1 3>&- &
     local kpid=$!
     wait_for curl -sf "http://127.0.0.1:$lp/index.txt"
     run curl -sf "http://127.0.0.1:$lp/index.txt"
@@ -207,7 +207,7 @@ YAML
     # several connections at once over the one WebSocket
     local pids=()
     for i in 1 2 3 4; do
-        curl -sf "http://127.0.0.1:$lp/big.bin" -o "$BOSUN_DIR/got$i.bin" &
+        curl -sf "http://127.0.0.1:$lp/big.bin" -o "$BOSUN_DIR/got$i.bin" 3>&- &
         pids+=($!)
     done
     wait "${pids[@]}"
@@ -216,7 +216,7 @@ YAML
     wait "$kpid" || true
     # nothing listens on 8081: kubectl reports the agent's error
     lp="$(free_port)"
-    kubectl port-forward pod/web "$lp:8081" >"$BOSUN_DIR/pf2.log" 2>&1 &
+    kubectl port-forward pod/web "$lp:8081" >"$BOSUN_DIR/pf2.log" 2>&1 3>&- &
     kpid=$!
     wait_for grep -q "Forwarding from" "$BOSUN_DIR/pf2.log"
     curl -s -m 5 "http://127.0.0.1:$lp/" || true
@@ -343,7 +343,7 @@ oci_server() {
     mkdir -p "$HOME"
     NODE="oci-$MARK"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway >"$BOSUN_DIR/server.log" 2>&1 &
+        --runtime oci --node-name "$NODE" --disable-gateway >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_DIR BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
@@ -375,7 +375,7 @@ YAML
     [ "$status" -eq 0 ]
     [[ "$output" == *"/dev/pts/"* ]]
     # a process whose client went away is killed inside the container too
-    kubectl exec box -- sh -c "exec sleep 3000.$MARK" &
+    kubectl exec box -- sh -c "exec sleep 3000.$MARK" 3>&- &
     local kpid=$!
     wait_for pgrep -f "^sleep 3000.$MARK"
     kill -KILL "$kpid"
@@ -387,7 +387,7 @@ YAML
     oci_server
     local lp
     lp="$(free_port)"
-    kubectl port-forward pod/box "$lp:8080" >"$BOSUN_DIR/pf.log" 2>&1 &
+    kubectl port-forward pod/box "$lp:8080" >"$BOSUN_DIR/pf.log" 2>&1 3>&- &
     local kpid=$!
     wait_for curl -sf "http://127.0.0.1:$lp/index.html"
     run curl -sf "http://127.0.0.1:$lp/index.html"

@@ -40,7 +40,7 @@ start_agent() {
     "$BOSUN" agent "${join[@]}" --data-dir "$BOSUN_DIR/agent" --node-name "$NODE" \
         --runtime process --kubelet-address 127.0.0.1 --kubelet-port "$KPORT" \
         --node-ip 127.0.0.1 --metrics-interval 1 --log-level debug "$@" \
-        >>"$BOSUN_DIR/agent.log" 2>&1 &
+        >>"$BOSUN_DIR/agent.log" 2>&1 3>&- &
     AGENT_PID=$!
     echo "$AGENT_PID" >"$BOSUN_DIR/agent.pid"
 }
@@ -279,7 +279,7 @@ YAML
     [ "$status" -eq 0 ]
     [ "$output" = "in-$MARK" ]
     lport="$(free_port)"
-    kubectl port-forward pod/web "$lport:18080" >"$BOSUN_DIR/pf.log" 2>&1 &
+    kubectl port-forward pod/web "$lport:18080" >"$BOSUN_DIR/pf.log" 2>&1 3>&- &
     pf=$!
     wait_for curl -sf "http://127.0.0.1:$lport/index.html"
     run curl -s "http://127.0.0.1:$lport/index.html"

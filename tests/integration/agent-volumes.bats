@@ -44,7 +44,7 @@ start_oci() {
     read -ra NETFLAGS <<<"$(oci_net_flags)"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
         --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" \
-        >"$BOSUN_DIR/server.log" 2>&1 &
+        >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_DIR BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"

@@ -30,7 +30,7 @@ writer() {
 
 @test "acknowledged writes survive kill -9; revisions stay monotonic; watch resumes" {
     for w in 1 2 3 4; do
-        writer "$w" "$BATS_TEST_TMPDIR/ack.$w" &
+        writer "$w" "$BATS_TEST_TMPDIR/ack.$w" 3>&- &
     done
     sleep 3
     kill -KILL "$BOSUN_PID"

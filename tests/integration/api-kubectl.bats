@@ -142,7 +142,7 @@ apply_deploy() {
 
 @test "watch streams changes (kubectl get -w)" {
     mkcm w1
-    timeout 6 kubectl get cm -n "$NS" -w --output-watch-events >"$BATS_TEST_TMPDIR/w.out" 2>&1 &
+    timeout 6 kubectl get cm -n "$NS" -w --output-watch-events >"$BATS_TEST_TMPDIR/w.out" 2>&1 3>&- &
     wpid=$!
     sleep 1.5
     mkcm w2
@@ -254,7 +254,7 @@ apply_deploy() {
 
 @test "wait --for=delete and --for=jsonpath" {
     mkcm gone
-    (sleep 0.5; kubectl delete cm gone -n "$NS" >/dev/null) &
+    (sleep 0.5; kubectl delete cm gone -n "$NS" >/dev/null) 3>&- &
     run kubectl wait --for=delete cm/gone -n "$NS" --timeout=10s
     [ "$status" -eq 0 ]
     mkcm val k ready
@@ -266,7 +266,7 @@ apply_deploy() {
     apply_deploy >/dev/null
     (sleep 0.5; api "/apis/apps/v1/namespaces/$NS/deployments/web/status" -X PATCH \
         -H 'Content-Type: application/merge-patch+json' \
-        -d '{"spec":{"replicas":9},"status":{"conditions":[{"type":"Available","status":"True","reason":"Test"}]}}' >/dev/null) &
+        -d '{"spec":{"replicas":9},"status":{"conditions":[{"type":"Available","status":"True","reason":"Test"}]}}' >/dev/null) 3>&- &
     run kubectl wait --for=condition=Available deploy/web -n "$NS" --timeout=10s
     [ "$status" -eq 0 ]
     run kubectl get deploy web -n "$NS" -o jsonpath='{.metadata.generation} {.spec.replicas} {.status.conditions[0].type}'

@@ -191,7 +191,7 @@ YAML
 }
 
 @test "statefulset pods appear in order with stable names, PVCs and rolling update" {
-    kubectl get pods -l app=db -w --output-watch-events -o jsonpath='{.type} {.object.metadata.name} {.object.status.phase}{"\n"}' >"$BOSUN_DIR/sts-watch" 2>&1 &
+    kubectl get pods -l app=db -w --output-watch-events -o jsonpath='{.type} {.object.metadata.name} {.object.status.phase}{"\n"}' >"$BOSUN_DIR/sts-watch" 2>&1 3>&- &
     watcher=$!
     sleep 0.5
     kubectl apply -f - <<'YAML'

@@ -25,7 +25,7 @@ run_svc() {
     local name="$1" bin="$2" port
     shift 2
     port="$(free_port)"
-    env HOST=127.0.0.1 PORT="$port" "$@" "$bin" 2>>"$EXT/$name.log" &
+    env HOST=127.0.0.1 PORT="$port" "$@" "$bin" 2>>"$EXT/$name.log" 3>&- &
     PIDS+=($!)
     printf -v "PORT_$name" '%s' "$port"
     for _ in $(seq 1 100); do
@@ -125,7 +125,7 @@ jwt_part() { local s="${1//-/+}"; s="${s//_//}"; while (( ${#s} % 4 )); do s+="=
 @test "pets: the Redis store keeps pets across restarts of the service and reports readiness" {
     command -v redis-server >/dev/null || skip "redis-server not installed"
     rport="$(free_port)"
-    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$EXT/redis.log" 2>&1 &
+    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >"$EXT/redis.log" 2>&1 3>&- &
     PIDS+=($!)
     for _ in $(seq 1 100); do redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
     run_svc pets "$EX/pets/pets" PETS_STORE=redis PETS_REDIS="127.0.0.1:$rport"

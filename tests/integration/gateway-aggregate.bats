@@ -16,7 +16,7 @@ teardown() {
 # A JSON origin: /user -> {"id":..,"q":<query>}, /orders -> [..], /slow -> after 3 s, /text -> not JSON
 start_json_upstream() {
     JS_PORT=$(free_port)
-    python3 - "$JS_PORT" <<'EOF' &
+    python3 - "$JS_PORT" <<'EOF' 3>&- &
 import http.server, json, sys, time, urllib.parse
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

@@ -28,7 +28,7 @@ make_pki() { # -> $D/ca.crt, $D/srv.crt, $D/srv.key for DNS:auth.internal
 
 start_tls_upstream() { # HTTPS origin: /name -> "tls <SNI>", /echo -> request body length, /big -> 3 MB
     TLS_UP=$(free_port)
-    python3 - "$TLS_UP" "$D/srv.crt" "$D/srv.key" <<'EOF' &
+    python3 - "$TLS_UP" "$D/srv.crt" "$D/srv.key" <<'EOF' 3>&- &
 import http.server, ssl, sys
 sni = {}
 class H(http.server.BaseHTTPRequestHandler):

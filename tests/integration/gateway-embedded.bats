@@ -9,7 +9,7 @@ setup_file() {
     BACKEND_DIR="$(mktemp -d)"
     echo "hello from the backend" >"$BACKEND_DIR/index.html"
     python3 -m http.server "$BACKEND_PORT" --bind 127.0.0.1 --directory "$BACKEND_DIR" \
-        >/dev/null 2>&1 &
+        >/dev/null 2>&1 3>&- &
     BACKEND_PID=$!
     export BACKEND_PORT BACKEND_DIR BACKEND_PID
     start_server --disable-agent

@@ -62,7 +62,7 @@ s.add_insecure_port("127.0.0.1:" + sys.argv[1])
 s.start()
 s.wait_for_termination()
 EOF
-    "$PY" "$BATS_TEST_TMPDIR/server.py" "$GRPC_PORT" &
+    "$PY" "$BATS_TEST_TMPDIR/server.py" "$GRPC_PORT" 3>&- &
     echo $! >>"$BATS_TEST_TMPDIR/pids"
     wait_port "$GRPC_PORT"
 }
@@ -325,7 +325,7 @@ EOF
 @test "gateway grpc: a stopping gateway lets calls in flight finish" {
     setup_grpc_gateway
     # 20 messages 100 ms apart; SIGTERM after about 0.5 s
-    grpc_client "$GW" grpc.test Stream 20,0.1 >"$BATS_TEST_TMPDIR/drain.out" &
+    grpc_client "$GW" grpc.test Stream 20,0.1 >"$BATS_TEST_TMPDIR/drain.out" 3>&- &
     cpid=$!
     sleep 0.8
     kill -TERM "$GW_PID"

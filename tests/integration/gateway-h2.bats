@@ -17,7 +17,7 @@ teardown() {
 # A Python origin: /big = 5 MiB with Content-Length, /stream = 20 chunks of 100 kB, 20 ms apart.
 start_py_upstream() {
     PY_PORT=$(free_port)
-    python3 - "$PY_PORT" <<'EOF' &
+    python3 - "$PY_PORT" <<'EOF' 3>&- &
 import http.server, sys, time
 BIG = bytes((i * 7 + i // 4096) % 251 for i in range(5 << 20))
 class H(http.server.BaseHTTPRequestHandler):

@@ -48,7 +48,7 @@ start_upstream() {
     local name=$1
     shift
     UP_PORT=$(free_port)
-    "$BATS_FILE_TMPDIR/upstream" -p "$UP_PORT" -n "$name" "$@" &
+    "$BATS_FILE_TMPDIR/upstream" -p "$UP_PORT" -n "$name" "$@" 3>&- &
     echo $! >>"$BATS_TEST_TMPDIR/pids"
     wait_port "$UP_PORT"
 }
@@ -61,7 +61,7 @@ start_gateway() {
     GW_PORT=$(free_port)
     ADMIN_PORT=$(free_port)
     "${GW_CMD[@]}" --listen 127.0.0.1:"$GW_PORT" --admin 127.0.0.1:"$ADMIN_PORT" \
-        --config "$cfg" --log-level warn "$@" 2>>"$BATS_TEST_TMPDIR/gateway.log" &
+        --config "$cfg" --log-level warn "$@" 2>>"$BATS_TEST_TMPDIR/gateway.log" 3>&- &
     GW_PID=$!
     echo "$GW_PID" >>"$BATS_TEST_TMPDIR/pids"
     wait_port "$GW_PORT"

@@ -20,7 +20,7 @@ teardown() {
     jwk() { python3 -c 'import base64,json,sys; print(json.dumps({"keys": [{"kty": "oct", "kid": sys.argv[1], "alg": "HS256", "k": base64.urlsafe_b64encode(sys.argv[2].encode()).rstrip(b"=").decode()}]}))' "$@"; }
     jwk k1 first-secret >"$d/jwks.json"
     # the JWKS server answers slowly at first, so the first requests come before the keys
-    python3 - "$JW_PORT" "$d/jwks.json" <<'EOF' &
+    python3 - "$JW_PORT" "$d/jwks.json" <<'EOF' 3>&- &
 import http.server, sys, time
 start = time.time()
 class H(http.server.BaseHTTPRequestHandler):

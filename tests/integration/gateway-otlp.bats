@@ -15,7 +15,7 @@ teardown() {
 
 start_collector() {
     COL_PORT=$(free_port)
-    python3 - "$COL_PORT" "$BATS_TEST_TMPDIR/spans.jsonl" <<'EOF' &
+    python3 - "$COL_PORT" "$BATS_TEST_TMPDIR/spans.jsonl" <<'EOF' 3>&- &
 import http.server, json, sys
 out = sys.argv[2]
 class H(http.server.BaseHTTPRequestHandler):

@@ -357,7 +357,7 @@ EOF
     cfg=$BATS_TEST_TMPDIR/cfg.yaml
     { service sa "$PA"; service sb "$PB"; ingress_for i "" / sa; } >"$cfg"
     start_gateway "$cfg" --threads 2
-    wrk -t2 -c20 -d3s "http://127.0.0.1:$GW_PORT/name" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
+    wrk -t2 -c20 -d3s "http://127.0.0.1:$GW_PORT/name" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 3>&- &
     WRK=$!
     for n in 1 2 3 4 5 6; do
         sleep 0.4
@@ -431,7 +431,7 @@ EOF2
     [ "$output" = "good 100" ]
     # replace the failing replica by a healthy one on the same port: it comes back
     kill "$BAD_PID"; sleep 0.2
-    "$BATS_FILE_TMPDIR/upstream" -p "$PBAD" -n revived &
+    "$BATS_FILE_TMPDIR/upstream" -p "$PBAD" -n revived 3>&- &
     echo $! >>"$BATS_TEST_TMPDIR/pids"
     for _ in $(seq 1 40); do
         curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -q "upstream_healthy{endpoint=\"127.0.0.1:$PBAD\"} 1" && break
@@ -562,7 +562,7 @@ EOF2
 @test "gateway: RequestMirror sends a copy of each request to the mirror backend" {
     start_upstream a; PA=$UP_PORT
     MP=$(free_port)
-    (cd "$BATS_TEST_TMPDIR" && exec python3 -m http.server "$MP" --bind 127.0.0.1 2>"$BATS_TEST_TMPDIR/mirror.log") &
+    (cd "$BATS_TEST_TMPDIR" && exec python3 -m http.server "$MP" --bind 127.0.0.1 2>"$BATS_TEST_TMPDIR/mirror.log") 3>&- &
     echo $! >>"$BATS_TEST_TMPDIR/pids"
     wait_port "$MP"
     cfg=$BATS_TEST_TMPDIR/cfg.yaml
@@ -713,7 +713,7 @@ EOF2
     gw_find_binary
     GW_PORT=$(free_port)
     (ulimit -n 48; exec "${GW_CMD[@]}" --listen 127.0.0.1:"$GW_PORT" --config "$cfg" --threads 1 \
-        2>>"$BATS_TEST_TMPDIR/gateway.log") &
+        2>>"$BATS_TEST_TMPDIR/gateway.log") 3>&- &
     GW_PID=$!
     echo "$GW_PID" >>"$BATS_TEST_TMPDIR/pids"
     wait_port "$GW_PORT"
@@ -746,7 +746,7 @@ EOF2
     cfg=$BATS_TEST_TMPDIR/cfg.yaml
     { service s "$PA"; ingress_for i "" / s; } >"$cfg"
     start_gateway "$cfg"
-    curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' http://127.0.0.1:$GW_PORT/sleep/1000 >"$BATS_TEST_TMPDIR/slow.code" &
+    curl -s -o "$BATS_TEST_TMPDIR/slow.out" -w '%{http_code}' http://127.0.0.1:$GW_PORT/sleep/1000 >"$BATS_TEST_TMPDIR/slow.code" 3>&- &
     SLOW=$!
     # an idle keep-alive connection is closed at once
     exec 5<>/dev/tcp/127.0.0.1/$GW_PORT
@@ -782,7 +782,7 @@ EOF2
     pids=()
     for n in 1 2 3 4 5 6; do
         curl -s -o /dev/null -D "$BATS_TEST_TMPDIR/h$n" -w '%{http_code}\n' \
-            http://127.0.0.1:$GW_PORT/sleep/600 >"$BATS_TEST_TMPDIR/c$n" &
+            http://127.0.0.1:$GW_PORT/sleep/600 >"$BATS_TEST_TMPDIR/c$n" 3>&- &
         pids+=($!)
     done
     wait "${pids[@]}"
@@ -794,7 +794,7 @@ EOF2
 
 @test "gateway: survives malformed upstream responses and abrupt clients" {
     EP=$(free_port)
-    python3 - "$EP" >"$BATS_TEST_TMPDIR/evil.log" 2>&1 <<'EOF2' &
+    python3 - "$EP" >"$BATS_TEST_TMPDIR/evil.log" 2>&1 <<'EOF2' 3>&- &
 import socket, sys, threading
 answers = {
     b"/garbage": b"NOT HTTP AT ALL\r\n\r\n",

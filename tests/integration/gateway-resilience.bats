@@ -46,7 +46,7 @@ teardown() {
     pids=()
     for i in 1 2 3 4 5; do
         curl -s -o /dev/null -D "$BATS_TEST_TMPDIR/h$i" -w '%{http_code}\n' -H 'Host: conc.test' \
-            "http://127.0.0.1:$GW_PORT/sleep/600" >"$BATS_TEST_TMPDIR/code$i" &
+            "http://127.0.0.1:$GW_PORT/sleep/600" >"$BATS_TEST_TMPDIR/code$i" 3>&- &
         pids+=($!)
     done
     wait "${pids[@]}"

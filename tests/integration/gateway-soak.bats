@@ -82,7 +82,7 @@ EOF
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0"
     start_gateway "$cfg" --threads 2
     secs=${SOAK_SECONDS:-20}
-    wrk -t2 -c32 -d"${secs}s" "http://127.0.0.1:$GW_PORT/name" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 &
+    wrk -t2 -c32 -d"${secs}s" "http://127.0.0.1:$GW_PORT/name" >"$BATS_TEST_TMPDIR/wrk.txt" 2>&1 3>&- &
     WRK=$!
     rss0=$(awk '/VmRSS/ {print $2}' /proc/$GW_PID/status)
     steps=$(python3 "$BATS_TEST_TMPDIR/churn.py" "$cfg" "$GW_PID" "$PA" "$PB" "$PC" "$((secs - 1))")

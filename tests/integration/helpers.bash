@@ -49,7 +49,7 @@ start_server() {
     export HOME="$BOSUN_DIR/home" # kubectl's discovery cache stays private to this run
     mkdir -p "$HOME"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        "${flags[@]}" >"$BOSUN_DIR/server.log" 2>&1 &
+        "${flags[@]}" >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid" # tests that restart it update this for teardown
     export BOSUN_DIR BOSUN_PORT BOSUN_PID BOSUN_GW_PORT
@@ -83,7 +83,7 @@ restart_server() {
     for _ in $(seq 1 200); do kill -0 "$BOSUN_PID" 2>/dev/null || break; sleep 0.05; done
     wait "$BOSUN_PID" 2>/dev/null || true
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        "${flags[@]}" "$@" >>"$BOSUN_DIR/server.log" 2>&1 &
+        "${flags[@]}" "$@" >>"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_PID

@@ -31,7 +31,7 @@ teardown() {
 # start_pets [VAR=value...]: runs pets in the background on a free port, waits for /healthz.
 start_pets() {
     PETS_PORT="$(free_port)"
-    env HOST=127.0.0.1 PORT="$PETS_PORT" "$@" "$PETS" 2>>"$PETS_TMP/log" &
+    env HOST=127.0.0.1 PORT="$PETS_PORT" "$@" "$PETS" 2>>"$PETS_TMP/log" 3>&- &
     PETS_PID=$!
     for _ in $(seq 1 100); do
         curl -sf "http://127.0.0.1:$PETS_PORT/healthz" >/dev/null && return 0
@@ -136,7 +136,7 @@ u() { echo "http://127.0.0.1:$PETS_PORT$1"; }
 @test "pets: SIGTERM finishes an in-flight request and exits 0" {
     start_pets
     # a slow client: the request body arrives after SIGTERM; it must still be answered
-    python3 - "$PETS_PORT" "$PETS_TMP/sent" >"$PETS_TMP/resp" <<'PY' &
+    python3 - "$PETS_PORT" "$PETS_TMP/sent" >"$PETS_TMP/resp" <<'PY' 3>&- &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 body = b'{"name":"late","owner":"me"}'

@@ -41,7 +41,7 @@ setup_file() {
         --cni-bridge "$BRIDGE")
     BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" "${flags[@]}" \
-        >"$BOSUN_DIR/server.log" 2>&1 &
+        >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_DIR BOSUN_PORT BOSUN_PID BOSUN_SERVER_FLAGS NODE MARK SUBNET PREFIX BRIDGE HOSTPORT NET
@@ -289,7 +289,7 @@ YAML
     mkdir -p "$BOSUN_DIR/outside"
     echo "outside-$MARK" >"$BOSUN_DIR/outside/index.html"
     ip netns exec "bsnout$NET" python3 -m http.server 8099 --bind "10.214.$NET.2" \
-        --directory "$BOSUN_DIR/outside" >"$BOSUN_DIR/outside.log" 2>&1 &
+        --directory "$BOSUN_DIR/outside" >"$BOSUN_DIR/outside.log" 2>&1 3>&- &
     echo $! >"$BOSUN_DIR/outside.pid"
     kubectl apply -f - <<YAML
 apiVersion: v1

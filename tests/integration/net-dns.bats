@@ -32,7 +32,7 @@ JSON
     ADDR=127.0.$((RANDOM % 200 + 20)).$((RANDOM % 200 + 20))
     PORT=0
     "$BOSUN" dns --listen "$ADDR:0" --records "$TMP/records.json" --no-forward \
-        2>"$TMP/dns.log" &
+        2>"$TMP/dns.log" 3>&- &
     PID=$!
     for _ in $(seq 1 100); do
         PORT=$(sed -n 's/.* port \([0-9]*\),.*/\1/p' "$TMP/dns.log")
@@ -123,7 +123,7 @@ q() {
     # a second server answers for the zone "upstream.test" and forwards nothing
     echo '{"kind":"List","items":[{"kind":"Service","metadata":{"name":"a","namespace":"b"},"spec":{"clusterIP":"10.43.9.9"}}]}' >"$TMP/up.json"
     "$BOSUN" dns --listen "$ADDR:0" --records "$TMP/up.json" --domain upstream.test --no-forward \
-        2>"$TMP/up.log" &
+        2>"$TMP/up.log" 3>&- &
     UPID=$!
     for _ in $(seq 1 100); do
         UPORT=$(sed -n 's/.* port \([0-9]*\),.*/\1/p' "$TMP/up.log")
@@ -132,7 +132,7 @@ q() {
     done
     kill "$PID"; wait "$PID" 2>/dev/null || true
     "$BOSUN" dns --listen "$ADDR:0" --records "$TMP/records.json" --upstream "$ADDR:$UPORT" \
-        2>"$TMP/dns2.log" &
+        2>"$TMP/dns2.log" 3>&- &
     PID=$!
     PORT=
     for _ in $(seq 1 100); do

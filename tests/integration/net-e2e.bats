@@ -421,7 +421,7 @@ YAML
 @test "e2e: a rolling update through the ClusterIP loses no request (terminating endpoints drain)" {
     old="$(web_pods)"
     inpod "$NSB" cli /bin/sh -c "for i in \$(seq 1 300); do curl -s -m 2 http://web.$NSA/ || echo FAIL; sleep 0.05; done" \
-        >"$BATS_TEST_TMPDIR/roll" 2>&1 &
+        >"$BATS_TEST_TMPDIR/roll" 2>&1 3>&- &
     loop=$!
     sleep 1
     kubectl -n "$NSA" rollout restart deploy/web

@@ -37,7 +37,7 @@ mkpod() {
     mkns "$ns" "$i"
     mkdir -p "$WORK/$ns"
     echo "$ns" >"$WORK/$ns/index.html"
-    ip netns exec "$ns" busybox httpd -f -p 80 -h "$WORK/$ns" &
+    ip netns exec "$ns" busybox httpd -f -p 80 -h "$WORK/$ns" 3>&- &
     echo $! >>"$WORK/pids"
     ip netns exec "$ns" python3 -c '
 import socket, sys
@@ -45,7 +45,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 5300))
 while True:
     d, a = s.recvfrom(2048)
-    s.sendto(sys.argv[1].encode() + b" " + d, a)' "$ns" &
+    s.sendto(sys.argv[1].encode() + b" " + d, a)' "$ns" 3>&- &
     echo $! >>"$WORK/pids"
 }
 
@@ -381,7 +381,7 @@ teardown() {
     "$BOSUN" server --data-dir "$d/data" --listen "127.0.0.1:$port" --runtime oci \
         --node-name "oci-$MARK" --disable-gateway --cluster-cidr "10.214.$n.0/24" \
         --cni-bridge "bsn-s$n" --proxy-table "bsno$MARK" --cluster-dns "0.0.0.0:$dns" \
-        >"$d/server.log" 2>&1 &
+        >"$d/server.log" 2>&1 3>&- &
     echo $! >"$d/pid"
     export KUBECONFIG="$d/data/kubeconfig"
     wait_for "kubectl get ns default"

@@ -114,7 +114,7 @@ build_layout() {
     cp "$TMP/layout/blobs/sha256/${md#sha256:}" "$TMP/reg/v2/team/app/manifests/2.0"
     for b in "$TMP/layout/blobs/sha256/"*; do cp "$b" "$TMP/reg/v2/team/app/blobs/sha256:$(basename "$b")"; done
     local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$TMP/reg" >"$TMP/reg.log" 2>&1 &
+    python3 -m http.server "$port" --bind 127.0.0.1 --directory "$TMP/reg" >"$TMP/reg.log" 2>&1 3>&- &
     REG_PID=$!
     for _ in $(seq 1 50); do
         curl -s "http://127.0.0.1:$port/v2/team/app/manifests/2.0" >/dev/null 2>&1 && break

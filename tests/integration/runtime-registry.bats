@@ -29,9 +29,9 @@ setup_file() {
     htpasswd -Bbn "puller" "pw-$MARK" >"$REG/htpasswd"
     write_registry_config "$REG/open" "$REG_PORT" ""
     write_registry_config "$REG/auth" "$AUTH_PORT" "$REG/htpasswd"
-    docker-registry serve "$REG/open/config.yml" >"$REG/open.log" 2>&1 &
+    docker-registry serve "$REG/open/config.yml" >"$REG/open.log" 2>&1 3>&- &
     echo $! >"$REG/open.pid"
-    docker-registry serve "$REG/auth/config.yml" >"$REG/auth.log" 2>&1 &
+    docker-registry serve "$REG/auth/config.yml" >"$REG/auth.log" 2>&1 3>&- &
     echo $! >"$REG/auth.pid"
     export REG_PORT AUTH_PORT
     for _ in $(seq 1 100); do
@@ -70,7 +70,7 @@ setup_file() {
     NODE="reg-$MARK"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
         --runtime oci --node-name "$NODE" --disable-gateway "${netflags[@]}" \
-        >"$BOSUN_DIR/server.log" 2>&1 &
+        >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"
