@@ -69,6 +69,7 @@ struct bsn_cni {
     struct cni_job *head, **tail;
     char **claimed;
     size_t nclaimed;
+    bool masq; /* the node's masquerade table is ours to remove (cni_masq.c) */
 };
 
 /* ---- small file helpers ---- */
@@ -267,6 +268,10 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
     if (!other_conf_exists(c->conf_dir)) {
         BSN_AUTOFREE char *path = bsn_sprintf("%s/%s", c->conf_dir, DEFAULT_CONF_NAME);
         json_t *conf = bsn_cni_default_conf(c->bridge, c->pod_cidr, ipam);
+        /* no masquerade chain per pod (iptables on every ADD and DEL, one at a time under
+         * the xtables lock): the node's one rule below does it for the whole subnet */
+        json_object_set_new(json_array_get(json_object_get(conf, "plugins"), 0), "ipMasq",
+                            json_false());
         rc = write_json(path, conf);
         json_decref(conf);
         if (rc < 0) {
@@ -280,6 +285,13 @@ bsn_cni_new(const struct bsn_cni_opts *o, struct bsn_err *err)
     bsn_err_clear(&e2);
     json_t *list = bsn_cni_conf_find(c->conf_dir, &used, &e2);
     bsn_info("cni", "node %s: pod CIDR %s, network %s", c->node, c->pod_cidr, used ? used : e2.msg);
+    const char *base = used ? strrchr(used, '/') : NULL;
+    if (list && base && strcmp(base + 1, DEFAULT_CONF_NAME) == 0) {
+        if (bsn_cni_masq_install(c->bridge, c->pod_cidr, c->cluster_cidr, &e2) == 0)
+            c->masq = true;
+        else
+            bsn_warn("cni", "%s: pods cannot reach beyond the node's pod network", e2.msg);
+    }
     /* say now, not at the first pod, when the plugins are missing */
     size_t i;
     json_t *p;
@@ -313,6 +325,10 @@ bsn_cni_free(struct bsn_cni *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->idle);
+    struct bsn_err e;
+    bsn_err_clear(&e);
+    if (c->masq && bsn_cni_masq_remove(c->bridge, &e) < 0)
+        bsn_warn("cni", "%s", e.msg);
     free(c->node);
     free(c->bin_dir);
     free(c->conf_dir);

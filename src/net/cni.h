@@ -28,17 +28,20 @@
  * parallel operations on one container and allows them on different containers, and the
  * default plugins are written for that: host-local holds an exclusive file lock
  * (<dataDir>/<network>/lock) around each allocation and release, bridge accepts a bridge
- * that a concurrent run created first, and bridge (ipMasq) and portmap run iptables with
- * --wait (the xtables lock serialises the rule changes). bsn_cni_attach is the
+ * that a concurrent run created first, and portmap (and bridge with ipMasq, in lists other
+ * than ours) run iptables with --wait (the xtables lock serialises the rule changes). bsn_cni_attach is the
  * synchronous ADD for the runtime's hook and tests; the garbage pass runs synchronously at
  * start (see docs/networking.md).
  *
  * The network configuration: the first file (lexical order) of <conf_dir>/{*.conflist,*.conf,
  * *.json}. On creation, if there is none, Bosun writes 99-bosun.conflist: bridge (isGateway,
- * ipMasq, hairpinMode; host-local IPAM over this node's pod CIDR with its dataDir under the
- * data dir), portmap (capability portMappings) and loopback. Any other list placed in the conf
- * dir (flannel, Calico: 10-*.conflist) sorts first and is used instead. Our own file is
- * rewritten at start to follow the flags.
+ * hairpinMode, ipMasq off; host-local IPAM over this node's pod CIDR with its dataDir under
+ * the data dir), portmap (capability portMappings) and loopback. Any other list placed in the
+ * conf dir (flannel, Calico: 10-*.conflist) sorts first and is used instead. Our own file is
+ * rewritten at start to follow the flags. When our own list is the one in use, bsn_cni_new
+ * programs the node's masquerade rule (one nftables table per bridge, cni_masq.c: traffic
+ * from this node's pod CIDR to outside the cluster CIDR leaves with the node's address) in
+ * place of the bridge plugin's iptables chain per pod, and bsn_cni_free removes it.
  *
  * State (survives restarts), under <data_dir>/cni/nodes/<node>/ (per node, so a later
  * multi-node setup keeps one slice per node): node.json (this node's pod CIDR), ipam/
@@ -154,8 +157,19 @@ int bsn_cni_error(const json_t *obj, const char *what, struct bsn_err *err);
  * preferring the sandbox's interfaces; 0.x "ip4"/"ip6"), without prefix length. Each out
  * buffer may be NULL. Returns how many addresses were found. */
 int bsn_cni_result_ips(const json_t *result, char *ip4, size_t ip4len, char *ip6, size_t ip6len);
-/* The default configuration list Bosun writes (new reference). */
+/* The default configuration list (new reference), self-contained: its bridge has ipMasq on.
+ * bsn_cni_new writes it with ipMasq off and programs the node's rule instead. */
 json_t *bsn_cni_default_conf(const char *bridge, const char *subnet, const char *ipam_dir);
+/* The node's masquerade rule (cni_masq.c). The table's name for a bridge:
+ * "bosun-masq-<bridge>" (characters nft does not take in a name written as _xx). */
+void bsn_cni_masq_table(const char *bridge, char *out, size_t outlen);
+/* Creates or replaces (one transaction) table ip <bsn_cni_masq_table(bridge)> with a nat
+ * postrouting chain: ip saddr <pod_cidr> ip daddr != <cluster_cidr> ip daddr != 224.0.0.0/4
+ * masquerade. 0, or -1 with err (not root, no nf_tables, bad CIDRs). */
+int bsn_cni_masq_install(const char *bridge, const char *pod_cidr, const char *cluster_cidr,
+                         struct bsn_err *err);
+/* Deletes that table; a missing table is not an error. */
+int bsn_cni_masq_remove(const char *bridge, struct bsn_err *err);
 /* "10.42.0.0/16" -> the n-th /24 inside it ("10.42.n.0/24"); -1 if not IPv4 or smaller than
  * a /24 or n out of range. */
 int bsn_cni_node_subnet(const char *cluster_cidr, unsigned n, char *out, size_t outlen);
