@@ -63,6 +63,12 @@ teardown_file() {
     pkill -KILL -f "$MARK" 2>/dev/null || true
     # the bridge is the one thing the plugins leave on purpose (shared by all pods)
     ip link del "$BRIDGE" 2>/dev/null || true
+    # the node's masquerade table went with the server's clean stop
+    if nft list table ip "bosun-masq-$BRIDGE" >/dev/null 2>&1; then
+        nft delete table ip "bosun-masq-$BRIDGE" 2>/dev/null || true
+        echo "table bosun-masq-$BRIDGE left after the server stopped" >&2
+        return 1
+    fi
     # portmap's shared chains stay once created; drop them when no pod uses them any more
     if [ "$(iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | wc -l)" = 1 ]; then
         iptables -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT 2>/dev/null || true
@@ -177,8 +183,14 @@ YAML
     NODE_IP="$(kubectl get node "$NODE" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')"
     run curl -s --max-time 5 "http://$NODE_IP:$HOSTPORT/"
     [ "$output" = "hello-web" ]
-    # masquerade for the pod subnet, host-local allocations on disk
-    iptables-save -t nat | grep -F "$WEB_IP" >/dev/null
+    # masquerade: the node's one nftables rule for the pod subnet (its own table, named
+    # after the bridge), no iptables chain per pod; host-local allocations on disk
+    run nft list table ip "bosun-masq-$BRIDGE"
+    [ "$status" -eq 0 ]
+    echo "$output" | grep -q "hook postrouting priority srcnat"
+    echo "$output" | grep -qF "ip saddr $SUBNET ip daddr != $SUBNET ip daddr != 224.0.0.0/4 masquerade"
+    run sh -c "iptables-save -t nat | grep -F -e '-s $WEB_IP/32' -e '-s $CLIENT_IP/32'"
+    [ -z "$output" ]
     [ -f "$IPAM/$WEB_IP" ] && [ -f "$IPAM/$CLIENT_IP" ]
     [ "$(ls /sys/class/net/"$BRIDGE"/brif | wc -l)" -eq 2 ]
 
@@ -279,7 +291,10 @@ YAML
 
 @test "cni: pods reach the outside world through masquerade" {
     # "outside": a namespace behind a veth on another subnet, with a web server that logs
-    # its clients; a pod's request reaches it from the node's address, not the pod IP
+    # its clients; a pod's request reaches it from the node's address, not the pod IP (the
+    # node's masquerade rule: the bridge plugin runs without ipMasq)
+    grep -q '"ipMasq": false' "$BOSUN_DIR/data/cni/net.d/99-bosun.conflist"
+    nft list table ip "bosun-masq-$BRIDGE" | grep -qF "ip saddr $SUBNET"
     ip netns add "bsnout$NET"
     ip link add "bsvo$NET" type veth peer name "bsvi$NET" netns "bsnout$NET"
     ip addr add "10.214.$NET.1/30" dev "bsvo$NET"

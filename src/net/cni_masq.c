@@ -1,0 +1,119 @@
+/*
+ * cni_masq.c - the node's one masquerade rule for the default pod network (see cni.h).
+ *
+ * Bosun's own network (99-bosun.conflist) runs the bridge plugin with ipMasq off: its
+ * per-pod chain made every ADD and DEL run iptables, serialised by the xtables lock. Instead,
+ * when the network is in use, this file programs once, with libnftables, a table of its own
+ * named after the bridge (so agents on different bridges never touch each other's rule):
+ *
+ *     table ip bosun-masq-<bridge> {
+ *         chain postrouting {
+ *             type nat hook postrouting priority srcnat; policy accept;
+ *             ip saddr <node pod CIDR> ip daddr != <cluster CIDR> ip daddr != 224.0.0.0/4
+ *                 masquerade
+ *         }
+ *     }
+ *
+ * Traffic from this node's pods to anything outside the pod network leaves with the node's
+ * address; pod to pod keeps its source. Installing replaces the table whole (one
+ * transaction), so a restart with other flags, or a table left by a crash, ends up right.
+ */
+#include <arpa/inet.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "net/cni.h"
+
+void
+bsn_cni_masq_table(const char *bridge, char *out, size_t outlen)
+{
+    /* nft identifiers: a letter, then letters, digits, '-', '_', '.'; an interface name
+     * may hold more, so anything else is written as _xx (hex) */
+    struct bsn_buf b;
+    bsn_buf_init(&b);
+    bsn_buf_puts(&b, "bosun-masq-");
+    for (const unsigned char *s = (const unsigned char *)bridge; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '-' || *s == '.')
+            bsn_buf_putc(&b, (char)*s);
+        else
+            bsn_buf_printf(&b, "_%02x", *s);
+    }
+    snprintf(out, outlen, "%.*s", (int)b.len, b.data);
+    bsn_buf_fini(&b);
+}
+
+/* "a.b.c.d/n" with nothing else in it (the text goes into an nft command) */
+static bool
+plain_cidr4(const char *s)
+{
+    char addr[INET_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    if (!slash || (size_t)(slash - s) >= sizeof(addr) || !slash[1] || strlen(slash + 1) > 2)
+        return false;
+    snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
+    for (const char *p = slash + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    struct in_addr a;
+    return inet_pton(AF_INET, addr, &a) == 1 && atoi(slash + 1) <= 32;
+}
+
+static int
+nft_run(const char *cmds, const char *what, struct bsn_err *err)
+{
+    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!ctx)
+        return bsn_err_set(err, 500, "InternalError", "%s: nft_ctx_new failed", what);
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    int rc = nft_run_cmd_from_buffer(ctx, cmds);
+    if (rc != 0) {
+        const char *msg = nft_ctx_get_error_buffer(ctx);
+        size_t l = msg ? strlen(msg) : 0;
+        while (l && msg[l - 1] == '\n')
+            l--;
+        bsn_err_set(err, 500, "InternalError", "%s: nft: %.*s", what, (int)BSN_MIN(l, 600),
+                    l ? msg : "failed");
+    }
+    nft_ctx_free(ctx);
+    return rc != 0 ? -1 : 0;
+}
+
+int
+bsn_cni_masq_install(const char *bridge, const char *pod_cidr, const char *cluster_cidr,
+                     struct bsn_err *err)
+{
+    if (!plain_cidr4(pod_cidr) || !plain_cidr4(cluster_cidr))
+        return bsn_err_set(err, 400, "Invalid", "cni masquerade: not IPv4 CIDRs: %s, %s", pod_cidr,
+                           cluster_cidr);
+    char t[96];
+    bsn_cni_masq_table(bridge, t, sizeof(t));
+    BSN_AUTOFREE char *cmds =
+        bsn_sprintf("add table ip %s\n"
+                    "delete table ip %s\n"
+                    "add table ip %s\n"
+                    "add chain ip %s postrouting { type nat hook postrouting priority srcnat; "
+                    "policy accept; }\n"
+                    "add rule ip %s postrouting ip saddr %s ip daddr != %s ip daddr != 224.0.0.0/4 "
+                    "masquerade\n",
+                    t, t, t, t, t, pod_cidr, cluster_cidr);
+    BSN_AUTOFREE char *what = bsn_sprintf("cni: masquerade table %s", t);
+    return nft_run(cmds, what, err);
+}
+
+int
+bsn_cni_masq_remove(const char *bridge, struct bsn_err *err)
+{
+    char t[96];
+    bsn_cni_masq_table(bridge, t, sizeof(t));
+    /* "add" first: removing a table that is already gone is not an error */
+    BSN_AUTOFREE char *cmds = bsn_sprintf("add table ip %s\ndelete table ip %s\n", t, t);
+    BSN_AUTOFREE char *what = bsn_sprintf("cni: remove masquerade table %s", t);
+    return nft_run(cmds, what, err);
+}
