@@ -19,10 +19,14 @@
  * transaction), so a restart with other flags, or a table left by a crash, ends up right.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -64,25 +68,74 @@ plain_cidr4(const char *s)
     return inet_pton(AF_INET, addr, &a) == 1 && atoi(slash + 1) <= 32;
 }
 
+/* libnftables in the calling process: 0, or -1 with its error text in msg */
 static int
-nft_run(const char *cmds, const char *what, struct bsn_err *err)
+nft_apply(const char *cmds, char *msg, size_t msglen)
 {
     struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!ctx)
-        return bsn_err_set(err, 500, "InternalError", "%s: nft_ctx_new failed", what);
+    if (!ctx) {
+        snprintf(msg, msglen, "nft_ctx_new failed");
+        return -1;
+    }
     nft_ctx_buffer_output(ctx);
     nft_ctx_buffer_error(ctx);
     int rc = nft_run_cmd_from_buffer(ctx, cmds);
     if (rc != 0) {
-        const char *msg = nft_ctx_get_error_buffer(ctx);
-        size_t l = msg ? strlen(msg) : 0;
-        while (l && msg[l - 1] == '\n')
+        const char *e = nft_ctx_get_error_buffer(ctx);
+        size_t l = e ? strlen(e) : 0;
+        while (l && e[l - 1] == '\n')
             l--;
-        bsn_err_set(err, 500, "InternalError", "%s: nft: %.*s", what, (int)BSN_MIN(l, 600),
-                    l ? msg : "failed");
+        snprintf(msg, msglen, "%.*s", (int)l, l ? e : "failed");
     }
     nft_ctx_free(ctx);
     return rc != 0 ? -1 : 0;
+}
+
+/* Runs cmds from a short-lived child: libnftables' context (its parser, the ruleset cache,
+ * ~2 MB of heap that the allocator keeps afterwards) and the pages of its libraries never
+ * become part of the agent, which uses them once at start and once at stop. */
+static int
+nft_run(const char *cmds, const char *what, struct bsn_err *err)
+{
+    char msg[700] = "";
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return bsn_err_set(err, 500, "InternalError", "%s: pipe: %s", what, strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        return bsn_err_set(err, 500, "InternalError", "%s: fork: %s", what, strerror(e));
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        int rc = nft_apply(cmds, msg, sizeof(msg));
+        if (rc < 0 && write(pfd[1], msg, strlen(msg)) < 0)
+            rc = -1;
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(pfd[1]);
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(pfd[0], msg + len, sizeof(msg) - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == sizeof(msg) - 1)
+            break;
+    }
+    msg[len] = '\0';
+    close(pfd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    return bsn_err_set(err, 500, "InternalError", "%s: nft: %s", what,
+                       msg[0] ? msg : "the helper process failed");
 }
 
 int
