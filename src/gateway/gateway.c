@@ -308,6 +308,7 @@ bsn_gw_publish(struct bsn_gw *gw, struct bsn_gw_config *cfg)
             bsn_map_put(&gw->stats, r->name, s);
         }
         r->stats = s;
+        r->cells = s->cells;
     }
     cfg->gw = gw;
     gw_hc_update(gw, cfg);

@@ -199,57 +199,81 @@ struct gw_match_hdr {
     char *name, *value;
 };
 
+/*
+ * Fields read by every request come first, so that with many routes a request touches few
+ * cache lines of its route (routes are allocated 64-byte aligned).
+ */
 struct gw_route {
-    char *name;
-    uint32_t idx;
-    /* match */
-    enum gw_path_kind path_kind;
-    char *path; /* normalised: prefixes have no trailing '/' except "/" */
-    char *method;
-    struct gw_match_hdr *headers, *queries;
-    int nheaders, nqueries;
-    /* precedence among routes sharing host and path */
-    int64_t created;
-    char *origin; /* "ns/name" of the Ingress/HTTPRoute */
-    int rule_index;
+    /* effective policy: route-level merged over service-level; never NULL; shared by the
+     * routes with the same policies and timeouts (cfg->effective) */
+    const struct gw_policy *policy;
+    /* bound at publish */
+    struct gw_stats *stats;
+    struct gw_stat_cell *cells; /* stats->cells: [worker id] */
     /* action */
     struct gw_wbackend *backends;
     int nbackends;
     uint32_t total_weight;
+    /* match conditions */
+    char *method;
+    int nheaders, nqueries;
+    struct gw_match_hdr *headers, *queries;
+    int direct_status;   /* > 0: answer with this status, no backend (e.g. 500 for bad refs) */
+    int redirect_status; /* 0 = no redirect */
     struct gw_backend *mirror;
     /* HTTPRoute filters */
-    struct gw_header_mod req_hdr, resp_hdr;
     char *rewrite_prefix; /* ReplacePrefixMatch */
     char *rewrite_full;   /* ReplaceFullPath */
     char *rewrite_host;
-    int redirect_status; /* 0 = no redirect */
-    char *redirect_scheme, *redirect_host, *redirect_path;
+    enum gw_path_kind path_kind;
+    uint32_t idx;
+    char *path; /* normalised: prefixes have no trailing '/' except "/" */
+    struct gw_header_mod req_hdr, resp_hdr;
+    /* colder: names, precedence, redirect details */
+    char *name;
+    int64_t created; /* precedence among routes sharing host and path */
+    char *origin;    /* "ns/name" of the Ingress/HTTPRoute */
+    int rule_index;
     int redirect_port;
-    int direct_status; /* > 0: answer with this status, no backend (e.g. 500 for bad refs) */
+    char *redirect_scheme, *redirect_host, *redirect_path;
     int64_t timeout_request_ms, timeout_backend_ms; /* HTTPRoute rules[].timeouts, -1 unset */
-    /* effective policy: route-level merged over service-level; never NULL */
-    const struct gw_policy *policy;
-    /* bound at publish */
-    struct gw_stats *stats;
+};
+
+/*
+ * The router's tables are open-addressed arrays of 64-byte entries (one cache line each) that
+ * hold their key's first bytes inline, so a lookup hit reads one line per probe however many
+ * routes there are (longer keys compare their tail through the pointer).
+ */
+#define GW_PATH_INLINE 19
+#define GW_HOST_INLINE 25
+
+/* Which path lengths a host group has entries for: bit min(length, 63), so lookups skip the
+ * probes that cannot hit. */
+struct gw_group_lens {
+    uint64_t exact, prefix;
 };
 
 /* Routes sharing (host group, path kind, path), sorted by precedence. */
 struct gw_path_entry {
     uint64_t hash;
     uint32_t group;
-    enum gw_path_kind kind;
+    uint32_t path_len;
+    int32_t nroutes;
+    uint8_t kind; /* enum gw_path_kind */
+    char key[GW_PATH_INLINE];
     const char *path;
-    size_t path_len;
-    struct gw_route **routes;
-    int nroutes, cap;
+    struct gw_route **routes; /* &one while there is one route */
+    struct gw_route *one;
 };
 
 struct gw_host_entry {
     uint64_t hash;
-    const char *host; /* exact host, or the suffix ".example.com" of a wildcard */
-    size_t len;
+    struct gw_group_lens lens; /* of the entry's group */
     uint32_t group;
+    uint16_t len;
     bool multi_label; /* Gateway API wildcards match several labels, Ingress ones only one */
+    char key[GW_HOST_INLINE];
+    const char *host; /* exact host, or the suffix ".example.com" of a wildcard */
 };
 
 struct gw_hash {
@@ -279,13 +303,16 @@ struct bsn_gw_config {
     struct gw_policy **policies;
     size_t npolicies, policies_cap;
     struct gw_policy default_policy;
+    struct gw_policy **effective; /* routes' effective policies, shared by equal inputs */
+    size_t neffective, effective_cap;
     /* router */
     struct gw_host_entry *hosts, *wild; /* open-addressed tables */
     size_t hosts_mask, wild_mask;
     struct gw_path_entry *paths;
     size_t paths_mask;
     uint32_t ngroups;
-    int32_t catchall_group;         /* -1 when no host-less rule */
+    int32_t catchall_group; /* -1 when no host-less rule */
+    struct gw_group_lens catchall_lens;
     struct gw_route *default_route; /* Ingress spec.defaultBackend */
     struct bsn_buf warnings;
     struct gw_host_bind *binds; /* registrations, freed by gw_router_build */

@@ -838,8 +838,8 @@ start_request(struct gw_conn *c)
     const struct gw_policy *p = r->policy;
     uint64_t now = bsn_loop_now(w->loop);
     c->req_deadline = now + (p->request_ms ? p->request_ms : 86400000);
-    if (p->max_concurrent > 0 && r->stats) {
-        struct gw_stat_cell *cell = &r->stats->cells[w->id];
+    if (p->max_concurrent > 0 && r->cells) {
+        struct gw_stat_cell *cell = &r->cells[w->id];
         int nth = w->gw->nthreads;
         int64_t share = (p->max_concurrent + nth - 1) / nth; /* per worker thread */
         if (cell->inflight >= share) {
@@ -964,7 +964,7 @@ finish_request(struct gw_conn *c)
     uint64_t idle_ms = r && r->policy->idle_ms ? r->policy->idle_ms : GW_IDLE_TIMEOUT_MS;
     gw_agg_cancel(c);
     if (c->conc_counted) {
-        r->stats->cells[w->id].inflight--;
+        r->cells[w->id].inflight--;
         c->conc_counted = false;
     }
     if (c->up) {
@@ -986,8 +986,8 @@ finish_request(struct gw_conn *c)
     gw_gzip_end(c);
     gw_cache_capture_end(c, false);
     c->cacheable = false;
-    if (r && r->stats) {
-        struct gw_stat_cell *cell = &r->stats->cells[w->id];
+    if (r && r->cells) {
+        struct gw_stat_cell *cell = &r->cells[w->id];
         uint64_t us = (bsn_mono_ns() - c->start_ns) / 1000;
         GW_INC(&cell->requests, 1);
         int cls = c->status >= 100 && c->status < 600 ? c->status / 100 : 0;
