@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD_PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
 libuv1-dev libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libnghttp2-dev libnftables-dev
 libcmocka-dev libarchive-dev zlib1g-dev libbrotli-dev"
-TEST_PKGS="bats curl jq openssl iproute2 nftables procps psmisc dnsutils busybox-static python3 wrk redis-server python3-flask python3-redis python3-grpcio iptables docker-registry skopeo apache2-utils bsdutils"
+TEST_PKGS="bats file curl jq openssl iproute2 nftables procps psmisc dnsutils busybox-static python3 wrk redis-server python3-flask python3-redis python3-grpcio iptables docker-registry skopeo apache2-utils bsdutils"
 RUNTIME_PKGS="runc crun containernetworking-plugins"
 BENCH_PKGS="wrk nginx-light haproxy dnsmasq-base unbound dnsperf hyperfine linux-perf"
 

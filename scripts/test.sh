@@ -78,6 +78,17 @@ if [ -d tests/integration ] && ls tests/integration/*.bats >/dev/null 2>&1; then
             bf=$((bf + 1))
         fi
     done
+    # every tool the tests use is installed by scripts/install-deps.sh, so as root a skipped
+    # test means something is missing: it counts as a failure (BOSUN_ALLOW_SKIP=1 to allow)
+    skipped=$(grep -c '^ok .* # skip' "$build/bats.out")
+    if [ "$skipped" != 0 ]; then
+        echo "skipped tests: $skipped"
+        grep '^ok .* # skip' "$build/bats.out"
+        if [ "$(id -u)" = 0 ] && [ "${BOSUN_ALLOW_SKIP:-0}" != 1 ]; then
+            bp=$((bp - skipped)); bf=$((bf + skipped))
+            echo "(as root nothing may be skipped: counted as failed)"
+        fi
+    fi
     passed=$((passed + bp)); failed=$((failed + bf))
     if [ "$bp" = 0 ] && [ "$bf" = 0 ]; then failed=$((failed + 1)); echo "bats ran nothing"; fi
 fi

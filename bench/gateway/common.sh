@@ -43,13 +43,16 @@ cpu_ns() { # CPU time (ns) used so far by every thread of pid
 }
 
 # run_wrk PORT [HOST PATH [SCRIPT]] -> prints "rps p99_ms requests cpu_us_per_request"
-# (the last is the CPU time of process CPU_PID per request during the run, 0 without CPU_PID)
+# (the last is the CPU time of process CPU_PID per request during the run, 0 without CPU_PID).
+# A 1 s warm-up run comes first unless WARMUP=0.
 run_wrk() {
     local port=$1 host=${2:-} path=${3:-/} script=${4:-}
     local opt=()
     [ -n "$host" ] && opt+=(-H "Host: $host")
     [ -n "$script" ] && opt+=(-s "$script")
-    wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 # warm-up
+    if [ "${WARMUP:-1}" = 1 ]; then
+        wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 || true
+    fi
     local out c0=0 c1=0
     [ -n "${CPU_PID:-}" ] && c0=$(cpu_ns "$CPU_PID")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${opt[@]}" \

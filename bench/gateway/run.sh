@@ -40,56 +40,9 @@ for tool in wrk nginx haproxy gcc; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
 done
 
-if [ -z "${BOSUN_GATEWAY:-}" ]; then
-    if [ ! -f build-bench/build.ninja ]; then
-        meson setup build-bench --buildtype=release -Dtests=false >/dev/null
-    fi
-    ninja -C build-bench src/gateway/bosun-gateway >/dev/null
-    BOSUN_GATEWAY=$ROOT/build-bench/src/gateway/bosun-gateway
-fi
-gcc -O2 -o "$TMP/upstream" bench/gateway/upstream.c -lpthread
-
-"$TMP/upstream" -p "$UP_PORT" -t 1 &
-PIDS+=($!)
-
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "run.sh: nothing listening on port $1" >&2
-    return 1
-}
-wait_port "$UP_PORT"
-
-rss_kb() { # sum of VmRSS of the given pids and their children
-    local total=0 p
-    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
-        local r
-        r=$(awk '/VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)
-        total=$((total + ${r:-0}))
-    done
-    echo "$total"
-}
-
-# run_wrk NAME PORT [HOST PATH] -> prints "rps p99_ms"
-run_wrk() {
-    local port=$1 host=${2:-} path=${3:-/}
-    local hdr=()
-    [ -n "$host" ] && hdr=(-H "Host: $host")
-    wrk -t1 -c"$CONNS" -d0.5s "${hdr[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 # warm-up
-    local out
-    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" \
-        "http://127.0.0.1:$port$path" 2>&1)
-    local rps p99 errs
-    rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000}
-        else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}
-        printf "%.2f", v}')
-    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-    [ -n "$errs" ] && echo "  ($errs)" >&2
-    echo "$rps $p99"
-}
+. "$ROOT/bench/gateway/common.sh"
+build_gateway
+start_upstream
 
 start_nginx() { # workers
     mkdir -p "$TMP/nginx"
@@ -142,56 +95,12 @@ EOF
     wait_port "$HAP_PORT"
 }
 
-write_bosun_config() { # nroutes file
-    local n=$1 f=$2
-    {
-        cat <<EOF
-apiVersion: v1
-kind: Service
-metadata: {name: up, namespace: default}
-spec:
-  ports: [{name: http, port: 80, targetPort: $UP_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: up-1, namespace: default, labels: {kubernetes.io/service-name: up}}
-addressType: IPv4
-ports: [{name: http, port: $UP_PORT}]
-endpoints: [{addresses: ["127.0.0.1"]}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench, namespace: default}
-spec:
-  rules:
-EOF
-        if [ "$n" -eq 1 ]; then
-            echo "  - http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}]}"
-        else
-            for i in $(seq 1 "$n"); do
-                echo "  - host: h$i.example.com"
-                echo "    http: {paths: [{path: /svc$i, pathType: Prefix, backend: {service: {name: up, port: {number: 80}}}}]}"
-            done
-        fi
-    } >"$f"
-}
-
-start_bosun() { # threads config
-    "$BOSUN_GATEWAY" --listen 127.0.0.1:$BSN_PORT --config "$2" --threads "$1" \
-        --access-log off --log-level error &
-    BSN_PID=$!
-    PIDS+=($BSN_PID)
-    wait_port "$BSN_PORT"
-}
-
-stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
-
 write_bosun_config 1 "$TMP/bosun-1.yaml"
 write_bosun_config 1000 "$TMP/bosun-1000.yaml"
 
 declare -A RPS P99 RSS ALL
 add() { RPS[$1]="${RPS[$1]:-} $2"; P99[$1]="${P99[$1]:-} $3"; }
-median() { echo "$@" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ROUTE_RATIOS=""
 for round in $(seq 1 "$ROUNDS"); do
     for w in 1 2; do
         start_nginx "$w"
@@ -204,15 +113,24 @@ for round in $(seq 1 "$ROUNDS"); do
         RSS[haproxy$w]=$(rss_kb "$HAP_PID")
         stop "$HAP_PID"
 
-        start_bosun "$w" "$TMP/bosun-1.yaml"
+        start_bosun "$w" "$TMP/bosun-1.yaml" "$BSN_PORT"
         add bosun$w $(run_wrk "$BSN_PORT")
         RSS[bosun$w]=$(rss_kb "$BSN_PID")
+        if [ "$w" = 1 ]; then
+            # 1 route vs 1,000 routes back to back, under the same load, with the same
+            # requests (the catch-all route of bosun-1 takes them too)
+            set -- $(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
+            add bosun1h "$1" "$2"
+            one=$1
+            stop "$BSN_PID"
+            start_bosun 1 "$TMP/bosun-1000.yaml" "$BSN_PORT"
+            set -- $(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
+            add bosun1000 "$1" "$2"
+            ROUTE_RATIOS="$ROUTE_RATIOS $(ratio "$1" "$one")"
+            RSS[bosun1000]=$(rss_kb "$BSN_PID")
+        fi
         stop "$BSN_PID"
     done
-    start_bosun 1 "$TMP/bosun-1000.yaml"
-    add bosun1000 $(run_wrk "$BSN_PORT" h500.example.com /svc500/x)
-    RSS[bosun1000]=$(rss_kb "$BSN_PID")
-    stop "$BSN_PID"
     echo "round $round done" >&2
 done
 for k in "${!RPS[@]}"; do
@@ -252,7 +170,7 @@ for round in $(seq 1 "$ROUNDS"); do
     start_haproxy 1
     addh haproxy $(run_paced "$HAP_PORT")
     stop "$HAP_PID"
-    start_bosun 1 "$TMP/bosun-1.yaml"
+    start_bosun 1 "$TMP/bosun-1.yaml" "$BSN_PORT"
     addh bosun $(run_paced "$BSN_PORT")
     stop "$BSN_PID"
 done
@@ -278,12 +196,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
         echo "ratio ($w worker): bosun/nginx $(ratio "${RPS[bosun$w]}" "${RPS[nginx$w]}")," \
             "bosun/haproxy $(ratio "${RPS[bosun$w]}" "${RPS[haproxy$w]}")"
     done
-    echo "bosun 1000 routes / 1 route: $(ratio "${RPS[bosun1000]}" "${RPS[bosun1]}")"
+    echo "bosun 1000 routes / 1 route (same requests, back to back): $(ratio "${RPS[bosun1000]}" \
+        "${RPS[bosun1h]}") (median of the rounds' ratios $(median $ROUTE_RATIOS);" \
+        "bench/gateway/routes.sh measures this alone)"
     echo "p99 at ~50% of the better peer's peak ($PACED_CONNS conns x 1 req/ms, 1 worker):"
     for p in nginx haproxy bosun; do
         printf "  %-8s %9s req/s  p99 %s ms\n" "$p" "${HRPS[$p]}" "${HP99[$p]}"
     done
     echo "# all rounds (req/s):"
-    for k in nginx1 haproxy1 bosun1 nginx2 haproxy2 bosun2 bosun1000; do echo "#   $k:${ALL[$k]}"; done
+    for k in nginx1 haproxy1 bosun1 nginx2 haproxy2 bosun2 bosun1h bosun1000; do
+        echo "#   $k:${ALL[$k]}"
+    done
+    echo "# bosun 1000 routes / 1 route by round:$ROUTE_RATIOS"
     echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$ROOT/bench/gateway/last-run.txt"

@@ -67,7 +67,8 @@ struct bsn_proxy {
     struct bsn_map dirty;     /* ns/name -> (void*)1 */
     struct pwatch watches[2];
     struct bsn_timer sync_timer;
-    struct bsn_map stale; /* retired chains/sets waiting for the gc batch */
+    struct bsn_map stale;               /* retired chains/sets waiting for the gc batch */
+    struct bsn_proxy_nft_blocks blocks; /* of the map service-slots */
     struct bsn_timer gc_timer;
     struct bsn_proxy_dnssvc *dnssvc;
     bool stopping;
@@ -282,13 +283,14 @@ sync_dirty(struct bsn_loop *loop, void *data)
     bsn_map_init(&p->dirty);
     if (p->mode == BSN_PROXY_NFTABLES && k) {
         struct bsn_buf b;
+        struct bsn_proxy_nft_elems el = {0};
         bsn_buf_init(&b);
         for (size_t i = 0; i < k; i++)
             bsn_proxy_nft_delta(&p->cfg, pd[i].s->applied ? &pd[i].s->cur : NULL,
-                                pd[i].has_want ? &pd[i].want : NULL, &b);
+                                pd[i].has_want ? &pd[i].want : NULL, &b, &el);
         struct bsn_err err;
         bsn_err_clear(&err);
-        if (bsn_proxy_nft_run(p->nft, b.data, &err) == 0) {
+        if (bsn_proxy_nft_apply(p->nft, b.data, &el, &err) == 0) {
             for (size_t i = 0; i < k; i++)
                 commit(p, &pd[i]);
         } else {
@@ -296,9 +298,10 @@ sync_dirty(struct bsn_loop *loop, void *data)
             bsn_debug("proxy", "batch of %zu services failed (%s); one by one", k, err.msg);
             for (size_t i = 0; i < k; i++) {
                 bsn_buf_reset(&b);
+                bsn_proxy_nft_elems_reset(&el);
                 bsn_proxy_nft_delta(&p->cfg, pd[i].s->applied ? &pd[i].s->cur : NULL,
-                                    pd[i].has_want ? &pd[i].want : NULL, &b);
-                if (bsn_proxy_nft_run(p->nft, b.data, &err) == 0) {
+                                    pd[i].has_want ? &pd[i].want : NULL, &b, &el);
+                if (bsn_proxy_nft_apply(p->nft, b.data, &el, &err) == 0) {
                     commit(p, &pd[i]);
                     pd[i].s->failing = false;
                 } else {
@@ -312,6 +315,7 @@ sync_dirty(struct bsn_loop *loop, void *data)
             }
         }
         bsn_buf_fini(&b);
+        bsn_proxy_nft_elems_fini(&el);
         if (p->stale.len && !bsn_timer_active(&p->gc_timer))
             bsn_timer_start(p->loop, &p->gc_timer, GC_MS, gc, p);
     } else {
@@ -484,11 +488,14 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
     p->cfg.cluster_cidr = p->cidr;
     bsn_map_init(&p->stale);
     p->cfg.stale = &p->stale;
+    bsn_proxy_nft_blocks_init(&p->blocks);
+    p->cfg.blocks = &p->blocks;
     bsn_timer_init(&p->gc_timer);
     for (const char *c = p->table; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-')) {
             bsn_map_fini(&p->stale);
+            bsn_proxy_nft_blocks_fini(&p->blocks);
             free(p);
             bsn_err_set(err, 400, "Invalid", "proxy table name '%s': letters, digits, - and _",
                         opts->table);
@@ -499,6 +506,7 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
         p->nft = bsn_proxy_nft_open(&p->cfg, err);
         if (!p->nft) {
             bsn_map_fini(&p->stale);
+            bsn_proxy_nft_blocks_fini(&p->blocks);
             free(p);
             return NULL;
         }
@@ -556,6 +564,7 @@ bsn_proxy_stop(struct bsn_proxy *p)
     bsn_map_fini(&p->slice_svc);
     bsn_map_fini(&p->dirty);
     bsn_map_fini(&p->stale);
+    bsn_proxy_nft_blocks_fini(&p->blocks);
     bsn_proxy_nft_close(p->nft, true);
     bsn_proxy_user_free(p->user);
     free(p);

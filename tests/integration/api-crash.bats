@@ -29,13 +29,16 @@ writer() {
 }
 
 @test "acknowledged writes survive kill -9; revisions stay monotonic; watch resumes" {
+    local pids=()
     for w in 1 2 3 4; do
         writer "$w" "$BATS_TEST_TMPDIR/ack.$w" 3>&- &
+        pids+=($!)
     done
     sleep 3
     kill -KILL "$BOSUN_PID"
     wait "$BOSUN_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
+    # the writers only (a bare `wait` would also wait for bats' own timeout countdown)
+    wait "${pids[@]}" 2>/dev/null || true
     cat "$BATS_TEST_TMPDIR"/ack.[0-9] >"$BATS_TEST_TMPDIR/ack.all"
     acked=$(wc -l <"$BATS_TEST_TMPDIR/ack.all")
     [ "$acked" -gt 20 ]

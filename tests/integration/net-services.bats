@@ -95,7 +95,7 @@ endpoints:
 - {addresses: ["10.$NET.2.2"], conditions: {ready: true}}
 - {addresses: ["10.$NET.3.2"], conditions: {ready: true}}
 YAML
-    wait_for "nft list chain ip $TABLE 'svc-default/web/tcp/http' | grep -q 10.$NET.3.2"
+    wait_for "slot_eps svc-default/web/tcp/http | grep -q 10.$NET.3.2"
 }
 
 teardown_file() {
@@ -118,6 +118,19 @@ svc_ip() {
     kubectl get svc "$1" -o jsonpath='{.spec.clusterIP}'
 }
 
+# slot_eps CHAIN: the endpoints the service chain's slots lead to, "COUNT ADDRESS . PORT" a line
+# (a service port's rule: dnat to numgen random mod S offset B map @tcp-slots-I; its endpoints are
+# the elements B .. B+S-1 of that map)
+slot_eps() {
+    local rule mod off map
+    rule="$(nft list chain ip "$TABLE" "$1" 2>/dev/null |
+        grep -o 'mod [0-9]* offset [0-9]* map @[a-z]*-slots-[0-9]*')" || return 0
+    read -r _ mod _ off _ map <<<"$rule"
+    nft -j list map ip "$TABLE" "${map#@}" | jq -r --argjson lo "$off" --argjson n "$mod" \
+        '.nftables[] | select(.map) | (.map.elem // [])[] | select(.[0] >= $lo and .[0] < $lo + $n)
+         | .[1].concat | "\(.[0]) . \(.[1])"' | sort | uniq -c
+}
+
 # hits N CMD...: runs CMD N times, prints the distinct answers with counts
 hits() {
     local n="$1"
@@ -135,9 +148,13 @@ hits() {
     run hits 30 ip netns exec "c$MARK-4" curl -s -m 2 "http://$ip/"
     echo "$output"
     for i in 1 2 3; do [[ "$output" == *"p$MARK-$i"* ]]; done
-    # the rules: a verdict map entry leading to the service chain
+    # the rules: a verdict map entry leading to the service chain, whose 12 slots are shared
+    # evenly by the 3 endpoints
     run nft list map ip "$TABLE" service-ips
     [[ "$output" == *"$ip . tcp . 80 : goto svc-default/web/tcp/http"* ]]
+    run slot_eps svc-default/web/tcp/http
+    echo "$output"
+    [ "$(echo "$output" | grep -c "^ *4 10.$NET.[123].2 . 80$")" -eq 3 ]
 }
 
 @test "services: an endpoint marked not ready stops receiving" {
@@ -145,14 +162,18 @@ hits() {
     ip="$(svc_ip web)"
     kubectl patch endpointslice web-hand --type=json -p \
         '[{"op":"replace","path":"/endpoints/1/conditions/ready","value":false}]'
-    wait_for "! nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
+    wait_for "! slot_eps svc-default/web/tcp/http | grep -q 10.$NET.2.2"
     run hits 30 curl -s -m 2 "http://$ip/"
     echo "$output"
     [[ "$output" != *"p$MARK-2"* ]]
     [[ "$output" == *"p$MARK-1"* && "$output" == *"p$MARK-3"* ]]
+    # an endpoint change is element changes only: the rule and its slot count stay
+    run slot_eps svc-default/web/tcp/http
+    [ "$(echo "$output" | grep -c "^ *6 10.$NET.[13].2 . 80$")" -eq 2 ]
+    nft list chain ip "$TABLE" svc-default/web/tcp/http | grep -q 'numgen random mod 12 offset'
     kubectl patch endpointslice web-hand --type=json -p \
         '[{"op":"replace","path":"/endpoints/1/conditions/ready","value":true}]'
-    wait_for "nft list chain ip $TABLE svc-default/web/tcp/http | grep -q 10.$NET.2.2"
+    wait_for "slot_eps svc-default/web/tcp/http | grep -q 10.$NET.2.2"
 }
 
 @test "services: a Service without endpoints refuses connections at once" {
@@ -294,7 +315,7 @@ YAML
     run kubectl rollout status deploy/proc --timeout=60s
     [ "$status" -eq 0 ]
     ip="$(svc_ip proc)"
-    wait_for "[ \$(nft list chain ip $TABLE svc-default/proc/tcp/http | grep -c 'goto ep-') -eq 2 ]"
+    wait_for "[ \$(slot_eps svc-default/proc/tcp/http | wc -l) -eq 2 ]"
     run hits 20 curl -s -m 2 "http://$ip:$PPORT/"
     echo "$output"
     for p in $(kubectl get pods -l app=proc -o jsonpath='{.items[*].metadata.name}'); do
