@@ -5,8 +5,9 @@
 # Same upstream for all (bench/gateway/upstream.c, 13-byte body, keep-alive), equivalent proxy
 # configs (keep-alive to the upstream, access logging off), wrk with a fixed client load, at 1
 # and 2 worker threads/processes each. Reports req/s, p99 latency, RSS and ratios, plus Bosun
-# with 1,000 routes (1,000 hosts x 1 path) vs 1 route, and p99 latency of each at the same paced
-# load of about half the better peer's peak. The machine may be shared, so every
+# with 1,000 routes (1,000 hosts x 1 path) vs 1 route (back to back in each round, same
+# requests; bench/gateway/routes.sh is the dedicated A/B), and p99 latency of each at the same
+# paced load of about half the better peer's peak. The machine may be shared, so every
 # configuration is measured ROUNDS times, interleaved, and the median is reported. Takes
 # about 2.5 minutes.
 #
@@ -190,6 +191,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
             printf "%-22s %10s %9s %9s\n" "$p ($w)" "${RPS[$p$w]}" "${P99[$p$w]}" "${RSS[$p$w]}"
         done
     done
+    printf "%-22s %10s %9s %9s\n" "bosun 1 route, h500 (1)" "${RPS[bosun1h]}" "${P99[bosun1h]}" \
+        "${RSS[bosun1]}"
     printf "%-22s %10s %9s %9s\n" "bosun 1000 routes (1)" "${RPS[bosun1000]}" "${P99[bosun1000]}" \
         "${RSS[bosun1000]}"
     for w in 1 2; do
