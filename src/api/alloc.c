@@ -1,5 +1,6 @@
 /*
- * alloc.c - Service ClusterIP (10.43.0.0/16) and NodePort (30000-32767) allocation.
+ * alloc.c - Service ClusterIP (the service CIDR, 10.43.0.0/16 by default) and NodePort
+ * (30000-32767) allocation.
  *
  * Bitmaps rebuilt from the cache at startup; allocation happens when a Service is created or
  * updated, release when it is deleted (after the commit). .1 belongs to the `kubernetes`
@@ -11,10 +12,9 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "base/hostaddr.h"
 #include "base/mem.h"
 
-#define SVC_BASE      0x0a2b0000u /* 10.43.0.0 */
-#define SVC_SIZE      65536u
 #define NODEPORT_MIN  30000
 #define NODEPORT_MAX  32767
 #define NODEPORT_SIZE (NODEPORT_MAX - NODEPORT_MIN + 1)
@@ -34,22 +34,28 @@ bit_set(uint8_t *bm, unsigned i, bool on)
         bm[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
+int
+bsn_service_ip(const char *service_cidr, unsigned index, char *out, size_t n)
+{
+    uint32_t net;
+    unsigned prefix;
+    if (bsn_cidr4_parse(service_cidr ? service_cidr : "10.43.0.0/16", 12, 24, &net, &prefix) < 0 ||
+        index >= (1u << (32 - prefix)))
+        return -1;
+    bsn_ip4_format(net, index, out, n);
+    return 0;
+}
+
 static int
-ip_index(const char *ip)
+ip_index(const struct bsn_apiserver *s, const char *ip)
 {
     struct in_addr a;
     if (inet_pton(AF_INET, ip, &a) != 1)
         return -1;
     uint32_t v = ntohl(a.s_addr);
-    if ((v & 0xffff0000u) != SVC_BASE)
+    if (v - s->svc_net >= s->svc_size)
         return -2;
-    return (int)(v & 0xffffu);
-}
-
-static void
-index_ip(unsigned idx, char *out, size_t n)
-{
-    snprintf(out, n, "10.43.%u.%u", idx >> 8, idx & 0xff);
+    return (int)(v - s->svc_net);
 }
 
 static void
@@ -58,7 +64,7 @@ mark_service(struct bsn_apiserver *s, const json_t *svc, bool on)
     json_t *spec = json_object_get(svc, "spec");
     const char *ip = json_string_value(json_object_get(spec, "clusterIP"));
     if (ip) {
-        int idx = ip_index(ip);
+        int idx = ip_index(s, ip);
         if (idx >= 0)
             bit_set(s->svc_ips, (unsigned)idx, on);
     }
@@ -76,13 +82,13 @@ void
 api_alloc_rebuild(struct bsn_apiserver *s)
 {
     if (!s->svc_ips)
-        s->svc_ips = bsn_calloc(SVC_SIZE / 8, 1);
+        s->svc_ips = bsn_calloc(s->svc_size / 8, 1);
     if (!s->node_ports)
         s->node_ports = bsn_calloc(NODEPORT_SIZE / 8 + 1, 1);
-    memset(s->svc_ips, 0, SVC_SIZE / 8);
+    memset(s->svc_ips, 0, s->svc_size / 8);
     memset(s->node_ports, 0, NODEPORT_SIZE / 8 + 1);
-    bit_set(s->svc_ips, 0, true);            /* network */
-    bit_set(s->svc_ips, SVC_SIZE - 1, true); /* broadcast */
+    bit_set(s->svc_ips, 0, true);               /* network */
+    bit_set(s->svc_ips, s->svc_size - 1, true); /* broadcast */
     size_t n;
     struct bsn_obj **objs = bsn_cache_list(&s->cache, "core/services", NULL, &n);
     for (size_t i = 0; i < n; i++) {
@@ -138,15 +144,19 @@ api_alloc_service(struct bsn_apiserver *s, json_t *svc, const json_t *old, struc
         if (ip && strcmp(ip, "None") == 0) {
             /* headless */
         } else if (ip && *ip) {
-            int idx = ip_index(ip);
+            int idx = ip_index(s, ip);
             if (idx < 0 || bit_get(s->svc_ips, (unsigned)idx)) {
-                const char *why = idx == -2 ? "the provided IP (%s) is not in the valid range. "
-                                              "The range of valid IPs is 10.43.0.0/16"
-                                  : idx < 0 ? "must be a valid IP address (%s)"
-                                            : "failed to allocate IP %s: provided IP is "
-                                              "already allocated";
                 char msg[256];
-                snprintf(msg, sizeof(msg), why, ip);
+                if (idx == -2)
+                    snprintf(msg, sizeof(msg),
+                             "the provided IP (%s) is not in the valid range. The range of valid "
+                             "IPs is %s",
+                             ip, s->svc_cidr);
+                else if (idx < 0)
+                    snprintf(msg, sizeof(msg), "must be a valid IP address (%s)", ip);
+                else
+                    snprintf(msg, sizeof(msg),
+                             "failed to allocate IP %s: provided IP is already allocated", ip);
                 bsn_err_set(
                     err, 422, "Invalid",
                     "Service \"%s\" is invalid: spec.clusterIPs: "
@@ -160,10 +170,10 @@ api_alloc_service(struct bsn_apiserver *s, json_t *svc, const json_t *old, struc
             bit_set(s->svc_ips, (unsigned)idx, true);
         } else {
             /* random start, skip .1 and .10 (reserved for kubernetes and DNS) */
-            unsigned start = 11 + (unsigned)(rand() % (SVC_SIZE - 20));
+            unsigned start = 11 + (unsigned)(rand() % (s->svc_size - 20));
             int found = -1;
-            for (unsigned k = 0; k < SVC_SIZE; k++) {
-                unsigned idx = (start + k) % SVC_SIZE;
+            for (unsigned k = 0; k < s->svc_size; k++) {
+                unsigned idx = (start + k) % s->svc_size;
                 if (idx <= 10 || bit_get(s->svc_ips, idx))
                     continue;
                 found = (int)idx;
@@ -174,7 +184,7 @@ api_alloc_service(struct bsn_apiserver *s, json_t *svc, const json_t *old, struc
                                    "failed to allocate a serviceIP: range is full");
             bit_set(s->svc_ips, (unsigned)found, true);
             char buf[32];
-            index_ip((unsigned)found, buf, sizeof(buf));
+            bsn_ip4_format(s->svc_net, (uint32_t)found, buf, sizeof(buf));
             json_object_set_new(spec, "clusterIP", json_string(buf));
         }
         const char *now = json_string_value(json_object_get(spec, "clusterIP"));

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/internal.h"
+#include "base/hostaddr.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/time.h"
@@ -216,6 +217,18 @@ bsn_apiserver_new(struct bsn_loop *loop, const struct bsn_apiserver_opts *opts, 
     s->advertise_address =
         bsn_strdup(opts->advertise_address ? opts->advertise_address : "127.0.0.1");
     s->advertise_port = opts->advertise_port ? opts->advertise_port : 6443;
+    const char *cidr = opts->service_cidr ? opts->service_cidr : "10.43.0.0/16";
+    if (bsn_cidr4_parse(cidr, 12, 24, &s->svc_net, &s->svc_prefix) < 0) {
+        bsn_err_set(err, 400, "BadRequest",
+                    "service CIDR %s: want an IPv4 network address with a prefix of /12 to /24",
+                    cidr);
+        free(s->advertise_address);
+        free(s->token);
+        free(s);
+        return NULL;
+    }
+    s->svc_size = 1u << (32 - s->svc_prefix);
+    snprintf(s->svc_cidr, sizeof(s->svc_cidr), "%s", cidr);
     s->started_ms = bsn_mono_ms();
     bsn_map_init(&s->overlay);
     bsn_timer_init(&s->compact_timer);

@@ -28,7 +28,14 @@ struct bsn_apiserver_opts {
     int advertise_port;
     size_t watch_window; /* events kept for watch resumption; 0 = 10000 */
     size_t max_body;     /* request body limit; 0 = 3 MiB */
+    /* ClusterIP range, IPv4 /12 to /24; NULL = "10.43.0.0/16". Its .1 is the `kubernetes`
+     * Service and .10 cluster DNS (bsn_service_ip). */
+    const char *service_cidr;
 };
+
+/* The service CIDR's address number index ("10.43.0.0/16", 10 -> "10.43.0.10"); -1 if the CIDR
+ * is invalid (NULL = the default). */
+int bsn_service_ip(const char *service_cidr, unsigned index, char *out, size_t n);
 
 struct bsn_apiserver *bsn_apiserver_new(struct bsn_loop *loop,
                                         const struct bsn_apiserver_opts *opts, struct bsn_err *err);

@@ -1,7 +1,7 @@
 /*
  * bootstrap.c - objects every cluster has, created on first start as upstream does: the
  * namespaces default, kube-system, kube-public and kube-node-lease, the `kubernetes` Service
- * (10.43.0.1:443 -> the API server) with its Endpoints and EndpointSlice, and the default
+ * (the service CIDR's .1, port 443 -> the API server) with its Endpoints and EndpointSlice, and the default
  * ServiceAccount of each namespace. Existing objects are left alone, except that the
  * kubernetes endpoints follow the server's advertised address.
  */
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "base/hostaddr.h"
 #include "store/store.h"
 
 static void
@@ -54,12 +55,14 @@ api_bootstrap(struct bsn_apiserver *s)
         ensure(s, "serviceaccounts", "",
                json_pack("{s:{s:s,s:s}}", "metadata", "name", "default", "namespace", nss[i]));
     }
+    char kip[20];
+    bsn_ip4_format(s->svc_net, 1, kip, sizeof(kip));
     ensure(s, "services", "",
            json_pack("{s:{s:s,s:s,s:{s:s,s:s}},s:{s:s,s:s,s:[{s:s,s:s,s:i,s:i}],s:s}}", "metadata",
                      "name", "kubernetes", "namespace", "default", "labels", "component",
                      "apiserver", "provider", "kubernetes", "spec", "type", "ClusterIP",
-                     "clusterIP", "10.43.0.1", "ports", "name", "https", "protocol", "TCP", "port",
-                     443, "targetPort", s->advertise_port, "sessionAffinity", "None"));
+                     "clusterIP", kip, "ports", "name", "https", "protocol", "TCP", "port", 443,
+                     "targetPort", s->advertise_port, "sessionAffinity", "None"));
     const char *addr = s->advertise_address ? s->advertise_address : "127.0.0.1";
     json_t *ep =
         json_pack("{s:{s:s,s:s,s:{s:s}},s:[{s:[{s:s}],s:[{s:s,s:i,s:s}]}]}", "metadata", "name",

@@ -52,6 +52,10 @@ struct bsn_apiserver {
     struct commit_job *inflight; /* job handed to the writer, not yet published */
 
     /* allocators (rebuilt from the cache at startup) */
+    uint32_t svc_net;    /* the service CIDR: network address (host order) */
+    unsigned svc_prefix; /* and prefix length */
+    uint32_t svc_size;   /* addresses in it */
+    char svc_cidr[20];   /* as text, for messages */
     uint8_t *svc_ips;    /* bitmap over the service CIDR */
     uint8_t *node_ports; /* bitmap over 30000-32767 */
 

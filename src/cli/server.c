@@ -79,7 +79,9 @@ server_usage(FILE *out)
             "                          on this address, UDP and TCP (default: off)\n"
             "  --cluster-domain NAME   the cluster zone (default cluster.local)\n"
             "  --cluster-dns-ip IP     nameserver of pods with dnsPolicy ClusterFirst\n"
-            "                          (default 10.43.0.10)\n"
+            "                          (default: the service CIDR's .10)\n"
+            "  --service-cidr CIDR     ClusterIP range, IPv4 /12 to /24 (default\n"
+            "                          10.43.0.0/16; .1 is kubernetes, .10 kube-dns)\n"
             "  --cluster-cidr CIDR     pod network of the cluster (default 10.42.0.0/16)\n"
             "  --pod-cidr CIDR         this node's slice of it (default: the first /24)\n"
             "  --cni-bin-dir DIRS      CNI plugin dirs (default /usr/lib/cni:/opt/cni/bin)\n"
@@ -213,6 +215,7 @@ bsn_cmd_server(int argc, char **argv)
         {"proxy-table", required_argument, NULL, 1502},
         {"cluster-dns-ip", required_argument, NULL, 1401},
         {"cluster-cidr", required_argument, NULL, 1402},
+        {"service-cidr", required_argument, NULL, 1410},
         {"pod-cidr", required_argument, NULL, 1403},
         {"cni-bin-dir", required_argument, NULL, 1404},
         {"cni-conf-dir", required_argument, NULL, 1405},
@@ -230,6 +233,7 @@ bsn_cmd_server(int argc, char **argv)
     struct bsn_gw_options gwo = {0};
     bool no_gateway = false;
     const char *cluster_dns = NULL, *cluster_domain = "cluster.local";
+    const char *service_cidr = NULL;
     struct bsn_proxy_opts pxo = {.mode = bsn_proxy_default_mode()};
     int opt;
     optind = 1;
@@ -318,6 +322,9 @@ bsn_cmd_server(int argc, char **argv)
         case 1402:
             cnio.cluster_cidr = optarg;
             break;
+        case 1410:
+            service_cidr = optarg;
+            break;
         case 1403:
             cnio.pod_cidr = optarg;
             break;
@@ -362,6 +369,18 @@ bsn_cmd_server(int argc, char **argv)
         fprintf(stderr, "bosun server: --store: must be sqlite or memory, not '%s'\n", store_kind);
         return 2;
     }
+    /* the service CIDR's .1 is the `kubernetes` Service, its .10 kube-dns */
+    char kube_ip[20], dns_ip[20];
+    if (bsn_service_ip(service_cidr, 1, kube_ip, sizeof(kube_ip)) < 0 ||
+        bsn_service_ip(service_cidr, 10, dns_ip, sizeof(dns_ip)) < 0) {
+        fprintf(stderr,
+                "bosun server: --service-cidr: want an IPv4 network address with a prefix of "
+                "/12 to /24 (e.g. 10.43.0.0/16), got '%s'\n",
+                service_cidr);
+        return 2;
+    }
+    if (!agopts.cluster_dns_ip)
+        agopts.cluster_dns_ip = dns_ip;
     char dir[PATH_MAX];
     if (bsn_default_data_dir(data_dir, dir, sizeof(dir)) < 0 || bsn_mkdir_p(dir, 0700) < 0) {
         fprintf(stderr, "bosun server: cannot create data dir %s: %s\n", dir, strerror(errno));
@@ -374,7 +393,8 @@ bsn_cmd_server(int argc, char **argv)
         return 2;
     }
     /* the address the `kubernetes` Service points at: the listen address, or for a wildcard
-     * listener the node's own address (as upstream), so pods reach the API through 10.43.0.1 */
+     * listener the node's own address (as upstream), so pods reach the API through the
+     * `kubernetes` Service */
     char node_ip[64];
     if (!advertise) {
         if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && host[0]) {
@@ -402,7 +422,7 @@ bsn_cmd_server(int argc, char **argv)
         char hn[256] = "";
         if (gethostname(hn, sizeof(hn)) == 0 && hn[0])
             names[5] = hn;
-        const char *ips[] = {"127.0.0.1", "10.43.0.1", advertise, NULL};
+        const char *ips[] = {"127.0.0.1", kube_ip, advertise, NULL};
         if (bsn_tls_ensure_pki(path, names, ips, &err) < 0) {
             fprintf(stderr, "bosun server: %s\n", err.msg);
             return 1;
@@ -441,6 +461,7 @@ bsn_cmd_server(int argc, char **argv)
         .store = store,
         .advertise_address = advertise,
         .advertise_port = port,
+        .service_cidr = service_cidr,
     };
     struct bsn_apiserver *api = bsn_apiserver_new(loop, &ao, &err);
     if (!api) {
@@ -524,6 +545,7 @@ bsn_cmd_server(int argc, char **argv)
     /* the service proxy (Service VIPs, NodePorts, LoadBalancers) and the kube-dns Service */
     pxo.cluster_cidr = cnio.cluster_cidr;
     pxo.cluster_dns = cluster_dns;
+    pxo.dns_service_ip = dns_ip;
     struct bsn_proxy *proxy = bsn_proxy_start(loop, api, &pxo, &err);
     if (!proxy && pxo.mode == BSN_PROXY_NFTABLES) {
         bsn_error("server", "service proxy: %s (using the userspace proxy)", err.msg);

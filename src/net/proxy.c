@@ -526,12 +526,14 @@ bsn_proxy_start(struct bsn_loop *loop, struct bsn_apiserver *api, const struct b
             start_watch(&p->watches[i]);
     }
     if (opts->cluster_dns)
-        p->dnssvc = bsn_proxy_dnssvc_start(loop, p->client, opts->cluster_dns, p->node_ip);
+        p->dnssvc = bsn_proxy_dnssvc_start(loop, p->client, opts->cluster_dns, p->node_ip,
+                                           opts->dns_service_ip);
     if (p->mode == BSN_PROXY_NFTABLES && bsn_proxy_dnssvc_is_loopback(opts->cluster_dns))
         bsn_warn("proxy",
                  "cluster DNS %s is on loopback: pods in network namespaces (oci runtime) cannot "
                  "reach it through %s; serve it on 0.0.0.0:PORT or a node address",
-                 opts->cluster_dns, BSN_CLUSTER_DNS_IP);
+                 opts->cluster_dns,
+                 opts->dns_service_ip ? opts->dns_service_ip : BSN_CLUSTER_DNS_IP);
     bsn_info("proxy", "mode %s%s%s, node address %s",
              p->mode == BSN_PROXY_NFTABLES    ? "nftables, table ip "
              : p->mode == BSN_PROXY_USERSPACE ? "userspace"

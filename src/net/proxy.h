@@ -35,6 +35,7 @@ struct bsn_proxy_opts {
     const char *cluster_cidr; /* pod CIDR; default 10.42.0.0/16 */
     const char *node_ip;      /* NodePort/LoadBalancer address; default: first non-loopback IPv4 */
     const char *cluster_dns;  /* "ADDR:PORT" of the embedded cluster DNS server, or NULL */
+    const char *dns_service_ip; /* ClusterIP of kube-dns; NULL = 10.43.0.10 */
 };
 
 /* "nftables" | "userspace" | "none" -> mode; -1 on anything else. */

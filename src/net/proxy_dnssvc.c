@@ -20,19 +20,20 @@ struct bsn_proxy_dnssvc {
     struct bsn_loop *loop;
     struct bsn_client *cl;
     char ip[64];
+    char svc_ip[20]; /* the Service's ClusterIP */
     int port;
     struct bsn_timer timer;
     bool busy; /* a check is in flight */
 };
 
 static json_t *
-service_obj(void)
+service_obj(const struct bsn_proxy_dnssvc *d)
 {
     return json_pack(
         "{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:{s:s,s:[{s:s,s:s,s:i,s:i},{s:s,s:s,s:i,s:i}]}}",
         "apiVersion", "v1", "kind", "Service", "metadata", "name", "kube-dns", "namespace",
-        "kube-system", "labels", "k8s-app", "kube-dns", "spec", "clusterIP", BSN_CLUSTER_DNS_IP,
-        "ports", "name", "dns", "protocol", "UDP", "port", 53, "targetPort", 53, "name", "dns-tcp",
+        "kube-system", "labels", "k8s-app", "kube-dns", "spec", "clusterIP", d->svc_ip, "ports",
+        "name", "dns", "protocol", "UDP", "port", 53, "targetPort", 53, "name", "dns-tcp",
         "protocol", "TCP", "port", 53, "targetPort", 53);
 }
 
@@ -112,7 +113,7 @@ check(struct bsn_loop *loop, void *data)
     struct bsn_proxy_dnssvc *d = data;
     if (!d->busy) {
         d->busy = true;
-        json_t *svc = service_obj();
+        json_t *svc = service_obj(d);
         bsn_client_request_json(d->cl, "POST", "/api/v1/namespaces/kube-system/services", NULL, svc,
                                 on_service_post, d);
         json_decref(svc);
@@ -122,7 +123,7 @@ check(struct bsn_loop *loop, void *data)
 
 struct bsn_proxy_dnssvc *
 bsn_proxy_dnssvc_start(struct bsn_loop *loop, struct bsn_client *cl, const char *listen,
-                       const char *node_ip)
+                       const char *node_ip, const char *service_ip)
 {
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     if (!colon || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
@@ -133,6 +134,7 @@ bsn_proxy_dnssvc_start(struct bsn_loop *loop, struct bsn_client *cl, const char 
     struct bsn_proxy_dnssvc *d = bsn_calloc(1, sizeof(*d));
     d->loop = loop;
     d->cl = cl;
+    snprintf(d->svc_ip, sizeof(d->svc_ip), "%s", service_ip ? service_ip : BSN_CLUSTER_DNS_IP);
     d->port = atoi(colon + 1);
     size_t hl = (size_t)(colon - listen);
     if (hl == 0 || (hl == 7 && !strncmp(listen, "0.0.0.0", 7)))

@@ -1,7 +1,8 @@
 /*
- * proxy_dnssvc.h - keeps the Service kube-system/kube-dns (ClusterIP 10.43.0.10, ports dns
- * 53/UDP and dns-tcp 53/TCP, no selector) and its EndpointSlice kube-system/kube-dns-bosun
- * pointing at the embedded cluster DNS server, so pods resolving through 10.43.0.10 reach it
+ * proxy_dnssvc.h - keeps the Service kube-system/kube-dns (ClusterIP: the service CIDR's .10,
+ * 10.43.0.10 by default; ports dns 53/UDP and dns-tcp 53/TCP, no selector) and its
+ * EndpointSlice kube-system/kube-dns-bosun pointing at the embedded cluster DNS server, so pods
+ * resolving through that address reach it
  * through the proxy's rules. Created at start and checked again every 10 s (recreated when
  * deleted, the slice rewritten when it no longer points at the DNS server).
  */
@@ -18,10 +19,12 @@ struct bsn_proxy_dnssvc;
 
 /*
  * listen: the DNS server's "ADDR:PORT"; a wildcard address (0.0.0.0, empty) is replaced by
- * node_ip. The client is borrowed and must outlive the returned object.
+ * node_ip. service_ip: the kube-dns ClusterIP (NULL = BSN_CLUSTER_DNS_IP). The client is
+ * borrowed and must outlive the returned object.
  */
 struct bsn_proxy_dnssvc *bsn_proxy_dnssvc_start(struct bsn_loop *loop, struct bsn_client *cl,
-                                                const char *listen, const char *node_ip);
+                                                const char *listen, const char *node_ip,
+                                                const char *service_ip);
 void bsn_proxy_dnssvc_stop(struct bsn_proxy_dnssvc *d);
 
 /*

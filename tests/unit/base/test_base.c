@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/map.h"
+#include "base/hostaddr.h"
 #include "base/mem.h"
 #include "base/time.h"
 
@@ -111,13 +112,39 @@ test_map_put_get_del(void **state)
     bsn_map_fini(&m);
 }
 
+static void
+test_cidr4(void **state)
+{
+    (void)state;
+    uint32_t net;
+    unsigned p;
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0/16", 12, 24, &net, &p), 0);
+    assert_int_equal(net, 0x0a2b0000u);
+    assert_int_equal(p, 16);
+    char buf[32];
+    bsn_ip4_format(net, 10, buf, sizeof(buf));
+    assert_string_equal(buf, "10.43.0.10");
+    bsn_ip4_format(net, 0x1234, buf, sizeof(buf));
+    assert_string_equal(buf, "10.43.18.52");
+    assert_int_equal(bsn_cidr4_parse("10.96.0.0/12", 12, 24, &net, &p), 0);
+    assert_int_equal(p, 12);
+    assert_int_equal(bsn_cidr4_parse("10.43.0.1/16", 12, 24, &net, &p), -1); /* host bits */
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0/8", 12, 24, &net, &p), -1);  /* too large */
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0/25", 12, 24, &net, &p), -1); /* too small */
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0", 12, 24, &net, &p), -1);
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0/", 12, 24, &net, &p), -1);
+    assert_int_equal(bsn_cidr4_parse("10.43.0.0/1x", 12, 24, &net, &p), -1);
+    assert_int_equal(bsn_cidr4_parse("fd00::/64", 12, 24, &net, &p), -1);
+    assert_int_equal(bsn_cidr4_parse(NULL, 12, 24, &net, &p), -1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_grows_and_consumes), cmocka_unit_test(test_str_views),
         cmocka_unit_test(test_err_prefix_and_causes),  cmocka_unit_test(test_time_roundtrip),
-        cmocka_unit_test(test_map_put_get_del),
+        cmocka_unit_test(test_map_put_get_del),        cmocka_unit_test(test_cidr4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
