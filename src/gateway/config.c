@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,10 @@ backend_get(struct ctx *c, const char *ns, const char *svc, int port, const char
     return b;
 }
 
+_Static_assert(offsetof(struct gw_route, one_backend) == 64 &&
+                   offsetof(struct gw_route, req_hdr) == 128,
+               "the fields every request reads fill the first two cache lines of a route");
+
 static struct gw_route *
 route_new(struct ctx *c, const json_t *owner, const char *kind, int rule)
 {
@@ -367,7 +372,14 @@ route_new(struct ctx *c, const json_t *owner, const char *kind, int rule)
 static void
 route_add_backend(struct gw_route *r, struct gw_backend *b, uint32_t weight)
 {
-    r->backends = bsn_realloc(r->backends, (size_t)(r->nbackends + 1) * sizeof(*r->backends));
+    if (r->nbackends == 0) {
+        r->backends = &r->one_backend; /* in the route's hot cache lines */
+    } else if (r->nbackends == 1) {
+        r->backends = bsn_malloc(2 * sizeof(*r->backends));
+        r->backends[0] = r->one_backend;
+    } else {
+        r->backends = bsn_realloc(r->backends, (size_t)(r->nbackends + 1) * sizeof(*r->backends));
+    }
     r->backends[r->nbackends++] = (struct gw_wbackend){b, weight};
     r->total_weight += weight;
 }
@@ -969,6 +981,8 @@ finish_policies(struct ctx *c)
     for (size_t i = 0; i < cfg->nroutes; i++) {
         struct gw_route *r = cfg->routes[i];
         const struct gw_policy *bp = r->nbackends > 0 ? r->backends[0].b->policy : NULL;
+        r->nmods = r->req_hdr.nset + r->req_hdr.nadd + r->req_hdr.nremove + r->resp_hdr.nset +
+                   r->resp_hdr.nadd + r->resp_hdr.nremove;
         char key[96];
         snprintf(key, sizeof(key), "%p/%p/%lld/%lld", (const void *)r->policy, (const void *)bp,
                  (long long)r->timeout_request_ms, (long long)r->timeout_backend_ms);
@@ -1064,7 +1078,8 @@ route_free(struct gw_route *r)
     free(r->headers);
     free(r->queries);
     free(r->origin);
-    free(r->backends);
+    if (r->backends != &r->one_backend)
+        free(r->backends);
     gw_header_mod_fini(&r->req_hdr);
     gw_header_mod_fini(&r->resp_hdr);
     free(r->rewrite_prefix);

@@ -200,24 +200,24 @@ struct gw_match_hdr {
 };
 
 /*
- * Fields read by every request come first, so that with many routes a request touches few
- * cache lines of its route (routes are allocated 64-byte aligned).
+ * Fields read by every request come first, in the first two cache lines (routes are
+ * allocated 64-byte aligned), so that with many routes a request touches few lines of its
+ * route.
  */
 struct gw_route {
+    /* --- line 0: match conditions, policy, counters, backends --- */
     /* effective policy: route-level merged over service-level; never NULL; shared by the
      * routes with the same policies and timeouts (cfg->effective) */
     const struct gw_policy *policy;
-    /* bound at publish */
-    struct gw_stats *stats;
-    struct gw_stat_cell *cells; /* stats->cells: [worker id] */
-    /* action */
-    struct gw_wbackend *backends;
+    struct gw_stat_cell *cells;   /* bound at publish: stats->cells, [worker id] */
+    struct gw_wbackend *backends; /* &one_backend while there is one */
     int nbackends;
     uint32_t total_weight;
-    /* match conditions */
     char *method;
     int nheaders, nqueries;
     struct gw_match_hdr *headers, *queries;
+    /* --- line 1: actions --- */
+    struct gw_wbackend one_backend;
     int direct_status;   /* > 0: answer with this status, no backend (e.g. 500 for bad refs) */
     int redirect_status; /* 0 = no redirect */
     struct gw_backend *mirror;
@@ -225,15 +225,17 @@ struct gw_route {
     char *rewrite_prefix; /* ReplacePrefixMatch */
     char *rewrite_full;   /* ReplaceFullPath */
     char *rewrite_host;
+    int nmods; /* req_hdr and resp_hdr entries: 0 = neither is read */
     enum gw_path_kind path_kind;
-    uint32_t idx;
-    char *path; /* normalised: prefixes have no trailing '/' except "/" */
+    /* --- colder --- */
     struct gw_header_mod req_hdr, resp_hdr;
-    /* colder: names, precedence, redirect details */
+    char *path;             /* normalised: prefixes have no trailing '/' except "/" */
+    struct gw_stats *stats; /* bound at publish */
     char *name;
+    uint32_t idx;
+    int rule_index;
     int64_t created; /* precedence among routes sharing host and path */
     char *origin;    /* "ns/name" of the Ingress/HTTPRoute */
-    int rule_index;
     int redirect_port;
     char *redirect_scheme, *redirect_host, *redirect_path;
     int64_t timeout_request_ms, timeout_backend_ms; /* HTTPRoute rules[].timeouts, -1 unset */

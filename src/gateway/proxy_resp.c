@@ -270,7 +270,7 @@ build_head(struct gw_conn *c)
     bsn_buf_puts(b, "\r\n");
     for (size_t i = 0; i < r->nheaders; i++) {
         struct bsn_str n = r->headers[i].name;
-        if (gw_is_hop_header(n) || gw_mod_drops(&route->resp_hdr, n) ||
+        if (gw_is_hop_header(n) || (route->nmods && gw_mod_drops(&route->resp_hdr, n)) ||
             gw_mod_drops(&p->resp_hdr, n))
             continue;
         if (c->gzip && n.len == 14 && bsn_str_case_eq(n, "content-length"))
@@ -279,7 +279,8 @@ build_head(struct gw_conn *c)
                        (size_t)(r->headers[i].value.base + r->headers[i].value.len - n.base));
         bsn_buf_puts(b, "\r\n");
     }
-    gw_put_mods(b, &route->resp_hdr);
+    if (route->nmods)
+        gw_put_mods(b, &route->resp_hdr);
     gw_put_mods(b, &p->resp_hdr);
     cors_headers(c, b);
     if (c->gzip)

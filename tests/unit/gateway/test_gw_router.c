@@ -4,7 +4,8 @@
  * near misses that differ only after the inline bytes, Exact and Prefix entries of different
  * lengths in one host group (the per-group length masks must not skip a probe that can hit),
  * entries holding many routes (precedence kept while the route list grows), and effective
- * policies shared by routes with equal inputs.
+ * policies shared by routes with equal inputs, and the route fields every request reads (one
+ * backend inline, header modifier count).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +224,39 @@ test_effective_policies_shared(void **state)
     bsn_gw_config_unref(cfg);
 }
 
+static void
+test_route_hot_fields(void **state)
+{
+    struct bsn_gw_config *cfg = build(
+        SVC
+        "---\nkind: Service\nmetadata: {name: v2}\nspec: {ports: [{port: 80}]}\n---\n"
+        "kind: Gateway\nmetadata: {name: gw}\nspec: {gatewayClassName: bosun, listeners: "
+        "[{name: http, port: 80}]}\n---\n"
+        "kind: HTTPRoute\nmetadata: {name: r}\nspec:\n  parentRefs: [{name: gw}]\n"
+        "  rules:\n"
+        "  - matches: [{path: {type: PathPrefix, value: /mods}}]\n"
+        "    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {remove: [X-A]}}]\n"
+        "    backendRefs: [{name: web, port: 80, weight: 3}, {name: v2, port: 80, weight: 1}, "
+        "{name: web, port: 80, weight: 2}]\n"
+        "  - matches: [{path: {type: PathPrefix, value: /plain}}]\n"
+        "    backendRefs: [{name: v2, port: 80}]\n");
+    assert_int_equal(cfg->nroutes, 2);
+    const struct gw_route *mods = cfg->routes[0], *plain = cfg->routes[1];
+    assert_int_equal(mods->nmods, 1);
+    assert_int_equal(plain->nmods, 0);
+    /* one backend lives in the route, more in an array, in order */
+    assert_ptr_equal(plain->backends, &plain->one_backend);
+    assert_string_equal(plain->backends[0].b->name, "default/v2:80");
+    assert_ptr_not_equal(mods->backends, &mods->one_backend);
+    assert_int_equal(mods->nbackends, 3);
+    assert_int_equal(mods->total_weight, 6);
+    assert_string_equal(mods->backends[0].b->name, "default/web:80");
+    assert_int_equal(mods->backends[0].weight, 3);
+    assert_string_equal(mods->backends[1].b->name, "default/v2:80");
+    assert_int_equal(mods->backends[2].weight, 2);
+    bsn_gw_config_unref(cfg);
+}
+
 int
 main(void)
 {
@@ -232,6 +266,7 @@ main(void)
         cmocka_unit_test(test_lengths_in_one_group),
         cmocka_unit_test(test_entry_with_many_routes),
         cmocka_unit_test(test_effective_policies_shared),
+        cmocka_unit_test(test_route_hot_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
