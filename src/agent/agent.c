@@ -243,6 +243,7 @@ bsn_agent_new(struct bsn_loop *loop, struct bsn_client *cl, const struct bsn_age
     a->control_plane = o->control_plane;
     bsn_map_init(&a->pods);
     bsn_map_init(&a->containers);
+    bsn_map_init(&a->shared_gets);
     bsn_timer_init(&a->rewatch);
     bsn_timer_init(&a->lease_timer);
     bsn_timer_init(&a->register_timer);
@@ -301,6 +302,7 @@ fail:
         bsn_image_store_close(a->images);
     bsn_map_fini(&a->pods);
     bsn_map_fini(&a->containers);
+    agent_env_cache_free(a);
     free(a->node);
     free(a->node_ip);
     free(a->pod_cidr);
@@ -339,6 +341,7 @@ bsn_agent_free(struct bsn_agent *a)
     for (size_t it = 0; bsn_map_next(&a->pods, &it, &k, &v);)
         agent_pod_destroy(v);
     bsn_map_fini(&a->pods);
+    agent_env_cache_free(a);
     bsn_map_fini(&a->containers);
     if (a->images)
         bsn_image_store_close(a->images);

@@ -117,6 +117,7 @@ struct agent_pod {
     bool writing, write_again;
     json_t *conds_prev;      /* conditions last written (for lastTransitionTime) */
     json_t *refs_cache;      /* "configmaps/<name>" -> object | null (missing) | true (asked) */
+    uint64_t refs_since;     /* a->shared_seq when refs_cache began: Services read after */
     struct agent_vols *vols; /* volumes.c */
 };
 
@@ -155,6 +156,10 @@ struct bsn_agent {
     struct bsn_timer register_timer; /* node registration retry (server unreachable) */
     /* per-pod metrics (metrics.c) */
     struct agent_metrics *metrics;
+    /* env.c: Service lists shared by the pods (path -> struct agent_shared_get *); seq orders
+     * the pods' refs_since against the GETs */
+    struct bsn_map shared_gets;
+    uint64_t shared_seq;
 };
 
 /* node.c */
@@ -181,6 +186,11 @@ struct agent_env {
 /* 0 done, 1 pending (ConfigMaps/Secrets requested; a sync follows), -1 with why. */
 int agent_build_env(struct agent_pod *p, json_t *spec, struct agent_env *e, char *why,
                     size_t whylen);
+/* Asks for what the next agent_build_env of p needs from the API (the Service lists) while
+ * the pod network's ADD runs, so the start does not wait for it afterwards. */
+void agent_env_prefetch(struct agent_pod *p);
+/* Frees the shared Service lists (after the client is freed: no answer comes any more). */
+void agent_env_cache_free(struct bsn_agent *a);
 void agent_env_free(struct agent_env *e);
 char **agent_expand_list(json_t *arr, struct agent_env *e);
 /* Sets K=V (a later definition replaces an earlier one). */

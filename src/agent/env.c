@@ -7,6 +7,14 @@
  * ConfigMaps and Secrets are read through the API on demand: the first build asks for them
  * and returns "pending"; the answers land in the pod's refs cache and trigger a sync, which
  * builds again. The cache is dropped before every (re)start so a restart sees fresh values.
+ *
+ * The Services of the service links (the pod namespace's list and default/kubernetes) are
+ * asked for by every container start; asked per pod, a burst of 100 pods made 200 GETs, queued
+ * behind the status writes on the remote client's connections. They are shared instead: the
+ * agent keeps, per path, the latest answer and the GET sent last. A pod takes an answer whose
+ * GET was sent after its refs cache began (so it holds every Service that existed when the
+ * pod started, as the pod's own GET would), else waits for such a GET, sending one if the one
+ * in flight was sent earlier. A burst thus costs about one GET per round trip.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +109,16 @@ b64decode(const char *in)
     return bsn_buf_take(&b);
 }
 
+/* Starts p's refs cache (a start's reads) if it is not: what it reads is newer than this. */
+static void
+refs_begin(struct agent_pod *p)
+{
+    if (!p->refs_cache) {
+        p->refs_cache = json_object();
+        p->refs_since = ++p->a->shared_seq;
+    }
+}
+
 struct ref_req {
     struct agent_pod *p;
     char key[320];
@@ -114,8 +132,7 @@ ref_done(int status, const char *body, size_t len, void *data)
     if (!p->gone) {
         struct bsn_err err;
         json_t *obj = status == 200 ? bsn_json_parse(body, len, &err) : NULL;
-        if (!p->refs_cache)
-            p->refs_cache = json_object();
+        refs_begin(p);
         /* null = not found (or unreadable): reported as such by the next build */
         json_object_set_new(p->refs_cache, r->key, obj ? obj : json_null());
         agent_pod_sync_soon(p, 0);
@@ -150,8 +167,7 @@ ref_get(struct agent_pod *p, const char *key, const char *path, bool *pending)
             *pending = true;
         return json_is_object(v) ? v : NULL;
     }
-    if (!p->refs_cache)
-        p->refs_cache = json_object();
+    refs_begin(p);
     json_object_set_new(p->refs_cache, key, json_true());
     struct ref_req *r = bsn_calloc(1, sizeof(*r));
     r->p = p;
@@ -287,22 +303,148 @@ service_env(struct agent_env *e, json_t *svc)
     }
 }
 
+/* ---- Service lists shared by the pods (see the top of the file) ---- */
+
+struct shared_req;
+
+struct agent_shared_get {
+    json_t *obj;               /* the latest answer; NULL = not found (or unreadable) */
+    uint64_t obj_sent;         /* shared_seq when its GET was sent; 0 = no answer yet */
+    struct shared_req *latest; /* the GET sent last, while in flight */
+    struct shared_req *reqs;   /* every GET in flight */
+};
+
+struct shared_req {
+    struct bsn_agent *a;
+    struct agent_shared_get *g;
+    struct shared_req *next, *prev;
+    uint64_t sent;
+    struct agent_pod **waiters; /* referenced; synced when the answer comes */
+    size_t nwait, cap;
+};
+
+static void
+shared_unlink(struct shared_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->g->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    if (r->g->latest == r)
+        r->g->latest = NULL;
+}
+
+static void
+shared_done(int status, const char *body, size_t len, void *data)
+{
+    struct shared_req *r = data;
+    struct agent_shared_get *g = r->g;
+    shared_unlink(r);
+    if (r->sent > g->obj_sent) { /* newer than what we have (answers may cross) */
+        struct bsn_err err;
+        json_decref(g->obj);
+        g->obj = status == 200 ? bsn_json_parse(body, len, &err) : NULL;
+        g->obj_sent = r->sent;
+    }
+    for (size_t i = 0; i < r->nwait; i++) {
+        if (!r->a->closing)
+            agent_pod_sync_soon(r->waiters[i], 0);
+        agent_pod_unref(r->waiters[i]);
+    }
+    free(r->waiters);
+    free(r);
+}
+
+/* GET of path shared by the pods: 0 with *obj (borrowed until the loop turns; NULL = not
+ * found) read after p's refs cache began, or 1: p syncs when such an answer comes. */
+static int
+shared_get(struct agent_pod *p, const char *path, json_t **obj)
+{
+    struct bsn_agent *a = p->a;
+    refs_begin(p);
+    struct agent_shared_get *g = bsn_map_get(&a->shared_gets, path);
+    if (!g) {
+        g = bsn_calloc(1, sizeof(*g));
+        bsn_map_put(&a->shared_gets, path, g);
+    }
+    if (g->obj_sent > p->refs_since) {
+        *obj = g->obj;
+        return 0;
+    }
+    struct shared_req *r = g->latest;
+    if (!r || r->sent < p->refs_since) {
+        r = bsn_calloc(1, sizeof(*r));
+        r->a = a;
+        r->g = g;
+        r->sent = ++a->shared_seq;
+        r->next = g->reqs;
+        if (g->reqs)
+            g->reqs->prev = r;
+        g->reqs = r;
+        g->latest = r;
+        bsn_client_request(a->cl, "GET", path, NULL, NULL, 0, shared_done, r);
+    }
+    for (size_t i = 0; i < r->nwait; i++)
+        if (r->waiters[i] == p)
+            return 1;
+    if (r->nwait == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 8;
+        r->waiters = bsn_realloc(r->waiters, r->cap * sizeof(*r->waiters));
+    }
+    agent_pod_ref(p);
+    r->waiters[r->nwait++] = p;
+    return 1;
+}
+
+void
+agent_env_cache_free(struct bsn_agent *a)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; bsn_map_next(&a->shared_gets, &it, &k, &v);) {
+        struct agent_shared_get *g = v;
+        while (g->reqs) { /* the client is gone: no answer comes; the pods go with the agent */
+            struct shared_req *r = g->reqs;
+            shared_unlink(r);
+            free(r->waiters);
+            free(r);
+        }
+        json_decref(g->obj);
+        free(g);
+    }
+    bsn_map_fini(&a->shared_gets);
+}
+
 /* Service links: the pod namespace's Services (enableServiceLinks, default true) and always
  * default/kubernetes. 1 while the lists are on their way. */
 static int
-services_env(struct agent_pod *p, struct agent_env *e)
+services_lists(struct agent_pod *p, json_t **master, json_t **list)
 {
-    bool pending = false;
-    json_t *master = ref_get(p, "services:default/kubernetes",
-                             "/api/v1/namespaces/default/services/kubernetes", &pending);
-    json_t *list = NULL;
+    *master = *list = NULL;
+    int pending = shared_get(p, "/api/v1/namespaces/default/services/kubernetes", master);
     json_t *links = bsn_json_path(p->pod, "spec.enableServiceLinks");
     if (!json_is_false(links)) {
         char path[400];
         snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", p->ns);
-        list = ref_get(p, "services:list", path, &pending);
+        pending |= shared_get(p, path, list);
     }
-    if (pending)
+    return pending;
+}
+
+void
+agent_env_prefetch(struct agent_pod *p)
+{
+    json_t *master, *list;
+    services_lists(p, &master, &list);
+}
+
+static int
+services_env(struct agent_pod *p, struct agent_env *e)
+{
+    json_t *master, *list;
+    if (services_lists(p, &master, &list))
         return 1;
     size_t i;
     json_t *svc;

@@ -976,6 +976,25 @@ net_added(void *data, int rc, const char *ip, const struct bsn_err *err)
     agent_pod_unref(p);
 }
 
+/* While the pod network's ADD runs (tens to hundreds of ms): what the first containers'
+ * start waits for next, their images (a worker thread) and the Services of their
+ * environment (API reads), is asked for now, side by side with it. */
+static void
+prefetch(struct agent_pod *p)
+{
+    agent_env_prefetch(p);
+    if (!p->a->images)
+        return;
+    /* the first init container, else every regular one (what pod_sync starts first) */
+    size_t n = p->ninit ? 1 : p->nctrs;
+    for (size_t i = 0; i < n; i++) {
+        struct agent_ctr *c = &p->ctrs[i];
+        const char *image = json_string_value(json_object_get(c->spec, "image"));
+        if (image && c->st == CT_NONE && !c->id[0] && !c->pulled && !c->pulling)
+            ensure_image(p, c, image);
+    }
+}
+
 /* 0 ready, 1 pending (the pod network's ADD runs; a sync follows), -1 failed */
 static int
 ensure_sandbox(struct agent_pod *p)
@@ -1015,8 +1034,10 @@ ensure_sandbox(struct agent_pod *p)
         agent_pod_ref(p);
         rc = p->a->net_add(p->a->net_data, id, st.netns_path, &cfg, net_added, p);
         sb_net_free(&net);
-        if (rc == 0)
+        if (rc == 0) {
+            prefetch(p);
             return 1;
+        }
         p->net_pending = false;
         agent_pod_unref(p);
         bsn_runtime_sandbox_remove(p->a->rt, id, &err);

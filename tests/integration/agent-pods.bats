@@ -347,6 +347,27 @@ MY_SVC_SERVICE_HOST=$ip
 MY_SVC_SERVICE_PORT=overridden
 MY_SVC_SERVICE_PORT_80_8080=80"
     [ "$output" = "$expected" ] || { diff <(echo "$output") <(echo "$expected") >&2; false; }
+
+    # the agent shares its Service lists between pods: a Service created after the first
+    # pod's start is in the environment of the next pod (the shared list is read again)
+    kubectl create service clusterip my-svc2 --tcp=81:8081
+    ip2="$(kubectl get svc my-svc2 -o jsonpath='{.spec.clusterIP}')"
+    kubectl apply -f - <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: links2}
+spec:
+  nodeName: $NODE
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "env | grep -E '^MY_SVC' | sort"]
+YAML
+    wait_for bash -c "kubectl get pod links2 | grep -q Completed"
+    run kubectl logs links2
+    echo "$output" | grep -qx "MY_SVC2_SERVICE_HOST=$ip2"
+    echo "$output" | grep -qx "MY_SVC_SERVICE_HOST=$ip"
 }
 
 @test "a preStop exec hook runs before the container is stopped" {
