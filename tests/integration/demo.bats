@@ -11,11 +11,27 @@ setup_file() {
     kubectl rollout status deploy/hello --timeout=90s >/dev/null
 }
 
+# descendants PID: every process below PID
+descendants() {
+    local c
+    for c in $(pgrep -P "$1"); do
+        echo "$c"
+        descendants "$c"
+    done
+}
+
 teardown_file() {
+    # this server's pod processes (the demo's hello replicas run below it)
+    local pods
+    pods="$(descendants "$BOSUN_PID")"
     kubectl delete -f "$REPO_ROOT/examples/demo/hello.yaml" --wait=false >/dev/null 2>&1 || true
     stop_server
+    [ -n "$pods" ]
     # no pod process outlives the server
-    ! pgrep -f "POD_NAME.*MESSAGE|os.environ\[.POD_NAME" >/dev/null
+    local p
+    for p in $pods; do
+        ! kill -0 "$p" 2>/dev/null || { echo "pod process $p outlived the server: $(tr '\0' ' ' </proc/$p/cmdline)"; return 1; }
+    done
 }
 
 get() {
