@@ -15,9 +15,9 @@
  *                           `udp dport`: libnftables rejects th dport in a typeof read back)
  *   svc-NS/NAME/PROTO/PORT  per service port: masquerade mark for clients outside the pod
  *                           network, then `dnat to numgen random mod S offset B map
- *                           @tcp-slots-I`: the port owns keys B .. B+S-1 of shard I, S (12, 60, 360,
- *                           2520 or 5040) slots filled round-robin with its endpoints (see
- *                           bsn_proxy_nft_slots); an endpoint change rewrites elements only
+ *                           @tcp-slots-I`: the port owns keys B .. B+S-1 of shard I, S (12,
+ *                           60, 360, 2520 or 5040) slots filled round-robin with its endpoints
+ *                           (bsn_proxy_nft_slots); an endpoint change rewrites elements only
  *   ext-...                 NodePort/LoadBalancer entry: mark for masquerade, goto svc-...
  *   with sessionAffinity ClientIP, per service port (the older layout, rules per endpoint):
  *   svc-...                 affinity lookups, then numgen random mod N-i == 0 goto ep-i
