@@ -20,7 +20,7 @@ setup_file() {
     BOSUN="$BOSUN" BOSUN_DATA_DIR="$WT_DIR/data" BOSUN_LISTEN="0.0.0.0:$(free_port)" \
         BOSUN_GATEWAY_PORT="$WT_GW" BOSUN_CLUSTER_DNS="0.0.0.0:$WT_DNS" \
         BOSUN_CNI_BRIDGE="$OCI_BRIDGE" \
-        BOSUN_SERVER_ARGS="--cluster-cidr $OCI_SUBNET --pod-cidr $OCI_SUBNET --proxy-table $WT_TABLE --node-name walk-$$" \
+        BOSUN_SERVER_ARGS="--cluster-cidr $OCI_SUBNET --pod-cidr $OCI_SUBNET --proxy-table $WT_TABLE --node-name walk-$$ --service-cidr 10.$((100 + RANDOM % 100)).0.0/16" \
         HOME="$WT_DIR" "$REPO_ROOT/scripts/run.sh" >"$WT_DIR/run.log" 2>&1 3>&- &
     WT_PID=$!
     export WT_PID
