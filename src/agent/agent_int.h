@@ -115,6 +115,10 @@ struct agent_pod {
     /* status writes: one in flight, the latest pending */
     char *last_status; /* JSON of the last status sent */
     bool writing, write_again;
+    uint64_t write_t0; /* when the write in flight was sent (debug log) */
+    uint64_t seen_ms;  /* when the agent first saw the pod (debug log) */
+    unsigned nwrites;
+    uint64_t defer_since;    /* loop time status writes began to wait for a start (status.c) */
     json_t *conds_prev;      /* conditions last written (for lastTransitionTime) */
     json_t *refs_cache;      /* "configmaps/<name>" -> object | null (missing) | true (asked) */
     uint64_t refs_since;     /* a->shared_seq when refs_cache began: Services read after */

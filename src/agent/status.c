@@ -233,6 +233,8 @@ written(int status, const char *body, size_t len, void *data)
 {
     struct agent_pod *p = data;
     p->writing = false;
+    bsn_debug("agent", "pod %s: status write %u: HTTP %d in %llu ms", p->key, p->nwrites, status,
+              (unsigned long long)(bsn_mono_ms() - p->write_t0));
     if (status >= 400 && status != 404 && !p->gone)
         bsn_warn("agent", "pod %s: write status: HTTP %d: %.*s", p->key, status,
                  (int)BSN_MIN(len, 300), body);
@@ -247,11 +249,38 @@ written(int status, const char *body, size_t len, void *data)
     agent_pod_unref(p);
 }
 
+/* How long a status write may wait for a container start in flight (see below). */
+#define STATUS_DEFER_MS 1000
+
+static bool
+start_in_flight(const struct agent_pod *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++)
+        if (p->ctrs[i].st == CT_STARTING)
+            return true;
+    return false;
+}
+
 void
 agent_pod_write_status(struct agent_pod *p)
 {
     if (p->gone || p->a->closing || p->terminating)
         return;
+    /* A container's start (`runc run`) is in flight: its outcome follows within a second or
+     * so and brings a write of its own; a write now (the pod IP, ContainerCreating) would only
+     * queue ahead of it. In a burst of pods that was a third write per pod, and the one that
+     * says Ready waited for it (one write in flight per pod). So it waits, at most
+     * STATUS_DEFER_MS (a sync then writes whatever the state is). */
+    uint64_t now = bsn_loop_now(p->a->loop);
+    if (start_in_flight(p)) {
+        if (!p->defer_since) {
+            p->defer_since = now;
+            agent_pod_sync_soon(p, STATUS_DEFER_MS);
+        }
+        if (now < p->defer_since + STATUS_DEFER_MS)
+            return;
+    }
+    p->defer_since = 0;
     if (p->writing) {
         p->write_again = true;
         return;
@@ -271,6 +300,8 @@ agent_pod_write_status(struct agent_pod *p)
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", p->ns, p->name);
     json_t *patch = json_pack("{s:o}", "status", st);
     p->writing = true;
+    p->write_t0 = bsn_mono_ms();
+    p->nwrites++;
     agent_pod_ref(p);
     bsn_client_request_json(p->a->cl, "PATCH", path, "application/merge-patch+json", patch, written,
                             p);

@@ -115,6 +115,7 @@ struct agent_pod *
 agent_pod_new(struct bsn_agent *a, json_t *pod)
 {
     struct agent_pod *p = bsn_calloc(1, sizeof(*p));
+    p->seen_ms = bsn_mono_ms();
     p->a = a;
     p->refs = 1;
     p->pod = json_incref(pod);
@@ -1025,6 +1026,8 @@ ensure_sandbox(struct agent_pod *p)
         return -1;
     }
     snprintf(p->sandbox, sizeof(p->sandbox), "%s", id);
+    bsn_debug("agent", "pod %s: sandbox %.12s (%llu ms after the pod was seen)", p->key, id,
+              (unsigned long long)(bsn_mono_ms() - p->seen_ms));
     struct bsn_sandbox_status st;
     bool have_st = bsn_runtime_sandbox_status(p->a->rt, id, &st, &err) == 0;
     if (p->a->net_add && have_st && st.netns_path[0]) {
