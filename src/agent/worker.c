@@ -969,6 +969,8 @@ net_added(void *data, int rc, const char *ip, const struct bsn_err *err)
                 bsn_warn("agent", "pod %s: cannot write the pod IP into /etc/hosts", p->key);
             if (f)
                 fclose(f);
+            bsn_debug("agent", "pod %s: network ready; image of the first container %s", p->key,
+                      p->nctrs && p->ctrs[0].pulled ? "checked" : "not checked yet");
             agent_pod_sync_soon(p, 0);
         }
     } else if (!p->gone && !p->a->closing) {
