@@ -9,6 +9,12 @@
  * controller-revision-hash label. RollingUpdate replaces pods from the highest ordinal down to
  * the partition, one at a time once all are ready; OnDelete only uses the new template for
  * pods the user deletes.
+ *
+ * A pod somebody else deleted (`kubectl delete pod web-0`) comes back under the same name no
+ * sooner than RECREATE_GAP_MS after it left, about when a kubelet would have finished with it:
+ * `kubectl delete` waits by listing and watching the name, and a successor that appears
+ * before its watch has synced looks like the old pod still being there, so kubectl would wait
+ * for a deletion that never comes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +27,79 @@
 #include "controllers/ctrl_int.h"
 #include "controllers/logic.h"
 
-#define REV_LABEL    "controller-revision-hash"
-#define MAX_REPLICAS 100000
+#define REV_LABEL       "controller-revision-hash"
+#define MAX_REPLICAS    100000
+#define RECREATE_GAP_MS 1000
+#define GONE_PRUNE_AT   256 /* entries in gone before old ones are dropped */
 
 struct stsctrl {
     struct bsn_ctrl *ctx;
     struct bsn_informer *sets, *pods, *pvcs, *revs;
     struct bsn_workqueue *q;
     struct bsn_queue_handler self_h, owned_h;
+    struct bsn_map gone; /* "ns/pod" -> uint64_t* when a pod we did not delete left */
+    struct bsn_map ours; /* "ns/pod" of deletions we asked for (value unused) */
 };
+
+static void
+pod_key(const json_t *pod, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", bsn_json_str(pod, "metadata.namespace") ?: "",
+             bsn_json_str(pod, "metadata.name") ?: "");
+}
+
+static void
+gone_prune(struct stsctrl *s, uint64_t now)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (bsn_map_next(&s->gone, &it, &k, &v))
+        if (now - *(uint64_t *)v >= RECREATE_GAP_MS)
+            free(bsn_map_del(&s->gone, k));
+}
+
+/* pods informer: remember when a StatefulSet's pod left without the controller asking */
+static void
+on_pod_delete(json_t *pod, void *data)
+{
+    struct stsctrl *s = data;
+    json_t *ref = bsn_ctrl_owner(pod);
+    if (!ref || strcmp(json_string_value(json_object_get(ref, "kind")) ?: "", "StatefulSet"))
+        return;
+    char k[600];
+    pod_key(pod, k, sizeof(k));
+    if (bsn_map_get(&s->ours, k)) {
+        bsn_map_del(&s->ours, k);
+        return;
+    }
+    uint64_t now = bsn_mono_ms();
+    if (s->gone.len >= GONE_PRUNE_AT)
+        gone_prune(s, now);
+    uint64_t *t = bsn_map_get(&s->gone, k);
+    if (!t) {
+        t = bsn_calloc(1, sizeof(*t));
+        bsn_map_put(&s->gone, k, t);
+    }
+    *t = now;
+}
+
+/* ms until the pod "ns/name" may be created again (0 = now) */
+static int
+recreate_wait(struct stsctrl *s, const char *ns, const char *name)
+{
+    char k[600];
+    snprintf(k, sizeof(k), "%s/%s", ns, name);
+    uint64_t *t = bsn_map_get(&s->gone, k);
+    if (!t)
+        return 0;
+    uint64_t age = bsn_mono_ms() - *t;
+    if (age >= RECREATE_GAP_MS) {
+        free(bsn_map_del(&s->gone, k));
+        return 0;
+    }
+    return (int)(RECREATE_GAP_MS - age);
+}
 
 static json_t *
 owner_refs(const json_t *set)
@@ -136,6 +206,13 @@ create_pod(struct stsctrl *s, const char *key, const json_t *set, int64_t ord, c
 static void
 delete_pod(struct stsctrl *s, const json_t *set, const json_t *pod)
 {
+    char k[600];
+    pod_key(pod, k, sizeof(k));
+    if (s->ours.len >= GONE_PRUNE_AT * 16) { /* deletions whose event never came */
+        bsn_map_fini(&s->ours);
+        bsn_map_init(&s->ours);
+    }
+    bsn_map_put(&s->ours, k, s);
     char path[600];
     bsn_ctrl_obj_path("/api/v1", "pods", bsn_json_str(pod, "metadata.namespace"),
                       bsn_json_str(pod, "metadata.name"), path, sizeof(path));
@@ -286,8 +363,21 @@ reconcile(const char *key, void *data)
     }
     /* create missing, in order (OrderedReady waits for each to be ready) */
     bool all_ready = true;
+    int wait_ms = 0;
     for (int64_t i = 0; i < replicas; i++) {
         if (!pods[i]) {
+            char pname[300];
+            snprintf(pname, sizeof(pname), "%s-%lld", name, (long long)(start + i));
+            int w = recreate_wait(s, ns, pname);
+            if (w > 0) {
+                if (!wait_ms || w < wait_ms)
+                    wait_ms = w;
+                acted = true;
+                all_ready = false;
+                if (!parallel)
+                    break;
+                continue;
+            }
             bool use_update = ondelete ? true : (start + i) >= partition;
             const json_t *tmpl = use_update || !cur_tmpl ? upd_tmpl : cur_tmpl;
             create_pod(s, key, set, start + i, tmpl,
@@ -350,6 +440,8 @@ reconcile(const char *key, void *data)
         (json_int_t)available, "currentRevision", new_current, "updateRevision", update_rev,
         "collisionCount", (json_int_t)bsn_json_int(set, "status.collisionCount", 0));
     bsn_ctrl_status_patch(s->ctx, set, "/apis/apps/v1", "statefulsets", st, s->q, key);
+    if (wait_ms > 0)
+        return wait_ms;
     return min_ready > 0 && ready > available ? 1000 : 0;
 }
 
@@ -368,6 +460,10 @@ bsn_sts_ctrl_new(struct bsn_ctrl *ctx, const struct bsn_controllers_opts *o)
     bsn_ctrl_queue_self(s->sets, &s->self_h);
     bsn_ctrl_queue_owned(s->pods, &s->owned_h);
     bsn_ctrl_queue_owned(s->revs, &s->owned_h);
+    bsn_map_init(&s->gone);
+    bsn_map_init(&s->ours);
+    struct bsn_informer_handler gh = {NULL, NULL, on_pod_delete, s};
+    bsn_informer_add_handler(s->pods, &gh);
     return s;
 }
 
@@ -378,5 +474,11 @@ bsn_sts_ctrl_free(void *self)
     if (!s)
         return;
     bsn_workqueue_free(s->q);
+    size_t it = 0;
+    void *v;
+    while (bsn_map_next(&s->gone, &it, NULL, &v))
+        free(v);
+    bsn_map_fini(&s->gone);
+    bsn_map_fini(&s->ours);
     free(s);
 }

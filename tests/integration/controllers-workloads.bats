@@ -241,6 +241,36 @@ YAML
     [ "$(kubectl get pvc -o name | grep -c data-db-)" -eq 3 ]
 }
 
+@test "kubectl delete pod of a StatefulSet returns; the pod comes back under its name" {
+    kubectl apply -f - <<'YAML'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: kv}
+spec:
+  serviceName: kv
+  replicas: 2
+  selector: {matchLabels: {app: kv}}
+  template:
+    metadata: {labels: {app: kv}}
+    spec:
+      containers: [{name: c, image: kv:1}]
+YAML
+    run timeout 30 kubectl rollout status sts/kv
+    [ "$status" -eq 0 ]
+    local uid
+    uid="$(kubectl get pod kv-0 -o jsonpath='{.metadata.uid}')"
+    # kubectl waits for the deletion: it must see it, although the controller recreates kv-0
+    run timeout 20 kubectl delete pod kv-0
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'pod "kv-0" deleted'* ]]
+    wait_for '[ -n "$(kubectl get pod kv-0 -o jsonpath={.metadata.uid} 2>/dev/null)" ]'
+    [ "$(kubectl get pod kv-0 -o jsonpath='{.metadata.uid}')" != "$uid" ]
+    run timeout 30 kubectl rollout status sts/kv
+    [ "$status" -eq 0 ]
+    kubectl delete sts kv >/dev/null
+}
+
 @test "pod anti-affinity and topology spread constraints" {
     kubectl apply -f - <<'YAML'
 apiVersion: apps/v1
