@@ -13,6 +13,7 @@
 #include "base/time.h"
 #include "codec/json.h"
 #include "codec/quantity.h"
+#include "codec/selector.h"
 #include "controllers/ctrl.h"
 #include "scheduler/preempt.h"
 #include "scheduler/volumes.h"
@@ -28,6 +29,7 @@ struct placed {
 struct bsn_scheduler {
     struct bsn_ctrl *ctx;
     struct bsn_informer *nodes, *pods;
+    struct bsn_informer *pdbs; /* PodDisruptionBudgets, for preemption */
     struct bsn_workqueue *q;
     /* retry of the unschedulable pods after a burst of changes */
     struct bsn_timer flush_timer;
@@ -396,6 +398,60 @@ report_unschedulable(struct bsn_scheduler *s, const char *key, const json_t *pod
     json_decref(patch);
 }
 
+/* The PodDisruptionBudgets that select each preemption candidate (cands[c].pdbs). */
+struct budgets {
+    size_t n;
+    int64_t *allowed;          /* status.disruptionsAllowed per budget */
+    struct bsn_selector *sels; /* spec.selector per budget */
+    const char **ns;           /* namespace per budget */
+    size_t *idx;               /* storage of the candidates' pdbs lists */
+};
+
+static void
+budgets_load(struct bsn_scheduler *s, struct budgets *b, struct bsn_sched_cand *cands, size_t nc)
+{
+    const struct bsn_map *all = bsn_informer_ns(s->pdbs, NULL);
+    size_t max = all ? all->len : 0;
+    b->allowed = bsn_calloc(max + 1, sizeof(*b->allowed));
+    b->sels = bsn_calloc(max + 1, sizeof(*b->sels));
+    b->ns = bsn_calloc(max + 1, sizeof(*b->ns));
+    b->n = 0;
+    size_t it = 0;
+    void *v;
+    while (all && bsn_map_next(all, &it, NULL, &v)) {
+        struct bsn_err e;
+        bsn_err_clear(&e);
+        if (bsn_selector_from_json(bsn_json_path(v, "spec.selector"), &b->sels[b->n], &e) < 0)
+            continue;
+        b->allowed[b->n] = bsn_json_int(v, "status.disruptionsAllowed", 0);
+        b->ns[b->n] = bsn_json_str(v, "metadata.namespace");
+        b->n++;
+    }
+    b->idx = bsn_calloc(nc * b->n + 1, sizeof(*b->idx));
+    for (size_t c = 0; c < nc && b->n; c++) {
+        json_t *pp = bsn_informer_get(s->pods, cands[c].key);
+        const char *pns = bsn_json_str(pp, "metadata.namespace");
+        size_t *mine = b->idx + c * b->n;
+        cands[c].pdbs = mine;
+        cands[c].npdbs = 0;
+        for (size_t j = 0; j < b->n; j++)
+            if (pns && b->ns[j] && !strcmp(pns, b->ns[j]) &&
+                bsn_selector_match(&b->sels[j], bsn_json_path(pp, "metadata.labels")))
+                mine[cands[c].npdbs++] = j;
+    }
+}
+
+static void
+budgets_free(struct budgets *b)
+{
+    for (size_t j = 0; j < b->n; j++)
+        bsn_selector_fini(&b->sels[j]);
+    free(b->sels);
+    free(b->allowed);
+    free(b->ns);
+    free(b->idx);
+}
+
 /* Priority preemption (preempt.c): deletes lower-priority victims on one node and nominates
  * it for the pod, which is retried as they go. Nothing while earlier victims still go. */
 static void
@@ -425,11 +481,20 @@ try_preempt(struct bsn_scheduler *s, const char *key, const json_t *pod,
         if (pr < prio)
             cands[nc++] = (struct bsn_sched_cand){pk, p->node, &p->req, pr};
     }
-    size_t *vict = bsn_calloc(nc + 1, sizeof(*vict)), nv = 0;
-    int ni =
-        nc ? bsn_sched_preempt_pick(pod, req, s->list, n, fails, cands, nc, prio, vict, &nv) : -1;
+    struct budgets b;
+    budgets_load(s, &b, cands, nc);
+    size_t *vict = bsn_calloc(nc + 1, sizeof(*vict)), nv = 0, nviol = 0;
+    int ni = nc ? bsn_sched_preempt_pick(pod, req, s->list, n, fails, cands, nc, b.allowed, b.n,
+                                         prio, vict, &nv, &nviol)
+                : -1;
+    budgets_free(&b);
     if (ni >= 0) {
         const char *node = s->list[ni]->name;
+        if (nviol)
+            bsn_info("scheduler",
+                     "preempting %zu pods on %s for %s: %zu of them against a "
+                     "PodDisruptionBudget (no node has victims without)",
+                     nv, node, key, nviol);
         for (size_t i = 0; i < nv; i++) {
             json_t *victim = bsn_informer_get(s->pods, cands[vict[i]].key);
             char path[600];
@@ -591,6 +656,7 @@ bsn_scheduler_new(struct bsn_ctrl *ctx)
     s->q = bsn_workqueue_new(ctx->loop, "scheduler", schedule_one, s);
     s->nodes = bsn_ctrl_informer(ctx, "/api/v1/nodes");
     s->pods = bsn_ctrl_informer(ctx, "/api/v1/pods");
+    s->pdbs = bsn_ctrl_informer(ctx, "/apis/policy/v1/poddisruptionbudgets");
     s->vol = bsn_sched_vol_new(ctx, s->q);
     struct bsn_informer_handler hn = {node_added, node_updated, node_deleted, s};
     bsn_informer_add_handler(s->nodes, &hn);
