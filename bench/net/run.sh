@@ -30,6 +30,7 @@ NET=$((200 + RANDOM % 50))
 TMP=$(mktemp -d /tmp/bsn-net-bench.XXXXXX)
 SRV=""
 cleanup() {
+    set +e # a step that fails (a veth already gone with its namespace) must not skip the rest
     [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null
     ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null
     ip netns del "$NS" 2>/dev/null
