@@ -44,18 +44,18 @@ cpu_ns() { # CPU time (ns) used so far by every thread of pid
 
 # run_wrk PORT [HOST PATH [SCRIPT]] -> prints "rps p99_ms requests cpu_us_per_request"
 # (the last is the CPU time of process CPU_PID per request during the run, 0 without CPU_PID).
-# A 1 s warm-up run comes first unless WARMUP=0.
+# A 1 s warm-up run comes first unless WARMUP=0. PIN_LOAD (e.g. "taskset -c 1") prefixes wrk.
 run_wrk() {
     local port=$1 host=${2:-} path=${3:-/} script=${4:-}
     local opt=()
     [ -n "$host" ] && opt+=(-H "Host: $host")
     [ -n "$script" ] && opt+=(-s "$script")
     if [ "${WARMUP:-1}" = 1 ]; then
-        wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 || true
+        $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 || true
     fi
     local out c0=0 c1=0
     [ -n "${CPU_PID:-}" ] && c0=$(cpu_ns "$CPU_PID")
-    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${opt[@]}" \
+    out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${opt[@]}" \
         "http://127.0.0.1:$port$path" 2>&1)
     [ -n "${CPU_PID:-}" ] && c1=$(cpu_ns "$CPU_PID")
     local rps p99 n errs cpu
@@ -136,4 +136,10 @@ start_bosun() { # threads config port -> BSN_PID
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
 median() { echo "$@" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median_ci VALUES...: "lo hi", a ~95% confidence interval of the median (order statistics)
+median_ci() {
+    echo "$@" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {
+        n = NR; j = int(n / 2 - 0.98 * sqrt(n)); k = int(1 + n / 2 + 0.98 * sqrt(n) + 0.999)
+        if (j < 1) j = 1; if (k > n) k = n; print a[j], a[k] }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }

@@ -5,15 +5,19 @@
 # logging off, 1 worker thread): A with one catch-all route, B with NROUTES routes (one host
 # and one Prefix path each, as in run.sh). Both get byte-identical requests (A's catch-all
 # route accepts B's hosts and paths), so only the configuration differs. Each series is
-# ROUNDS short rounds, and the script prints every round, the medians, their ratio B/A and
-# the median of the rounds' ratios. Two ways of pairing A with B (MODES):
+# ROUNDS short rounds; the script prints every round, the median of the rounds' ratios B/A
+# with a 95% confidence interval (the figure to quote: a round pairs A and B under the same
+# conditions), the ratio of the medians, and the ratio of CPU time per request. Two ways of
+# pairing A with B (MODES):
 #
-#   paired       A and B are measured at the same time (two wrk, two upstreams): whatever
-#                else the machine is doing hits both alike, so the ratio of a round is
-#                robust on a shared machine. Each side gets about half of the CPUs.
-#   interleaved  A B, B A, A B, ... one after the other, the whole machine for each; the
-#                order alternates so a load that rises or falls during the run favours
-#                neither side.
+#   paired       A and B are measured at the same time (two wrk, two upstreams), the two
+#                gateways pinned to the same CPU (PIN=1, the default; wrk and the upstreams
+#                on the other): whatever else the machine does hits both alike, so the ratio
+#                of a round is robust on a shared machine, and req/s follows the gateways'
+#                own cost per request.
+#   interleaved  A B, B A, A B, ... one after the other; the order alternates so a load that
+#                rises or falls during the run favours neither side. Only meaningful on a
+#                quiet machine.
 #
 # and two traffic patterns (PATTERNS):
 #   one          every request to route NROUTES/2 (hN.example.com /svcN/x), as run.sh
@@ -24,8 +28,9 @@
 # Besides req/s it reports each gateway's CPU time per request (all its threads, from
 # /proc/PID/task/*/schedstat).
 #
-#   bench/gateway/routes.sh                          # about 3 minutes with the defaults
+#   bench/gateway/routes.sh                          # about 2.5 minutes with the defaults
 #   ROUNDS=21 DURATION=2 MODES=paired PATTERNS=spread NROUTES=10000 bench/gateway/routes.sh
+#   PIN=0 MODES=interleaved bench/gateway/routes.sh   # no CPU pinning
 #
 # Needs: wrk, gcc, meson/ninja. Writes bench/gateway/last-routes.txt.
 set -euo pipefail
@@ -68,6 +73,14 @@ start_bosun 1 "$TMP/a.yaml" "$A_PORT"
 A_PID=$BSN_PID
 start_bosun 1 "$TMP/b.yaml" "$B_PORT"
 B_PID=$BSN_PID
+# PIN=1 (the default): both gateways on CPU 0, wrk and the upstreams on CPU 1.
+PIN_LOAD=""
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    PIN_LOAD="taskset -c 1"
+    for p in "${PIDS[@]}"; do taskset -a -pc 1 "$p" >/dev/null; done # the upstreams
+    taskset -a -pc 0 "$A_PID" >/dev/null
+    taskset -a -pc 0 "$B_PID" >/dev/null
+fi
 export WARMUP=0
 MID=$((NROUTES / 2))
 [ "$MID" -lt 1 ] && MID=1
@@ -115,8 +128,9 @@ series() {
     local ma mb mca mcb
     ma=$(median $ra) mb=$(median $rb) mca=$(median $ca) mcb=$(median $cb)
     echo "median: A $ma req/s ($mca us/req), B $mb req/s ($mcb us/req)"
-    echo "RESULT $mode $pat: $NROUTES routes / 1 route: throughput $(ratio "$mb" "$ma")" \
-        "(median of the rounds' ratios $(median $rr)), gateway CPU per request $(ratio "$mcb" "$mca")"
+    echo "RESULT $mode $pat: $NROUTES routes / 1 route: median of the rounds' ratios" \
+        "$(median $rr) (95% CI $(median_ci $rr | tr ' ' '-')), ratio of the medians" \
+        "$(ratio "$mb" "$ma"), gateway CPU per request $(ratio "$mcb" "$mca")"
 }
 
 {
@@ -125,7 +139,7 @@ series() {
     echo "# A: 1 catch-all route, B: $NROUTES routes; wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s" \
         "x $ROUNDS rounds, 1 worker thread each, keep-alive both sides, logs off"
     echo "# RSS after start: A $(rss_kb "$A_PID") KiB, B $(rss_kb "$B_PID") KiB"
-    echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)${PIN_LOAD:+; gateways on CPU 0, wrk and upstreams on CPU 1}"
     for mode in $MODES; do
         for pat in $PATTERNS; do series "$mode" "$pat"; done
     done
