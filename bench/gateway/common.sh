@@ -51,11 +51,11 @@ run_wrk() {
     [ -n "$host" ] && opt+=(-H "Host: $host")
     [ -n "$script" ] && opt+=(-s "$script")
     if [ "${WARMUP:-1}" = 1 ]; then
-        $PIN_LOAD wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 || true
+        ${PIN_LOAD:-} wrk -t1 -c"$CONNS" -d1s "${opt[@]}" "http://127.0.0.1:$port$path" >/dev/null 2>&1 || true
     fi
     local out c0=0 c1=0
     [ -n "${CPU_PID:-}" ] && c0=$(cpu_ns "$CPU_PID")
-    out=$($PIN_LOAD wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${opt[@]}" \
+    out=$(${PIN_LOAD:-} wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "${opt[@]}" \
         "http://127.0.0.1:$port$path" 2>&1)
     [ -n "${CPU_PID:-}" ] && c1=$(cpu_ns "$CPU_PID")
     local rps p99 n errs cpu
