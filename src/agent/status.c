@@ -255,6 +255,8 @@ written(int status, const char *body, size_t len, void *data)
 static bool
 start_in_flight(const struct agent_pod *p)
 {
+    if (p->net_pending)
+        return true;
     for (size_t i = 0; i < p->nctrs; i++)
         if (p->ctrs[i].st == CT_STARTING)
             return true;
@@ -266,11 +268,13 @@ agent_pod_write_status(struct agent_pod *p)
 {
     if (p->gone || p->a->closing || p->terminating)
         return;
-    /* A container's start (`runc run`) is in flight: its outcome follows within a second or
-     * so and brings a write of its own; a write now (the pod IP, ContainerCreating) would only
-     * queue ahead of it. In a burst of pods that was a third write per pod, and the one that
-     * says Ready waited for it (one write in flight per pod). So it waits, at most
-     * STATUS_DEFER_MS (a sync then writes whatever the state is). */
+    /* The pod's start is in flight (the pod network's ADD, or a container's `runc run`): its
+     * outcome follows within a second or so and brings a write of its own; a write now
+     * (ContainerCreating, the pod IP) would only queue ahead of it. In a burst of pods these
+     * were two of three writes per pod on the remote client's connections, and the one that
+     * says Ready waited behind them (one write in flight per pod). So it waits, at most
+     * STATUS_DEFER_MS from the first deferred write (a sync then writes whatever the state
+     * is: a slow start still shows ContainerCreating after a second). */
     uint64_t now = bsn_loop_now(p->a->loop);
     if (start_in_flight(p)) {
         if (!p->defer_since) {
