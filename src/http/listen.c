@@ -61,8 +61,17 @@ bsn_http_resolve(const char *host, const char *port, bool passive, struct sockad
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     if (getaddrinfo(*host ? host : NULL, port, &hints, &res) != 0 || !res)
         return -1;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sslen = res->ai_addrlen;
+    /* a peer's name: its IPv4 address first. The cluster is IPv4 and services listen on
+     * 0.0.0.0, while "localhost" resolves to ::1 first on hosts whose /etc/hosts lists it, and
+     * a connect goes to one address only. */
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; !passive && a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    *sslen = pick->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }

@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include "http/addr_int.h"
 #include "http/client.h"
 #include "http/tls.h"
 
@@ -588,13 +592,47 @@ test_async_errors_and_tls(void **state)
     rm_pki(pki2);
 }
 
+/* A peer's name resolves to its IPv4 address when it has one ("localhost" is ::1 first on
+ * hosts whose /etc/hosts lists it, and services listen on 0.0.0.0); numeric addresses and
+ * listeners are taken as they are. */
+static void
+test_resolve_prefers_ipv4(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    bool has_v4 = false;
+    int first = AF_UNSPEC;
+    if (getaddrinfo("localhost", "80", &hints, &res) == 0) {
+        first = res->ai_family;
+        for (struct addrinfo *a = res; a; a = a->ai_next)
+            has_v4 |= a->ai_family == AF_INET;
+        freeaddrinfo(res);
+    }
+    assert_int_equal(bsn_http_resolve("localhost", "80", false, &ss, &sl), 0);
+    assert_int_equal(ss.ss_family, has_v4 ? AF_INET : first);
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&ss;
+        assert_int_equal(ntohl(in->sin_addr.s_addr), 0x7f000001u);
+        assert_int_equal(ntohs(in->sin_port), 80);
+    }
+    assert_int_equal(bsn_http_resolve("::1", "81", false, &ss, &sl), 0);
+    assert_int_equal(ss.ss_family, AF_INET6);
+    assert_int_equal(bsn_http_resolve("127.0.0.2", "82", false, &ss, &sl), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(bsn_http_resolve("", "83", true, &ss, &sl), 0);
+    assert_int_equal(bsn_http_resolve("no-such-host.invalid", "84", false, &ss, &sl), -1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fetch_plain_and_unix),
-        cmocka_unit_test(test_tls_pki_and_fetch),
-        cmocka_unit_test(test_async_client),
+        cmocka_unit_test(test_fetch_plain_and_unix), cmocka_unit_test(test_resolve_prefers_ipv4),
+        cmocka_unit_test(test_tls_pki_and_fetch),    cmocka_unit_test(test_async_client),
         cmocka_unit_test(test_async_errors_and_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
