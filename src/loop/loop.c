@@ -348,6 +348,17 @@ bsn_loop_watch_child(struct bsn_loop *loop, struct bsn_child *c, pid_t pid, bsn_
     return rc;
 }
 
+bool
+bsn_loop_child_watched(const struct bsn_loop *loop, pid_t pid)
+{
+    for (int fd = 0; fd < loop->nfds_cap; fd++) {
+        const struct fd_watch *w = &loop->fds[fd];
+        if (w->active && w->cb == child_ready && ((const struct bsn_child *)w->data)->pid == pid)
+            return true;
+    }
+    return false;
+}
+
 void
 bsn_loop_unwatch_child(struct bsn_loop *loop, struct bsn_child *c)
 {

@@ -73,6 +73,8 @@ int bsn_loop_add_signal(struct bsn_loop *loop, int signo, bsn_cb cb, void *data)
 int bsn_loop_watch_child(struct bsn_loop *loop, struct bsn_child *c, pid_t pid, bsn_child_cb cb,
                          void *data);
 void bsn_loop_unwatch_child(struct bsn_loop *loop, struct bsn_child *c);
+/* True when pid has a child watch on this loop (whoever reaps other children leaves it). */
+bool bsn_loop_child_watched(const struct bsn_loop *loop, pid_t pid);
 
 /* Runs cb once after the current batch of events (same thread). */
 void bsn_loop_defer(struct bsn_loop *loop, bsn_cb cb, void *data);

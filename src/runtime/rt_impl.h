@@ -70,9 +70,19 @@ struct bsn_runtime {
     char *netns_dir;
     struct rt_sandbox *sandboxes;
     struct rt_container *containers;
-    unsigned next_ip; /* process runtime loopback address counter */
+    unsigned next_ip;            /* process runtime loopback address counter */
+    struct bsn_timer reap_timer; /* oci: orphans of containers' pid namespaces (rt_reap_orphans) */
     void *impl;
 };
+
+/*
+ * Reaps zombie children that belong to a container's pid namespace but to nobody here: as the
+ * subreaper we inherit a container's processes whose `runc exec` died first (an exec probe
+ * that timed out, a killed `kubectl exec`). A pid namespace's init cannot finish exiting
+ * while one of its processes waits to be reaped. Children with a watch on the loop and the
+ * containers' inits are left alone. Cheap when there is no zombie child (one waitid).
+ */
+void rt_reap_orphans(struct bsn_runtime *rt);
 
 struct rt_sandbox *rt_sandbox_find(struct bsn_runtime *rt, const char *id);
 struct rt_container *rt_container_find(struct bsn_runtime *rt, const char *id);

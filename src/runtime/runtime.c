@@ -628,6 +628,107 @@ rt_container_running(struct bsn_runtime *rt, struct rt_container *c, pid_t pid, 
 
 /* --- front end --- */
 
+/* A zombie child of ours whose pid lives in a nested pid namespace and is not its init. */
+static bool
+orphan_zombie(pid_t pid, pid_t self)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+    char state = 0;
+    int ppid = 0;
+    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || state != 'Z' || ppid != self)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    const char *ns = strstr(buf, "\nNSpid:");
+    if (!ns)
+        return false;
+    int levels = 0;
+    long inner = 0;
+    for (const char *p = ns + 8; *p && *p != '\n';) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        levels++;
+        inner = v;
+        p = end;
+    }
+    return levels >= 2 && inner != 1;
+}
+
+void
+rt_reap_orphans(struct bsn_runtime *rt)
+{
+    siginfo_t si = {0};
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+        return; /* no zombie child at all */
+    pid_t self = getpid();
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || !orphan_zombie((pid_t)pid, self) ||
+            bsn_loop_child_watched(rt->loop, (pid_t)pid))
+            continue;
+        bool tracked = false;
+        for (struct rt_container *c = rt->containers; c && !tracked; c = c->next)
+            tracked = c->st.pid == pid;
+        if (!tracked && waitpid((pid_t)pid, NULL, WNOHANG) == pid)
+            bsn_debug("runtime", "reaped orphan %ld of a container's pid namespace", pid);
+    }
+    closedir(d);
+}
+
+static void
+on_reap_timer(struct bsn_loop *loop, void *data)
+{
+    struct bsn_runtime *rt = data;
+    rt_reap_orphans(rt);
+    bsn_timer_start(loop, &rt->reap_timer, 2000, on_reap_timer, rt);
+}
+
+/*
+ * SIGKILLs a running container and reaps its init, reaping the orphans of its pid namespace
+ * meanwhile, for at most 5 s (never forever: this runs on the loop). True when reaped.
+ */
+static bool
+kill_and_reap(struct bsn_runtime *rt, struct rt_container *c, int *status)
+{
+    rt->hooks->signal(rt, c, SIGKILL);
+    for (int i = 0; i < 500; i++) {
+        pid_t r = waitpid(c->st.pid, status, WNOHANG);
+        if (r == c->st.pid)
+            return true;
+        if (r < 0)
+            return false;
+        rt_reap_orphans(rt);
+        usleep(10000);
+    }
+    bsn_warn("runtime", "container %s (pid %d) still there 5 s after SIGKILL", c->st.name,
+             (int)c->st.pid);
+    return false;
+}
+
 struct bsn_runtime *
 bsn_runtime_new(struct bsn_loop *loop, const struct bsn_runtime_opts *opts, struct bsn_err *err)
 {
@@ -666,6 +767,9 @@ bsn_runtime_new(struct bsn_loop *loop, const struct bsn_runtime_opts *opts, stru
     }
     if ((oci ? bsn_oci_init(rt, err) : bsn_process_init(rt, err)) < 0)
         goto fail;
+    bsn_timer_init(&rt->reap_timer);
+    if (oci)
+        bsn_timer_start(loop, &rt->reap_timer, 2000, on_reap_timer, rt);
     return rt;
 fail:
     free(rt->state_dir);
@@ -683,9 +787,8 @@ bsn_runtime_free(struct bsn_runtime *rt)
     while (rt->containers) {
         struct rt_container *c = rt->containers;
         if (c->st.state == BSN_CONTAINER_RUNNING && c->watching) {
-            rt->hooks->signal(rt, c, SIGKILL);
             int status = 0;
-            if (waitpid(c->st.pid, &status, 0) == c->st.pid) {
+            if (kill_and_reap(rt, c, &status)) {
                 bsn_loop_unwatch_child(rt->loop, &c->child);
                 c->watching = false;
                 c->st.state = BSN_CONTAINER_EXITED;
@@ -695,6 +798,7 @@ bsn_runtime_free(struct bsn_runtime *rt)
     }
     while (rt->sandboxes)
         rt_sandbox_destroy(rt, rt->sandboxes);
+    bsn_timer_stop(rt->loop, &rt->reap_timer);
     if (rt->ops->destroy)
         rt->ops->destroy(rt);
     free(rt->state_dir);
@@ -742,9 +846,8 @@ bsn_runtime_sandbox_remove(struct bsn_runtime *rt, const char *id, struct bsn_er
         if (c->sb != sb)
             continue;
         if (c->st.state == BSN_CONTAINER_RUNNING && c->watching) {
-            rt->hooks->signal(rt, c, SIGKILL);
             int status = 0;
-            if (waitpid(c->st.pid, &status, 0) == c->st.pid) {
+            if (kill_and_reap(rt, c, &status)) {
                 bsn_loop_unwatch_child(rt->loop, &c->child);
                 c->watching = false;
                 rt_container_exited(rt, c, status, NULL);
