@@ -10,6 +10,7 @@
 #   bench/agent/run.sh [N]          (BOSUN: a release binary; default build/bosun)
 # To iterate on one part: RUNTIMES="oci" GAPS="20" EMBEDDED=0 bench/agent/run.sh
 # (LOG_LEVEL=info KEEP_LOGS=DIR: the agents' logs, with each CNI ADD's time, copied to DIR;
+# LOG_LEVEL=debug: every step of each pod's start, broken down by bench/agent/timeline.py;
 # OCI_RUNTIME=crun: the oci runtime's --oci-runtime, default runc; BOSUN_CNI_WORKERS=N: the
 # agent's CNI worker threads, see src/net/cni.h)
 set -euo pipefail
