@@ -50,7 +50,7 @@ apply_deploy() {
         [[ "$output" == *"namespace/$ns"* ]]
     done
     run kubectl get svc kubernetes -n default -o jsonpath='{.spec.clusterIP} {.spec.ports[0].port}'
-    [ "$output" = "10.43.0.1 443" ]
+    [ "$output" = "$KUBE_SVC_IP 443" ]
 }
 
 @test "apply creates, re-apply is unchanged, changed apply is configured" {

@@ -20,7 +20,7 @@ q() { # q NAME [TYPE]
 
 @test "the kubernetes service resolves; dns-version is 1.1.0" {
     run q kubernetes.default.svc.cluster.local
-    [ "$output" = 10.43.0.1 ]
+    [ "$output" = "$KUBE_SVC_IP" ]
     run q dns-version.cluster.local TXT
     [ "$output" = '"1.1.0"' ]
 }

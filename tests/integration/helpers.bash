@@ -23,7 +23,32 @@ s.close()
 PY
 }
 
-# start_server [extra flags...]: starts bosun server, waits until /readyz answers.
+# unique_service_cidr: a /20 in 10.100.0.0-10.199.255.255 for one server. Clusters on one
+# host must not share Service addresses (each programs its own into the kernel); "" when the
+# binary has no --service-cidr.
+unique_service_cidr() {
+    if [ -z "${BOSUN_HAS_SVC_CIDR:-}" ]; then
+        BOSUN_HAS_SVC_CIDR=no
+        "$BOSUN" server --help 2>&1 | grep -q -- --service-cidr && BOSUN_HAS_SVC_CIDR=yes
+        export BOSUN_HAS_SVC_CIDR
+    fi
+    [ "$BOSUN_HAS_SVC_CIDR" = yes ] || return 0
+    echo "10.$((100 + RANDOM % 100)).$((16 * (RANDOM % 16))).0/20"
+}
+
+# svc_ips CIDR: exports KUBE_SVC_IP (the `kubernetes` Service, .1) and DNS_SVC_IP (kube-dns,
+# .10) of a service CIDR whose network address ends in .0 (default 10.43.0.0/16).
+svc_ips() {
+    local base="${1:-10.43.0.0/16}"
+    base="${base%/*}"
+    KUBE_SVC_IP="${base%.*}.$((${base##*.} + 1))"
+    DNS_SVC_IP="${base%.*}.$((${base##*.} + 10))"
+    export KUBE_SVC_IP DNS_SVC_IP
+}
+
+# start_server [extra flags...]: starts bosun server, waits until /readyz answers. Unless the
+# flags name them, the server gets its own service CIDR (KUBE_SVC_IP, DNS_SVC_IP), nftables
+# table and gateway port.
 start_server() {
     BOSUN_DIR="$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/bosun.XXXXXX")"
     BOSUN_PORT="$(free_port)"
@@ -39,10 +64,19 @@ start_server() {
     local proxyflags=(--proxy-table "bsnt$$_$RANDOM")
     case " $* " in *" --proxy-table "*) proxyflags=() ;; esac
     BOSUN_PROXY_TABLE="${proxyflags[1]:-}"
+    local svccidr
+    svccidr="$(unique_service_cidr)"
+    local svcflags=()
+    [ -z "$svccidr" ] || svcflags=(--service-cidr "$svccidr")
+    case " $* " in *" --service-cidr "*) svcflags=() svccidr="" ;; esac
     local i j
-    for ((i = 1; i <= $#; i++)); do [ "${!i}" = --proxy-table ] && j=$((i + 1)) && BOSUN_PROXY_TABLE="${!j}"; done
+    for ((i = 1; i <= $#; i++)); do
+        [ "${!i}" = --proxy-table ] && j=$((i + 1)) && BOSUN_PROXY_TABLE="${!j}"
+        [ "${!i}" = --service-cidr ] && j=$((i + 1)) && svccidr="${!j}"
+    done
     export BOSUN_PROXY_TABLE
-    local flags=("${gwflags[@]}" "${agentflags[@]}" "${proxyflags[@]}" "$@")
+    svc_ips "$svccidr"
+    local flags=("${gwflags[@]}" "${agentflags[@]}" "${proxyflags[@]}" "${svcflags[@]}" "$@")
     # exported as a quoted string: setup_file and the tests run in different shells
     BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
     export BOSUN_SERVER_FLAGS

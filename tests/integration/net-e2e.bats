@@ -226,7 +226,7 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
         "$FIXTURES/admin/dns/dnsutils.yaml" | kubectl apply -f -
     kubectl wait --for=condition=Ready "pod/busybox-$E2E_MARK" "pod/dnsutils-$E2E_MARK" --timeout=60s
     kip="$(svc_ip default kubernetes)"
-    [ "$kip" = 10.43.0.1 ]
+    [ "$kip" = "$KUBE_SVC_IP" ]
     # busybox >= 1.29's nslookup applies the search list only to names without a dot (the
     # fixture pins busybox 1.28 for that reason; Debian 12 ships 1.35): the short name goes
     # through the search list, the dotted one is asked as the full name. Busybox's other
@@ -237,7 +237,7 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
     for name in kubernetes kubernetes.default.svc.cluster.local; do
         run inpod default "busybox-$E2E_MARK" nslookup "$name"
         echo "$output"
-        [[ "$output" == *"Server:"*"10.43.0.10"* ]] # answered by the cluster DNS
+        [[ "$output" == *"Server:"*"$DNS_SVC_IP"* ]] # answered by the cluster DNS
         [[ "$output" == *"Name:"*"kubernetes.default.svc.cluster.local"*"Address: $kip"* ]]
     done
     run inpod default "busybox-$E2E_MARK" timeout 3 wget -O /dev/null http://kubernetes.default:443/
@@ -250,7 +250,7 @@ web_pods() { kubectl -n "$NSA" get pods -l app=web -o jsonpath='{.items[*].metad
     run inpod default "dnsutils-$E2E_MARK" dig +short +search kubernetes.default
     [ "$output" = "$kip" ]
     run inpod default "busybox-$E2E_MARK" cat /etc/resolv.conf
-    [[ "$output" == *"nameserver 10.43.0.10"* && "$output" == *"search default.svc.cluster.local svc.cluster.local cluster.local"* ]]
+    [[ "$output" == *"nameserver $DNS_SVC_IP"* && "$output" == *"search default.svc.cluster.local svc.cluster.local cluster.local"* ]]
     kubectl delete pod "busybox-$E2E_MARK" "dnsutils-$E2E_MARK" --grace-period=1 --wait=false
 }
 
@@ -288,7 +288,7 @@ YAML
     for i in 0 1; do
         pip="$(kubectl -n "$NSA" get pod "web-$i" -o jsonpath='{.status.podIP}')"
         fq="web-$i.nginx.$NSA.svc.cluster.local"
-        wait_for "[ \"\$(dig @10.43.0.10 +short +tries=1 +time=2 $fq)\" = $pip ]"
+        wait_for "[ \"\$(dig @$DNS_SVC_IP +short +tries=1 +time=2 $fq)\" = $pip ]"
         # from a pod: the full name and the short one through the search list
         run inpod "$NSA" cli /usr/bin/python3 -c "import socket; print(socket.gethostbyname('$fq'), socket.gethostbyname('web-$i.nginx'))"
         [ "$output" = "$pip $pip" ]
@@ -296,9 +296,9 @@ YAML
         [ "$output" = "web-$i" ]
     done
     # the headless Service: one A record per pod, one SRV record per endpoint
-    run dig @10.43.0.10 +short "nginx.$NSA.svc.cluster.local"
+    run dig @$DNS_SVC_IP +short "nginx.$NSA.svc.cluster.local"
     [ "$(wc -l <<<"$output")" -eq 2 ]
-    run dig @10.43.0.10 +short SRV "_http._tcp.nginx.$NSA.svc.cluster.local"
+    run dig @$DNS_SVC_IP +short SRV "_http._tcp.nginx.$NSA.svc.cluster.local"
     echo "$output"
     [ "$(wc -l <<<"$output")" -eq 2 ]
     # (the endpoints' port, which clients of a headless Service connect to, as CoreDNS)
@@ -310,7 +310,7 @@ YAML
     [ "$output" = "0 100 80 web.$NSA.svc.cluster.local." ]
     run inpod "$NSB" cli dig +short SRV "_echo._udp.web.$NSA.svc.cluster.local"
     [ "$output" = "0 100 53 web.$NSA.svc.cluster.local." ]
-    run dig @10.43.0.10 SRV "_nope._tcp.web.$NSA.svc.cluster.local"
+    run dig @$DNS_SVC_IP SRV "_nope._tcp.web.$NSA.svc.cluster.local"
     [[ "$output" == *"status: NXDOMAIN"* ]]
     kubectl -n "$NSA" delete sts web --wait=false
     kubectl -n "$NSA" delete svc nginx
@@ -403,7 +403,7 @@ YAML
     ip="$(svc_ip "$NSA" webdel)"
     fq="webdel.$NSA.svc.cluster.local"
     wait_for "nft list table ip $E2E_TABLE | grep -q '$NSA/webdel/'"
-    wait_for "[ \"\$(dig @10.43.0.10 +short +tries=1 +time=2 $fq)\" = $ip ]"
+    wait_for "[ \"\$(dig @$DNS_SVC_IP +short +tries=1 +time=2 $fq)\" = $ip ]"
     run inpod "$NSB" cli curl -s -m 5 "http://webdel.$NSA/"
     [[ " $(web_pods) " == *" $output "* ]]
     kubectl -n "$NSA" delete svc webdel
@@ -411,8 +411,8 @@ YAML
     run nft list table ip "$E2E_TABLE"
     [[ "$output" != *"$ip "* ]]
     [[ "$output" == *"$NSA/web/"* ]] # the other Services keep theirs
-    wait_for "dig @10.43.0.10 +tries=1 +time=2 $fq | grep -q 'status: NXDOMAIN'"
-    run dig @10.43.0.10 +tries=1 +time=2 "_http._tcp.$fq" SRV
+    wait_for "dig @$DNS_SVC_IP +tries=1 +time=2 $fq | grep -q 'status: NXDOMAIN'"
+    run dig @$DNS_SVC_IP +tries=1 +time=2 "_http._tcp.$fq" SRV
     [[ "$output" == *"status: NXDOMAIN"* ]]
     # pods see it gone as well
     run inpod "$NSB" cli curl -s -m 5 "http://webdel.$NSA/"

@@ -5,7 +5,7 @@
 # echo inside) behind selectorless Services with hand-written EndpointSlices, plus process
 # runtime pods behind a selector Service. Two more namespaces are clients. Asserts: ClusterIP
 # spreads over all ready endpoints; a not-ready endpoint stops receiving; ClientIP affinity per
-# client; hairpin; UDP; NodePort and LoadBalancer on the node address; cluster DNS at 10.43.0.10;
+# client; hairpin; UDP; NodePort and LoadBalancer on the node address; cluster DNS at kube-dns;
 # deleting a Service removes its rules; stopping the server removes the table; the userspace
 # proxy (and DNS answering its addresses) after a restart with --proxy-mode userspace.
 # Everything (namespaces, veths, processes, table, sysctl) is undone in teardown_file.
@@ -324,16 +324,16 @@ YAML
     [[ "$output" != *FAIL* ]]
 }
 
-@test "services: cluster DNS through kube-dns at 10.43.0.10" {
+@test "services: cluster DNS through kube-dns at the service CIDR's .10" {
     need_root
     command -v dig >/dev/null || skip "dig is not installed"
     run kubectl -n kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}'
-    [ "$output" = "10.43.0.10" ]
-    wait_for "nft list map ip $TABLE service-ips | grep -q '10.43.0.10 . udp . 53'"
+    [ "$output" = "$DNS_SVC_IP" ]
+    wait_for "nft list map ip $TABLE service-ips | grep -q '$DNS_SVC_IP . udp . 53'"
     ip="$(svc_ip web)"
-    run dig @10.43.0.10 +short +tries=1 +time=2 web.default.svc.cluster.local
+    run dig @$DNS_SVC_IP +short +tries=1 +time=2 web.default.svc.cluster.local
     [ "$output" = "$ip" ]
-    run ip netns exec "c$MARK-5" dig @10.43.0.10 +tcp +short +tries=1 +time=2 web.default.svc.cluster.local
+    run ip netns exec "c$MARK-5" dig @$DNS_SVC_IP +tcp +short +tries=1 +time=2 web.default.svc.cluster.local
     [ "$output" = "$ip" ]
 }
 
@@ -381,7 +381,7 @@ teardown() {
     rm -f "$WORK/oci/pid"
 }
 
-@test "services: oci pods on the pod network resolve a Service through 10.43.0.10 and reach it" {
+@test "services: oci pods on the pod network resolve a Service through kube-dns and reach it" {
     need_root
     command -v runc >/dev/null || skip "runc is not installed"
     [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || skip "needs containernetworking-plugins"
@@ -399,10 +399,13 @@ teardown() {
     "$BOSUN" image pack --data-dir "$d/data" --name "bb-$MARK:1" --entrypoint /bin/sh "$d/rootfs"
     port="$(free_port)"
     dns="$(free_port)"
+    local cidr
+    cidr="$(unique_service_cidr)"
+    svc_ips "$cidr"
     "$BOSUN" server --data-dir "$d/data" --listen "127.0.0.1:$port" --runtime oci \
         --node-name "oci-$MARK" --disable-gateway --cluster-cidr "10.214.$n.0/24" \
         --cni-bridge "bsn-s$n" --proxy-table "bsno$MARK" --cluster-dns "0.0.0.0:$dns" \
-        >"$d/server.log" 2>&1 3>&- &
+        ${cidr:+--service-cidr "$cidr"} >"$d/server.log" 2>&1 3>&- &
     echo $! >"$d/pid"
     export KUBECONFIG="$d/data/kubeconfig"
     wait_for "kubectl get ns default"
@@ -436,7 +439,7 @@ spec:
   - name: c
     image: bb-$MARK:1
     imagePullPolicy: Never
-    command: ["/bin/sh", "-c", "while true; do nslookup osvc.default.svc.cluster.local 10.43.0.10; wget -q -O- http://\$(nslookup osvc.default.svc.cluster.local 10.43.0.10 | sed -n 's/^Address: *//p' | tail -1)/; sleep 1; done"]
+    command: ["/bin/sh", "-c", "while true; do nslookup osvc.default.svc.cluster.local $DNS_SVC_IP; wget -q -O- http://\$(nslookup osvc.default.svc.cluster.local $DNS_SVC_IP | sed -n 's/^Address: *//p' | tail -1)/; sleep 1; done"]
 YAML
     ip="$(kubectl get svc osvc -o jsonpath='{.spec.clusterIP}')"
     for _ in $(seq 1 150); do
@@ -445,7 +448,7 @@ YAML
     done
     run kubectl logs cli
     echo "$output" | tail -20
-    [[ "$output" == *"$ip"* ]]              # cluster DNS answered through 10.43.0.10
+    [[ "$output" == *"$ip"* ]]              # cluster DNS answered through $DNS_SVC_IP
     [[ "$output" == *"oci-srv-$MARK"* ]]    # and the ClusterIP reached the pod
 }
 
