@@ -165,7 +165,10 @@ json_t *bsn_cni_default_conf(const char *bridge, const char *subnet, const char 
 void bsn_cni_masq_table(const char *bridge, char *out, size_t outlen);
 /* Creates or replaces (one transaction) table ip <bsn_cni_masq_table(bridge)> with a nat
  * postrouting chain: ip saddr <pod_cidr> ip daddr != <cluster_cidr> ip daddr != 224.0.0.0/4
- * masquerade. 0, or -1 with err (not root, no nf_tables, bad CIDRs). */
+ * masquerade, and comment "bosun agent pid <getpid()>". First it drops other bosun-masq-*
+ * tables whose agent (that pid) is gone and whose bridge no longer exists (a killed
+ * server's). Runs libnftables in a short-lived child. 0, or -1 with err (not root, no
+ * nf_tables, bad CIDRs). */
 int bsn_cni_masq_install(const char *bridge, const char *pod_cidr, const char *cluster_cidr,
                          struct bsn_err *err);
 /* Deletes that table; a missing table is not an error. */

@@ -228,7 +228,21 @@ YAML
     # Default: the host's nameservers
     host_ns="$(grep -m1 '^nameserver' /etc/resolv.conf)"
     wait_log keep "$host_ns"
+    # masquerade tables of other agents: one whose agent and bridge are gone (a killed
+    # server's) goes at our start; one whose agent still runs stays, bridge or not
+    sleep 0.01 & dead=$!
+    wait "$dead" || true
+    nft add table ip "bosun-masq-bsxd$NET" "{ comment \"bosun agent pid $dead\"; }"
+    nft add table ip "bosun-masq-bsxl$NET" "{ comment \"bosun agent pid $$\"; }"
+    # our own table names this server's pid
+    nft list table ip "bosun-masq-$BRIDGE" | grep -q "comment \"bosun agent pid $BOSUN_PID\""
     restart_server
+    run nft list table ip "bosun-masq-bsxd$NET"
+    [ "$status" -ne 0 ]
+    run nft list table ip "bosun-masq-bsxl$NET"
+    [ "$status" -eq 0 ]
+    nft delete table ip "bosun-masq-bsxl$NET"
+    nft list table ip "bosun-masq-$BRIDGE" | grep -q "comment \"bosun agent pid $BOSUN_PID\""
     for _ in $(seq 1 150); do
         ip2="$(pod_ip keep)"
         st="$(kubectl get pod keep -o jsonpath='{.status.containerStatuses[0].state.running.startedAt}')"
