@@ -6,6 +6,7 @@
 # marker and must be gone afterwards.
 
 load helpers
+load oci-helpers
 
 KDIR="$(dirname "$(readlink -f "$(command -v kubectl)")")"
 
@@ -15,8 +16,9 @@ setup() {
 }
 
 teardown() {
-    [ -n "${BOSUN_PID:-}" ] || return 0
+    [ -n "${BOSUN_PID:-}" ] || { oci_net_cleanup; return 0; }
     stop_server
+    oci_net_cleanup
     for _ in $(seq 1 40); do pgrep -f "$MARK" >/dev/null || break; sleep 0.1; done
     run pgrep -af "$MARK"
     [ "$status" -ne 0 ] || { echo "left over: $output" >&2; pkill -KILL -f "$MARK"; return 1; }
@@ -342,8 +344,12 @@ oci_server() {
     export HOME="$BOSUN_DIR/home"
     mkdir -p "$HOME"
     NODE="oci-$MARK"
+    oci_net_init
+    read -ra NETFLAGS <<<"$(oci_net_flags)"
+    isolate_server
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway >"$BOSUN_DIR/server.log" 2>&1 3>&- &
+        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" "${ISOLATION[@]}" \
+        >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     export BOSUN_DIR BOSUN_PORT BOSUN_PID NODE KUBECONFIG="$BOSUN_DIR/data/kubeconfig"

@@ -30,8 +30,9 @@ setup() {
     NODE="oci-$MARK"
     oci_net_init
     read -ra NETFLAGS <<<"$(oci_net_flags)"
+    isolate_server
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" \
+        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" "${ISOLATION[@]}" \
         >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
@@ -229,7 +230,7 @@ YAML
     for _ in $(seq 1 100); do kill -0 "$BOSUN_PID" 2>/dev/null || break; sleep 0.05; done
     BOSUN_OCI_RUNTIME=crun "$BOSUN" server --data-dir "$BOSUN_DIR/data" \
         --listen "127.0.0.1:$BOSUN_PORT" --runtime oci --node-name "$NODE" --disable-gateway \
-        "${NETFLAGS[@]}" >>"$BOSUN_DIR/server.log" 2>&1 3>&- &
+        "${NETFLAGS[@]}" "${ISOLATION[@]}" >>"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
     wait_ready

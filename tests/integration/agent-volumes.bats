@@ -42,8 +42,9 @@ start_oci() {
     # a pod network of its own (oci-helpers.bash): runs in parallel with other oci tests
     oci_net_init
     read -ra NETFLAGS <<<"$(oci_net_flags)"
+    isolate_server
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" \
+        --runtime oci --node-name "$NODE" --disable-gateway "${NETFLAGS[@]}" "${ISOLATION[@]}" \
         >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"

@@ -46,6 +46,20 @@ svc_ips() {
     export KUBE_SVC_IP DNS_SVC_IP
 }
 
+# isolate_server: for a test that starts `bosun server` itself. Sets ISOLATION to the flags
+# that keep that server apart from every other one on the host (its own nftables table,
+# removed by stop_server, and its own service CIDR) and exports BOSUN_PROXY_TABLE,
+# KUBE_SVC_IP and DNS_SVC_IP.
+isolate_server() {
+    BOSUN_PROXY_TABLE="bsnt$$_$RANDOM"
+    ISOLATION=(--proxy-table "$BOSUN_PROXY_TABLE")
+    local cidr
+    cidr="$(unique_service_cidr)"
+    [ -z "$cidr" ] || ISOLATION+=(--service-cidr "$cidr")
+    svc_ips "$cidr"
+    export BOSUN_PROXY_TABLE
+}
+
 # start_server [extra flags...]: starts bosun server, waits until /readyz answers. Unless the
 # flags name them, the server gets its own service CIDR (KUBE_SVC_IP, DNS_SVC_IP), nftables
 # table and gateway port.

@@ -37,8 +37,9 @@ setup_file() {
     export HOME="$BOSUN_DIR/home"
     mkdir -p "$HOME"
     NODE="cni-$MARK"
+    isolate_server
     local flags=(--runtime oci --node-name "$NODE" --disable-gateway --cluster-cidr "$SUBNET"
-        --cni-bridge "$BRIDGE")
+        --cni-bridge "$BRIDGE" "${ISOLATION[@]}")
     BOSUN_SERVER_FLAGS="$(printf '%q ' "${flags[@]}")"
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" "${flags[@]}" \
         >"$BOSUN_DIR/server.log" 2>&1 3>&- &
@@ -145,7 +146,7 @@ YAML
     # resolv.conf for ClusterFirst with dnsConfig appended
     run sh -c "kubectl logs web | grep -E '^(nameserver|search|options) '"
     host_search="$(grep -E '^(search|domain) ' /etc/resolv.conf | tail -1 | cut -d' ' -f2- | tr -s ' \t' '  ')"
-    expected="nameserver 10.43.0.10
+    expected="nameserver $DNS_SVC_IP
 nameserver 10.213.$NET.54
 search default.svc.cluster.local svc.cluster.local cluster.local${host_search:+ $host_search} extra.test
 options ndots:5"

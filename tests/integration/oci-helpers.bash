@@ -69,6 +69,8 @@ oci_net_cleanup() {
         done
     fi
     ip link del "$OCI_BRIDGE" 2>/dev/null || true
+    # the node's masquerade table for the bridge (a server that was killed leaves it)
+    nft delete table ip "bosun-masq-$OCI_BRIDGE" 2>/dev/null || true
     unset OCI_NET OCI_BRIDGE OCI_SUBNET OCI_PREFIX
     if [ "$left" = 1 ] && [ "${OCI_NET_STRICT:-0}" = 1 ]; then
         echo "oci_net_cleanup: iptables rules of the pod subnet were left over" >&2

@@ -68,8 +68,9 @@ setup_file() {
     export HOME="$BOSUN_DIR/home"
     mkdir -p "$HOME"
     NODE="reg-$MARK"
+    isolate_server
     "$BOSUN" server --data-dir "$BOSUN_DIR/data" --listen "127.0.0.1:$BOSUN_PORT" \
-        --runtime oci --node-name "$NODE" --disable-gateway "${netflags[@]}" \
+        --runtime oci --node-name "$NODE" --disable-gateway "${netflags[@]}" "${ISOLATION[@]}" \
         >"$BOSUN_DIR/server.log" 2>&1 3>&- &
     BOSUN_PID=$!
     echo "$BOSUN_PID" >"$BOSUN_DIR/pid"
