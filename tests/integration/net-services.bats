@@ -376,6 +376,7 @@ teardown() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
     pkill -KILL -f "oci-$MARK" 2>/dev/null || true
+    nft delete table ip "bosun-masq-$(cat "$WORK/oci/bridge")" 2>/dev/null || true
     ip link del "$(cat "$WORK/oci/bridge")" 2>/dev/null || true
     nft delete table ip "bsno$MARK" 2>/dev/null || true
     rm -f "$WORK/oci/pid"
