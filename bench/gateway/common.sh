@@ -1,6 +1,13 @@
 # bench/gateway/common.sh - helpers shared by bench/gateway/run.sh and bench/gateway/routes.sh
 # (sourced, not run). Expects ROOT, TMP, CONNS, DURATION, WRK_THREADS, UP_PORT and a PIDS array.
 
+# The EXIT trap of both scripts: stops what they started (PIDS) and removes TMP.
+bench_cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+
 # Builds the release gateway (build-bench) unless BOSUN_GATEWAY names one.
 build_gateway() {
     if [ -z "${BOSUN_GATEWAY:-}" ]; then

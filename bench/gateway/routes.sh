@@ -50,12 +50,7 @@ B_PORT=$((BASE_PORT + 3))
 TMP=$(mktemp -d /tmp/bsn-gw-routes.XXXXXX)
 PIDS=()
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT # common.sh
 
 for tool in wrk gcc; do
     command -v "$tool" >/dev/null || { echo "routes.sh: $tool is required" >&2; exit 1; }

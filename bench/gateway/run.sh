@@ -30,12 +30,7 @@ BSN_PORT=$((BASE_PORT + 4))
 TMP=$(mktemp -d /tmp/bsn-gw-bench.XXXXXX)
 PIDS=()
 
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT # common.sh
 
 for tool in wrk nginx haproxy gcc; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
