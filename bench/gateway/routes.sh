@@ -50,12 +50,12 @@ B_PORT=$((BASE_PORT + 3))
 TMP=$(mktemp -d /tmp/bsn-gw-routes.XXXXXX)
 PIDS=()
 
-trap bench_cleanup EXIT # common.sh
+. "$ROOT/bench/gateway/common.sh"
+trap bench_cleanup EXIT
 
 for tool in wrk gcc; do
     command -v "$tool" >/dev/null || { echo "routes.sh: $tool is required" >&2; exit 1; }
 done
-. "$ROOT/bench/gateway/common.sh"
 
 build_gateway
 start_upstream

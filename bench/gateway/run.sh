@@ -30,13 +30,13 @@ BSN_PORT=$((BASE_PORT + 4))
 TMP=$(mktemp -d /tmp/bsn-gw-bench.XXXXXX)
 PIDS=()
 
-trap bench_cleanup EXIT # common.sh
+. "$ROOT/bench/gateway/common.sh"
+trap bench_cleanup EXIT
 
 for tool in wrk nginx haproxy gcc; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 1; }
 done
 
-. "$ROOT/bench/gateway/common.sh"
 build_gateway
 start_upstream
 
