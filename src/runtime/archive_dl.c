@@ -15,58 +15,14 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
-#include <dlfcn.h>
-#include <pthread.h>
-#include <stdio.h>
+#include <stddef.h>
 
-#define ARCHIVE_SONAME "libarchive.so.13"
+#include "base/lazylib.h"
 
-static pthread_once_t arc_once = PTHREAD_ONCE_INIT;
-static void *arc_handle;
-static char arc_error[300];
+static struct bsn_lazylib arc_lib = BSN_LAZYLIB("libarchive.so.13", "image layers need it");
 
-static void
-arc_open(void)
-{
-    arc_handle = dlopen(ARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!arc_handle) {
-        const char *e = dlerror();
-        snprintf(arc_error, sizeof(arc_error), "cannot load %s (image layers need it): %s",
-                 ARCHIVE_SONAME, e ? e : "?");
-    }
-}
-
-/* The library's definition of name, or NULL (not loaded, or no such symbol). */
-static void *
-arc_sym(const char *name)
-{
-    pthread_once(&arc_once, arc_open);
-    return arc_handle ? dlsym(arc_handle, name) : NULL;
-}
-
-/* One forwarding definition: the symbol is looked up once (a benign race: every thread that
- * looks it up finds the same address). fail is what the call returns when it cannot be made. */
-#define ARC_FN(ret, name, params, args, fail)                                            \
-    ret name params                                                                      \
-    {                                                                                    \
-        static ret(*arc_fn_) params;                                                     \
-        if (!__atomic_load_n(&arc_fn_, __ATOMIC_ACQUIRE))                                \
-            __atomic_store_n(&arc_fn_, (ret(*) params)arc_sym(#name), __ATOMIC_RELEASE); \
-        ret(*arc_call_) params = __atomic_load_n(&arc_fn_, __ATOMIC_ACQUIRE);            \
-        if (!arc_call_)                                                                  \
-            return fail;                                                                 \
-        return arc_call_ args;                                                           \
-    }
-#define ARC_VOID(name, params, args)                                                      \
-    void name params                                                                      \
-    {                                                                                     \
-        static void(*arc_fn_) params;                                                     \
-        if (!__atomic_load_n(&arc_fn_, __ATOMIC_ACQUIRE))                                 \
-            __atomic_store_n(&arc_fn_, (void(*) params)arc_sym(#name), __ATOMIC_RELEASE); \
-        void(*arc_call_) params = __atomic_load_n(&arc_fn_, __ATOMIC_ACQUIRE);            \
-        if (arc_call_)                                                                    \
-            arc_call_ args;                                                               \
-    }
+#define ARC_FN(ret, name, params, args, fail) BSN_LAZY_FN(arc_lib, ret, name, params, args, fail)
+#define ARC_VOID(name, params, args)          BSN_LAZY_VOID(arc_lib, name, params, args)
 
 /* reading and writing archives */
 ARC_FN(struct archive *, archive_read_new, (void), (), NULL)
@@ -123,12 +79,10 @@ ARC_VOID(archive_entry_set_gid, (struct archive_entry * e, la_int64_t id), (e, i
 const char *
 archive_error_string(struct archive *a)
 {
-    static const char *(*fn)(struct archive *);
-    if (!__atomic_load_n(&fn, __ATOMIC_ACQUIRE))
-        __atomic_store_n(&fn, (const char *(*)(struct archive *))arc_sym("archive_error_string"),
-                         __ATOMIC_RELEASE);
-    const char *(*f)(struct archive *) = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);
-    if (!f || !a)
-        return arc_error[0] ? arc_error : "libarchive: no archive";
+    BSN_LAZY_RESOLVE(arc_lib, "archive_error_string", const char *(*)(struct archive *), f)
+    if (!f || !a) {
+        const char *e = bsn_lazylib_error(&arc_lib);
+        return *e ? e : "libarchive: no archive";
+    }
     return f(a);
 }

@@ -6,54 +6,19 @@
  * about 0.4 MB of the agent's idle RSS for nothing. So bosun is not linked against
  * libsqlite3: this file defines the SQLite functions sqlite.c calls (with the prototypes of
  * <sqlite3.h>, which the compiler checks) and forwards each to the library, dlopen()ed once at
- * the first call (the same scheme as src/runtime/archive_dl.c).
+ * the first call (base/lazylib.h).
  *
  * Without libsqlite3.so.0 on the machine, sqlite3_open_v2 fails with SQLITE_CANTOPEN and
  * sqlite3_errmsg / sqlite3_errstr say why, so the server reports it as the store's error.
  */
-#include <dlfcn.h>
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdio.h>
+#include <stddef.h>
 
-#define SQLITE_SONAME "libsqlite3.so.0"
+#include "base/lazylib.h"
 
-static pthread_once_t sql_once = PTHREAD_ONCE_INIT;
-static void *sql_handle;
-static char sql_error[300];
+static struct bsn_lazylib sql_lib = BSN_LAZYLIB("libsqlite3.so.0", "the store needs it");
 
-static void
-sql_open(void)
-{
-    sql_handle = dlopen(SQLITE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!sql_handle) {
-        const char *e = dlerror();
-        snprintf(sql_error, sizeof(sql_error), "cannot load %s (the store needs it): %s",
-                 SQLITE_SONAME, e ? e : "?");
-    }
-}
-
-/* The library's definition of name, or NULL (not loaded, or no such symbol). */
-static void *
-sql_sym(const char *name)
-{
-    pthread_once(&sql_once, sql_open);
-    return sql_handle ? dlsym(sql_handle, name) : NULL;
-}
-
-/* One forwarding definition: the symbol is looked up once (a benign race: every thread that
- * looks it up finds the same address). fail is what the call returns when it cannot be made. */
-#define SQL_FN(ret, name, params, args, fail)                                            \
-    ret name params                                                                      \
-    {                                                                                    \
-        static ret(*sql_fn_) params;                                                     \
-        if (!__atomic_load_n(&sql_fn_, __ATOMIC_ACQUIRE))                                \
-            __atomic_store_n(&sql_fn_, (ret(*) params)sql_sym(#name), __ATOMIC_RELEASE); \
-        ret(*sql_call_) params = __atomic_load_n(&sql_fn_, __ATOMIC_ACQUIRE);            \
-        if (!sql_call_)                                                                  \
-            return fail;                                                                 \
-        return sql_call_ args;                                                           \
-    }
+#define SQL_FN(ret, name, params, args, fail) BSN_LAZY_FN(sql_lib, ret, name, params, args, fail)
 
 typedef void (*sql_destructor)(void *);
 
@@ -61,25 +26,20 @@ typedef void (*sql_destructor)(void *);
 int
 sqlite3_open_v2(const char *filename, sqlite3 **db, int flags, const char *vfs)
 {
-    static int (*fn)(const char *, sqlite3 **, int, const char *);
-    if (!__atomic_load_n(&fn, __ATOMIC_ACQUIRE))
-        __atomic_store_n(
-            &fn, (int (*)(const char *, sqlite3 **, int, const char *))sql_sym("sqlite3_open_v2"),
-            __ATOMIC_RELEASE);
-    int (*call)(const char *, sqlite3 **, int, const char *) =
-        __atomic_load_n(&fn, __ATOMIC_ACQUIRE);
-    if (!call) {
+    BSN_LAZY_RESOLVE(sql_lib, "sqlite3_open_v2",
+                     int (*)(const char *, sqlite3 **, int, const char *), f)
+    if (!f) {
         *db = NULL;
         return SQLITE_CANTOPEN;
     }
-    return call(filename, db, flags, vfs);
+    return f(filename, db, flags, vfs);
 }
 SQL_FN(int, sqlite3_close_v2, (sqlite3 * db), (db), SQLITE_MISUSE)
 SQL_FN(int, sqlite3_busy_timeout, (sqlite3 * db, int ms), (db, ms), SQLITE_MISUSE)
 SQL_FN(int, sqlite3_extended_result_codes, (sqlite3 * db, int onoff), (db, onoff), SQLITE_MISUSE)
 SQL_FN(int, sqlite3_get_autocommit, (sqlite3 * db), (db), 0)
-SQL_FN(const char *, sqlite3_errmsg, (sqlite3 * db), (db), sql_error)
-SQL_FN(const char *, sqlite3_errstr, (int rc), (rc), sql_error)
+SQL_FN(const char *, sqlite3_errmsg, (sqlite3 * db), (db), bsn_lazylib_error(&sql_lib))
+SQL_FN(const char *, sqlite3_errstr, (int rc), (rc), bsn_lazylib_error(&sql_lib))
 SQL_FN(sqlite3_filename, sqlite3_db_filename, (sqlite3 * db, const char *name), (db, name), NULL)
 SQL_FN(const char *, sqlite3_filename_wal, (sqlite3_filename f), (f), NULL)
 SQL_FN(int, sqlite3_wal_checkpoint_v2,

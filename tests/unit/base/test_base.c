@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/map.h"
 #include "base/hostaddr.h"
+#include "base/lazylib.h"
 #include "base/mem.h"
 #include "base/time.h"
 
@@ -138,13 +139,45 @@ test_cidr4(void **state)
     assert_int_equal(bsn_cidr4_parse(NULL, 12, 24, &net, &p), -1);
 }
 
+static struct bsn_lazylib z_lib = BSN_LAZYLIB("libz.so.1", "the test needs it");
+static struct bsn_lazylib no_lib = BSN_LAZYLIB("libbosun-no-such.so.7", "the test needs it");
+
+unsigned long lazy_adler32_probe(void);
+int lazy_missing_probe(int x);
+BSN_LAZY_FN(z_lib, unsigned long, lazy_adler32_probe, (void), (), 0)
+BSN_LAZY_FN(no_lib, int, lazy_missing_probe, (int x), (x), -7)
+
+static void
+test_lazylib(void **state)
+{
+    (void)state;
+    assert_string_equal(bsn_lazylib_error(&z_lib), "");
+    typedef unsigned long (*adler_fn)(unsigned long, const unsigned char *, unsigned);
+    adler_fn adler = (adler_fn)bsn_lazylib_sym(&z_lib, "adler32");
+    assert_non_null(adler);
+    assert_int_equal(adler(1, (const unsigned char *)"abc", 3), 0x024d0127);
+    assert_string_equal(bsn_lazylib_error(&z_lib), "");
+    assert_null(bsn_lazylib_sym(&z_lib, "no_such_symbol_in_zlib"));
+    /* a forwarder whose symbol the library lacks returns its fail value */
+    assert_int_equal(lazy_adler32_probe(), 0);
+    /* a missing library: NULL, the fail value, and why */
+    assert_null(bsn_lazylib_sym(&no_lib, "anything"));
+    assert_int_equal(lazy_missing_probe(3), -7);
+    assert_non_null(strstr(bsn_lazylib_error(&no_lib),
+                           "cannot load libbosun-no-such.so.7 (the test needs it)"));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_grows_and_consumes), cmocka_unit_test(test_str_views),
-        cmocka_unit_test(test_err_prefix_and_causes),  cmocka_unit_test(test_time_roundtrip),
-        cmocka_unit_test(test_map_put_get_del),        cmocka_unit_test(test_cidr4),
+        cmocka_unit_test(test_buf_grows_and_consumes),
+        cmocka_unit_test(test_str_views),
+        cmocka_unit_test(test_err_prefix_and_causes),
+        cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_map_put_get_del),
+        cmocka_unit_test(test_cidr4),
+        cmocka_unit_test(test_lazylib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
