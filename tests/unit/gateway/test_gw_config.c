@@ -21,17 +21,7 @@
 #include <arpa/inet.h>
 #include "http/parser.h"
 
-static struct bsn_gw_config *
-build(const char *yaml)
-{
-    struct bsn_err err = {0};
-    json_t *objs = bsn_yaml_parse(yaml, strlen(yaml), &err);
-    assert_non_null(objs);
-    struct bsn_gw_config *cfg = bsn_gw_config_build(objs, &err);
-    json_decref(objs);
-    assert_non_null(cfg);
-    return cfg;
-}
+#include "gw_fixture.h"
 
 struct req_case {
     const char *host, *method, *path, *query;

@@ -24,20 +24,10 @@
 #include "gateway/gw_internal.h"
 #include "http/parser.h"
 
+#include "gw_fixture.h"
+
 #define BE  "backend: {service: {name: web, port: {number: 80}}}"
 #define SVC "kind: Service\nmetadata: {name: web}\nspec: {ports: [{name: http, port: 80}]}\n"
-
-static struct bsn_gw_config *
-build(const char *yaml)
-{
-    struct bsn_err err = {0};
-    json_t *objs = bsn_yaml_parse(yaml, strlen(yaml), &err);
-    assert_non_null(objs);
-    struct bsn_gw_config *cfg = bsn_gw_config_build(objs, &err);
-    json_decref(objs);
-    assert_non_null(cfg);
-    return cfg;
-}
 
 /* The name of the route matching host + path (GET, no headers), or NULL. */
 static const char *
