@@ -632,31 +632,17 @@ rt_container_running(struct bsn_runtime *rt, struct rt_container *c, pid_t pid, 
 static bool
 orphan_zombie(pid_t pid, pid_t self)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    const char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+    BSN_AUTOFREE char *stat = rt_read_file(path, 4096, NULL);
+    const char *rp = stat ? strrchr(stat, ')') : NULL; /* comm may hold spaces and parentheses */
     char state = 0;
     int ppid = 0;
     if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || state != 'Z' || ppid != self)
         return false;
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = 0;
-    const char *ns = strstr(buf, "\nNSpid:");
+    BSN_AUTOFREE char *status = rt_read_file(path, 8192, NULL);
+    const char *ns = status ? strstr(status, "\nNSpid:") : NULL;
     if (!ns)
         return false;
     int levels = 0;
