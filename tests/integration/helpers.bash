@@ -24,15 +24,8 @@ PY
 }
 
 # unique_service_cidr: a /20 in 10.100.0.0-10.199.255.255 for one server. Clusters on one
-# host must not share Service addresses (each programs its own into the kernel); "" when the
-# binary has no --service-cidr.
+# host must not share Service addresses (each programs its own into the kernel).
 unique_service_cidr() {
-    if [ -z "${BOSUN_HAS_SVC_CIDR:-}" ]; then
-        BOSUN_HAS_SVC_CIDR=no
-        "$BOSUN" server --help 2>&1 | grep -q -- --service-cidr && BOSUN_HAS_SVC_CIDR=yes
-        export BOSUN_HAS_SVC_CIDR
-    fi
-    [ "$BOSUN_HAS_SVC_CIDR" = yes ] || return 0
     echo "10.$((100 + RANDOM % 100)).$((16 * (RANDOM % 16))).0/20"
 }
 
@@ -52,10 +45,9 @@ svc_ips() {
 # KUBE_SVC_IP and DNS_SVC_IP.
 isolate_server() {
     BOSUN_PROXY_TABLE="bsnt$$_$RANDOM"
-    ISOLATION=(--proxy-table "$BOSUN_PROXY_TABLE")
     local cidr
     cidr="$(unique_service_cidr)"
-    [ -z "$cidr" ] || ISOLATION+=(--service-cidr "$cidr")
+    ISOLATION=(--proxy-table "$BOSUN_PROXY_TABLE" --service-cidr "$cidr")
     svc_ips "$cidr"
     export BOSUN_PROXY_TABLE
 }
@@ -80,9 +72,8 @@ start_server() {
     BOSUN_PROXY_TABLE="${proxyflags[1]:-}"
     local svccidr
     svccidr="$(unique_service_cidr)"
-    local svcflags=()
-    [ -z "$svccidr" ] || svcflags=(--service-cidr "$svccidr")
-    case " $* " in *" --service-cidr "*) svcflags=() svccidr="" ;; esac
+    local svcflags=(--service-cidr "$svccidr")
+    case " $* " in *" --service-cidr "*) svcflags=() ;; esac
     local i j
     for ((i = 1; i <= $#; i++)); do
         [ "${!i}" = --proxy-table ] && j=$((i + 1)) && BOSUN_PROXY_TABLE="${!j}"

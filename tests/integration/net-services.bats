@@ -406,7 +406,7 @@ teardown() {
     "$BOSUN" server --data-dir "$d/data" --listen "127.0.0.1:$port" --runtime oci \
         --node-name "oci-$MARK" --disable-gateway --cluster-cidr "10.214.$n.0/24" \
         --cni-bridge "bsn-s$n" --proxy-table "bsno$MARK" --cluster-dns "0.0.0.0:$dns" \
-        ${cidr:+--service-cidr "$cidr"} >"$d/server.log" 2>&1 3>&- &
+        --service-cidr "$cidr" >"$d/server.log" 2>&1 3>&- &
     echo $! >"$d/pid"
     export KUBECONFIG="$d/data/kubeconfig"
     wait_for "kubectl get ns default"
